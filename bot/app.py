@@ -1,0 +1,141 @@
+"""Wiring: ``build_application(settings)`` puts handlers, storage and the survey together."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.request import BaseRequest
+
+from bot import handlers, privacy
+from bot.context import BotData
+from bot.processor import PerUserUpdateProcessor
+from bot.service import SurveyService
+from bot.settings import Settings, SettingsError
+from storage.db import create_engine, sessionmaker
+from storage.migrate import upgrade
+from survey.loader import load_survey
+from survey.model import Survey
+
+log = logging.getLogger(__name__)
+
+RESPONDENT_COMMANDS = [
+    BotCommand("start", "Начать или продолжить опрос"),
+    BotCommand("help", "Как отвечать и какие есть команды"),
+    BotCommand("my_data", "Что о вас сохранено"),
+    BotCommand("forget_me", "Удалить ваши ответы"),
+]
+
+
+def build_application(
+    settings: Settings,
+    *,
+    survey: Survey | None = None,
+    request: BaseRequest | None = None,
+    rate_limiter: bool = True,
+) -> Application:
+    """The configured bot; storage is opened (and migrated) in post_init, not here."""
+    survey = survey or load_survey(settings.survey_file)
+    api = settings.telegram_api_url
+    builder = (
+        ApplicationBuilder()
+        .token(settings.token())
+        .base_url(f"{api}/bot")
+        .base_file_url(f"{api}/file/bot")
+        .context_types(ContextTypes(bot_data=BotData))
+        .concurrent_updates(PerUserUpdateProcessor(256))
+        .post_init(open_storage)
+        .post_shutdown(close_storage)
+    )
+    if rate_limiter:
+        builder = builder.rate_limiter(AIORateLimiter(max_retries=5))
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    app = builder.build()
+    app.bot_data.settings = settings
+    app.bot_data.survey = survey
+    add_handlers(app)
+    return app
+
+
+def add_handlers(app: Application) -> None:
+    """Register every handler; private chats only, groups get one notice."""
+    private = filters.ChatType.PRIVATE
+    app.add_handler(MessageHandler(filters.UpdateType.EDITED & private, handlers.on_edited), group=0)
+    app.add_handler(CommandHandler("start", handlers.start, filters=private & filters.UpdateType.MESSAGE))
+    app.add_handler(CommandHandler("help", handlers.help_command, filters=private & filters.UpdateType.MESSAGE))
+    app.add_handler(CommandHandler("my_data", privacy.my_data, filters=private & filters.UpdateType.MESSAGE))
+    app.add_handler(CommandHandler("forget_me", privacy.forget_me, filters=private & filters.UpdateType.MESSAGE))
+    from bot import admin
+
+    admin.add_admin_handlers(app) if hasattr(admin, "add_admin_handlers") else None
+    app.add_handler(MessageHandler(filters.COMMAND & private & filters.UpdateType.MESSAGE, handlers.unknown_command))
+    app.add_handler(MessageHandler(filters.TEXT & private & filters.UpdateType.MESSAGE, handlers.on_text))
+    app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, handlers.on_other_message))
+    app.add_handler(CallbackQueryHandler(handlers.on_button))
+    app.add_handler(MessageHandler(filters.ChatType.GROUPS, handlers.on_group))
+    app.add_error_handler(handlers.on_error)
+
+
+async def open_storage(app: Application) -> None:
+    """Open the database, bring its schema up to date, and register the command menu."""
+    data: BotData = app.bot_data
+    settings = data.settings
+    data.engine = create_engine(settings.database_url)
+    await upgrade(data.engine)
+    key = settings.anonymity_key.get_secret_value() if settings.anonymous and settings.anonymity_key else None
+    data.service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key)
+    await register_commands(app)
+
+
+async def register_commands(app: Application) -> None:
+    """The command menu: respondent commands for everyone."""
+    try:
+        await app.bot.set_my_commands(RESPONDENT_COMMANDS, scope=BotCommandScopeDefault())
+    except Exception as exc:  # noqa: BLE001 - a menu is a nicety; the bot works without it
+        log.warning("could not register the command menu: %s", exc)
+
+
+async def close_storage(app: Application) -> None:
+    """Dispose of the database engine."""
+    if app.bot_data.engine is not None:
+        await app.bot_data.engine.dispose()
+
+
+def allowed_updates() -> list[str]:
+    """The update types the bot asks Telegram for."""
+    return [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+
+
+def run_polling(app: Application) -> Any:
+    """Long polling until interrupted."""
+    return app.run_polling(allowed_updates=allowed_updates(), drop_pending_updates=False, poll_interval=0.0)
+
+
+def run_webhook(app: Application, settings: Settings) -> Any:
+    """Serve Telegram's webhook; requests without the secret token header are refused (403)."""
+    secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+    if secret is None:
+        raise SettingsError("webhook mode needs WEBHOOK_SECRET (letters, digits, _ and -; 1-256 characters)")
+    path = settings.webhook_path.strip("/")
+    url = settings.webhook_url.rstrip("/") + "/" + path if settings.webhook_url else None
+    return app.run_webhook(
+        listen=settings.webhook_listen,
+        port=settings.webhook_port,
+        url_path=path,
+        secret_token=secret,
+        webhook_url=url,
+        allowed_updates=allowed_updates(),
+        drop_pending_updates=False,
+    )

@@ -1,0 +1,104 @@
+"""Compact callback data: what a button means, parsed strictly.
+
+Formats (all ASCII, at most 64 bytes, which Telegram enforces):
+  a:<version>:<act>[:<arg>]   an answer action on the current question
+                              act: o=choose option/scale value, t=toggle, x=other, d=done,
+                                   k=keep the current answer, s=skip, b=back
+  m:<version>:<begin|cont|restart>   the /start menu
+  f:<yes|no>                  /forget_me confirmation
+  st:<view>                   admin summary buttons (charts, funnel)
+Anything else is forged or stale and is refused without touching state.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from survey import flow
+
+MAX_BYTES = 64
+_ANSWER = re.compile(r"a:(\d{1,9}):(?:([ot]):([a-z0-9_]{1,32})|([xdksb]))")
+_MENU = re.compile(r"m:(\d{1,9}):(begin|cont|restart)")
+_FORGET = re.compile(r"f:(yes|no)")
+_STATS = re.compile(r"st:(charts|funnel|export_csv|export_xlsx)")
+
+
+@dataclass(frozen=True)
+class AnswerButton:
+    """A tap on a question keyboard made at ``version``."""
+
+    version: int
+    action: flow.Action
+
+
+@dataclass(frozen=True)
+class MenuButton:
+    """A tap on the /start menu."""
+
+    version: int
+    choice: str
+
+
+@dataclass(frozen=True)
+class ForgetButton:
+    """The answer to the /forget_me confirmation."""
+
+    confirmed: bool
+
+
+@dataclass(frozen=True)
+class StatsButton:
+    """An admin summary button."""
+
+    view: str
+
+
+Parsed = AnswerButton | MenuButton | ForgetButton | StatsButton
+
+_SIMPLE = {"x": flow.ChooseOther(), "d": flow.Done(), "k": flow.Keep(), "s": flow.Skip(), "b": flow.Back()}
+
+
+def parse(data: str | None) -> Parsed | None:
+    """The meaning of callback data, or None when it is not ours."""
+    if not data or len(data.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        return None
+    if m := _ANSWER.fullmatch(data):
+        version, kind, arg, simple = m.groups()
+        if simple:
+            return AnswerButton(int(version), _SIMPLE[simple])
+        action = flow.Choose(arg) if kind == "o" else flow.Toggle(arg)
+        return AnswerButton(int(version), action)
+    if m := _MENU.fullmatch(data):
+        return MenuButton(int(m.group(1)), m.group(2))
+    if m := _FORGET.fullmatch(data):
+        return ForgetButton(m.group(1) == "yes")
+    if m := _STATS.fullmatch(data):
+        return StatsButton(m.group(1))
+    return None
+
+
+def _check(data: str) -> str:
+    assert len(data.encode()) <= MAX_BYTES, data
+    return data
+
+
+def choose(version: int, value: str) -> str:
+    """Callback data for picking an option id or a scale value."""
+    return _check(f"a:{version}:o:{value}")
+
+
+def toggle(version: int, option_id: str) -> str:
+    """Callback data for toggling a multiple-choice option."""
+    return _check(f"a:{version}:t:{option_id}")
+
+
+def simple(version: int, act: str) -> str:
+    """Callback data for other (x), done (d), keep (k), skip (s) or back (b)."""
+    assert act in _SIMPLE
+    return f"a:{version}:{act}"
+
+
+def menu(version: int, choice: str) -> str:
+    """Callback data for the /start menu."""
+    return _check(f"m:{version}:{choice}")

@@ -1,0 +1,126 @@
+"""The ``surveybot`` command: run the bot, check a questionnaire, migrate, stats and exports."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from bot.settings import Settings, SettingsError, load_settings
+from survey.loader import SurveyError, load_survey
+
+EXIT_CONFIG = 2
+
+
+class RedactSecrets(logging.Filter):
+    """Replaces secrets (the bot token is inside every Bot API URL) in log records."""
+
+    def __init__(self, secrets: Sequence[str]):
+        super().__init__()
+        self.secrets = [s for s in secrets if s]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            if any(s in message for s in self.secrets):
+                for s in self.secrets:
+                    message = message.replace(s, "[REDACTED]")
+                record.msg, record.args = message, None
+        return True
+
+
+def setup_logging(settings: Settings) -> None:
+    """Log to stderr at LOG_LEVEL, with httpx kept at WARNING and secrets redacted."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    secrets = [settings.bot_token.get_secret_value()] if settings.bot_token else []
+    if settings.webhook_secret:
+        secrets.append(settings.webhook_secret.get_secret_value())
+    handler.addFilter(RedactSecrets(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level.upper())
+    # httpx logs every request URL, and the URL carries the token.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _fail(message: str) -> int:
+    print(f"surveybot: {message}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start the bot (long polling, or a webhook server with --webhook)."""
+    from bot.app import build_application, run_polling, run_webhook
+
+    settings = load_settings()
+    settings.token()
+    setup_logging(settings)
+    app = build_application(settings)
+    if args.webhook:
+        run_webhook(app, settings)
+    else:
+        run_polling(app)
+    return 0
+
+
+def cmd_check_survey(args: argparse.Namespace) -> int:
+    """Validate a questionnaire file and list every problem."""
+    survey = load_survey(args.file)
+    print(f"OK: {survey.survey.title} — {len(survey.questions)} questions (id {survey.id}, version {survey.version})")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Create or upgrade the database schema."""
+    from storage.db import create_engine
+    from storage.migrate import upgrade
+
+    settings = load_settings()
+
+    async def go() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+    print("database schema is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with all subcommands."""
+    parser = argparse.ArgumentParser(prog="surveybot", description="Telegram survey bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start the bot")
+    run.add_argument("--webhook", action="store_true", help="serve a webhook instead of long polling")
+    run.set_defaults(func=cmd_run)
+    check = sub.add_parser("check-survey", help="validate a questionnaire file")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_check_survey)
+    migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
+    migrate.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``surveybot`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except SettingsError as exc:
+        return _fail(str(exc))
+    except SurveyError as exc:
+        print(f"surveybot: invalid questionnaire {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""Thin Telegram handlers for respondents: parse the update, call the service, render the result."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import BadRequest, Forbidden
+
+from bot import callbacks, render
+from bot.admin import notify_progress, stats_button
+from bot.context import Context
+from bot.privacy import forget_button
+from bot.ui import edit, send, toast
+from bot.service import State, Status
+from survey import flow
+from survey.flow import Kind
+
+log = logging.getLogger(__name__)
+
+
+async def show_current(update: Update, context: Context, lead: str | None = None) -> None:
+    """Send the respondent's current question again (the old keyboards stop working)."""
+    user, chat_id = update.effective_user, update.effective_chat.id
+    state = await context.bot_data.service.show(user.id)
+    if lead:
+        await context.bot.send_message(chat_id, lead)
+    await show_state(context, chat_id, state)
+
+
+async def show_state(context: Context, chat_id: int, state: State) -> None:
+    """Render a state that is not an answer outcome: the question, the thank-you or the intro."""
+    survey = context.bot_data.survey
+    if state.status == Status.IN_PROGRESS and state.progress and state.progress.current:
+        await send(context, chat_id, render.question_screen(survey, state.progress, state.version))
+    elif state.status == Status.COMPLETED:
+        await context.bot.send_message(chat_id, render.COMPLETED_TEXT)
+    elif state.status == Status.NEW:
+        await send(context, chat_id, render.intro_screen(survey))
+
+
+async def start(update: Update, context: Context) -> None:
+    """/start [source]: greet, offer to resume, or say the answers are recorded."""
+    source = context.args[0][:64] if context.args else None
+    data = context.bot_data
+    state = await data.service.status(update.effective_user.id, source=source, update_id=update.update_id)
+    chat_id = update.effective_chat.id
+    if state.status == Status.IN_PROGRESS:
+        await send(context, chat_id, render.resume_screen(data.survey, state.answered, state.version))
+    elif state.status != Status.DUPLICATE:
+        await show_state(context, chat_id, state)
+
+
+async def help_command(update: Update, context: Context) -> None:
+    """/help: what the bot does and its commands."""
+    await update.effective_message.reply_text(render.HELP_TEXT.format(title=context.bot_data.survey.survey.title))
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    """Any command the bot does not know (admin commands included, for non-admins)."""
+    await update.effective_message.reply_text(render.UNKNOWN_COMMAND)
+
+
+async def on_button(update: Update, context: Context) -> None:
+    """Every inline button: parsed strictly, then routed by its kind."""
+    parsed = callbacks.parse(update.callback_query.data)
+    if isinstance(parsed, callbacks.AnswerButton):
+        await _answer_button(update, context, parsed)
+    elif isinstance(parsed, callbacks.MenuButton):
+        await _menu_button(update, context, parsed)
+    elif isinstance(parsed, callbacks.ForgetButton):
+        await forget_button(update, context, parsed)
+    elif isinstance(parsed, callbacks.StatsButton):
+        await stats_button(update, context, parsed)
+    else:
+        await toast(update, render.STALE_TOAST)
+
+
+async def _menu_button(update: Update, context: Context, button: callbacks.MenuButton) -> None:
+    service = context.bot_data.service
+    state = await service.show(
+        update.effective_user.id, button.version, restart=button.choice == "restart", update_id=update.update_id
+    )
+    if state.status in (Status.STALE, Status.DUPLICATE):
+        await toast(update, render.STALE_TOAST if state.status == Status.STALE else None)
+        return
+    await toast(update)
+    try:
+        await update.callback_query.edit_message_reply_markup(None)
+    except BadRequest as exc:
+        log.debug("menu keyboard not removed: %s", exc.message)
+    await show_state(context, update.effective_chat.id, state)
+
+
+async def _answer_button(update: Update, context: Context, button: callbacks.AnswerButton) -> None:
+    data = context.bot_data
+    state = await data.service.act(update.effective_user.id, button.action, button.version, update.update_id)
+    if state.status == Status.DUPLICATE:
+        return
+    if state.status != Status.APPLIED:
+        notice = {Status.STALE: render.STALE_TOAST, Status.NEW: render.NOT_STARTED, Status.COMPLETED: render.COMPLETED_TEXT}
+        await toast(update, notice.get(state.status, render.STALE_TOAST))
+        return
+    outcome = state.outcome
+    if outcome.kind == Kind.REJECTED:
+        await toast(update, render.reason_text(data.survey, outcome))
+        return
+    await toast(update)
+    await _render_outcome(update, context, state, edit_in_place=True)
+
+
+async def _render_outcome(update: Update, context: Context, state: State, *, edit_in_place: bool) -> None:
+    """Show what an applied action led to: a redrawn keyboard, the next question, or the thank-you."""
+    survey, outcome = context.bot_data.survey, state.outcome
+    chat_id = update.effective_chat.id
+    if outcome.kind in (Kind.REDRAW, Kind.ASK_OTHER):
+        screen = render.question_screen(survey, outcome.progress, state.version)
+        await (edit(update, screen) if edit_in_place else send(context, chat_id, screen))
+        return
+    if edit_in_place:
+        if outcome.kind == Kind.BACK:
+            try:
+                await update.callback_query.edit_message_reply_markup(None)
+            except BadRequest as exc:
+                log.debug("keyboard not removed: %s", exc.message)
+        else:
+            answered_qid = next(iter(outcome.changed))
+            await edit(update, render.answered_screen(survey, answered_qid, outcome.changed[answered_qid]))
+    if outcome.kind == Kind.FINISHED:
+        await send(context, chat_id, render.finished_screen(survey, outcome.progress))
+        await notify_progress(context)
+    else:
+        await send(context, chat_id, render.question_screen(survey, outcome.progress, state.version))
+
+
+async def on_text(update: Update, context: Context) -> None:
+    """A typed message: a number, a text answer, the 'other' text, or a reminder to use buttons."""
+    data = context.bot_data
+    text = update.effective_message.text or ""
+    state = await data.service.act(update.effective_user.id, flow.TypeText(text), None, update.update_id)
+    chat_id = update.effective_chat.id
+    if state.status == Status.DUPLICATE:
+        return
+    if state.status == Status.NEW:
+        await show_state(context, chat_id, State(Status.NEW))
+        return
+    if state.status == Status.COMPLETED:
+        await context.bot.send_message(chat_id, render.COMPLETED_TEXT)
+        return
+    outcome = state.outcome
+    if outcome.kind == Kind.REJECTED:
+        await show_current(update, context, lead=render.reason_text(data.survey, outcome))
+        return
+    await _render_outcome(update, context, state, edit_in_place=False)
+
+
+async def on_other_message(update: Update, context: Context) -> None:
+    """Stickers, photos, voice, files and the like: explained, and the question shown again."""
+    state = await context.bot_data.service.status(update.effective_user.id, update_id=update.update_id)
+    if state.status == Status.IN_PROGRESS:
+        await show_current(update, context, lead=render.NON_TEXT)
+    elif state.status != Status.DUPLICATE:
+        await update.effective_message.reply_text(render.NON_TEXT.split(" Вот")[0] + " " + render.NOT_STARTED)
+
+
+async def on_edited(update: Update, context: Context) -> None:
+    """Edited messages never change answers; say so."""
+    await context.bot.send_message(update.effective_chat.id, render.EDITED)
+
+
+async def on_group(update: Update, context: Context) -> None:
+    """In groups the bot says once that it works in private chats, then stays silent."""
+    told = context.bot_data.groups_told
+    chat_id = update.effective_chat.id
+    if chat_id not in told:
+        told.add(chat_id)
+        await context.bot.send_message(chat_id, render.GROUP_ONLY_PRIVATE)
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Log errors without secrets; a respondent who blocked the bot is marked and skipped."""
+    error = context.error
+    if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_user:
+        await context.bot_data.service.mark_blocked(update.effective_user.id)
+        log.info("user blocked the bot; marked")
+        return
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("error while handling update %s", update_id, exc_info=error)

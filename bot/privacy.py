@@ -1,0 +1,73 @@
+"""/my_data and /forget_me: a respondent sees, and can delete, what is stored about them."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+
+from bot import callbacks, render
+from bot.context import Context
+from bot.ui import edit, toast
+
+FORGET_ASK = (
+    "Удалить все ваши ответы и запись о вас? Это нельзя отменить: ответы пропадут и из статистики исследования."
+)
+FORGOTTEN = "Готово: ваши ответы и запись о вас удалены. Если захотите пройти опрос снова — нажмите /start."
+NOTHING_STORED = "О вас ничего не сохранено."
+FORGET_CANCELLED = "Хорошо, ничего не удалено."
+
+
+def _when(value) -> str:  # noqa: ANN001
+    return value.strftime("%d.%m.%Y %H:%M UTC") if value else "—"
+
+
+async def my_data(update: Update, context: Context) -> None:
+    """/my_data: the stored record of the user, in words."""
+    data = context.bot_data
+    record = await data.service.record(update.effective_user.id)
+    if record is None:
+        await update.effective_message.reply_text(NOTHING_STORED)
+        return
+    survey = data.survey
+    anonymous = data.settings is not None and data.settings.anonymous
+    who = "ключ-псевдоним (ваш Telegram id не хранится)" if anonymous else "ваш числовой Telegram id"
+    lines = [
+        "<b>Что о вас сохранено</b>",
+        f"Идентификатор: {who} — <code>{escape(record['user_key'])}</code>",
+        f"Первый визит: {_when(record['first_seen'])}",
+        f"Источник ссылки: {escape(record['source'] or '—')}",
+        "Имя, username и другие данные профиля не сохраняются.",
+    ]
+    for resp in record["responses"]:
+        status = "завершён" if resp["status"] == "completed" else "в процессе"
+        lines += ["", f"Опрос: {status}; начат {_when(resp['started_at'])}, завершён {_when(resp['completed_at'])}"]
+        if resp["survey_id"] != survey.id:
+            lines.append(f"(анкета {escape(resp['survey_id'])})")
+            continue
+        for q in survey.questions:
+            if q.id in resp["answers"]:
+                label = render.answer_label(survey, q, resp["answers"][q.id])
+                lines.append(f"{survey.number(q.id)}. {escape(q.short_title)}: {escape(label)}")
+    lines += ["", "Удалить всё это можно командой /forget_me."]
+    text = "\n".join(lines)
+    await update.effective_message.reply_text(text[:4090], parse_mode=ParseMode.HTML)
+
+
+async def forget_me(update: Update, context: Context) -> None:
+    """/forget_me: ask for confirmation with two buttons."""
+    keyboard = InlineKeyboardMarkup(
+        [[InlineKeyboardButton("Да, удалить", callback_data="f:yes"), InlineKeyboardButton("Отмена", callback_data="f:no")]]
+    )
+    await update.effective_message.reply_text(FORGET_ASK, reply_markup=keyboard)
+
+
+async def forget_button(update: Update, context: Context, button: callbacks.ForgetButton) -> None:
+    """The confirmation: delete everything, or leave it."""
+    await toast(update)
+    if not button.confirmed:
+        await edit(update, render.Screen(FORGET_CANCELLED))
+        return
+    found = await context.bot_data.service.forget(update.effective_user.id)
+    await edit(update, render.Screen(FORGOTTEN if found else NOTHING_STORED))

@@ -1,0 +1,62 @@
+"""Concurrent update processing that keeps each user's updates in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any
+
+from telegram import Update
+from telegram.ext import BaseUpdateProcessor
+
+
+def _key(update: object) -> int | None:
+    if isinstance(update, Update):
+        if update.effective_user is not None:
+            return update.effective_user.id
+        if update.effective_chat is not None:
+            return update.effective_chat.id
+    return None
+
+
+class PerUserUpdateProcessor(BaseUpdateProcessor):
+    """Runs updates of different users concurrently and those of one user one after another.
+
+    A lock per active user is created on demand and dropped when no update of that user is
+    waiting, so memory does not grow with the number of respondents.
+    """
+
+    def __init__(self, max_concurrent_updates: int = 256):
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Wait for the user's earlier updates, then run this one."""
+        key = _key(update)
+        if key is None:
+            await coroutine
+            return
+        lock, users = self._locks.get(key, (None, 0))
+        if lock is None:
+            lock = asyncio.Lock()
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    @property
+    def active_users(self) -> int:
+        """How many users have an update running or waiting."""
+        return len(self._locks)
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to tear down."""

@@ -1,0 +1,258 @@
+"""What the respondent sees: question messages, keyboards and replies, in Russian."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot import callbacks
+from survey import flow
+from survey.flow import Answer, Progress, Reason
+from survey.model import OTHER, Question, QuestionType, Survey
+
+BUTTON_LIMIT = 40  # longer option texts are listed in the message and abbreviated on buttons
+BAR_CELLS = 10
+
+BACK = "← Назад"
+SKIP = "Пропустить"
+KEEP = "Оставить ответ →"
+DONE = "Готово"
+CHECK = "✅ "
+
+
+@dataclass(frozen=True)
+class Screen:
+    """A message to send or edit: HTML text and an optional inline keyboard."""
+
+    text: str
+    keyboard: InlineKeyboardMarkup | None = None
+
+
+def progress_bar(number: int, total: int) -> str:
+    """A text progress bar like ▰▰▰▱▱▱▱▱▱▱."""
+    filled = round(BAR_CELLS * (number - 1) / total) if total else 0
+    return "▰" * filled + "▱" * (BAR_CELLS - filled)
+
+
+def _fmt_int(value: int) -> str:
+    return f"{value:,}".replace(",", "\u00a0")
+
+
+def _hint(survey: Survey, q: Question, progress: Progress) -> str:
+    if progress.awaiting_other:
+        return f"✍️ Напишите свой вариант ответа одним сообщением (до {flow.other_text_limit(q)} символов)."
+    if q.hint:
+        return q.hint
+    match q.type:
+        case QuestionType.SINGLE:
+            return "Выберите один вариант."
+        case QuestionType.MULTIPLE:
+            most = flow.max_selected(q)
+            total = len(q.options) + (1 if q.other_allowed else 0)
+            limit = f" (не больше {most})" if most < total else ""
+            return f"Можно выбрать несколько вариантов{limit}, затем нажмите «{DONE}»."
+        case QuestionType.SCALE:
+            return "Выберите оценку на кнопках."
+        case QuestionType.NUMBER:
+            lo = _fmt_int(q.min) if q.min is not None else None
+            hi = _fmt_int(q.max) if q.max is not None else None
+            bounds = f" от {lo} до {hi}" if lo and hi else (f" от {lo}" if lo else (f" до {hi}" if hi else ""))
+            return f"Напишите целое число{bounds} в ответном сообщении."
+        case QuestionType.TEXT:
+            return f"Напишите ответ одним сообщением (до {q.max_length} символов)."
+    return ""
+
+
+def _long_options(q: Question) -> bool:
+    return any(len(o.text) > BUTTON_LIMIT for o in q.options)
+
+
+def _button_label(index: int, text: str, numbered: bool) -> str:
+    if not numbered:
+        return text
+    label = f"{index}. {text}"
+    return label if len(label) <= BUTTON_LIMIT else label[: BUTTON_LIMIT - 1].rstrip() + "…"
+
+
+def answer_label(survey: Survey, q: Question, answer: Answer | None) -> str:
+    """The answer in words, for the edited question message and the final summary."""
+    if answer is None:
+        return "—"
+    if answer.skipped:
+        return "пропущен"
+    if q.type in (QuestionType.SINGLE, QuestionType.MULTIPLE):
+        parts = []
+        for oid in answer.option_ids:
+            if oid == OTHER:
+                parts.append(f"{survey.other_label(q)}: {answer.other_text or ''}".strip())
+            else:
+                parts.append(q.option_label(oid, survey.other_label(q)))
+        return "; ".join(parts)
+    if q.type == QuestionType.SCALE:
+        return str(answer.number)
+    if q.type == QuestionType.NUMBER:
+        return _fmt_int(answer.number) if answer.number is not None else "—"
+    return answer.text or "—"
+
+
+def question_screen(survey: Survey, progress: Progress, version: int) -> Screen:
+    """The message of the current question with its keyboard."""
+    assert progress.current is not None
+    q = survey.get(progress.current)
+    number, total = survey.number(q.id), len(survey.questions)
+    lines = [f"<b>Вопрос {number} из {total}</b>  {progress_bar(number, total)}", "", f"<b>{escape(q.text)}</b>"]
+    numbered = _long_options(q)
+    if numbered:
+        lines.append("")
+        lines += [f"{i}. {escape(o.text)}" for i, o in enumerate(q.options, 1)]
+    if q.type == QuestionType.SCALE and q.scale:
+        ends = []
+        if q.scale.min_label:
+            ends.append(f"{q.scale.min} — {escape(q.scale.min_label)}")
+        if q.scale.max_label:
+            ends.append(f"{q.scale.max} — {escape(q.scale.max_label)}")
+        if ends:
+            lines += ["", ", ".join(ends)]
+    current = progress.answers.get(q.id)
+    if current is not None and q.type in (QuestionType.NUMBER, QuestionType.TEXT):
+        lines += ["", f"Текущий ответ: <i>{escape(answer_label(survey, q, current))}</i>"]
+    if current is not None and current.skipped:
+        lines += ["", "Сейчас вопрос пропущен."]
+    if q.type == QuestionType.MULTIPLE and OTHER in progress.draft and progress.draft_other:
+        lines += ["", f"Ваш вариант: <i>{escape(progress.draft_other)}</i>"]
+    elif q.type == QuestionType.SINGLE and current and OTHER in current.option_ids and current.other_text:
+        lines += ["", f"Ваш вариант: <i>{escape(current.other_text)}</i>"]
+    lines += ["", f"<i>{escape(_hint(survey, q, progress))}</i>"]
+    return Screen("\n".join(lines), _keyboard(survey, q, progress, version, numbered))
+
+
+def _keyboard(survey: Survey, q: Question, progress: Progress, version: int, numbered: bool) -> InlineKeyboardMarkup:
+    rows: list[list[InlineKeyboardButton]] = []
+    current = progress.answers.get(q.id)
+    chosen: set[str] = set()
+    if q.type == QuestionType.MULTIPLE:
+        chosen = set(progress.draft)
+    elif current and not current.skipped:
+        chosen = set(current.option_ids) | ({str(current.number)} if current.number is not None else set())
+    mark = lambda key, label: (CHECK + label) if key in chosen else label  # noqa: E731
+    if q.type in (QuestionType.SINGLE, QuestionType.MULTIPLE):
+        make = callbacks.choose if q.type == QuestionType.SINGLE else callbacks.toggle
+        for i, opt in enumerate(q.options, 1):
+            label = mark(opt.id, _button_label(i, opt.text, numbered))
+            rows.append([InlineKeyboardButton(label, callback_data=make(version, opt.id))])
+        if q.other_allowed:
+            label = survey.other_label(q)
+            if progress.awaiting_other:
+                label = "✍️ " + label
+            rows.append([InlineKeyboardButton(mark(OTHER, label), callback_data=callbacks.simple(version, "x"))])
+        if q.type == QuestionType.MULTIPLE:
+            rows.append([InlineKeyboardButton(DONE, callback_data=callbacks.simple(version, "d"))])
+    elif q.type == QuestionType.SCALE and q.scale:
+        values = [str(v) for v in range(q.scale.min, q.scale.max + 1)]
+        per_row = 5 if len(values) > 6 else len(values)
+        for start in range(0, len(values), per_row):
+            rows.append(
+                [InlineKeyboardButton(mark(v, v), callback_data=callbacks.choose(version, v)) for v in values[start : start + per_row]]
+            )
+    nav = []
+    if flow.previous_question(survey, progress.answers, q.id) is not None:
+        nav.append(InlineKeyboardButton(BACK, callback_data=callbacks.simple(version, "b")))
+    if current is not None and not current.skipped and q.type != QuestionType.MULTIPLE:
+        nav.append(InlineKeyboardButton(KEEP, callback_data=callbacks.simple(version, "k")))
+    if not q.required:
+        nav.append(InlineKeyboardButton(SKIP, callback_data=callbacks.simple(version, "s")))
+    if nav:
+        rows.append(nav)
+    return InlineKeyboardMarkup(rows)
+
+
+def answered_screen(survey: Survey, question_id: str, answer: Answer | None) -> Screen:
+    """The question message after it was answered: the answer shown, no keyboard left."""
+    q = survey.get(question_id)
+    number, total = survey.number(q.id), len(survey.questions)
+    verdict = "⏭ Вопрос пропущен" if answer is not None and answer.skipped else f"✅ Ваш ответ: {escape(answer_label(survey, q, answer))}"
+    return Screen(f"<b>Вопрос {number} из {total}</b>\n\n{escape(q.text)}\n\n<i>{verdict}</i>")
+
+
+def finished_screen(survey: Survey, progress: Progress) -> Screen:
+    """The thank-you with a short summary of the answers."""
+    lines = [f"<b>{escape(survey.survey.thanks_text)}</b>", "", "Ваши ответы:"]
+    for q in survey.questions:
+        if q.id in progress.answers:
+            label = answer_label(survey, q, progress.answers[q.id])
+            if len(label) > 120:
+                label = label[:117] + "…"
+            lines.append(f"{survey.number(q.id)}. {escape(q.short_title)} — {escape(label)}")
+    text = "\n".join(lines)
+    return Screen(text if len(text) <= 4000 else text[:3990] + "…")
+
+
+def intro_screen(survey: Survey) -> Screen:
+    """The /start greeting with the "Начать" button."""
+    text = f"<b>{escape(survey.survey.title)}</b>\n\n{escape(survey.survey.intro_text)}\n\n" \
+           f"Вопросов: {len(survey.questions)}. Любой вопрос можно пропустить, вернуться назад или продолжить позже."
+    kb = InlineKeyboardMarkup([[InlineKeyboardButton("Начать", callback_data=callbacks.menu(0, "begin"))]])
+    return Screen(text, kb)
+
+
+def resume_screen(survey: Survey, answered: int, version: int) -> Screen:
+    """/start during a survey: continue or start over."""
+    text = (
+        f"У вас есть незаконченный опрос «{escape(survey.survey.title)}»: "
+        f"отвечено {answered} из {len(survey.questions)}.\n\nПродолжить с того места, где вы остановились, или начать заново?"
+    )
+    kb = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton("Продолжить", callback_data=callbacks.menu(version, "cont"))],
+            [InlineKeyboardButton("Начать заново", callback_data=callbacks.menu(version, "restart"))],
+        ]
+    )
+    return Screen(text, kb)
+
+
+COMPLETED_TEXT = "Вы уже прошли этот опрос — ваши ответы записаны. Спасибо за участие!"
+STALE_TOAST = "Этот вопрос уже неактуален"
+HELP_TEXT = (
+    "Этот бот проводит опрос «{title}».\n\n"
+    "/start — начать опрос или продолжить с того места, где вы остановились\n"
+    "/help — эта подсказка\n"
+    "/my_data — какие данные о вас сохранены\n"
+    "/forget_me — удалить ваши ответы\n\n"
+    "Отвечайте кнопками под вопросом; числа и свой вариант ответа — сообщением. "
+    "«← Назад» возвращает к предыдущему вопросу, «Пропустить» — пропускает вопрос."
+)
+UNKNOWN_COMMAND = "Такой команды нет. Наберите /help, чтобы увидеть список команд."
+NOT_STARTED = "Чтобы начать опрос, нажмите /start."
+EDITED = "Изменение отправленного сообщения не меняет ответ. Чтобы исправить ответ, нажмите «← Назад» под вопросом."
+NEED_BUTTON = "На этот вопрос отвечают кнопками под сообщением. Вот он ещё раз:"
+NON_TEXT = "Я понимаю только текст и нажатия на кнопки — стикеры, фото, голосовые и файлы не сохраняются. Вот текущий вопрос:"
+GROUP_ONLY_PRIVATE = "Я работаю только в личных сообщениях: откройте чат со мной и нажмите /start."
+
+REASONS: dict[Reason, str] = {
+    Reason.NOT_A_NUMBER: "Это не похоже на целое число. Напишите только цифры, например: 25.",
+    Reason.OUT_OF_RANGE: "Число вне допустимого диапазона.",
+    Reason.TOO_LONG: "Слишком длинный ответ: не больше {limit} символов. Сократите, пожалуйста.",
+    Reason.EMPTY: "Пустой ответ не сохраняется. Напишите текст ответа.",
+    Reason.NEED_BUTTON: NEED_BUTTON,
+    Reason.NEED_TEXT: "Здесь ответ пишется сообщением.",
+    Reason.TOO_FEW: "Выберите хотя бы {limit} вариант(а), затем нажмите «Готово».",
+    Reason.TOO_MANY: "Можно выбрать не больше {limit} вариантов.",
+    Reason.REQUIRED: "Этот вопрос обязательный — пропустить его нельзя.",
+    Reason.FIRST_QUESTION: "Это первый вопрос — назад некуда.",
+    Reason.UNKNOWN_OPTION: STALE_TOAST,
+    Reason.FINISHED: COMPLETED_TEXT,
+}
+
+
+def reason_text(survey: Survey, outcome: flow.Outcome) -> str:
+    """A friendly explanation of a rejected action."""
+    reason = outcome.reason or Reason.NEED_BUTTON
+    text = REASONS[reason].format(limit=outcome.limit)
+    if reason == Reason.OUT_OF_RANGE and outcome.progress.current:
+        q = survey.get(outcome.progress.current)
+        lo = _fmt_int(q.min) if q.min is not None else "…"
+        hi = _fmt_int(q.max) if q.max is not None else "…"
+        text = f"Число должно быть от {lo} до {hi}."
+    return text

@@ -1,0 +1,104 @@
+"""Configuration from the environment (and an optional .env file), read only when asked."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+TOKEN_RE = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{30,100}$")
+# Telegram sends this id for anonymous group admins; it must never count as an admin.
+ANONYMOUS_ADMIN_ID = 1087968824
+
+
+class SettingsError(Exception):
+    """Configuration that cannot work; the message is one line for stderr."""
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; see the configuration table in README.md."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    database_url: str = "sqlite+aiosqlite:///surveybot.db"
+    telegram_api_url: str = "https://api.telegram.org"
+    survey_file: Path | None = None
+    log_level: str = "INFO"
+    admin_language: str = "ru"
+    anonymous: bool = False
+    anonymity_key: SecretStr | None = None
+    notify_admins_every: Annotated[int, Field(ge=0)] = 0
+    # Per-user flood limit: messages allowed within the window before the user is slowed down.
+    flood_messages: Annotated[int, Field(ge=1)] = 20
+    flood_window_seconds: Annotated[float, Field(gt=0)] = 10.0
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: Annotated[int, Field(ge=1, le=65535)] = 8443
+    webhook_path: str = "telegram"
+    webhook_secret: SecretStr | None = None
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _parse_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if not all(re.fullmatch(r"\d{1,20}", p) for p in parts):
+                raise ValueError("ADMIN_IDS must be numeric Telegram ids separated by commas")
+            return frozenset(int(p) for p in parts)
+        if isinstance(value, int):
+            return frozenset({value})
+        return value
+
+    @field_validator("admin_ids")
+    @classmethod
+    def _no_anonymous_admin(cls, value: frozenset[int]) -> frozenset[int]:
+        return frozenset(v for v in value if v != ANONYMOUS_ADMIN_ID)
+
+    @field_validator("bot_token")
+    @classmethod
+    def _token_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not TOKEN_RE.match(value.get_secret_value().strip()):
+            # Never echo the value: it is a secret even when malformed.
+            raise ValueError("BOT_TOKEN is malformed (expected <digits>:<letters>, as @BotFather gives it)")
+        return SecretStr(value.get_secret_value().strip()) if value is not None else None
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _anonymity(self) -> "Settings":
+        if self.anonymous and (self.anonymity_key is None or len(self.anonymity_key.get_secret_value()) < 16):
+            raise ValueError("ANONYMOUS=true needs ANONYMITY_KEY of at least 16 characters")
+        return self
+
+    def token(self) -> str:
+        """The bot token; SettingsError when it is not set."""
+        if self.bot_token is None:
+            raise SettingsError(
+                "BOT_TOKEN is not set: create a bot with @BotFather and put its token in the environment or .env"
+            )
+        return self.bot_token.get_secret_value()
+
+    def is_admin(self, user_id: int | None) -> bool:
+        """Whether a numeric Telegram user id is one of the admins."""
+        return user_id is not None and user_id != ANONYMOUS_ADMIN_ID and user_id in self.admin_ids
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; a SettingsError carries a one-line reason."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        reasons = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]).upper()
+            msg = err["msg"].removeprefix("Value error, ")
+            reasons.append(f"{field}: {msg}" if field else msg)
+        raise SettingsError("configuration error: " + "; ".join(reasons)) from None

@@ -1,0 +1,43 @@
+"""Schema migrations (Alembic), run programmatically on the bot's own engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def alembic_config() -> Config:
+    """An Alembic config pointing at the bundled migration scripts."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Bring the database schema up to date (idempotent)."""
+    cfg = alembic_config()
+
+    def _run(sync_conn) -> None:  # noqa: ANN001
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(_run)
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None when never migrated)."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+
+def head_revision() -> str:
+    """The newest revision shipped with the code."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()

@@ -1,0 +1,120 @@
+"""SQLAlchemy models: respondents, their responses, and one row per answered question."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names so the same migrations run on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+IN_PROGRESS = "in_progress"
+COMPLETED = "completed"
+
+
+def utcnow() -> datetime:
+    """The current time in UTC (stored as timezone-aware)."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Respondent(Base):
+    """A Telegram user who opened the bot (or a keyed hash of them when anonymous)."""
+
+    __tablename__ = "respondents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # str(telegram id), or an HMAC of it when ANONYMOUS=true; never a name or username.
+    user_key: Mapped[str] = mapped_column(String(64), unique=True)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    source: Mapped[str | None] = mapped_column(String(64))
+    blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    responses: Mapped[list[Response]] = relationship(back_populates="respondent", passive_deletes=True)
+
+
+class Response(Base):
+    """One pass through one questionnaire; also holds the respondent's position in it."""
+
+    __tablename__ = "responses"
+    __table_args__ = (UniqueConstraint("respondent_id", "survey_id", name="uq_responses_respondent_survey"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    respondent_id: Mapped[int] = mapped_column(ForeignKey("respondents.id", ondelete="CASCADE"))
+    survey_id: Mapped[str] = mapped_column(String(64))
+    survey_version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=IN_PROGRESS, index=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The position: the question shown now (None once completed) and input not yet confirmed.
+    current_question: Mapped[str | None] = mapped_column(String(64))
+    draft: Mapped[str | None] = mapped_column(Text)  # multiple-choice selection, comma-separated
+    draft_other: Mapped[str | None] = mapped_column(Text)
+    awaiting_other: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Bumped on every change; buttons carry it, so old or doubled taps are recognised.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    respondent: Mapped[Respondent] = relationship(back_populates="responses")
+
+
+class Answer(Base):
+    """The answer to one question of one response (a skip is an answer too)."""
+
+    __tablename__ = "answers"
+    __table_args__ = (
+        UniqueConstraint("response_id", "question_id", name="uq_answers_response_question"),
+        Index("ix_answers_question", "question_id", "skipped"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
+    question_id: Mapped[str] = mapped_column(String(64))
+    choices: Mapped[str | None] = mapped_column(Text)  # option ids, comma-separated, for loading
+    number: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str | None] = mapped_column(Text)
+    other_text: Mapped[str | None] = mapped_column(Text)
+    skipped: Mapped[bool] = mapped_column(Boolean, default=False)
+    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AnswerChoice(Base):
+    """One selected option of a choice answer: the table summaries GROUP BY."""
+
+    __tablename__ = "answer_choices"
+    __table_args__ = (Index("ix_answer_choices_question_option", "question_id", "option_id"),)
+
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
+    question_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    option_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ProcessedUpdate(Base):
+    """Telegram update ids already applied, so a redelivered update changes nothing."""
+
+    __tablename__ = "processed_updates"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

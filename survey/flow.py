@@ -1,0 +1,365 @@
+"""The pure survey flow: answer validation, skip logic, and what comes next.
+
+``apply`` takes a respondent's progress and one action and returns the new progress
+plus what changed. It knows nothing of Telegram or SQL, so every rule is unit-tested here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from survey.model import CHOICE_TYPES, OTHER, Condition, Question, QuestionType, Survey
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A stored answer: option ids for choices, a number for scales/numbers, text, or a skip."""
+
+    option_ids: tuple[str, ...] = ()
+    number: int | None = None
+    text: str | None = None
+    other_text: str | None = None
+    skipped: bool = False
+
+
+SKIPPED = Answer(skipped=True)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a respondent is: the current question, answers so far, pending input."""
+
+    current: str | None
+    answers: dict[str, Answer] = field(default_factory=dict)
+    draft: tuple[str, ...] = ()  # multiple-choice selection not yet confirmed with "Готово"
+    draft_other: str | None = None
+    awaiting_other: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.current is None
+
+
+class Kind(StrEnum):
+    """What an action led to; the bot renders each kind differently."""
+
+    ADVANCED = "advanced"  # an answer was stored and the next question follows
+    FINISHED = "finished"  # the last answer was stored
+    BACK = "back"  # moved to the previous question
+    REDRAW = "redraw"  # the same question with a changed selection
+    ASK_OTHER = "ask_other"  # waiting for the typed "other" text
+    REJECTED = "rejected"  # invalid input: nothing changed
+
+
+class Reason(StrEnum):
+    """Why an action was rejected."""
+
+    NOT_A_NUMBER = "not_a_number"
+    OUT_OF_RANGE = "out_of_range"
+    TOO_LONG = "too_long"
+    EMPTY = "empty"
+    NEED_BUTTON = "need_button"
+    NEED_TEXT = "need_text"
+    TOO_FEW = "too_few"
+    TOO_MANY = "too_many"
+    REQUIRED = "required"
+    FIRST_QUESTION = "first_question"
+    UNKNOWN_OPTION = "unknown_option"
+    FINISHED = "finished"
+
+
+# Actions ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Choose:
+    """Pick an option (single choice) or a scale value (its number as text)."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class Toggle:
+    """Select or unselect an option of a multiple-choice question."""
+
+    option_id: str
+
+
+@dataclass(frozen=True)
+class ChooseOther:
+    """Pick the 'other' answer; its text is typed next."""
+
+
+@dataclass(frozen=True)
+class Done:
+    """Confirm a multiple-choice selection."""
+
+
+@dataclass(frozen=True)
+class Keep:
+    """Keep the current answer of a question seen again after "Назад"."""
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Skip the current question."""
+
+
+@dataclass(frozen=True)
+class Back:
+    """Go to the previous question that was shown."""
+
+
+@dataclass(frozen=True)
+class TypeText:
+    """A typed message: a number, a free-text answer or the 'other' text."""
+
+    text: str
+
+
+Action = Choose | Toggle | ChooseOther | Done | Keep | Skip | Back | TypeText
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one action: the new progress and the answers that changed (None = deleted)."""
+
+    kind: Kind
+    progress: Progress
+    changed: dict[str, Answer | None] = field(default_factory=dict)
+    reason: Reason | None = None
+    limit: int | None = None  # the bound behind TOO_MANY / TOO_FEW / OUT_OF_RANGE / TOO_LONG
+
+
+# Skip logic -----------------------------------------------------------------------------
+
+
+def condition_holds(cond: Condition, answers: dict[str, Answer]) -> bool:
+    """Whether one show_if condition is met by the answers so far."""
+    ans = answers.get(cond.question)
+    given = ans is not None and not ans.skipped
+    if cond.answered is not None and given != cond.answered:
+        return False
+    if cond.any_of is not None and not (given and set(ans.option_ids) & set(cond.any_of)):
+        return False
+    if cond.none_of is not None and given and set(ans.option_ids) & set(cond.none_of):
+        return False
+    if cond.min is not None or cond.max is not None:
+        if not given or ans.number is None:
+            return False
+        if cond.min is not None and ans.number < cond.min:
+            return False
+        if cond.max is not None and ans.number > cond.max:
+            return False
+    return True
+
+
+def is_visible(question: Question, answers: dict[str, Answer]) -> bool:
+    """Whether a question is shown, given the answers so far."""
+    return all(condition_holds(c, answers) for c in question.show_if)
+
+
+def next_question(survey: Survey, answers: dict[str, Answer], after: str | None) -> str | None:
+    """The first shown question after ``after`` (the first one when None); None at the end."""
+    start = 0 if after is None else survey.index(after) + 1
+    for q in survey.questions[start:]:
+        if is_visible(q, answers):
+            return q.id
+    return None
+
+
+def previous_question(survey: Survey, answers: dict[str, Answer], before: str) -> str | None:
+    """The last shown question before ``before``; None on the first."""
+    for q in reversed(survey.questions[: survey.index(before)]):
+        if is_visible(q, answers):
+            return q.id
+    return None
+
+
+def start(survey: Survey) -> Progress:
+    """Progress of a respondent who has just begun."""
+    return Progress(current=next_question(survey, {}, None))
+
+
+# Answer validation ----------------------------------------------------------------------
+
+
+def parse_number(question: Question, text: str) -> int | Reason:
+    """A typed whole number within the question's bounds, or why it is not one."""
+    cleaned = text.strip().replace(" ", "").replace("\u00a0", "")
+    if not cleaned or len(cleaned) > 12 or not cleaned.lstrip("-").isdecimal() or cleaned.count("-") > 1:
+        return Reason.NOT_A_NUMBER
+    if cleaned.startswith("-") and len(cleaned) == 1:
+        return Reason.NOT_A_NUMBER
+    value = int(cleaned)
+    if (question.min is not None and value < question.min) or (question.max is not None and value > question.max):
+        return Reason.OUT_OF_RANGE
+    return value
+
+
+def clean_text(text: str, limit: int) -> str | Reason:
+    """Typed text trimmed, or why it cannot be stored."""
+    cleaned = text.strip()
+    if not cleaned:
+        return Reason.EMPTY
+    if len(cleaned) > limit:
+        return Reason.TOO_LONG
+    return cleaned
+
+
+def other_text_limit(question: Question) -> int:
+    """How long an 'other' text may be."""
+    return min(question.max_length, 500)
+
+
+def max_selected(question: Question) -> int:
+    """How many options a multiple-choice answer may have."""
+    return question.max_selected or len(question.options) + (1 if question.other_allowed else 0)
+
+
+# Transitions ----------------------------------------------------------------------------
+
+
+def _arrive(survey: Survey, progress: Progress, qid: str | None) -> Progress:
+    """Progress placed on a question, with a multiple-choice draft taken from its answer."""
+    draft: tuple[str, ...] = ()
+    draft_other = None
+    if qid is not None and survey.get(qid).type == QuestionType.MULTIPLE:
+        ans = progress.answers.get(qid)
+        if ans and not ans.skipped:
+            draft, draft_other = ans.option_ids, ans.other_text
+    return replace(progress, current=qid, draft=draft, draft_other=draft_other, awaiting_other=False)
+
+
+def _record(survey: Survey, progress: Progress, answer: Answer) -> Outcome:
+    """Store the answer of the current question, drop answers hidden by it, and move on."""
+    qid = progress.current
+    assert qid is not None
+    answers = dict(progress.answers)
+    answers[qid] = answer
+    changed: dict[str, Answer | None] = {qid: answer}
+    for q in survey.questions[survey.index(qid) + 1 :]:
+        if q.id in answers and not is_visible(q, answers):
+            del answers[q.id]
+            changed[q.id] = None
+    nxt = next_question(survey, answers, qid)
+    progress = _arrive(survey, replace(progress, answers=answers), nxt)
+    return Outcome(Kind.FINISHED if nxt is None else Kind.ADVANCED, progress, changed)
+
+
+def _reject(progress: Progress, reason: Reason, limit: int | None = None) -> Outcome:
+    return Outcome(Kind.REJECTED, progress, reason=reason, limit=limit)
+
+
+def apply(survey: Survey, progress: Progress, action: Action) -> Outcome:
+    """Apply one respondent action to their progress (pure; nothing is stored here)."""
+    if progress.current is None:
+        return _reject(progress, Reason.FINISHED)
+    q = survey.get(progress.current)
+    match action:
+        case Back():
+            prev = previous_question(survey, progress.answers, q.id)
+            if prev is None:
+                return _reject(progress, Reason.FIRST_QUESTION)
+            return Outcome(Kind.BACK, _arrive(survey, progress, prev))
+        case Skip():
+            if q.required:
+                return _reject(progress, Reason.REQUIRED)
+            return _record(survey, progress, SKIPPED)
+        case Keep():
+            ans = progress.answers.get(q.id)
+            if ans is None:
+                return _reject(progress, Reason.NEED_BUTTON)
+            return _record(survey, progress, ans)
+        case Choose(value=value):
+            return _choose(survey, progress, q, value)
+        case Toggle(option_id=option_id):
+            return _toggle(progress, q, option_id)
+        case ChooseOther():
+            if q.type not in CHOICE_TYPES or not q.other_allowed:
+                return _reject(progress, Reason.UNKNOWN_OPTION)
+            if q.type == QuestionType.MULTIPLE and OTHER in progress.draft:
+                draft = tuple(o for o in progress.draft if o != OTHER)
+                return Outcome(Kind.REDRAW, replace(progress, draft=draft, draft_other=None, awaiting_other=False))
+            return Outcome(Kind.ASK_OTHER, replace(progress, awaiting_other=True))
+        case Done():
+            return _done(survey, progress, q)
+        case TypeText(text=text):
+            return _typed(survey, progress, q, text)
+    raise TypeError(f"unknown action {action!r}")
+
+
+_SCALE_VALUE = re.compile(r"-?[0-9]{1,4}")
+
+
+def _choose(survey: Survey, progress: Progress, q: Question, value: str) -> Outcome:
+    if q.type == QuestionType.SINGLE:
+        if q.option(value) is None:
+            return _reject(progress, Reason.UNKNOWN_OPTION)
+        return _record(survey, progress, Answer(option_ids=(value,)))
+    if q.type == QuestionType.SCALE:
+        assert q.scale is not None
+        # Buttons send str(int); anything else (e.g. '²', which isdigit() but int() rejects) is no option.
+        if not _SCALE_VALUE.fullmatch(value) or not q.scale.min <= int(value) <= q.scale.max:
+            return _reject(progress, Reason.UNKNOWN_OPTION)
+        return _record(survey, progress, Answer(number=int(value)))
+    return _reject(progress, Reason.UNKNOWN_OPTION)
+
+
+def _toggle(progress: Progress, q: Question, option_id: str) -> Outcome:
+    if q.type != QuestionType.MULTIPLE or q.option(option_id) is None:
+        return _reject(progress, Reason.UNKNOWN_OPTION)
+    if option_id in progress.draft:
+        draft = tuple(o for o in progress.draft if o != option_id)
+    else:
+        if len(progress.draft) >= max_selected(q):
+            return _reject(progress, Reason.TOO_MANY, max_selected(q))
+        draft = progress.draft + (option_id,)
+    return Outcome(Kind.REDRAW, replace(progress, draft=draft, awaiting_other=False))
+
+
+def _done(survey: Survey, progress: Progress, q: Question) -> Outcome:
+    if q.type != QuestionType.MULTIPLE:
+        return _reject(progress, Reason.UNKNOWN_OPTION)
+    least = q.min_selected or 1
+    if len(progress.draft) < least:
+        return _reject(progress, Reason.TOO_FEW, least)
+    order = q.option_ids + [OTHER]
+    chosen = tuple(sorted(progress.draft, key=order.index))
+    other = progress.draft_other if OTHER in chosen else None
+    return _record(survey, progress, Answer(option_ids=chosen, other_text=other))
+
+
+def _typed(survey: Survey, progress: Progress, q: Question, text: str) -> Outcome:
+    if progress.awaiting_other:
+        limit = other_text_limit(q)
+        cleaned = clean_text(text, limit)
+        if isinstance(cleaned, Reason):
+            return _reject(progress, cleaned, limit)
+        if q.type == QuestionType.MULTIPLE:
+            if OTHER not in progress.draft and len(progress.draft) >= max_selected(q):
+                return _reject(progress, Reason.TOO_MANY, max_selected(q))
+            draft = progress.draft if OTHER in progress.draft else progress.draft + (OTHER,)
+            return Outcome(Kind.REDRAW, replace(progress, draft=draft, draft_other=cleaned, awaiting_other=False))
+        return _record(survey, progress, Answer(option_ids=(OTHER,), other_text=cleaned))
+    if q.type == QuestionType.NUMBER:
+        value = parse_number(q, text)
+        if isinstance(value, Reason):
+            return _reject(progress, value)
+        return _record(survey, progress, Answer(number=value))
+    if q.type == QuestionType.TEXT:
+        cleaned = clean_text(text, q.max_length)
+        if isinstance(cleaned, Reason):
+            return _reject(progress, cleaned, q.max_length)
+        return _record(survey, progress, Answer(text=cleaned))
+    return _reject(progress, Reason.NEED_BUTTON)
+
+
+def expects_text(survey: Survey, progress: Progress) -> bool:
+    """Whether the respondent's next typed message is an answer."""
+    if progress.current is None:
+        return False
+    q = survey.get(progress.current)
+    return progress.awaiting_other or q.type in (QuestionType.NUMBER, QuestionType.TEXT)

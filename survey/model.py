@@ -1,0 +1,238 @@
+"""The questionnaire as data: question types, options, skip conditions.
+
+A questionnaire file is validated as a whole by ``survey.loader``; the models here
+also hold the per-question rules (answer validation lives in ``survey.answers``).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Ids travel inside Telegram callback data (64 bytes at most), so they stay short and plain.
+ID_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+DEFAULT_OTHER_LABEL = "Другое (укажите)"
+BUCKET_RE = re.compile(r"^(\d+)\s*(?:-\s*(\d+)|\+)$")
+
+
+class QuestionType(StrEnum):
+    """The reply types a question can ask for."""
+
+    SINGLE = "single_choice"
+    MULTIPLE = "multiple_choice"
+    SCALE = "scale"
+    NUMBER = "number"
+    TEXT = "text"
+
+
+CHOICE_TYPES = (QuestionType.SINGLE, QuestionType.MULTIPLE)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Option(_Strict):
+    """One answer option of a choice question."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    text: Annotated[str, Field(min_length=1, max_length=300)]
+    provenance: str | None = None
+
+
+class Scale(_Strict):
+    """A numeric rating scale with labels at its ends."""
+
+    min: int = 1
+    max: int = 10
+    min_label: str | None = None
+    max_label: str | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> "Scale":
+        if self.max <= self.min:
+            raise ValueError("scale.max must be greater than scale.min")
+        if self.max - self.min > 10:
+            raise ValueError("a scale may have at most 11 points (one button each)")
+        return self
+
+
+class Condition(_Strict):
+    """Show a question only when an earlier answer matches (skip logic)."""
+
+    question: str
+    any_of: list[str] | None = None
+    none_of: list[str] | None = None
+    min: int | None = None
+    max: int | None = None
+    answered: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_test(self) -> "Condition":
+        if all(v is None for v in (self.any_of, self.none_of, self.min, self.max, self.answered)):
+            raise ValueError("show_if needs one of any_of, none_of, min, max, answered")
+        return self
+
+
+class Question(_Strict):
+    """One question of the questionnaire."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    number: int | None = None
+    type: QuestionType
+    text: Annotated[str, Field(min_length=1, max_length=3000)]
+    title: str | None = None
+    heading: str | None = None
+    hint: str | None = None
+    options: list[Option] = Field(default_factory=list)
+    other_allowed: bool = False
+    other_label: str | None = None
+    min_selected: int | None = None
+    max_selected: int | None = None
+    scale: Scale | None = None
+    min: int | None = None
+    max: int | None = None
+    buckets: list[str] | None = None
+    max_length: int = 1000
+    required: bool = False
+    show_if: list[Condition] = Field(default_factory=list)
+    # Research metadata kept with the question; the bot does not use it.
+    part: str | int | None = None
+    provenance: str | None = None
+    evidence: str | None = None
+    examples: list[str] | None = None
+
+    @field_validator("show_if", mode="before")
+    @classmethod
+    def _listify(cls, value: object) -> object:
+        return [value] if isinstance(value, dict) else value
+
+    @model_validator(mode="after")
+    def _by_type(self) -> "Question":
+        problems: list[str] = []
+        is_choice = self.type in CHOICE_TYPES
+        if is_choice and not self.options:
+            problems.append("options: a choice question needs at least one option")
+        if not is_choice and self.options:
+            problems.append(f"options: not allowed for type {self.type.value}")
+        if not is_choice and self.other_allowed:
+            problems.append(f"other_allowed: only choice questions can have an 'other' answer")
+        ids = [o.id for o in self.options]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            problems.append(f"options: duplicate option id(s) {', '.join(dupes)}")
+        if "other" in ids:
+            problems.append("options: the id 'other' is reserved for the 'other' answer")
+        if self.type == QuestionType.SCALE and self.scale is None:
+            problems.append("scale: a scale question needs scale.min and scale.max")
+        if self.type != QuestionType.SCALE and self.scale is not None:
+            problems.append(f"scale: not allowed for type {self.type.value}")
+        if self.type != QuestionType.MULTIPLE and (self.min_selected or self.max_selected):
+            problems.append("min_selected/max_selected: only for multiple_choice")
+        if self.type == QuestionType.MULTIPLE:
+            n = len(self.options) + (1 if self.other_allowed else 0)
+            lo, hi = self.min_selected or 1, self.max_selected or n
+            if lo < 1 or hi < lo or hi > n:
+                problems.append(f"min_selected/max_selected: need 1 <= min <= max <= {n}")
+        if self.type != QuestionType.NUMBER and (self.min is not None or self.max is not None):
+            problems.append("min/max: only for number questions (scales use scale.min/max)")
+        if self.type == QuestionType.NUMBER and self.min is not None and self.max is not None and self.max < self.min:
+            problems.append("max: must not be below min")
+        if self.buckets is not None:
+            if self.type != QuestionType.NUMBER:
+                problems.append("buckets: only for number questions")
+            for b in self.buckets:
+                if not BUCKET_RE.match(str(b)):
+                    problems.append(f"buckets: '{b}' is not like '1-5' or '101+'")
+        if not 1 <= self.max_length <= 4000:
+            problems.append("max_length: must be between 1 and 4000")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def short_title(self) -> str:
+        """A short name for summaries: the title, the heading, or the text's start."""
+        text = self.title or self.heading or self.text
+        return text if len(text) <= 80 else text[:77].rstrip() + "…"
+
+    @property
+    def option_ids(self) -> list[str]:
+        """Option ids in questionnaire order (without 'other')."""
+        return [o.id for o in self.options]
+
+    def option(self, option_id: str) -> Option | None:
+        """The option with this id, if any."""
+        return next((o for o in self.options if o.id == option_id), None)
+
+    def option_label(self, option_id: str, other_label: str) -> str:
+        """The respondent-facing label of an option id, 'other' included."""
+        if option_id == OTHER:
+            return other_label
+        opt = self.option(option_id)
+        return opt.text if opt else option_id
+
+    def bucket_bounds(self) -> list[tuple[str, int, int | None]]:
+        """Number buckets as (label, low, high or None for open-ended)."""
+        out = []
+        for b in self.buckets or []:
+            m = BUCKET_RE.match(str(b))
+            assert m  # validated on load
+            out.append((str(b), int(m.group(1)), int(m.group(2)) if m.group(2) else None))
+        return out
+
+
+OTHER = "other"
+
+
+class SurveyMeta(_Strict):
+    """The questionnaire's header."""
+
+    id: Annotated[str, Field(pattern=ID_PATTERN)]
+    version: Annotated[int, Field(ge=1)] = 1
+    title: Annotated[str, Field(min_length=1)]
+    intro_text: str = ""
+    thanks_text: str = "Спасибо! Ваши ответы записаны."
+    language: Literal["ru", "en"] = "ru"
+    other_label_default: str = DEFAULT_OTHER_LABEL
+    author: str | None = None
+    published_in: str | None = None
+    questions_total: int | None = None
+
+
+class Survey(_Strict):
+    """A whole questionnaire: header plus ordered questions."""
+
+    survey: SurveyMeta
+    questions: list[Question]
+
+    @property
+    def id(self) -> str:
+        return self.survey.id
+
+    @property
+    def version(self) -> int:
+        return self.survey.version
+
+    def index(self, question_id: str) -> int:
+        """Position (0-based) of a question id; KeyError when unknown."""
+        for i, q in enumerate(self.questions):
+            if q.id == question_id:
+                return i
+        raise KeyError(question_id)
+
+    def get(self, question_id: str) -> Question:
+        """The question with this id; KeyError when unknown."""
+        return self.questions[self.index(question_id)]
+
+    def number(self, question_id: str) -> int:
+        """The question's number as the respondent sees it ("Вопрос N из M")."""
+        q = self.get(question_id)
+        return q.number if q.number is not None else self.index(question_id) + 1
+
+    def other_label(self, question: Question) -> str:
+        """The label of the 'other' answer of a question."""
+        return question.other_label or self.survey.other_label_default
