@@ -1,18 +1,201 @@
-"""Admin commands (filled in with the analytics package)."""
+"""Admin commands: /stats (summary, one question, charts, funnel) and /export, for ADMIN_IDS only.
+
+Admins are checked by numeric Telegram id on every call, by the handler filter and again inside
+each handler (buttons too); everyone else gets exactly the unknown-command reply.
+"""
 
 from __future__ import annotations
 
-from telegram import Update
+import asyncio
+import logging
 
+from telegram import (
+    BotCommand,
+    BotCommandScopeChat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaPhoto,
+    Update,
+)
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import Application, CommandHandler, filters
+
+from analytics import charts, jobs, render as report
+from analytics.summary import Summary, build_summary
 from bot import callbacks
+from bot import render
 from bot.context import Context
 from bot.ui import toast
 
+log = logging.getLogger(__name__)
+
+ADMIN_COMMANDS = [
+    BotCommand("stats", "Сводка: /stats [completed | N | charts | funnel]"),
+    BotCommand("export", "Выгрузка: /export [csv | xlsx] [completed]"),
+]
+ALBUM = 10  # Telegram's limit of photos in one media group
+STATS_USAGE = (
+    "<b>/stats</b> — сводка по всем вопросам\n"
+    "<b>/stats completed</b> — только завершённые анкеты\n"
+    "<b>/stats N</b> — подробно по вопросу N (и все ответы «другое»)\n"
+    "<b>/stats charts</b> — графики по вопросам\n"
+    "<b>/stats funnel</b> — воронка прохождения\n"
+    "<b>/export [csv|xlsx] [completed]</b> — выгрузка ответов"
+)
+SUMMARY_BUTTONS = InlineKeyboardMarkup(
+    [
+        [InlineKeyboardButton("📊 Графики", callback_data="st:charts"),
+         InlineKeyboardButton("🔻 Воронка", callback_data="st:funnel")],
+        [InlineKeyboardButton("⬇️ CSV", callback_data="st:export_csv"),
+         InlineKeyboardButton("⬇️ Excel", callback_data="st:export_xlsx")],
+    ]
+)
+
+
+def add_admin_handlers(app: Application) -> None:
+    """Register the admin commands behind a numeric-id filter."""
+    admins = filters.User(user_id=sorted(app.bot_data.settings.admin_ids))
+    only = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & admins
+    app.add_handler(CommandHandler("stats", stats, filters=only))
+    app.add_handler(CommandHandler("export", export, filters=only))
+
+
+async def register_admin_commands(app: Application, respondent_commands: list[BotCommand]) -> None:
+    """Show the admin commands in the menu of the admins' chats only."""
+    for admin_id in sorted(app.bot_data.settings.admin_ids):
+        try:
+            await app.bot.set_my_commands(respondent_commands + ADMIN_COMMANDS, scope=BotCommandScopeChat(admin_id))
+        except TelegramError as exc:  # e.g. the admin has not opened the bot yet
+            log.warning("admin command menu not set for one admin: %s", exc.message)
+
+
+def _is_admin(update: Update, context: Context) -> bool:
+    user = update.effective_user
+    return user is not None and context.bot_data.settings.is_admin(user.id)
+
+
+async def _summary(context: Context, completed_only: bool) -> Summary:
+    data = context.bot_data
+    return await build_summary(data.engine, data.survey, completed_only=completed_only)
+
+
+async def _send_html(context: Context, chat_id: int, messages: list[str], keyboard: InlineKeyboardMarkup | None = None) -> None:
+    for i, text in enumerate(messages):
+        last = i == len(messages) - 1
+        await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard if last else None)
+
+
+async def stats(update: Update, context: Context) -> None:
+    """/stats [completed] [N | charts | funnel]."""
+    if not _is_admin(update, context):
+        await update.effective_message.reply_text(render.UNKNOWN_COMMAND)
+        return
+    args = [a.lower() for a in context.args or []]
+    completed_only = "completed" in args
+    rest = [a for a in args if a != "completed"]
+    chat_id = update.effective_chat.id
+    if len(rest) > 1 or (rest and not rest[0].isdigit() and rest[0] not in ("charts", "funnel")):
+        await context.bot.send_message(chat_id, STATS_USAGE, parse_mode=ParseMode.HTML)
+        return
+    await context.bot.send_chat_action(chat_id, "typing")
+    summary = await _summary(context, completed_only)
+    if not rest:
+        messages = await asyncio.to_thread(report.render_summary, summary)
+        await _send_html(context, chat_id, messages, SUMMARY_BUTTONS)
+    elif rest[0] == "charts":
+        await send_charts(context, chat_id, summary)
+    elif rest[0] == "funnel":
+        await send_funnel(context, chat_id, summary)
+    else:
+        await send_question(context, chat_id, summary, int(rest[0]))
+
+
+async def send_question(context: Context, chat_id: int, summary: Summary, number: int) -> None:
+    """The detail of one question, with every typed "other" text."""
+    try:
+        question = summary.question(number)
+    except KeyError:
+        await context.bot.send_message(chat_id, f"Вопроса {number} нет: в анкете {len(summary.questions)} вопросов.")
+        return
+    messages = await asyncio.to_thread(report.render_question, summary, number)
+    if question.other_texts:
+        messages += await asyncio.to_thread(report.render_other_texts, summary, question.id)
+    await _send_html(context, chat_id, messages)
+    chart = await asyncio.to_thread(charts.question_chart, question)
+    await context.bot.send_photo(chat_id, InputFile(chart, filename=f"q{number}.png"))
+
+
+async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
+    """One bar chart per question, as albums of up to ten photos."""
+    images = await asyncio.to_thread(lambda: [charts.question_chart(q) for q in summary.questions])
+    for start in range(0, len(images), ALBUM):
+        chunk = images[start : start + ALBUM]
+        media = [InputMediaPhoto(InputFile(png, filename=f"q{start + i + 1}.png")) for i, png in enumerate(chunk)]
+        if len(media) == 1:
+            await context.bot.send_photo(chat_id, media[0].media)
+        else:
+            await context.bot.send_media_group(chat_id, media)
+
+
+async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
+    """The completion funnel as text and one chart."""
+    await _send_html(context, chat_id, await asyncio.to_thread(report.render_funnel, summary))
+    chart = await asyncio.to_thread(charts.funnel_chart, summary)
+    await context.bot.send_photo(chat_id, InputFile(chart, filename="funnel.png"))
+
+
+async def export(update: Update, context: Context) -> None:
+    """/export [csv|xlsx] [completed]: the responses as files."""
+    if not _is_admin(update, context):
+        await update.effective_message.reply_text(render.UNKNOWN_COMMAND)
+        return
+    args = [a.lower() for a in context.args or []]
+    unknown = [a for a in args if a not in (*jobs.FORMATS, "completed")]
+    if unknown:
+        await update.effective_message.reply_text(STATS_USAGE, parse_mode=ParseMode.HTML)
+        return
+    formats = [f for f in jobs.FORMATS if f in args] or list(jobs.FORMATS)
+    await send_exports(context, update.effective_chat.id, formats, completed_only="completed" in args)
+
+
+async def send_exports(context: Context, chat_id: int, formats: list[str], *, completed_only: bool) -> None:
+    """Build each export off the event loop and send it as a document."""
+    data = context.bot_data
+    for fmt in formats:
+        await context.bot.send_chat_action(chat_id, "upload_document")
+        content = await jobs.export_bytes(data.settings.database_url, data.survey, fmt, completed_only=completed_only)
+        name = jobs.export_filename(data.survey, fmt, completed_only)
+        caption = "Только завершённые анкеты" if completed_only else "Все анкеты, включая незавершённые (столбец status)"
+        await context.bot.send_document(chat_id, InputFile(content, filename=name), caption=caption)
+
 
 async def stats_button(update: Update, context: Context, button: callbacks.StatsButton) -> None:
-    """Admin summary buttons."""
+    """Buttons under the summary; a non-admin tapping a forged one learns nothing."""
+    if not _is_admin(update, context):
+        await toast(update, render.STALE_TOAST)
+        return
     await toast(update)
+    chat_id = update.effective_chat.id
+    if button.view in ("export_csv", "export_xlsx"):
+        await send_exports(context, chat_id, [button.view.removeprefix("export_")], completed_only=False)
+        return
+    summary = await _summary(context, completed_only=False)
+    await (send_charts if button.view == "charts" else send_funnel)(context, chat_id, summary)
 
 
 async def notify_progress(context: Context) -> None:
-    """Optional progress note to admins."""
+    """Every NOTIFY_ADMINS_EVERY completed responses, a one-line note to each admin."""
+    data = context.bot_data
+    every = data.settings.notify_admins_every
+    if not every or not data.settings.admin_ids:
+        return
+    done = await jobs.completed_count(data.engine, data.survey)
+    if done % every:
+        return
+    for admin_id in sorted(data.settings.admin_ids):
+        try:
+            await context.bot.send_message(admin_id, f"📈 «{data.survey.survey.title}»: завершено анкет — {done}.")
+        except TelegramError as exc:
+            log.warning("progress note not delivered to an admin: %s", exc.message)

@@ -16,9 +16,10 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.error import TelegramError
 from telegram.request import BaseRequest
 
-from bot import handlers, privacy
+from bot import admin, handlers, privacy
 from bot.context import BotData
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
@@ -77,9 +78,7 @@ def add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("help", handlers.help_command, filters=private & filters.UpdateType.MESSAGE))
     app.add_handler(CommandHandler("my_data", privacy.my_data, filters=private & filters.UpdateType.MESSAGE))
     app.add_handler(CommandHandler("forget_me", privacy.forget_me, filters=private & filters.UpdateType.MESSAGE))
-    from bot import admin
-
-    admin.add_admin_handlers(app) if hasattr(admin, "add_admin_handlers") else None
+    admin.add_admin_handlers(app)
     app.add_handler(MessageHandler(filters.COMMAND & private & filters.UpdateType.MESSAGE, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.TEXT & private & filters.UpdateType.MESSAGE, handlers.on_text))
     app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, handlers.on_other_message))
@@ -100,11 +99,12 @@ async def open_storage(app: Application) -> None:
 
 
 async def register_commands(app: Application) -> None:
-    """The command menu: respondent commands for everyone."""
+    """The command menu: respondent commands for everyone, admin commands in the admins' chats."""
     try:
         await app.bot.set_my_commands(RESPONDENT_COMMANDS, scope=BotCommandScopeDefault())
-    except Exception as exc:  # noqa: BLE001 - a menu is a nicety; the bot works without it
-        log.warning("could not register the command menu: %s", exc)
+    except TelegramError as exc:  # a menu is a nicety; the bot works without it
+        log.warning("could not register the command menu: %s", exc.message)
+    await admin.register_admin_commands(app, RESPONDENT_COMMANDS)
 
 
 async def close_storage(app: Application) -> None:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
+import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings
 from survey.loader import SurveyError, load_survey
@@ -93,6 +97,55 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _html_to_text(message: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", message))
+
+
+async def _with_engine(settings: Settings, work):  # noqa: ANN001, ANN202
+    from storage.db import create_engine
+    from storage.migrate import upgrade
+
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        return await work(engine)
+    finally:
+        await engine.dispose()
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Print the summary (text or the stable JSON form) without Telegram."""
+    from analytics.render import render_summary
+    from analytics.summary import build_summary, summary_to_json
+
+    settings = load_settings()
+    survey = load_survey(settings.survey_file)
+    summary = asyncio.run(
+        _with_engine(settings, lambda engine: build_summary(engine, survey, completed_only=args.completed))
+    )
+    if args.format == "json":
+        print(json.dumps(summary_to_json(summary), ensure_ascii=False, indent=2))
+    else:
+        print("\n\n".join(_html_to_text(m) for m in render_summary(summary)))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a CSV or XLSX export of the responses to a file."""
+    from analytics.jobs import export_bytes
+
+    settings = load_settings()
+    survey = load_survey(settings.survey_file)
+
+    async def work(_engine) -> bytes:  # noqa: ANN001 - the schema is ensured; the export opens its own engine
+        return await export_bytes(settings.database_url, survey, args.format, completed_only=args.completed)
+
+    content = asyncio.run(_with_engine(settings, work))
+    Path(args.output).write_bytes(content)
+    print(f"wrote {args.output} ({len(content):,} bytes)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     parser = argparse.ArgumentParser(prog="surveybot", description="Telegram survey bot")
@@ -105,6 +158,15 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=cmd_check_survey)
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     migrate.set_defaults(func=cmd_migrate)
+    stats = sub.add_parser("stats", help="print the summary of the answers")
+    stats.add_argument("--completed", action="store_true", help="completed responses only")
+    stats.add_argument("--format", choices=("text", "json"), default="text")
+    stats.set_defaults(func=cmd_stats)
+    export = sub.add_parser("export", help="export the responses to a file")
+    export.add_argument("--format", choices=("csv", "xlsx"), required=True)
+    export.add_argument("-o", "--output", required=True, help="file to write")
+    export.add_argument("--completed", action="store_true", help="completed responses only")
+    export.set_defaults(func=cmd_export)
     return parser
 
 

@@ -86,7 +86,7 @@ class Answer(Base):
     __tablename__ = "answers"
     __table_args__ = (
         UniqueConstraint("response_id", "question_id", name="uq_answers_response_question"),
-        Index("ix_answers_question", "question_id", "skipped"),
+        Index("ix_answers_question", "question_id", "skipped", "number"),  # summaries group by these
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -84,6 +84,9 @@ class RecordingRequest(BaseRequest):
         """Answer one Bot API call."""
         endpoint = url.rsplit("/", 1)[-1]
         params = dict(request_data.parameters) if request_data else {}
+        if request_data and request_data.contains_files:
+            # Uploaded files as (file name, bytes), by their multipart field name.
+            params["_files"] = {k: (v[0], v[1]) for k, v in request_data.multipart_data.items()}
         if self.record:
             self.calls.append((endpoint, params))
         chat_id = params.get("chat_id")
@@ -180,6 +183,19 @@ class SimUser:
         """Tap a button by its label (or predicate) on the newest message with a keyboard."""
         message = message or self.keyboard_message()
         return await self.press_data(message.message_id, message.button(label)["callback_data"])
+
+    async def answer_current(self, number: str = "42") -> None:
+        """Answer whatever question is on screen with its first valid choice (or a number)."""
+        message = self.keyboard_message()
+        data = [b["callback_data"] for b in message.buttons()]
+        toggles = [d for d in data if ":t:" in d]
+        if toggles:
+            await self.press_data(message.message_id, toggles[0])
+            await self.press("Готово")
+        elif any(":o:" in d for d in data):
+            await self.press_data(message.message_id, next(d for d in data if ":o:" in d))
+        else:
+            await self.send(number)
 
     def messages(self) -> list[Shown]:
         """Bot messages in this chat, oldest first, as currently shown."""

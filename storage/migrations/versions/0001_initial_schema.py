@@ -79,7 +79,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('response_id', 'question_id', name='uq_answers_response_question')
     )
     with op.batch_alter_table('answers', schema=None) as batch_op:
-        batch_op.create_index('ix_answers_question', ['question_id', 'skipped'], unique=False)
+        batch_op.create_index('ix_answers_question', ['question_id', 'skipped', 'number'], unique=False)
 
     # ### end Alembic commands ###
 
