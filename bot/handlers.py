@@ -160,7 +160,7 @@ async def on_other_message(update: Update, context: Context) -> None:
     if state.status == Status.IN_PROGRESS:
         await show_current(update, context, lead=render.NON_TEXT)
     elif state.status != Status.DUPLICATE:
-        await update.effective_message.reply_text(render.NON_TEXT.split(" Вот")[0] + " " + render.NOT_STARTED)
+        await update.effective_message.reply_text(f"{render.NON_TEXT_ONLY} {render.NOT_STARTED}")
 
 
 async def on_edited(update: Update, context: Context) -> None:
