@@ -266,3 +266,20 @@ class BotProcess:
     def output(self) -> str:
         """Everything the process wrote to stdout and stderr, all runs."""
         return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in self.out_files if p.exists())
+
+
+@asynccontextmanager
+async def polling_app(settings: Settings):
+    """The real application (rate limiter included) long-polling a fake Bot API, in-process."""
+    app = build_application(settings)
+    await app.initialize()
+    await app.post_init(app)
+    await app.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=["message", "edited_message", "callback_query"])
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await app.post_shutdown(app)
+        await app.shutdown()
