@@ -18,8 +18,9 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest
 
-from bot import flood, handlers, privacy
+from bot import handlers, privacy
 from bot.context import BotData
+from bot.flood import add_flood_guard
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
@@ -72,7 +73,7 @@ def build_application(
 def add_handlers(app: Application) -> None:
     """Register every handler; private chats only, groups get one notice."""
     private = filters.ChatType.PRIVATE
-    flood.add_flood_guard(app)  # group -1: runs before every handler below
+    add_flood_guard(app)  # group -1: runs before every handler below
     app.add_handler(MessageHandler(filters.UpdateType.EDITED & private, handlers.on_edited), group=0)
     app.add_handler(CommandHandler("start", handlers.start, filters=private & filters.UpdateType.MESSAGE))
     app.add_handler(CommandHandler("help", handlers.help_command, filters=private & filters.UpdateType.MESSAGE))
