@@ -21,6 +21,7 @@ from telegram.request import BaseRequest
 from bot import handlers, privacy
 from bot.context import BotData
 from bot.flood import add_flood_guard
+from bot.housekeeping import start_housekeeping, stop_housekeeping
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
@@ -98,6 +99,7 @@ async def open_storage(app: Application) -> None:
     await upgrade(data.engine)
     key = settings.anonymity_key.get_secret_value() if settings.anonymous and settings.anonymity_key else None
     data.service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key)
+    start_housekeeping(app)  # forgets processed update ids after 48 h
     await register_commands(app)
 
 
@@ -111,6 +113,7 @@ async def register_commands(app: Application) -> None:
 
 async def close_storage(app: Application) -> None:
     """Dispose of the database engine."""
+    await stop_housekeeping(app)
     if app.bot_data.engine is not None:
         await app.bot_data.engine.dispose()
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
 from bot.context import Context
@@ -96,9 +97,10 @@ class FloodGuard:
         verdict = self.verdict(update.effective_user.id, tap=update.callback_query is not None)
         if verdict == Verdict.PASS:
             return
-        if verdict == Verdict.WARN and update.effective_chat is not None:
+        chat = update.effective_chat
+        if verdict == Verdict.WARN and chat is not None and chat.type == ChatType.PRIVATE:  # groups hear nothing more
             log.info("flood limit reached by a user; excess updates are dropped")
-            await context.bot.send_message(update.effective_chat.id, WARNING_TEXT)
+            await context.bot.send_message(chat.id, WARNING_TEXT)
         raise ApplicationHandlerStop
 
 

@@ -115,3 +115,14 @@ async def test_retry_after_from_telegram_is_waited_out_and_delivered(tmp_path):
         assert statuses == [429, 429, 200]
         assert len(user.messages()) == 1  # delivered once, not duplicated by the retries
         assert not api.errors
+
+
+async def test_flood_in_a_group_adds_no_message_to_the_group(flood_settings, db_url):
+    async with running_app(flood_settings) as (app, request):
+        member = QueuedUser(app, request, 3301)
+        member.chat = {"id": -100900, "type": "supergroup", "title": "g"}
+        for i in range(3 * LIMIT):
+            await member.send(f"сообщение {i}")
+        sent = [p["text"] for name, p in request.calls if name == "sendMessage"]
+        assert len(sent) == 1 and "личных сообщениях" in sent[0]
+        assert guard_of(app).dropped == 2 * LIMIT
