@@ -125,3 +125,21 @@ async def test_anonymous_forget_me_finds_the_hashed_respondent(tmp_path: Path):
         await u.press("Да, удалить")
         assert u.last().text == FORGOTTEN
     assert count(db_url, "respondents") == 0 and count(db_url, "answers") == 0
+
+
+async def test_forgotten_answers_are_not_left_in_the_database_file(tmp_path: Path):
+    db = tmp_path / "sd.db"
+    settings = Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=f"sqlite+aiosqlite:///{db}")
+    async with running_app(settings) as (app, request):
+        async with app.bot_data.engine.connect() as conn:
+            assert (await conn.exec_driver_sql("PRAGMA secure_delete")).scalar() == 1
+        u = SimUser(app, request, 5551)
+        await u.send("/start")
+        await u.press("Начать")
+        await u.press("Прочее")
+        await u.send("Особый-маркер-ответа-5551")
+        await u.send("/forget_me")
+        await u.press("Да, удалить")
+        await app.bot_data.engine.dispose()  # the last connection checkpoints the WAL into the file
+    for f in tmp_path.glob("sd.db*"):
+        assert "Особый-маркер-ответа-5551".encode() not in f.read_bytes(), f.name
