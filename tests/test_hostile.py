@@ -35,7 +35,7 @@ menu_data = st.builds(lambda v, c: f"m:{v}:{c}", versions, st.sampled_from(["beg
 callback_data = st.one_of(
     st.just("OWN"), st.just("OWN"), st.just("OWN"), st.just("OTHER_USER"),  # real buttons: mine, someone else's
     answer_data, simple_data, menu_data,
-    st.sampled_from(["f:no", "st:charts", "st:funnel", "st:export_csv", "st:nope", "f:maybe", ""]),
+    st.sampled_from(["f:yes", "f:no", "st:charts", "st:funnel", "st:export_csv", "st:nope", "f:maybe", ""]),
     st.text(max_size=64), st.text(min_size=60, max_size=90),  # odd unicode, 64 bytes and beyond
     st.binary(max_size=64).map(lambda b: b.decode("latin-1")),  # bytes that are not UTF-8 text
 )
