@@ -21,6 +21,8 @@ from telegram.request import BaseRequest
 
 from bot import admin, handlers, privacy
 from bot.context import BotData
+from bot.flood import add_flood_guard
+from bot.housekeeping import start_housekeeping, stop_housekeeping
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
@@ -73,6 +75,7 @@ def build_application(
 def add_handlers(app: Application) -> None:
     """Register every handler; private chats only, groups get one notice."""
     private = filters.ChatType.PRIVATE
+    add_flood_guard(app)  # group -1: runs before every handler below
     app.add_handler(MessageHandler(filters.UpdateType.EDITED & private, handlers.on_edited), group=0)
     app.add_handler(CommandHandler("start", handlers.start, filters=private & filters.UpdateType.MESSAGE))
     app.add_handler(CommandHandler("help", handlers.help_command, filters=private & filters.UpdateType.MESSAGE))
@@ -95,6 +98,7 @@ async def open_storage(app: Application) -> None:
     await upgrade(data.engine)
     key = settings.anonymity_key.get_secret_value() if settings.anonymous and settings.anonymity_key else None
     data.service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key)
+    start_housekeeping(app)  # forgets processed update ids after 48 h
     await register_commands(app)
 
 
@@ -109,6 +113,7 @@ async def register_commands(app: Application) -> None:
 
 async def close_storage(app: Application) -> None:
     """Dispose of the database engine."""
+    await stop_housekeeping(app)
     if app.bot_data.engine is not None:
         await app.bot_data.engine.dispose()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden
 
 from bot import callbacks, render
@@ -63,6 +64,11 @@ async def unknown_command(update: Update, context: Context) -> None:
 
 async def on_button(update: Update, context: Context) -> None:
     """Every inline button: parsed strictly, then routed by its kind."""
+    chat = update.effective_chat
+    if chat is None or chat.type != ChatType.PRIVATE:
+        # The bot puts no buttons in groups or inline messages: such a tap is forged; answer nothing there.
+        await toast(update, render.STALE_TOAST)
+        return
     parsed = callbacks.parse(update.callback_query.data)
     if isinstance(parsed, callbacks.AnswerButton):
         await _answer_button(update, context, parsed)

@@ -9,6 +9,9 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+# Updates that may be waiting at once (all users); far above what Telegram delivers per poll.
+QUEUE_LIMIT = 1_000_000
+
 
 def _key(update: object) -> int | None:
     if isinstance(update, Update):
@@ -23,25 +26,31 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
     """Runs updates of different users concurrently and those of one user one after another.
 
     A lock per active user is created on demand and dropped when no update of that user is
-    waiting, so memory does not grow with the number of respondents.
+    waiting, so memory does not grow with the number of respondents. The concurrency limit is
+    taken only after the user's lock: updates queued behind one busy (or flooding) user wait
+    without occupying a slot, so they cannot starve everybody else.
     """
 
     def __init__(self, max_concurrent_updates: int = 256):
-        super().__init__(max_concurrent_updates)
+        # PTB's own semaphore is taken before do_process_update; keep it out of the way and
+        # enforce the limit with our own, after the per-user lock.
+        super().__init__(QUEUE_LIMIT)
+        self._slots = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         """Wait for the user's earlier updates, then run this one."""
         key = _key(update)
         if key is None:
-            await coroutine
+            async with self._slots:
+                await coroutine
             return
         lock, users = self._locks.get(key, (None, 0))
         if lock is None:
             lock = asyncio.Lock()
         self._locks[key] = (lock, users + 1)
         try:
-            async with lock:
+            async with lock, self._slots:
                 await coroutine
         finally:
             lock, users = self._locks[key]

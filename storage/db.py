@@ -31,6 +31,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         # NORMAL in WAL mode survives a killed process; only an OS crash may lose the last commits.
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
+        # /forget_me must not leave the deleted answers readable in free pages (not every build has it on).
+        cur.execute("PRAGMA secure_delete=ON")
         cur.close()
 
     @event.listens_for(sync_engine, "begin")
