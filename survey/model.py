@@ -119,7 +119,7 @@ class Question(_Strict):
         if not is_choice and self.options:
             problems.append(f"options: not allowed for type {self.type.value}")
         if not is_choice and self.other_allowed:
-            problems.append(f"other_allowed: only choice questions can have an 'other' answer")
+            problems.append("other_allowed: only choice questions can have an 'other' answer")
         ids = [o.id for o in self.options]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import os
-import time
 from decimal import Decimal
 
 import openpyxl
@@ -19,7 +17,7 @@ from analytics.summary import build_summary, percent, scale_groups, summary_to_j
 from storage.db import create_engine
 from storage.migrate import upgrade
 from survey.loader import load_survey
-from tests.analytics_data import HYPERLINK, insert_fixed, populate_large
+from tests.analytics_data import HYPERLINK, insert_fixed
 
 PNG = b"\x89PNG\r\n\x1a\n"
 Q01, Q02, Q03, Q05, Q12, Q13 = (

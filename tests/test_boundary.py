@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from bot import admin, render
+from bot import render
 from bot.settings import SettingsError, load_settings
 from tests.conftest import ADMIN_ID
 from tests.dbcheck import count, stored_choices
 
 GROUPS = [{"id": -100500, "type": "supergroup", "title": "Рабочий чат"}, {"id": -4242, "type": "group", "title": "g"}]
-HAS_ADMIN = hasattr(admin, "add_admin_handlers")
 
 
 async def test_groups_are_told_once_and_otherwise_ignored(make_user, bot, db_url):
@@ -68,7 +67,6 @@ def test_anonymous_admin_id_is_never_an_admin(monkeypatch):
     assert not settings.is_admin(1087968824) and settings.is_admin(4242) and not settings.is_admin(None)
 
 
-@pytest.mark.skipif(not HAS_ADMIN, reason="admin commands (bot/admin.py add_admin_handlers) not in this branch yet")
 async def test_admin_commands_check_the_numeric_id_not_names(make_user, bot):
     app, _ = bot
     app.bot_data.settings.admin_ids = frozenset({ADMIN_ID, 1087968824})  # even if it slipped into the settings

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from tests.botprocess import BotProcess
 from tests.dbcheck import count, response_row, stored_answers
 from tests.fake_botapi import FakeBotAPI
+from tests.rel_helpers import E2E_TOKEN, ROOT, BotProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +39,9 @@ def answer(user, n: int) -> None:
 def test_survey_over_http_survives_sigkill(tmp_path):
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'e2e.db'}"
     with FakeBotAPI() as api:
-        bot = BotProcess(api, db_url, tmp_path / "bot.log").start()
+        env = {"BOT_TOKEN": E2E_TOKEN, "TELEGRAM_API_URL": api.url, "DATABASE_URL": db_url}
+        bot = BotProcess(tmp_path, env)
+        bot.start()
         try:
             user = api.user(555001, first_name="Анна")
             user.send("/start")
@@ -49,7 +54,7 @@ def test_survey_over_http_survives_sigkill(tmp_path):
             bot.kill()
             assert count(db_url, "answers") == 6
 
-            bot = BotProcess(api, db_url, tmp_path / "bot.log").start()
+            bot.start()
             msg = question(user, 7)  # the old keyboard still works after the restart
             user.press_button(lambda t: t.startswith("1. "), message=msg)
             msg = user.wait_for(lambda m: m.message_id == msg.message_id and "✅" in str(m.keyboard), timeout=30)
@@ -68,11 +73,6 @@ def test_survey_over_http_survives_sigkill(tmp_path):
 
 
 def test_missing_and_malformed_token_exit_2(tmp_path):
-    import subprocess
-    import sys
-
-    from tests.botprocess import ROOT
-
     for token in ("", "not-a-token"):
         env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "BOT_TOKEN": token}
         if not token:
@@ -85,11 +85,6 @@ def test_missing_and_malformed_token_exit_2(tmp_path):
 
 
 def test_corrupt_questionnaire_refused(tmp_path):
-    import subprocess
-    import sys
-
-    from tests.botprocess import ROOT, E2E_TOKEN
-
     bad = tmp_path / "bad.yaml"
     bad.write_text("survey: {id: x, title: t}\nquestions:\n- {id: a, type: single_choice, text: q}\n", encoding="utf-8")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "BOT_TOKEN": E2E_TOKEN, "SURVEY_FILE": str(bad)}

@@ -7,15 +7,13 @@ import csv
 import io
 from pathlib import Path
 
-import pytest
 
 from bot.settings import Settings
 from tests.conftest import TEST_TOKEN
 from tests.rel_helpers import running_app
 from tests.recording import SimUser
 
-export = pytest.importorskip("analytics.export", reason="analytics/export.py not in this branch yet")
-summary = pytest.importorskip("analytics.summary", reason="analytics/summary.py not in this branch yet")
+from analytics import export, summary
 
 KEY = "anonymity-key-for-tests-0123456789"
 PEOPLE = [(7364519208, "Варвара", "varvara_secret_handle"), (6029384751, "Zebulon", "zebulon_q_private")]
@@ -33,7 +31,7 @@ async def walk(u: SimUser) -> None:
 
 
 async def test_anonymous_exports_hold_no_identity(tmp_path: Path):
-    openpyxl = pytest.importorskip("openpyxl")
+    import openpyxl
     settings = Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=f"sqlite+aiosqlite:///{tmp_path / 'a.db'}",
                         anonymous=True, anonymity_key=KEY)
     async with running_app(settings) as (app, request):
