@@ -28,6 +28,8 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path):
         return
     server = pg.server_url()
     if server is None:
+        if pg.required():
+            pytest.fail(f"{pg.REQUIRE_ENV} is set but TEST_POSTGRES_URL is not")
         pytest.skip(pg.SKIP_REASON)
     url = await pg.create_database(server)
     try:

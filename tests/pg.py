@@ -13,12 +13,18 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 ENV = "TEST_POSTGRES_URL"
+REQUIRE_ENV = "TEST_REQUIRE_POSTGRES"  # set by .ci/run: skipping is not allowed there
 SKIP_REASON = "PostgreSQL not available: set TEST_POSTGRES_URL or run .ci/run"
 
 
 def server_url() -> str | None:
     """The PostgreSQL server the tests may use, or None."""
     return os.environ.get(ENV) or None
+
+
+def required() -> bool:
+    """Whether PostgreSQL tests must run (CI) rather than skip."""
+    return os.environ.get(REQUIRE_ENV, "") not in ("", "0")
 
 
 def _dsn(url: str) -> str:
