@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -36,6 +37,29 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class UTCDateTime(TypeDecorator):
+    """A moment in UTC, timezone-aware when read back from either database.
+
+    PostgreSQL keeps it as timestamptz; SQLite has no zones, so the naive UTC value is stored and the zone
+    is put back on reading. Naive values given to it are taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        if value is None:
+            return None
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        # SQLite would write the wall-clock digits and drop the zone; keep the text in UTC so it sorts.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -48,9 +72,9 @@ class Respondent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # str(telegram id), or an HMAC of it when ANONYMOUS=true; never a name or username.
     user_key: Mapped[str] = mapped_column(String(64), unique=True)
-    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     source: Mapped[str | None] = mapped_column(String(64))
-    blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     responses: Mapped[list[Response]] = relationship(back_populates="respondent", passive_deletes=True)
 
@@ -66,9 +90,9 @@ class Response(Base):
     survey_id: Mapped[str] = mapped_column(String(64))
     survey_version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=IN_PROGRESS, index=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The position: the question shown now (None once completed) and input not yet confirmed.
     current_question: Mapped[str | None] = mapped_column(String(64))
     draft: Mapped[str | None] = mapped_column(Text)  # multiple-choice selection, comma-separated
@@ -97,7 +121,7 @@ class Answer(Base):
     text: Mapped[str | None] = mapped_column(Text)
     other_text: Mapped[str | None] = mapped_column(Text)
     skipped: Mapped[bool] = mapped_column(Boolean, default=False)
-    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AnswerChoice(Base):
@@ -117,4 +141,4 @@ class ProcessedUpdate(Base):
     __tablename__ = "processed_updates"
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
