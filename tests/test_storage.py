@@ -70,6 +70,16 @@ async def test_migrations_reach_head_and_are_idempotent(engine):
     assert await current_revision(engine) == head_revision()
 
 
+async def test_workers_migrating_at_once_take_turns(db_url):
+    engines = [create_engine(db_url) for _ in range(3)]
+    try:
+        await asyncio.gather(*(upgrade(e) for e in engines))
+        assert await current_revision(engines[0]) == head_revision()
+    finally:
+        for e in engines:
+            await e.dispose()
+
+
 async def test_repository_round_trip(engine):
     sessions = sessionmaker(engine)
     first = flow.start(SURVEY).current
