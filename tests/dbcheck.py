@@ -1,22 +1,26 @@
 """Reading what the bot stored, straight from the database (what is stored is what counts).
 
-Async helpers for SQLite and PostgreSQL alike: ``await stored_answers(db_url, 1001)``. Each call opens
-its own short-lived connection, so nothing is shared with the bot's engine.
+Plain functions for SQLite and PostgreSQL alike: ``stored_answers(db_url, 1001)``. Each call runs its
+query on its own connection, in a helper thread with its own event loop, so it can be called from
+async tests between steps without sharing anything with the bot's engine.
 """
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 _OF_USER = "JOIN responses r ON r.id = {t}.response_id JOIN respondents p ON p.id = r.respondent_id WHERE p.user_key = :k"
 
 
-async def fetch(db_url: str, sql: str, **params: Any) -> list[dict]:
-    """Run one query on its own connection; rows as plain dicts."""
+async def _fetch(db_url: str, sql: str, params: dict[str, Any]) -> list[dict]:
     engine = create_async_engine(db_url, poolclass=NullPool)
     try:
         async with engine.connect() as conn:
@@ -26,18 +30,32 @@ async def fetch(db_url: str, sql: str, **params: Any) -> list[dict]:
         await engine.dispose()
 
 
-async def stored_answers(db_url: str, user_key: str | int) -> dict[str, dict]:
+def fetch(db_url: str, sql: str, **params: Any) -> list[dict]:
+    """Run one query on its own connection; rows as plain dicts."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _fetch(db_url, sql, params)).result()
+
+
+def db_path(db_url: str) -> str:
+    """The file path of a sqlite+aiosqlite URL (tests that open the file themselves are SQLite-only)."""
+    url = make_url(db_url)
+    if url.get_backend_name() != "sqlite":
+        pytest.skip("this check reads the SQLite file directly; use tests.dbcheck.fetch to run it on PostgreSQL")
+    return url.database
+
+
+def stored_answers(db_url: str, user_key: str | int) -> dict[str, dict]:
     """The answers rows of one respondent, by question id."""
-    rows = await fetch(db_url, "SELECT a.* FROM answers a " + _OF_USER.format(t="a"), k=str(user_key))
+    rows = fetch(db_url, "SELECT a.* FROM answers a " + _OF_USER.format(t="a"), k=str(user_key))
     return {r["question_id"]: r for r in rows}
 
 
-async def stored_choices(db_url: str, user_key: str | int) -> dict[str, list[str]]:
-    """The answer_choices of one respondent, by question id, in the order the respondent chose them.
+def stored_choices(db_url: str, user_key: str | int) -> dict[str, list[str]]:
+    """The answer_choices of one respondent, by question id, in the order kept in answers.choices.
 
-    The table itself has no order; the order of selection is the one kept in answers.choices.
+    The table itself has no order (PostgreSQL has no rowid); answers.choices keeps the questionnaire's.
     """
-    rows = await fetch(
+    rows = fetch(
         db_url,
         "SELECT c.question_id, c.option_id, a.choices FROM answer_choices c "
         "LEFT JOIN answers a ON a.response_id = c.response_id AND a.question_id = c.question_id "
@@ -45,27 +63,28 @@ async def stored_choices(db_url: str, user_key: str | int) -> dict[str, list[str
         k=str(user_key),
     )
     out: dict[str, list[str]] = {}
+    order: dict[str, list[str]] = {}
     for row in rows:
         out.setdefault(row["question_id"], []).append(row["option_id"])
+        order[row["question_id"]] = (row["choices"] or "").split(",")
     for qid, options in out.items():
-        order = next((r["choices"] or "" for r in rows if r["question_id"] == qid), "").split(",")
-        options.sort(key=lambda o: order.index(o) if o in order else len(order))
+        options.sort(key=lambda o: order[qid].index(o) if o in order[qid] else len(order[qid]))
     return out
 
 
-async def response_row(db_url: str, user_key: str | int) -> dict | None:
+def response_row(db_url: str, user_key: str | int) -> dict | None:
     """The response row of one respondent."""
-    rows = await fetch(db_url, "SELECT r.* FROM responses r JOIN respondents p ON p.id = r.respondent_id "
-                               "WHERE p.user_key = :k", k=str(user_key))
+    rows = fetch(db_url, "SELECT r.* FROM responses r JOIN respondents p ON p.id = r.respondent_id "
+                         "WHERE p.user_key = :k", k=str(user_key))
     return rows[0] if rows else None
 
 
-async def respondent_row(db_url: str, user_key: str | int) -> dict | None:
+def respondent_row(db_url: str, user_key: str | int) -> dict | None:
     """The respondents row of one user."""
-    rows = await fetch(db_url, "SELECT * FROM respondents WHERE user_key = :k", k=str(user_key))
+    rows = fetch(db_url, "SELECT * FROM respondents WHERE user_key = :k", k=str(user_key))
     return rows[0] if rows else None
 
 
-async def count(db_url: str, table: str) -> int:
+def count(db_url: str, table: str) -> int:
     """Rows in a table."""
-    return (await fetch(db_url, f"SELECT COUNT(*) AS n FROM {table}"))[0]["n"]
+    return fetch(db_url, f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]

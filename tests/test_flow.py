@@ -85,8 +85,8 @@ async def test_full_walk_every_reply_type(make_user, db_url):
     final = u.last().text
     assert "Спасибо за участие" in final and "Казахстан" in final and "1\u00a0500" in final
 
-    answers = await stored_answers(db_url, 1001)
-    choices = await stored_choices(db_url, 1001)
+    answers = stored_answers(db_url, 1001)
+    choices = stored_choices(db_url, 1001)
     assert len(answers) == 14
     assert answers["q01_who_does_accounting"]["other_text"] == "Руководитель + помощница"
     assert choices["q01_who_does_accounting"] == ["other"]
@@ -99,7 +99,7 @@ async def test_full_walk_every_reply_type(make_user, db_url):
     assert choices["q08_loyalty_retention"] == ["nothing"]
     assert answers["q12_company_size"]["number"] == 1500
     assert answers["q13_region"]["other_text"] == "Казахстан"
-    assert (await response_row(db_url, 1001))["status"] == "completed"
+    assert response_row(db_url, 1001)["status"] == "completed"
 
     # after completion: one response per respondent
     await u.send("/start")
@@ -111,7 +111,7 @@ async def test_answer_committed_before_next_question(make_user, db_url):
     await begin(u)
     await u.press("Руководитель компании")
     assert "Вопрос 2" in u.last().text
-    assert await stored_choices(db_url, 1002) == {"q01_who_does_accounting": ["ceo"]}
+    assert stored_choices(db_url, 1002) == {"q01_who_does_accounting": ["ceo"]}
 
 
 async def test_answered_message_keeps_no_keyboard(make_user):
@@ -134,7 +134,7 @@ async def test_resume_menu_continue_and_restart(make_user, db_url):
     await u.send("/start")
     await u.press("Начать заново")
     assert "Вопрос 1 из 14" in u.last().text
-    assert await stored_answers(db_url, 1004) == {}
+    assert stored_answers(db_url, 1004) == {}
 
 
 async def test_back_then_change_replaces_answer_and_clears_other(make_user, db_url):
@@ -145,10 +145,10 @@ async def test_back_then_change_replaces_answer_and_clears_other(make_user, db_u
     await u.press("← Назад")
     assert "Ваш вариант: <i>Менеджер проекта</i>" in u.last().text
     await u.press("Руководитель компании")
-    answers = await stored_answers(db_url, 1005)
+    answers = stored_answers(db_url, 1005)
     assert answers["q01_who_does_accounting"]["other_text"] is None
-    assert (await stored_choices(db_url, 1005))["q01_who_does_accounting"] == ["ceo"]
-    assert await count(db_url, "answers") == 1
+    assert stored_choices(db_url, 1005)["q01_who_does_accounting"] == ["ceo"]
+    assert count(db_url, "answers") == 1
 
 
 async def test_stale_double_and_forged_buttons_change_nothing(make_user, db_url):
@@ -156,7 +156,7 @@ async def test_stale_double_and_forged_buttons_change_nothing(make_user, db_url)
     await begin(u)
     q1 = u.last()
     await u.press("Руководитель компании", message=q1)
-    before = (await stored_answers(db_url, 1006), (await response_row(db_url, 1006))["version"])
+    before = (stored_answers(db_url, 1006), response_row(db_url, 1006)["version"])
     # a second tap on the same (now old) keyboard
     await u.press_data(q1.message_id, q1.button("Аккаунт-менеджеры")["callback_data"])
     assert u.last_toast() == render.STALE_TOAST
@@ -164,7 +164,7 @@ async def test_stale_double_and_forged_buttons_change_nothing(make_user, db_url)
     for data in ["a:999:o:ceo", "a:1:o:../../etc", "x" * 64, "a:2:o:" + "z" * 40, "", "m:1:drop", "a:-1:s", "a:2:t:ceo"]:
         await u.press_data(u.last().message_id, data)
         assert u.last_toast() == render.STALE_TOAST, data
-    after = (await stored_answers(db_url, 1006), (await response_row(db_url, 1006))["version"])
+    after = (stored_answers(db_url, 1006), response_row(db_url, 1006)["version"])
     assert before == after
     assert "Вопрос 2" in u.last().text
 
@@ -179,9 +179,9 @@ async def test_only_newest_keyboard_of_a_question_works(make_user, db_url):
     assert new.message_id != old.message_id and "Вопрос 1 из 14" in new.text
     await u.press("Руководитель компании", message=old)
     assert u.last_toast() == render.STALE_TOAST
-    assert await stored_answers(db_url, 1007) == {}
+    assert stored_answers(db_url, 1007) == {}
     await u.press("Руководитель компании", message=new)
-    assert await stored_choices(db_url, 1007) == {"q01_who_does_accounting": ["ceo"]}
+    assert stored_choices(db_url, 1007) == {"q01_who_does_accounting": ["ceo"]}
 
 
 @pytest.mark.parametrize("kind", ["sticker", "photo", "voice", "document"])
@@ -191,7 +191,7 @@ async def test_non_text_messages_reprompt(make_user, db_url, kind):
     await getattr(u, kind)()
     assert "понимаю только текст" in u.messages()[-2].text
     assert "Вопрос 1 из 14" in u.last().text
-    assert await stored_answers(db_url, 1010) == {}
+    assert stored_answers(db_url, 1010) == {}
 
 
 async def test_non_text_where_number_expected(make_user, db_url):
@@ -202,8 +202,8 @@ async def test_non_text_where_number_expected(make_user, db_url):
     assert "Вопрос 12" in u.last().text
     await u.sticker()
     assert "Вопрос 12" in u.last().text
-    assert (await stored_answers(db_url, 1011))["q11_company_type"]["skipped"] == 1
-    assert "q12_company_size" not in await stored_answers(db_url, 1011)
+    assert stored_answers(db_url, 1011)["q11_company_type"]["skipped"] == 1
+    assert "q12_company_size" not in stored_answers(db_url, 1011)
 
 
 async def test_huge_text_rejected(make_user, db_url):
@@ -212,9 +212,9 @@ async def test_huge_text_rejected(make_user, db_url):
     await u.press("Прочее")
     await u.send("я" * 5000)
     assert "Слишком длинный" in u.messages()[-2].text
-    assert await stored_answers(db_url, 1012) == {}
+    assert stored_answers(db_url, 1012) == {}
     await u.send("коротко")
-    assert (await stored_answers(db_url, 1012))["q01_who_does_accounting"]["other_text"] == "коротко"
+    assert stored_answers(db_url, 1012)["q01_who_does_accounting"]["other_text"] == "коротко"
 
 
 async def test_edited_message_changes_nothing(make_user, db_url):
@@ -224,7 +224,7 @@ async def test_edited_message_changes_nothing(make_user, db_url):
     await u.send("первый вариант")
     await u.edit(10_000, "исправленный")
     assert u.last().text == render.EDITED
-    assert (await stored_answers(db_url, 1013))["q01_who_does_accounting"]["other_text"] == "первый вариант"
+    assert stored_answers(db_url, 1013)["q01_who_does_accounting"]["other_text"] == "первый вариант"
 
 
 async def test_unknown_command_and_help(make_user, bot):
@@ -243,7 +243,7 @@ async def test_text_before_start_points_to_start(make_user, db_url):
     u = make_user(1015)
     await u.send("здравствуйте")
     assert "Начать" in u.last().button("Начать")["text"]
-    assert await count(db_url, "answers") == 0
+    assert count(db_url, "answers") == 0
 
 
 async def test_first_question_back_and_multiple_limits(make_user):
@@ -263,7 +263,7 @@ async def test_redelivered_update_is_applied_once(make_user, db_url):
     n_messages = len(u.messages())
     await u.feed(raw)  # the same update_id again
     assert len(u.messages()) == n_messages
-    assert await count(db_url, "answers") == 1
+    assert count(db_url, "answers") == 1
 
 
 async def test_blocked_user_is_marked(make_user, bot, db_url):
@@ -272,10 +272,10 @@ async def test_blocked_user_is_marked(make_user, bot, db_url):
     await begin(u)
     request.fail_chats[1018] = (403, "Forbidden: bot was blocked by the user")
     await u.press("Руководитель компании")
-    assert (await response_row(db_url, 1018))["status"] == "in_progress"
-    assert (await respondent_row(db_url, 1018))["blocked_at"] is not None
+    assert response_row(db_url, 1018)["status"] == "in_progress"
+    assert respondent_row(db_url, 1018)["blocked_at"] is not None
     # the answer itself was committed before the send failed
-    assert await stored_choices(db_url, 1018) == {"q01_who_does_accounting": ["ceo"]}
+    assert stored_choices(db_url, 1018) == {"q01_who_does_accounting": ["ceo"]}
 
 
 async def test_group_chat_told_once(make_user, bot):

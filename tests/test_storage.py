@@ -101,7 +101,7 @@ async def test_repository_round_trip(engine):
         progress = await uow.repo.progress(response)
     assert progress.answers == {first: flow.SKIPPED}
     assert progress.current == outcome.progress.current
-    stored = await stored_answers(engine.url.render_as_string(hide_password=False), "555")
+    stored = stored_answers(engine.url.render_as_string(hide_password=False), "555")
     assert stored[first]["skipped"] in (True, 1)
 
 
@@ -109,7 +109,7 @@ async def test_full_survey_and_large_number_round_trip(service, db_url):
     await complete(service, 7_000_000_001)  # Telegram ids exceed 32 bits
     state = await service.status(7_000_000_001)
     assert state.status == Status.COMPLETED
-    assert len(state.progress.answers) == await count(db_url, "answers")
+    assert len(state.progress.answers) == count(db_url, "answers")
     numbers = [q.id for q in SURVEY.questions if q.type == QuestionType.NUMBER]
     if numbers:
         async with UnitOfWork(service.sessions) as uow:
@@ -118,7 +118,7 @@ async def test_full_survey_and_large_number_round_trip(service, db_url):
             await uow.repo.save(response, flow.Outcome(flow.Kind.REDRAW, await uow.repo.progress(response),
                                                        changed={numbers[0]: big}))
             await uow.commit()
-        assert (await stored_answers(db_url, "7000000001"))[numbers[0]]["number"] == 9_000_000_000
+        assert (stored_answers(db_url, "7000000001"))[numbers[0]]["number"] == 9_000_000_000
 
 
 async def test_concurrent_respondents_do_not_lock_each_other_out(engine, db_url):
@@ -129,7 +129,7 @@ async def test_concurrent_respondents_do_not_lock_each_other_out(engine, db_url)
         await asyncio.gather(*(complete(services[i % 2], 100 + i) for i in range(20)))
     finally:
         await other.dispose()
-    rows = await fetch(db_url, "SELECT status, COUNT(*) AS n FROM responses GROUP BY status")
+    rows = fetch(db_url, "SELECT status, COUNT(*) AS n FROM responses GROUP BY status")
     assert rows == [{"status": "completed", "n": 20}]
 
 
@@ -144,8 +144,8 @@ async def test_same_new_respondent_from_two_processes_at_once(engine, db_url):
             assert {r.status for r in results} == {Status.IN_PROGRESS}
     finally:
         await other.dispose()
-    assert await count(db_url, "respondents") == 10
-    assert await count(db_url, "responses") == 10
+    assert count(db_url, "respondents") == 10
+    assert count(db_url, "responses") == 10
 
 
 async def test_one_respondents_concurrent_taps_apply_in_turn(engine, db_url):
@@ -163,8 +163,8 @@ async def test_one_respondents_concurrent_taps_apply_in_turn(engine, db_url):
     applied = [r for r in results if r.status == Status.APPLIED]
     assert len(applied) == 1
     assert all(r.status in (Status.APPLIED, Status.STALE) for r in results)
-    assert (await fetch(db_url, "SELECT version FROM responses"))[0]["version"] == applied[0].version
-    assert len(await stored_answers(db_url, 42)) == 1
+    assert (fetch(db_url, "SELECT version FROM responses"))[0]["version"] == applied[0].version
+    assert len(stored_answers(db_url, 42)) == 1
 
 
 async def test_exception_inside_unit_of_work_stores_nothing(engine, db_url):
@@ -176,7 +176,7 @@ async def test_exception_inside_unit_of_work_stores_nothing(engine, db_url):
             assert await uow.repo.claim_update(77)
             raise RuntimeError("handler crashed before commit")
     for table in ("respondents", "responses", "processed_updates"):
-        assert await count(db_url, table) == 0
+        assert count(db_url, table) == 0
     async with UnitOfWork(sessions) as uow:  # the connection is usable afterwards
         assert await uow.repo.claim_update(77)
         await uow.commit()
@@ -228,17 +228,17 @@ async def test_claim_update_is_idempotent_even_concurrently(engine, db_url):
 async def test_forget_deletes_that_respondent_only(service, db_url):
     await complete(service, 11)
     await complete(service, 12)
-    before = await stored_answers(db_url, 12)
+    before = stored_answers(db_url, 12)
     assert await service.forget(11) is True
     assert await service.forget(11) is False
-    assert await stored_answers(db_url, 11) == {}
-    assert await stored_answers(db_url, 12) == before
-    keys = await fetch(db_url, "SELECT user_key FROM respondents")
+    assert stored_answers(db_url, 11) == {}
+    assert stored_answers(db_url, 12) == before
+    keys = fetch(db_url, "SELECT user_key FROM respondents")
     assert keys == [{"user_key": "12"}]
-    orphans = await fetch(db_url, "SELECT COUNT(*) AS n FROM answer_choices c WHERE c.response_id NOT IN "
+    orphans = fetch(db_url, "SELECT COUNT(*) AS n FROM answer_choices c WHERE c.response_id NOT IN "
                                   "(SELECT id FROM responses)")
     assert orphans[0]["n"] == 0
-    assert await count(db_url, "responses") == 1
+    assert count(db_url, "responses") == 1
 
 
 async def test_record_has_aware_utc_times(service):

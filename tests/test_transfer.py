@@ -116,7 +116,7 @@ async def test_copy_keeps_every_row_and_the_summary(source, db_url, tmp_path):
     counts = await copy_database(source, db_url, batch=37)  # small batches: many partitions
     assert counts == {name: len(rows) for name, rows in before.items()}
     assert await table_rows(db_url) == before
-    assert await count(db_url, "processed_updates") == 0
+    assert count(db_url, "processed_updates") == 0
     if build_summary is not None:
         # /stats must not change with the database (issue 6): the whole summary, every figure.
         assert await summary(db_url) == await summary(source)
@@ -129,10 +129,10 @@ async def test_copy_keeps_every_row_and_the_summary(source, db_url, tmp_path):
 
 async def test_bot_keeps_working_on_the_copy(source, db_url):
     await copy_database(source, db_url)
-    before = await count(db_url, "respondents")
+    before = count(db_url, "respondents")
     # New respondents get ids after the copied ones (PostgreSQL sequences were moved on).
     await make_survey_database(db_url, respondents=5, seed=7)
-    assert await count(db_url, "respondents") == before + 5
+    assert count(db_url, "respondents") == before + 5
 
 
 async def test_non_empty_target_is_refused(source, db_url):

@@ -347,7 +347,7 @@ async def test_two_webhook_workers_share_one_database(pg_url, tmp_path):
             client.close()
         api.stop()
 
-    rows = await fetch(pg_url, "SELECT p.user_key, a.question_id, a.choices, a.number, a.text, a.other_text, a.skipped "
+    rows = fetch(pg_url, "SELECT p.user_key, a.question_id, a.choices, a.number, a.text, a.other_text, a.skipped "
                                "FROM answers a JOIN responses r ON r.id = a.response_id "
                                "JOIN respondents p ON p.id = r.respondent_id")
     stored: dict[int, dict[str, tuple]] = defaultdict(dict)
@@ -358,15 +358,15 @@ async def test_two_webhook_workers_share_one_database(pg_url, tmp_path):
         stored[int(row["user_key"])][row["question_id"]] = kind_value
     for uid, answers in zip(uids, given):
         assert stored[uid] == answers, uid
-    choices = await fetch(pg_url, "SELECT p.user_key, c.question_id, c.option_id FROM answer_choices c "
+    choices = fetch(pg_url, "SELECT p.user_key, c.question_id, c.option_id FROM answer_choices c "
                                   "JOIN responses r ON r.id = c.response_id JOIN respondents p ON p.id = r.respondent_id")
     chosen: dict[tuple[int, str], set[str]] = defaultdict(set)
     for row in choices:
         chosen[(int(row["user_key"]), row["question_id"])].add(row["option_id"])
     assert chosen == {(uid, qid): set(v[1]) for uid, a in zip(uids, given) for qid, v in a.items() if v[0] == "choices"}
-    status = await fetch(pg_url, "SELECT status, COUNT(*) AS n FROM responses GROUP BY status")
+    status = fetch(pg_url, "SELECT status, COUNT(*) AS n FROM responses GROUP BY status")
     assert status == [{"status": "completed", "n": RESPONDENTS}]
-    assert len(await fetch(pg_url, "SELECT id FROM respondents")) == RESPONDENTS
+    assert len(fetch(pg_url, "SELECT id FROM respondents")) == RESPONDENTS
 
     # Both processes worked, one respondent's updates went to both, and redeliveries happened.
     assert sum(len(w) == 2 for uid, w in seen.items() if uid in set(uids)) >= RESPONDENTS * 0.9, seen
