@@ -60,6 +60,24 @@ class UTCDateTime(TypeDecorator):
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+class TypedText(TypeDecorator):
+    """Text a person typed, with NUL characters dropped."""
+
+    # PostgreSQL cannot store NUL in text, and both databases should hold the same answer.
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect) -> str | None:  # noqa: ANN001
+        return value.replace("\x00", "") if value else value
+
+
+class TypedString(TypedText):
+    """A bounded string a person typed (e.g. a deep-link parameter), NUL dropped like TypedText."""
+
+    impl = String
+    cache_ok = True
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -73,7 +91,7 @@ class Respondent(Base):
     # str(telegram id), or an HMAC of it when ANONYMOUS=true; never a name or username.
     user_key: Mapped[str] = mapped_column(String(64), unique=True)
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    source: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str | None] = mapped_column(TypedString(64))
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     responses: Mapped[list[Response]] = relationship(back_populates="respondent", passive_deletes=True)
@@ -96,7 +114,7 @@ class Response(Base):
     # The position: the question shown now (None once completed) and input not yet confirmed.
     current_question: Mapped[str | None] = mapped_column(String(64))
     draft: Mapped[str | None] = mapped_column(Text)  # multiple-choice selection, comma-separated
-    draft_other: Mapped[str | None] = mapped_column(Text)
+    draft_other: Mapped[str | None] = mapped_column(TypedText)
     awaiting_other: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped on every change; buttons carry it, so old or doubled taps are recognised.
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -118,8 +136,8 @@ class Answer(Base):
     question_id: Mapped[str] = mapped_column(String(64))
     choices: Mapped[str | None] = mapped_column(Text)  # option ids, comma-separated, for loading
     number: Mapped[int | None] = mapped_column(BigInteger)
-    text: Mapped[str | None] = mapped_column(Text)
-    other_text: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(TypedText)
+    other_text: Mapped[str | None] = mapped_column(TypedText)
     skipped: Mapped[bool] = mapped_column(Boolean, default=False)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -246,3 +246,15 @@ async def test_record_has_aware_utc_times(service):
     record = await service.record(21)
     for moment in (record["first_seen"], record["responses"][0]["started_at"]):
         assert moment.tzinfo is not None and moment.astimezone(timezone.utc) == moment
+
+
+async def test_nul_characters_are_dropped_on_both_databases(make_user, db_url):
+    # PostgreSQL refuses NUL in text; both databases store the same answer without it.
+    u = make_user(31)
+    await u.send("/start a\x00b")
+    await u.press("Начать")
+    await u.press("Прочее")
+    await u.send("свой\x00вариант")
+    assert "Вопрос 2" in u.last().text
+    assert stored_answers(db_url, 31)["q01_who_does_accounting"]["other_text"] == "свойвариант"
+    assert fetch(db_url, "SELECT source FROM respondents")[0]["source"] == "ab"
