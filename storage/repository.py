@@ -61,11 +61,9 @@ class Repository:
         return result.rowcount
 
     async def respondent(self, user_key: str) -> Respondent | None:
-        """The respondent with this key, if known; its row stays locked until the transaction ends.
-
-        The lock serialises one respondent's work across bot processes on PostgreSQL (creating the
-        response included); SQLite's BEGIN IMMEDIATE already serialises every writer.
-        """
+        """The respondent with this key, if known; its row stays locked until the transaction ends."""
+        # The lock serialises one respondent's work across bot processes on PostgreSQL (creating the
+        # response included); SQLite's BEGIN IMMEDIATE already serialises every writer.
         return await self.session.scalar(select(Respondent).where(Respondent.user_key == user_key).with_for_update())
 
     async def add_respondent(self, user_key: str, source: str | None) -> Respondent:
