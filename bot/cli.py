@@ -146,6 +146,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate_db(args: argparse.Namespace) -> int:
+    """Copy all respondents, responses and answers into another (new, empty) database."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    from storage.transfer import TransferError, copy_database
+
+    try:
+        counts = asyncio.run(copy_database(args.source, args.target, batch=args.batch))
+    except TransferError as exc:
+        return _fail(str(exc))
+    except ArgumentError as exc:
+        return _fail(f"not a database URL: {exc}")
+    except (OSError, DBAPIError) as exc:
+        # The first line only: the rest repeats the SQL and its parameters.
+        return _fail(f"database error: {str(exc).splitlines()[0]}")
+    shown = make_url(args.target).render_as_string(hide_password=True)
+    print(f"copied to {shown}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     parser = argparse.ArgumentParser(prog="surveybot", description="Telegram survey bot")
@@ -167,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True, help="file to write")
     export.add_argument("--completed", action="store_true", help="completed responses only")
     export.set_defaults(func=cmd_export)
+    return 0
+
+
+    copy = sub.add_parser("migrate-db", help="copy all survey data into another, empty database")
+    copy.add_argument("--from", dest="source", required=True, metavar="URL", help="e.g. sqlite+aiosqlite:///surveybot.db")
+    copy.add_argument("--to", dest="target", required=True, metavar="URL", help="e.g. postgresql+asyncpg://user@host/db")
+    copy.add_argument("--batch", type=int, default=5000, help="rows per insert (default 5000)")
+    copy.set_defaults(func=cmd_migrate_db)
     return parser
 
 

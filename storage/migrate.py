@@ -8,9 +8,12 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Any fixed number: the PostgreSQL advisory lock that makes concurrent upgrades take turns.
+MIGRATION_LOCK = 7_431_905_566
 
 
 def alembic_config() -> Config:
@@ -29,6 +32,10 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several bot workers start together on one database: one migrates, the others wait for
+            # it and then find nothing to do. (SQLite's BEGIN IMMEDIATE serialises them already.)
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(_run)
 
 

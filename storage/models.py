@@ -14,6 +14,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -36,6 +37,47 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class UTCDateTime(TypeDecorator):
+    """A moment in UTC, timezone-aware when read back from either database.
+
+    PostgreSQL keeps it as timestamptz; SQLite has no zones, so the naive UTC value is stored and the zone
+    is put back on reading. Naive values given to it are taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        if value is None:
+            return None
+        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        # SQLite would write the wall-clock digits and drop the zone; keep the text in UTC so it sorts.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class TypedText(TypeDecorator):
+    """Text a person typed, with NUL characters dropped."""
+
+    # PostgreSQL cannot store NUL in text, and both databases should hold the same answer.
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect) -> str | None:  # noqa: ANN001
+        return value.replace("\x00", "") if value else value
+
+
+class TypedString(TypedText):
+    """A bounded string a person typed (e.g. a deep-link parameter), NUL dropped like TypedText."""
+
+    impl = String
+    cache_ok = True
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -48,9 +90,9 @@ class Respondent(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # str(telegram id), or an HMAC of it when ANONYMOUS=true; never a name or username.
     user_key: Mapped[str] = mapped_column(String(64), unique=True)
-    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    source: Mapped[str | None] = mapped_column(String(64))
-    blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[str | None] = mapped_column(TypedString(64))
+    blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     responses: Mapped[list[Response]] = relationship(back_populates="respondent", passive_deletes=True)
 
@@ -66,13 +108,13 @@ class Response(Base):
     survey_id: Mapped[str] = mapped_column(String(64))
     survey_version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=IN_PROGRESS, index=True)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The position: the question shown now (None once completed) and input not yet confirmed.
     current_question: Mapped[str | None] = mapped_column(String(64))
     draft: Mapped[str | None] = mapped_column(Text)  # multiple-choice selection, comma-separated
-    draft_other: Mapped[str | None] = mapped_column(Text)
+    draft_other: Mapped[str | None] = mapped_column(TypedText)
     awaiting_other: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped on every change; buttons carry it, so old or doubled taps are recognised.
     version: Mapped[int] = mapped_column(Integer, default=1)
@@ -94,10 +136,10 @@ class Answer(Base):
     question_id: Mapped[str] = mapped_column(String(64))
     choices: Mapped[str | None] = mapped_column(Text)  # option ids, comma-separated, for loading
     number: Mapped[int | None] = mapped_column(BigInteger)
-    text: Mapped[str | None] = mapped_column(Text)
-    other_text: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str | None] = mapped_column(TypedText)
+    other_text: Mapped[str | None] = mapped_column(TypedText)
     skipped: Mapped[bool] = mapped_column(Boolean, default=False)
-    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AnswerChoice(Base):
@@ -117,4 +159,4 @@ class ProcessedUpdate(Base):
     __tablename__ = "processed_updates"
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

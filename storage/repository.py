@@ -44,11 +44,14 @@ class Repository:
 
     async def claim_update(self, update_id: int) -> bool:
         """Record an update id; False when it was already processed (a redelivery)."""
-        dialect = self.session.bind.dialect.name
-        builder = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = builder(ProcessedUpdate).values(update_id=update_id, processed_at=utcnow())
+        stmt = self._insert_or_ignore(ProcessedUpdate).values(update_id=update_id, processed_at=utcnow())
         result = await self.session.execute(stmt.on_conflict_do_nothing(index_elements=["update_id"]))
         return result.rowcount == 1
+
+    def _insert_or_ignore(self, model: type) -> Any:
+        # The one dialect branch: both dialects spell INSERT ... ON CONFLICT DO NOTHING the same way.
+        dialect = self.session.bind.dialect.name
+        return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
 
     async def prune_updates(self, older_than: timedelta) -> int:
         """Forget processed update ids older than the given age (Telegram redelivers for 24 h at most)."""
@@ -58,15 +61,17 @@ class Repository:
         return result.rowcount
 
     async def respondent(self, user_key: str) -> Respondent | None:
-        """The respondent with this key, if known."""
-        return await self.session.scalar(select(Respondent).where(Respondent.user_key == user_key))
+        """The respondent with this key, if known; its row stays locked until the transaction ends."""
+        # The lock serialises one respondent's work across bot processes on PostgreSQL (creating the
+        # response included); SQLite's BEGIN IMMEDIATE already serialises every writer.
+        return await self.session.scalar(select(Respondent).where(Respondent.user_key == user_key).with_for_update())
 
     async def add_respondent(self, user_key: str, source: str | None) -> Respondent:
-        """Create a respondent (first contact)."""
-        row = Respondent(user_key=user_key, source=source, first_seen=utcnow())
-        self.session.add(row)
-        await self.session.flush()
-        return row
+        """Create a respondent (first contact); if another process just created it, that row is returned."""
+        stmt = self._insert_or_ignore(Respondent).values(user_key=user_key, source=source, first_seen=utcnow())
+        # A concurrent insert of the same key waits for the other transaction, then does nothing.
+        await self.session.execute(stmt.on_conflict_do_nothing(index_elements=["user_key"]))
+        return await self.respondent(user_key)
 
     async def response(self, respondent_id: int, survey_id: str) -> Response | None:
         """The respondent's response to a survey, locked for update where the database can."""

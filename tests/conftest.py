@@ -1,4 +1,5 @@
-"""Shared fixtures: a real SQLite file per test and the application wired to a recording request."""
+"""Shared fixtures: a real database per test (SQLite file and PostgreSQL) and the application wired to a
+recording request."""
 
 from __future__ import annotations
 
@@ -12,16 +13,29 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import build_application  # noqa: E402
 from bot.settings import Settings  # noqa: E402
+from tests import pg  # noqa: E402
 from tests.recording import RecordingRequest, SimUser  # noqa: E402
 
 TEST_TOKEN = "123456789:TEST-token_for_the_surveybot_tests_0001"
 ADMIN_ID = 4242
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """A fresh SQLite file database."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'survey.db'}"
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """A fresh, empty database: a SQLite file, or a new database on the test PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'survey.db'}"
+        return
+    server = pg.server_url()
+    if server is None:
+        if pg.required():
+            pytest.fail(f"{pg.REQUIRE_ENV} is set but TEST_POSTGRES_URL is not")
+        pytest.skip(pg.SKIP_REASON)
+    url = await pg.create_database(server)
+    try:
+        yield url
+    finally:
+        await pg.drop_database(url)
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""The whole bot in-process: what a respondent sees and what ends up in SQLite."""
+"""The whole bot in-process: what a respondent sees and what ends up in the database (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot import render
-from tests.dbcheck import count, response_row, stored_answers, stored_choices
+from tests.dbcheck import count, respondent_row, response_row, stored_answers, stored_choices
 
 
 async def begin(u) -> None:
@@ -273,10 +273,7 @@ async def test_blocked_user_is_marked(make_user, bot, db_url):
     request.fail_chats[1018] = (403, "Forbidden: bot was blocked by the user")
     await u.press("Руководитель компании")
     assert response_row(db_url, 1018)["status"] == "in_progress"
-    import sqlite3
-
-    con = sqlite3.connect(db_url.split("///")[1])
-    assert con.execute("SELECT blocked_at FROM respondents WHERE user_key='1018'").fetchone()[0] is not None
+    assert respondent_row(db_url, 1018)["blocked_at"] is not None
     # the answer itself was committed before the send failed
     assert stored_choices(db_url, 1018) == {"q01_who_does_accounting": ["ceo"]}
 

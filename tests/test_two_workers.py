@@ -1,0 +1,377 @@
+"""Two webhook bot processes (`surveybot run --webhook`) on one PostgreSQL database behind a round-robin forwarder.
+
+Telegram is played by the fake Bot API (tests/fake_botapi.py), changed to deliver updates to a webhook
+the way Telegram does: POST with the secret token header, retried until answered 200, and now and then
+delivered twice. The forwarder stands for the reverse proxy and alternates between the workers per
+request, so one respondent's updates reach both processes. Every respondent's stored answers must be
+exactly the ones they gave: none lost, none doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import itertools
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from survey.loader import load_survey
+from survey.model import QuestionType
+from tests import pg
+from tests.conftest import ROOT, TEST_TOKEN
+from tests.dbcheck import fetch
+from tests.fake_botapi import HOST, BotMessage, FakeBotAPI, _Handler, _Server
+
+RESPONDENTS = int(os.environ.get("TWO_WORKER_RESPONDENTS", "300"))
+DUPLICATE_RATE = 0.05  # share of updates Telegram delivers twice (as after a lost acknowledgement)
+SECRET = "two-workers-secret_0123456789"
+QUESTION = re.compile(r"Вопрос (\d+) из (\d+)")
+FINISHED = "Спасибо за участие"
+WAIT = 120.0  # seconds a respondent waits for the bot before the test fails (a hang, not a timing check)
+
+pytestmark = pytest.mark.slow
+
+
+class _BusyServer(_Server):
+    # socketserver's default backlog of 5 drops connections when two busy workers call at once.
+    request_queue_size = 1024
+
+
+class WebhookTelegram(FakeBotAPI):
+    """The fake Bot API, but updates go out to a webhook instead of waiting for getUpdates."""
+
+    def __init__(self, token: str, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(token)
+        self.loop = loop
+        self.outbox: asyncio.Queue[dict] = asyncio.Queue()
+        self.events: dict[int, asyncio.Event] = defaultdict(asyncio.Event)
+
+    def start(self) -> "WebhookTelegram":
+        self._server = _BusyServer((HOST, 0), _Handler)
+        self._server.api = self
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-botapi", daemon=True).start()
+        return self
+
+    def inject_raw(self, update: dict) -> int:
+        with self._cond:
+            update = dict(update)
+            update.setdefault("update_id", next(self._update_ids))
+            self._all_updates[update["update_id"]] = update
+        self.loop.call_soon_threadsafe(self.outbox.put_nowait, copy.deepcopy(update))
+        return update["update_id"]
+
+    def _touch(self, msg: BotMessage) -> None:
+        super()._touch(msg)
+        self.loop.call_soon_threadsafe(self.events[msg.chat_id].set)
+
+    def newest(self, chat_id: int) -> BotMessage | None:
+        """The newest bot message in a chat (message ids are per chat, shared with the user's)."""
+        with self._lock:
+            for mid in range(self._msg_ids.get(chat_id, 0), 0, -1):
+                msg = self._messages.get((chat_id, mid))
+                if msg is not None and not msg.deleted:
+                    return msg
+        return None
+
+
+async def until(api: WebhookTelegram, chat_id: int, check) -> BotMessage:  # noqa: ANN001
+    """Wait until check() returns a message; woken by every change in the chat."""
+    event = api.events[chat_id]
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while True:
+        event.clear()
+        found = check()
+        if found is not None:
+            return found
+        remaining = deadline - asyncio.get_running_loop().time()
+        try:
+            await asyncio.wait_for(event.wait(), max(remaining, 0.01))
+        except TimeoutError:
+            raise AssertionError(f"respondent {chat_id} got no answer: {api.user(chat_id)._dump()}") from None
+
+
+class MiniClient:
+    """HTTP/1.1 POSTs with kept-alive connections to one 127.0.0.1 server.
+
+    httpx would do, but it retries a failing `import sniffio` on every request, and this test process
+    (fake Telegram, forwarder and 300 respondents) is the bottleneck of the whole run.
+    """
+
+    def __init__(self, base: str) -> None:
+        self.host, port = base.removeprefix("http://").split(":")
+        self.port = int(port)
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection(self.host, self.port)
+        try:
+            head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+            writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\n{head}Content-Length: {len(body)}\r\n\r\n"
+                         .encode("latin-1") + body)
+            lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            status = int(lines[0].split()[1])
+            fields = {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in lines[1:] if h)}
+            payload = await reader.readexactly(int(fields.get("content-length", "0")))
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            writer.close()
+            raise OSError(f"request to {self.host}:{self.port} failed: {exc!r}") from exc
+        if fields.get("connection", "").lower() == "close":
+            writer.close()
+        else:
+            self.idle.append((reader, writer))
+        return status, payload
+
+    def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
+def callback(msg: BotMessage, prefix: str) -> list[str]:
+    """Callback data on a message's keyboard matching a kind, e.g. 'o' for options."""
+    return [cb for row in msg.keyboard for _, cb in row if cb and re.fullmatch(rf"a:\d+:{prefix}(:.*)?", cb)]
+
+
+async def respondent(api: WebhookTelegram, survey, uid: int, rng: random.Random) -> dict[str, tuple]:
+    """One person completing the questionnaire; returns what they answered, by question id."""
+    by_number = {survey.number(q.id): q for q in survey.questions}
+    user = api.user(uid)
+    user.send("/start")
+    menu = await until(api, uid, lambda: next((m for m in [api.newest(uid)] if m and any(
+        cb and cb.endswith(":begin") for row in m.keyboard for _, cb in row)), None))
+    user.press(menu.message_id, next(cb for row in menu.keyboard for _, cb in row if cb and cb.endswith(":begin")))
+
+    def screen_after(mid: int):  # noqa: ANN202
+        def check() -> BotMessage | None:
+            m = api.newest(uid)
+            ok = m and m.message_id > mid and (FINISHED in m.content or (QUESTION.search(m.content) and m.keyboard))
+            return m if ok else None
+        return check
+
+    screen = await until(api, uid, screen_after(menu.message_id))
+    answered: dict[str, tuple] = {}
+    while FINISHED not in screen.content:
+        q = by_number[int(QUESTION.search(screen.content)[1])]
+        if q.type in (QuestionType.SINGLE, QuestionType.SCALE):
+            data = rng.choice(callback(screen, "o"))
+            value = data.rsplit(":", 1)[1]
+            answered[q.id] = ("number", int(value)) if q.type == QuestionType.SCALE else ("choices", (value,))
+            user.press(screen.message_id, data)
+        elif q.type == QuestionType.MULTIPLE:
+            options = [cb.rsplit(":", 1)[1] for cb in callback(screen, "t")]
+            least, most = q.min_selected or 1, min(q.max_selected or len(options), len(options), 3)
+            chosen = rng.sample(options, rng.randint(least, max(least, most)))
+            for option in chosen:
+                before = screen.keyboard
+                user.press(screen.message_id, next(cb for cb in callback(screen, "t") if cb.endswith(f":{option}")))
+                await until(api, uid, lambda: screen if screen.keyboard != before else None)
+            answered[q.id] = ("choices", tuple(o for o in q.option_ids if o in chosen))
+            user.press(screen.message_id, callback(screen, "d")[0])
+        elif q.type == QuestionType.NUMBER:
+            value = rng.randint(q.min if q.min is not None else 0, q.max if q.max is not None else 10_000)
+            answered[q.id] = ("number", value)
+            user.send(str(value))
+        else:
+            text = f"ответ {uid} {rng.randint(0, 999)}"
+            answered[q.id] = ("text", text)
+            user.send(text)
+        screen = await until(api, uid, screen_after(screen.message_id))
+    return answered
+
+
+async def deliver(api: WebhookTelegram, url: str, stats: Counter) -> None:
+    """Telegram's side of a webhook: POST each update until it is answered 200; some of them twice."""
+    rng = random.Random(66)
+    limit = asyncio.Semaphore(40)  # Telegram's default max_connections
+    base, path = url.rsplit("/", 1)
+    client = MiniClient(base)
+    headers = {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": SECRET}
+    try:
+
+        async def post(update: dict, delay: float = 0.0) -> None:
+            await asyncio.sleep(delay)
+            body = json.dumps(update).encode()
+            async with limit:
+                for _ in range(100):
+                    try:
+                        status, _ = await client.post(f"/{path}", body, headers)
+                        if status == 200:
+                            stats["delivered"] += 1
+                            return
+                        stats[f"http {status}"] += 1
+                    except OSError:
+                        stats["connection errors"] += 1
+                    await asyncio.sleep(0.1)
+                stats["given up"] += 1
+
+        tasks: set[asyncio.Task] = set()
+        try:
+            while True:
+                update = await api.outbox.get()
+                copies = [post(update)]
+                if rng.random() < DUPLICATE_RATE:
+                    stats["duplicates"] += 1
+                    copies.append(post(update, delay=rng.uniform(0, 0.3)))
+                for coro in copies:
+                    task = asyncio.create_task(coro)
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        client.close()
+
+
+async def forwarder(backends: list[str], seen: dict[int, set[int]]) -> asyncio.Server:
+    """A minimal reverse proxy on 127.0.0.1: each request goes to the next backend in turn."""
+    turn = itertools.count()
+    clients = [MiniClient(b) for b in backends]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+                method, path, _ = head[0].split(" ", 2)
+                headers = {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in head[1:] if h)}
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                i = next(turn) % len(backends)
+                update = json.loads(body or b"{}")
+                who = (update.get("message") or update.get("callback_query") or {}).get("from", {}).get("id")
+                seen[who].add(i)
+                keep = {k: headers[k] for k in ("content-type", "x-telegram-bot-api-secret-token") if k in headers}
+                try:
+                    status, payload = await clients[i].post(path, body, keep)
+                except OSError:
+                    status, payload = 502, b""
+                writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: {len(payload)}\r\n\r\n".encode() + payload)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    server.clients = clients  # type: ignore[attr-defined]
+    return server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_worker(tmp_path: Path, n: int, port: int, api_url: str, db_url: str, public_url: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BOT_TOKEN", "ADMIN_IDS")}
+    env.update(PYTHONPATH=str(ROOT), BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL=api_url, DATABASE_URL=db_url,
+               WEBHOOK_SECRET=SECRET, WEBHOOK_LISTEN="127.0.0.1", WEBHOOK_PORT=str(port), WEBHOOK_URL=public_url,
+               WEBHOOK_PATH="telegram", LOG_LEVEL="WARNING")
+    log = open(tmp_path / f"worker{n}.log", "wb")  # noqa: SIM115 - closed with the process
+    # `surveybot run --webhook` without the 30 messages/s limiter (see tests/webhook_worker.py).
+    return subprocess.Popen([sys.executable, "-m", "tests.webhook_worker"], cwd=tmp_path, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+async def wait_listening(port: int, proc: subprocess.Popen, log: Path) -> None:
+    for _ in range(600):
+        if proc.poll() is not None:
+            raise AssertionError(f"worker exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"worker did not listen on {port}:\n{log.read_text()}")
+
+
+@pytest.fixture
+async def pg_url():
+    server = pg.server_url()
+    if server is None:
+        if pg.required():
+            pytest.fail(f"{pg.REQUIRE_ENV} is set but TEST_POSTGRES_URL is not")
+        pytest.skip(pg.SKIP_REASON)
+    url = await pg.create_database(server)
+    try:
+        yield url
+    finally:
+        await pg.drop_database(url)
+
+
+async def test_two_webhook_workers_share_one_database(pg_url, tmp_path):
+    survey = load_survey()
+    api = WebhookTelegram(TEST_TOKEN, asyncio.get_running_loop()).start()
+    ports = [free_port(), free_port()]
+    seen: dict[int, set[int]] = defaultdict(set)
+    proxy = await forwarder([f"http://127.0.0.1:{p}" for p in ports], seen)
+    proxy_url = f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}"
+    workers = [start_worker(tmp_path, n, port, api.url, pg_url, f"{proxy_url}/telegram")
+               for n, port in enumerate(ports)]
+    stats: Counter = Counter()
+    courier = None
+    try:
+        # Both start at once on an empty database: their migrations must take turns.
+        for n, (port, proc) in enumerate(zip(ports, workers)):
+            await wait_listening(port, proc, tmp_path / f"worker{n}.log")
+        courier = asyncio.create_task(deliver(api, f"{proxy_url}/telegram", stats))
+        rng = random.Random(300)
+        uids = [700_000 + i for i in range(RESPONDENTS)]
+        given = await asyncio.gather(*(respondent(api, survey, uid, random.Random(rng.random())) for uid in uids))
+    finally:
+        if courier:
+            courier.cancel()
+            await asyncio.gather(courier, return_exceptions=True)
+        for proc in workers:
+            proc.send_signal(signal.SIGINT)
+        for proc in workers:
+            try:
+                await asyncio.to_thread(proc.wait, 30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        proxy.close()
+        for client in proxy.clients:  # type: ignore[attr-defined]
+            client.close()
+        api.stop()
+
+    rows = fetch(pg_url, "SELECT p.user_key, a.question_id, a.choices, a.number, a.text, a.other_text, a.skipped "
+                               "FROM answers a JOIN responses r ON r.id = a.response_id "
+                               "JOIN respondents p ON p.id = r.respondent_id")
+    stored: dict[int, dict[str, tuple]] = defaultdict(dict)
+    for row in rows:
+        kind_value = (("choices", tuple(row["choices"].split(","))) if row["choices"] else
+                      ("number", row["number"]) if row["number"] is not None else ("text", row["text"]))
+        assert row["question_id"] not in stored[int(row["user_key"])], "two rows for one question"
+        stored[int(row["user_key"])][row["question_id"]] = kind_value
+    for uid, answers in zip(uids, given):
+        assert stored[uid] == answers, uid
+    choices = fetch(pg_url, "SELECT p.user_key, c.question_id, c.option_id FROM answer_choices c "
+                                  "JOIN responses r ON r.id = c.response_id JOIN respondents p ON p.id = r.respondent_id")
+    chosen: dict[tuple[int, str], set[str]] = defaultdict(set)
+    for row in choices:
+        chosen[(int(row["user_key"]), row["question_id"])].add(row["option_id"])
+    assert chosen == {(uid, qid): set(v[1]) for uid, a in zip(uids, given) for qid, v in a.items() if v[0] == "choices"}
+    status = fetch(pg_url, "SELECT status, COUNT(*) AS n FROM responses GROUP BY status")
+    assert status == [{"status": "completed", "n": RESPONDENTS}]
+    assert len(fetch(pg_url, "SELECT id FROM respondents")) == RESPONDENTS
+
+    # Both processes worked, one respondent's updates went to both, and redeliveries happened.
+    assert sum(len(w) == 2 for uid, w in seen.items() if uid in set(uids)) >= RESPONDENTS * 0.9, seen
+    assert stats["duplicates"] > 0 and stats["given up"] == 0, stats
+    for n in range(len(workers)):
+        log = (tmp_path / f"worker{n}.log").read_text()
+        assert "Traceback" not in log and " ERROR " not in log, log[-5000:]
+    print(f"\n{RESPONDENTS} respondents, {len(rows)} answers; deliveries: {dict(stats)}")
