@@ -188,9 +188,6 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True, help="file to write")
     export.add_argument("--completed", action="store_true", help="completed responses only")
     export.set_defaults(func=cmd_export)
-    return 0
-
-
     copy = sub.add_parser("migrate-db", help="copy all survey data into another, empty database")
     copy.add_argument("--from", dest="source", required=True, metavar="URL", help="e.g. sqlite+aiosqlite:///surveybot.db")
     copy.add_argument("--to", dest="target", required=True, metavar="URL", help="e.g. postgresql+asyncpg://user@host/db")

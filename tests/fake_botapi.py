@@ -283,6 +283,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops connections when busy bots call at once.
+    request_queue_size = 1024
     daemon_threads = True
     block_on_close = False
     api: "FakeBotAPI"

@@ -6,13 +6,13 @@ import asyncio
 from datetime import timedelta, timezone
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from bot.service import Status, SurveyService
 from storage.db import create_engine, sessionmaker
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.models import Answer as AnswerRow, Respondent, Response
+from storage.models import Answer as AnswerRow
 from storage.repository import UnitOfWork
 from survey import flow
 from survey.flow import Choose, Done, Skip, Toggle, TypeText

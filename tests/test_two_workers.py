@@ -43,11 +43,6 @@ WAIT = 120.0  # seconds a respondent waits for the bot before the test fails (a 
 pytestmark = pytest.mark.slow
 
 
-class _BusyServer(_Server):
-    # socketserver's default backlog of 5 drops connections when two busy workers call at once.
-    request_queue_size = 1024
-
-
 class WebhookTelegram(FakeBotAPI):
     """The fake Bot API, but updates go out to a webhook instead of waiting for getUpdates."""
 
@@ -58,7 +53,7 @@ class WebhookTelegram(FakeBotAPI):
         self.events: dict[int, asyncio.Event] = defaultdict(asyncio.Event)
 
     def start(self) -> "WebhookTelegram":
-        self._server = _BusyServer((HOST, 0), _Handler)
+        self._server = _Server((HOST, 0), _Handler)
         self._server.api = self
         threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-botapi", daemon=True).start()
         return self
