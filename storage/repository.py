@@ -163,7 +163,7 @@ class Repository:
         if outcome.kind == Kind.FINISHED:
             values.update(status=COMPLETED, completed_at=now)
         await self.session.execute(update(Response).where(Response.id == response.id).values(**values))
-        response.version += 1
+        # the ORM already refreshed response.version from the UPDATE (synchronize_session); no second bump
 
     async def restart(self, response: Response, survey: Survey, first: str | None) -> None:
         """Clear a response's answers and put it back on the first question."""
@@ -186,7 +186,7 @@ class Repository:
                 version=Response.version + 1,
             )
         )
-        response.version += 1
+        # the ORM already refreshed response.version from the UPDATE (synchronize_session); no second bump
 
     async def mark_blocked(self, user_key: str, when: datetime | None = None) -> None:
         """Note that a respondent blocked the bot, so nothing more is sent to them."""
