@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from telegram import Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
 
@@ -34,6 +34,7 @@ from tests.recording import BOT_USER, RecordingRequest
 
 SURVEY = load_survey(None)
 TARGET = 0.6
+LINGER: float | None = None  # experiments only: override the group-commit linger
 
 
 class ErrorCount(logging.Handler):
@@ -123,26 +124,42 @@ def baseline_app() -> tuple[Application, dict[int, tuple]]:
     screens: dict[int, tuple] = {}
 
     async def on_button(update: Update, context) -> None:
-        edit_screen, send_screen = screens[update.update_id]
+        (edit_text, edit_rows), send_screen = screens[update.update_id]
         query = update.callback_query
         await query.answer()
-        await query.edit_message_text(edit_screen.text, parse_mode=ParseMode.HTML, reply_markup=edit_screen.keyboard)
+        await query.edit_message_text(edit_text, parse_mode=ParseMode.HTML, reply_markup=markup(edit_rows))
         if send_screen is not None:
-            await context.bot.send_message(update.effective_chat.id, send_screen.text, parse_mode=ParseMode.HTML,
-                                           reply_markup=send_screen.keyboard)
+            await context.bot.send_message(update.effective_chat.id, send_screen[0], parse_mode=ParseMode.HTML,
+                                           reply_markup=markup(send_screen[1]))
 
     async def on_message(update: Update, context) -> None:
-        _, send_screen = screens[update.update_id]
-        await context.bot.send_message(update.effective_chat.id, send_screen.text, parse_mode=ParseMode.HTML,
-                                       reply_markup=send_screen.keyboard)
+        _, (text, rows) = screens[update.update_id]
+        await context.bot.send_message(update.effective_chat.id, text, parse_mode=ParseMode.HTML, reply_markup=markup(rows))
 
     app.add_handler(CallbackQueryHandler(on_button))
     app.add_handler(MessageHandler(filters.ALL, on_message))
     return app, screens
 
 
+def markup(rows: list[list[tuple[str, str]]] | None) -> InlineKeyboardMarkup | None:
+    """The keyboard of a Bot API call, built per call as any bot must (the same payload as the real bot's)."""
+    if rows is None:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows])
+
+
+def _plain(screen: render.Screen) -> tuple[str, list[list[tuple[str, str]]] | None]:
+    kb = screen.keyboard
+    rows = None if kb is None else [[(b.text, b.callback_data) for b in row] for row in kb.inline_keyboard]
+    return screen.text, rows
+
+
 def screens_for(raw: dict, kind: str, next_q: str | None) -> tuple:
     """What the baseline shows for one update: the edited screen and the sent one (None: no send)."""
+    return tuple(None if s is None else _plain(s) for s in _screens_for(raw, kind, next_q))
+
+
+def _screens_for(raw: dict, kind: str, next_q: str | None) -> tuple:
     if next_q is None:
         nxt = render.intro_screen(SURVEY) if "message" in raw else render.finished_screen(SURVEY, Progress(None))
     else:
@@ -181,8 +198,12 @@ async def run_real(users: int, base_user: int, workdir: Path) -> tuple[float, in
     per_user = [[Update.de_json(raw, app.bot) for raw, _, _ in s] for s in scripts(users, base_user)]
     await app.initialize()
     await app.post_init(app)
+    service = app.bot_data.service
+    if LINGER is not None:
+        service.batches._linger = LINGER
     try:
         seconds = await drive(app, per_user)
+        log(f"real: {service.batches.items} requests in {service.batches.batches} transactions")
     finally:
         await app.post_shutdown(app)
         await app.shutdown()
