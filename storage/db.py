@@ -102,25 +102,26 @@ class Writer:
 
     def _run_sqlite(self, fn: Callable[[Connection], T], *, wait: bool) -> T:
         with self.sync.connect() as conn:
-            raw = conn.connection.dbapi_connection
-            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS if wait else 0}")
+            # In the loop thread never wait for a lock: SQLITE_BUSY at once, and the batch goes to a thread.
+            conn.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS if wait else 0}")
             try:
-                conn.begin()
+                with conn.begin():
+                    return fn(conn)
             except OperationalError as exc:
-                if not wait and isinstance(exc.orig, sqlite3.OperationalError) and "locked" in str(exc.orig):
+                # Rolled back, so running fn again is safe (it keeps no state between attempts).
+                if not wait and _is_busy(exc):
                     raise _Locked from exc
                 raise
-            try:
-                result = fn(conn)
-                conn.commit()
-            finally:
-                raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            return result
 
     def dispose(self) -> None:
         """Close the synchronous connections."""
         if self.sync is not None:
             self.sync.dispose()
+
+
+def _is_busy(exc: OperationalError) -> bool:
+    orig = exc.orig
+    return isinstance(orig, sqlite3.OperationalError) and ("locked" in str(orig) or "busy" in str(orig))
 
 
 class _Locked(Exception):
