@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+BOT_USER = {"id": 777000111, "is_bot": True, "first_name": "Survey", "username": "surveybot_bench_bot"}
 TOKEN = "123456:" + "A" * 35
 RESULT_PREFIX = "BENCH-RESULT "
 
@@ -88,3 +89,39 @@ def report(rows: list[Row]) -> None:
 def log(msg: str) -> None:
     """Progress to stderr, so stdout stays the table."""
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def lean_request():  # noqa: ANN201
+    """A PTB request object answering every Bot API call at once and remembering nothing.
+
+    The tests' RecordingRequest keeps a message counter per chat even with record=False, which
+    is the test double's memory, not the bot's; the memory scenario must not count it.
+    """
+    from telegram.request import BaseRequest
+
+    class LeanRequest(BaseRequest):
+        async def initialize(self) -> None:
+            """Nothing to open."""
+
+        async def shutdown(self) -> None:
+            """Nothing to close."""
+
+        @property
+        def read_timeout(self) -> float:
+            return 5.0
+
+        async def do_request(self, url: str, method: str, request_data=None, **_: object) -> tuple[int, bytes]:  # noqa: ANN001
+            endpoint = url.rsplit("/", 1)[-1]
+            params = request_data.parameters if request_data else {}
+            result: object = True
+            if endpoint == "getMe":
+                result = BOT_USER | {"can_join_groups": False, "can_read_all_group_messages": False,
+                                     "supports_inline_queries": False}
+            elif "chat_id" in params and endpoint.startswith(("send", "edit")):
+                result = {"message_id": int(params.get("message_id") or 1), "date": int(time.time()),
+                          "chat": {"id": int(params["chat_id"]), "type": "private"}, "from": BOT_USER, "text": "…"}
+            elif endpoint == "getUpdates":
+                result = []
+            return 200, json.dumps({"ok": True, "result": result}).encode()
+
+    return LeanRequest()

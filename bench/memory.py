@@ -20,11 +20,11 @@ from telegram import Update
 
 from bench import data
 from bench.answers import ERRORS
-from bench.common import TOKEN, Row, log, report, rss_mb
+from bench.common import TOKEN, Row, lean_request, log, report, rss_mb
 from bot import callbacks
 from bot.app import build_application
 from bot.settings import Settings
-from tests.recording import BOT_USER, RecordingRequest
+from tests.recording import BOT_USER
 
 TARGET_MB = 100
 ANSWERED = 5  # each respondent stopped after 5 questions: question 6 (a scale) is on screen
@@ -55,7 +55,7 @@ async def feed(app, users: range, version: int, value: str, concurrency: int = 2
 async def measure(db: Path, respondents: int, warmup: int) -> tuple[float, float, float, int]:
     """(RSS before, RSS after, seconds, answers stored) around the 100k answers."""
     settings = Settings(_env_file=None, bot_token=TOKEN, database_url=f"sqlite+aiosqlite:///{db}")
-    app = build_application(settings, request=RecordingRequest(record=False), rate_limiter=False)
+    app = build_application(settings, request=lean_request(), rate_limiter=False)
     await app.initialize()
     await app.post_init(app)
     survey = app.bot_data.survey
