@@ -113,6 +113,10 @@ class SurveyService:
         self.writer = Writer(self.engine)
         self.batches: GroupCommit[Job] = GroupCommit(self._run_batch, max_batch=max_batch, linger=linger)
 
+    def close(self) -> None:
+        """Close the batch writer's own connections (call when the engine is disposed)."""
+        self.writer.dispose()
+
     def key(self, user_id: int) -> str:
         """The stored key of a Telegram user."""
         return user_key(user_id, self.anonymity_key)

@@ -327,17 +327,20 @@ def _insert_for(conn: Connection):  # noqa: ANN202
 
 
 def claim_updates(conn: Connection, update_ids: list[int]) -> set[int]:
-    """Record update ids in one statement; returns those that were new (the others are redeliveries)."""
+    """Record update ids (distinct) at once; returns those that were new (the others are redeliveries).
+
+    One cached INSERT ... ON CONFLICT DO NOTHING RETURNING, executed for many rows (SQLAlchemy
+    sends them as multi-row VALUES pages): conflicting ids return nothing.
+    """
     if not update_ids:
         return set()
     now = utcnow()
     stmt = (
         _insert_for(conn)(_UPDATES)
-        .values([{"update_id": i, "processed_at": now} for i in update_ids])
         .on_conflict_do_nothing(index_elements=["update_id"])
         .returning(_UPDATES.c.update_id)
     )
-    return set(conn.execute(stmt).scalars())
+    return set(conn.execute(stmt, [{"update_id": i, "processed_at": now} for i in update_ids]).scalars())
 
 
 def release_updates(conn: Connection, update_ids: list[int]) -> None:
