@@ -156,3 +156,25 @@ async def test_a_write_lock_held_elsewhere_does_not_block_the_event_loop(service
         other.close()
     assert (await task).status == Status.APPLIED
     assert service.survey.questions[0].id in stored_answers(db_url, 6601)
+
+
+async def test_a_restarted_bot_resumes_from_the_database(service, db_url):
+    from bot.service import SurveyService
+    from storage.db import sessionmaker
+
+    await started(service, [6701])
+    q1, q2 = service.survey.questions[:2]
+    await service.act(6701, flow.Choose(q1.options[0].id), 1, update_id=71)
+    await service.act(6701, flow.Toggle(q2.options[1].id), 2, update_id=72)  # a draft, not yet confirmed
+    # A new process: nothing shared with the old service but the database.
+    fresh = SurveyService(service.survey, sessionmaker(service.engine))
+    try:
+        state = await fresh.status(6701)
+        assert state.status == Status.IN_PROGRESS and state.version == 3
+        assert state.progress.current == q2.id and state.progress.draft == (q2.options[1].id,)
+        assert (await fresh.act(6701, flow.Done(), 3, update_id=72)).status == Status.DUPLICATE  # already applied
+        done = await fresh.act(6701, flow.Done(), 3, update_id=73)  # the keyboard sent before the restart
+        assert done.status == Status.APPLIED and done.progress.current == service.survey.questions[2].id
+    finally:
+        fresh.close()
+    assert stored_answers(db_url, 6701)[q2.id]["choices"] == q2.options[1].id
