@@ -22,5 +22,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "no tests selected"; [ $$rc -eq 5 ]; }
 
+# All five performance scenarios (bench/RESULTS.md); about 5-8 minutes on 2 cores.
+bench: $(STAMP)
+	PYTHONPATH=. $(BIN)/python -m bench
+
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,21 +1,43 @@
-"""The respondent service: one transaction per respondent action, no Telegram in here.
+"""The respondent service: every respondent action committed before it returns, no Telegram in here.
 
 Handlers call these methods; each commits before returning, so the bot only shows the next
 question once the answer is durable. The respondent's position comes from the database on
 every call, which is what lets a killed bot resume exactly where people were.
+
+``status``, ``show`` and ``act`` go through group commit (storage/groupcommit.py): the requests
+of many respondents that arrive together are applied in ONE transaction (rows read with IN (...),
+written with executemany), in arrival order, and each caller gets its result only after that
+commit. Every guarantee of one-transaction-per-action holds per request: the update id is claimed
+in the same transaction (a redelivery changes nothing), the keyboard version is checked against
+the position as the earlier requests of the batch left it, and a request that fails is retried or
+failed alone without costing the others their answers. One asyncio lock serialises this process's
+write transactions, so they queue in memory instead of spinning on SQLite's busy timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.models import COMPLETED
-from storage.repository import UnitOfWork, respondent_record
+from storage.db import Writer
+from storage.groupcommit import GroupCommit, Pending
+from storage.models import COMPLETED, utcnow
+from storage.repository import (
+    Position,
+    UnitOfWork,
+    add_respondents,
+    claim_updates,
+    load_positions,
+    release_updates,
+    respondent_record,
+    save_positions,
+)
 from survey import flow
 from survey.flow import Action, Outcome, Progress
 from survey.model import Survey
@@ -44,6 +66,32 @@ class State:
     extra: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Job:
+    """One respondent request waiting for its batch: act, status or show."""
+
+    kind: str
+    key: str
+    update_id: int | None = None
+    action: Action | None = None
+    expected_version: int | None = None
+    source: str | None = None
+    restart: bool = False
+
+
+@dataclass
+class _Done:
+    """A job's result, and whether its update claim must be given back (nothing was applied)."""
+
+    state: State | None = None
+    error: Exception | None = None
+    release: bool = False
+
+
+def _answered(progress: Progress) -> int:
+    return sum(1 for a in progress.answers.values() if not a.skipped)
+
+
 def user_key(user_id: int, anonymity_key: str | None) -> str:
     """How a Telegram user is stored: the id itself, or a keyed hash of it when anonymous."""
     if anonymity_key is None:
@@ -52,34 +100,35 @@ def user_key(user_id: int, anonymity_key: str | None) -> str:
 
 
 class SurveyService:
-    """Start, answer, go back, resume, restart and forget, each as one committed transaction."""
+    """Start, answer, go back, resume, restart and forget, each committed before it returns."""
 
-    def __init__(self, survey: Survey, sessions: async_sessionmaker[AsyncSession], anonymity_key: str | None = None):
+    def __init__(self, survey: Survey, sessions: async_sessionmaker[AsyncSession], anonymity_key: str | None = None,
+                 *, max_batch: int = 256, linger: float = 0.0):
         self.survey = survey
         self.sessions = sessions
+        self.engine = sessions.kw["bind"]
         self.anonymity_key = anonymity_key
+        # One writer at a time in this process: queueing here is cheap, SQLite's busy wait is not.
+        self.write_lock = asyncio.Lock()
+        self.writer = Writer(self.engine)
+        self.batches: GroupCommit[Job] = GroupCommit(self._run_batch, max_batch=max_batch, linger=linger)
+
+    def close(self) -> None:
+        """Close the batch writer's own connections (call when the engine is disposed)."""
+        self.writer.dispose()
 
     def key(self, user_id: int) -> str:
         """The stored key of a Telegram user."""
         return user_key(user_id, self.anonymity_key)
 
+    async def _submit(self, job: Job) -> State:
+        result = await self.batches.submit(job)
+        assert isinstance(result, State)
+        return result
+
     async def status(self, user_id: int, source: str | None = None, update_id: int | None = None) -> State:
         """Where a user stands (creating the respondent on first contact, with its deep-link source)."""
-        async with UnitOfWork(self.sessions) as uow:
-            if update_id is not None and not await uow.repo.claim_update(update_id):
-                return State(Status.DUPLICATE)
-            respondent = await uow.repo.respondent(self.key(user_id))
-            if respondent is None:
-                respondent = await uow.repo.add_respondent(self.key(user_id), source)
-            response = await uow.repo.response(respondent.id, self.survey.id)
-            if response is None:
-                await uow.commit()
-                return State(Status.NEW)
-            progress = await uow.repo.progress(response)
-            await uow.commit()
-        status = Status.COMPLETED if response.status == COMPLETED else Status.IN_PROGRESS
-        answered = sum(1 for a in progress.answers.values() if not a.skipped)
-        return State(status, progress, response.version, answered=answered)
+        return await self._submit(Job("status", self.key(user_id), update_id, source=source))
 
     async def show(self, user_id: int, expected_version: int | None = None, *, restart: bool = False,
                    update_id: int | None = None) -> State:
@@ -87,70 +136,106 @@ class SurveyService:
 
         The version is bumped so that keyboards sent earlier stop working: only the newest one counts.
         """
-        async with UnitOfWork(self.sessions) as uow:
-            if update_id is not None and not await uow.repo.claim_update(update_id):
-                return State(Status.DUPLICATE)
-            repo = uow.repo
-            respondent = await repo.respondent(self.key(user_id))
-            if respondent is None:
-                respondent = await repo.add_respondent(self.key(user_id), None)
-            response = await repo.response(respondent.id, self.survey.id)
-            current_version = response.version if response else 0
-            if expected_version is not None and expected_version != current_version:
-                return State(Status.STALE)
-            first = flow.start(self.survey).current
-            if response is None:
-                response = await repo.start_response(respondent, self.survey, first)
-            elif restart:
-                await repo.restart(response, self.survey, first)
-            elif response.status == COMPLETED:
-                return State(Status.COMPLETED)
-            else:
-                progress = await repo.progress(response)
-                await repo.save(response, Outcome(flow.Kind.REDRAW, progress))
-            progress = await repo.progress(response)
-            await uow.commit()
-        return State(Status.IN_PROGRESS, progress, response.version)
+        return await self._submit(Job("show", self.key(user_id), update_id, expected_version=expected_version,
+                                      restart=restart))
 
     async def act(self, user_id: int, action: Action, expected_version: int | None = None,
                   update_id: int | None = None) -> State:
         """Apply one respondent action; STALE when the button's version is not the current one."""
-        async with UnitOfWork(self.sessions) as uow:
-            if update_id is not None and not await uow.repo.claim_update(update_id):
-                return State(Status.DUPLICATE)
-            respondent = await uow.repo.respondent(self.key(user_id))
-            response = await uow.repo.response(respondent.id, self.survey.id) if respondent else None
-            if response is None:
-                await uow.commit()
-                return State(Status.NEW)
-            if expected_version is not None and expected_version != response.version:
-                await uow.commit()
-                return State(Status.STALE)
-            if response.status == COMPLETED:
-                await uow.commit()
-                return State(Status.COMPLETED)
-            progress = await uow.repo.progress(response)
-            outcome = flow.apply(self.survey, progress, action)
-            if outcome.kind != flow.Kind.REJECTED:
-                await uow.repo.save(response, outcome)
-            await uow.commit()
-        answered = sum(1 for a in outcome.progress.answers.values() if not a.skipped)
-        return State(Status.APPLIED, outcome.progress, response.version, outcome=outcome, answered=answered)
+        return await self._submit(Job("act", self.key(user_id), update_id, action=action,
+                                      expected_version=expected_version))
+
+    async def _run_batch(self, batch: list[Pending[Job]]) -> None:
+        """One transaction for a batch of requests; if it fails, each request is retried alone."""
+        jobs = [p.item for p in batch]
+        try:
+            async with self.write_lock:
+                results = await self.writer.run(lambda conn: self._apply(conn, jobs))
+        except Exception as exc:  # noqa: BLE001 - decided per request below
+            if len(batch) == 1:
+                batch[0].fail(exc)
+                return
+            # One bad request must not cost the others their answers.
+            for p in batch:
+                await self._run_batch([p])
+            return
+        for p, done in zip(batch, results):
+            p.fail(done.error) if done.error is not None else p.resolve(done.state)
+
+    def _apply(self, conn: Connection, jobs: list[Job]) -> list[_Done]:
+        """Claim the updates, read every position at once, run the requests in order, write the changes."""
+        claimed = claim_updates(conn, list(dict.fromkeys(j.update_id for j in jobs if j.update_id is not None)))
+        positions = load_positions(conn, self.survey.id, list(dict.fromkeys(j.key for j in jobs)))
+        # status and show create the respondent on first contact (with the source of the first request).
+        new: dict[str, str | None] = {}
+        for j in jobs:
+            if j.kind != "act" and j.key not in positions and (j.update_id is None or j.update_id in claimed):
+                new.setdefault(j.key, j.source)
+        positions |= add_respondents(conn, new)
+        now = utcnow()
+        results: list[_Done] = []
+        seen: set[int] = set()
+        for job in jobs:
+            if job.update_id is not None:
+                if job.update_id not in claimed or job.update_id in seen:
+                    results.append(_Done(State(Status.DUPLICATE)))
+                    continue
+                seen.add(job.update_id)
+            try:
+                handler = {"act": self._act_on, "status": self._status_of, "show": self._show_on}[job.kind]
+                results.append(handler(positions.get(job.key), job, now))
+            except Exception as exc:  # noqa: BLE001 - only this request fails; its update may be redelivered
+                results.append(_Done(error=exc, release=True))
+        save_positions(conn, self.survey, list(positions.values()))
+        release_updates(conn, [j.update_id for j, d in zip(jobs, results) if d.release and j.update_id is not None])
+        return results
+
+    def _status_of(self, pos: Position, job: Job, now) -> _Done:  # noqa: ANN001
+        if pos.response_id is None and not pos.created:
+            return _Done(State(Status.NEW))
+        status = Status.COMPLETED if pos.status == COMPLETED else Status.IN_PROGRESS
+        return _Done(State(status, pos.progress, pos.version, answered=_answered(pos.progress)))
+
+    def _show_on(self, pos: Position, job: Job, now) -> _Done:  # noqa: ANN001
+        exists = pos.response_id is not None or pos.created
+        if job.expected_version is not None and job.expected_version != (pos.version if exists else 0):
+            return _Done(State(Status.STALE), release=True)
+        if not exists or job.restart:
+            pos.begin(self.survey, flow.start(self.survey).current, now)
+        elif pos.status == COMPLETED:
+            return _Done(State(Status.COMPLETED), release=True)
+        else:
+            pos.advance(Outcome(flow.Kind.REDRAW, pos.progress), now)
+        return _Done(State(Status.IN_PROGRESS, pos.progress, pos.version))
+
+    def _act_on(self, pos: Position | None, job: Job, now) -> _Done:  # noqa: ANN001
+        """Check version and status, run the pure flow, advance the position in memory."""
+        if pos is None or (pos.response_id is None and not pos.created):
+            return _Done(State(Status.NEW))
+        if job.expected_version is not None and job.expected_version != pos.version:
+            return _Done(State(Status.STALE))
+        if pos.status == COMPLETED:
+            return _Done(State(Status.COMPLETED))
+        outcome = flow.apply(self.survey, pos.progress, job.action)
+        if outcome.kind != flow.Kind.REJECTED:
+            pos.advance(outcome, now)
+        return _Done(State(Status.APPLIED, outcome.progress, pos.version, outcome=outcome,
+                           answered=_answered(outcome.progress)))
 
     async def mark_blocked(self, user_id: int) -> None:
         """Remember that a user blocked the bot."""
-        async with UnitOfWork(self.sessions) as uow:
+        async with self.write_lock, UnitOfWork(self.sessions) as uow:
             await uow.repo.mark_blocked(self.key(user_id))
             await uow.commit()
 
     async def forget(self, user_id: int) -> bool:
         """Delete everything stored about a user; False when nothing was stored."""
-        async with UnitOfWork(self.sessions) as uow:
+        async with self.write_lock, UnitOfWork(self.sessions) as uow:
             found = await uow.repo.forget(self.key(user_id))
             await uow.commit()
         return found
 
     async def record(self, user_id: int) -> dict | None:
         """Everything stored about a user (None when nothing is)."""
-        async with UnitOfWork(self.sessions) as uow:
+        async with self.write_lock, UnitOfWork(self.sessions) as uow:
             return await respondent_record(uow.repo, self.key(user_id))

@@ -6,10 +6,11 @@ Leaving the block without ``commit`` rolls everything back.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -168,7 +169,7 @@ class Repository:
         if outcome.kind == Kind.FINISHED:
             values.update(status=COMPLETED, completed_at=now)
         await self.session.execute(update(Response).where(Response.id == response.id).values(**values))
-        response.version += 1
+        # the ORM already refreshed response.version from the UPDATE (synchronize_session); no second bump
 
     async def restart(self, response: Response, survey: Survey, first: str | None) -> None:
         """Clear a response's answers and put it back on the first question."""
@@ -191,7 +192,7 @@ class Repository:
                 version=Response.version + 1,
             )
         )
-        response.version += 1
+        # the ORM already refreshed response.version from the UPDATE (synchronize_session); no second bump
 
     async def mark_blocked(self, user_key: str, when: datetime | None = None) -> None:
         """Note that a respondent blocked the bot, so nothing more is sent to them."""
@@ -264,3 +265,248 @@ async def respondent_record(repo: Repository, user_key: str) -> dict[str, Any] |
             for r in responses
         ],
     }
+
+
+# Batched access for group commit ---------------------------------------------------------------
+#
+# One transaction serves many respondents: rows are read with IN (...) and written with
+# executemany, so the number of statements per batch does not grow with its size. These run on a
+# synchronous connection (see storage.db.Writer), inside the caller's transaction.
+
+_RESPONDENTS = Respondent.__table__
+_RESPONSES = Response.__table__
+_ANSWERS = AnswerRow.__table__
+_CHOICES = AnswerChoice.__table__
+_UPDATES = ProcessedUpdate.__table__
+
+
+class StaleWrite(Exception):
+    """A response changed under us (another process wrote it): the batch must be retried."""
+
+
+@dataclass
+class Position:
+    """A respondent and their response as a batch reads it, then changed in memory as actions apply."""
+
+    respondent_id: int
+    response_id: int | None = None
+    status: str | None = None
+    version: int = 0
+    progress: Progress | None = None
+    read_version: int = 0
+    survey_version: int | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    created: bool = False  # the response row does not exist yet
+    restarted: bool = False  # all stored answers of the response are to be deleted
+    changed: dict[str, Answer | None] = field(default_factory=dict)
+
+    @property
+    def dirty(self) -> bool:
+        """Whether this response must be written."""
+        return self.created or self.version != self.read_version
+
+    def advance(self, outcome: Outcome, now: datetime) -> None:
+        """Apply a flow outcome in memory: new position, changed answers, bumped version."""
+        self.progress = outcome.progress
+        self.changed.update(outcome.changed)
+        self.version += 1
+        if outcome.kind == Kind.FINISHED:
+            self.status, self.completed_at = COMPLETED, now
+
+    def begin(self, survey: Survey, first: str | None, now: datetime) -> None:
+        """Start the response (or start it over): no answers, first question, version bumped."""
+        if self.response_id is None and not self.created:
+            self.created = True
+        else:
+            self.restarted = True
+        self.progress = Progress(current=first)
+        self.changed = {}
+        self.status, self.started_at, self.completed_at = IN_PROGRESS, now, None
+        self.survey_version = survey.version
+        self.version += 1
+
+
+def _insert_for(conn: Connection):  # noqa: ANN202
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+def claim_updates(conn: Connection, update_ids: list[int]) -> set[int]:
+    """Record update ids (distinct) at once; returns those that were new (the others are redeliveries).
+
+    One cached INSERT ... ON CONFLICT DO NOTHING RETURNING, executed for many rows (SQLAlchemy
+    sends them as multi-row VALUES pages): conflicting ids return nothing.
+    """
+    if not update_ids:
+        return set()
+    now = utcnow()
+    stmt = (
+        _insert_for(conn)(_UPDATES)
+        .on_conflict_do_nothing(index_elements=["update_id"])
+        .returning(_UPDATES.c.update_id)
+    )
+    return set(conn.execute(stmt, [{"update_id": i, "processed_at": now} for i in update_ids]).scalars())
+
+
+def release_updates(conn: Connection, update_ids: list[int]) -> None:
+    """Forget claims made in this transaction for updates that were not applied after all."""
+    if update_ids:
+        conn.execute(delete(_UPDATES).where(_UPDATES.c.update_id.in_(update_ids)))
+
+
+def load_positions(conn: Connection, survey_id: str, user_keys: list[str]) -> dict[str, Position]:
+    """Respondents (by key) with their response to a survey and its answers: two queries for any number."""
+    if not user_keys:
+        return {}
+    r, s = _RESPONDENTS, _RESPONSES
+    rows = conn.execute(
+        select(r.c.user_key, r.c.id, s.c.id, s.c.status, s.c.version, s.c.current_question, s.c.draft,
+               s.c.draft_other, s.c.awaiting_other)
+        .select_from(r.outerjoin(s, and_(s.c.respondent_id == r.c.id, s.c.survey_id == survey_id)))
+        .where(r.c.user_key.in_(user_keys))
+    )
+    positions: dict[str, Position] = {}
+    by_response: dict[int, Position] = {}
+    for key, rid, sid, status, version, current, draft, draft_other, awaiting in rows:
+        pos = Position(rid)
+        if sid is not None:
+            pos = Position(rid, sid, status, version, read_version=version, progress=Progress(
+                current=current, answers={}, draft=_split(draft), draft_other=draft_other, awaiting_other=bool(awaiting)))
+            by_response[sid] = pos
+        positions[key] = pos
+    if by_response:
+        a = _ANSWERS
+        rows = conn.execute(
+            select(a.c.response_id, a.c.question_id, a.c.choices, a.c.number, a.c.text, a.c.other_text, a.c.skipped)
+            .where(a.c.response_id.in_(list(by_response)))
+        )
+        for sid, qid, ch, num, txt, oth, sk in rows:
+            by_response[sid].progress.answers[qid] = Answer(
+                option_ids=_split(ch), number=num, text=txt, other_text=oth, skipped=bool(sk)
+            )
+    return positions
+
+
+def add_respondents(conn: Connection, new: dict[str, str | None]) -> dict[str, Position]:
+    """Create respondents (user key -> deep-link source) and return their empty positions."""
+    if not new:
+        return {}
+    now = utcnow()
+    r = _RESPONDENTS
+    conn.execute(insert(r), [{"user_key": k, "source": src, "first_seen": now} for k, src in new.items()])
+    rows = conn.execute(select(r.c.user_key, r.c.id).where(r.c.user_key.in_(list(new))))
+    return {key: Position(rid) for key, rid in rows}
+
+
+_UPDATE_POSITION = (
+    update(_RESPONSES)
+    .where(_RESPONSES.c.id == bindparam("b_id"), _RESPONSES.c.version == bindparam("b_read"))
+    .values(
+        version=bindparam("b_version"),
+        status=bindparam("b_status"),
+        started_at=bindparam("b_started"),
+        completed_at=bindparam("b_completed"),
+        survey_version=bindparam("b_survey_version"),
+        current_question=bindparam("b_current"),
+        draft=bindparam("b_draft"),
+        draft_other=bindparam("b_other"),
+        awaiting_other=bindparam("b_awaiting"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_UPDATE_POSITION_KEEP_START = (
+    update(_RESPONSES)
+    .where(_RESPONSES.c.id == bindparam("b_id"), _RESPONSES.c.version == bindparam("b_read"))
+    .values(
+        version=bindparam("b_version"),
+        status=bindparam("b_status"),
+        completed_at=bindparam("b_completed"),
+        current_question=bindparam("b_current"),
+        draft=bindparam("b_draft"),
+        draft_other=bindparam("b_other"),
+        awaiting_other=bindparam("b_awaiting"),
+        updated_at=bindparam("b_now"),
+    )
+)
+_DELETE_ANSWER = delete(_ANSWERS).where(
+    _ANSWERS.c.response_id == bindparam("b_id"), _ANSWERS.c.question_id == bindparam("b_qid")
+)
+_DELETE_CHOICES = delete(_CHOICES).where(
+    _CHOICES.c.response_id == bindparam("b_id"), _CHOICES.c.question_id == bindparam("b_qid")
+)
+
+
+def _position_row(p: Position, now: datetime) -> dict[str, Any]:
+    return {
+        "b_id": p.response_id, "b_read": p.read_version, "b_version": p.version, "b_status": p.status,
+        "b_completed": p.completed_at, "b_current": p.progress.current, "b_draft": _join(p.progress.draft),
+        "b_other": p.progress.draft_other, "b_awaiting": p.progress.awaiting_other, "b_now": now,
+        "b_started": p.started_at, "b_survey_version": p.survey_version,
+    }
+
+
+def _update_checked(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> None:
+    """Run a version-checked UPDATE for many rows; StaleWrite unless every row matched."""
+    if not rows:
+        return
+    if conn.dialect.supports_sane_multi_rowcount:
+        matched = conn.execute(stmt, rows).rowcount
+        if matched != len(rows):
+            raise StaleWrite(f"{len(rows) - matched} responses changed concurrently")
+        return
+    for row in rows:
+        if conn.execute(stmt, row).rowcount != 1:
+            raise StaleWrite(f"response {row['b_id']} changed concurrently")
+
+
+def save_positions(conn: Connection, survey: Survey, positions: list[Position]) -> None:
+    """Write every changed position: new responses, version-checked updates, then the changed answers.
+
+    The UPDATE ... WHERE version = <read version> refuses a response another process changed since
+    we read it (StaleWrite); on PostgreSQL it also locks the row before its answers are touched.
+    """
+    dirty = [p for p in positions if p.dirty]
+    if not dirty:
+        return
+    now = utcnow()
+    created = [p for p in dirty if p.created]
+    if created:
+        s = _RESPONSES
+        conn.execute(insert(s), [
+            {"respondent_id": p.respondent_id, "survey_id": survey.id, "survey_version": p.survey_version,
+             "status": p.status, "started_at": p.started_at, "completed_at": p.completed_at, "updated_at": now,
+             "current_question": p.progress.current, "draft": _join(p.progress.draft),
+             "draft_other": p.progress.draft_other, "awaiting_other": p.progress.awaiting_other, "version": p.version}
+            for p in created
+        ])
+        ids = dict(conn.execute(select(s.c.respondent_id, s.c.id).where(
+            s.c.survey_id == survey.id, s.c.respondent_id.in_([p.respondent_id for p in created]))).all())
+        for p in created:
+            p.response_id = ids[p.respondent_id]
+    existing = [p for p in dirty if not p.created]
+    _update_checked(conn, _UPDATE_POSITION, [_position_row(p, now) for p in existing if p.restarted])
+    _update_checked(conn, _UPDATE_POSITION_KEEP_START, [_position_row(p, now) for p in existing if not p.restarted])
+    restarted = [{"b_id": p.response_id} for p in existing if p.restarted]
+    if restarted:
+        conn.execute(delete(_CHOICES).where(_CHOICES.c.response_id == bindparam("b_id")), restarted)
+        conn.execute(delete(_ANSWERS).where(_ANSWERS.c.response_id == bindparam("b_id")), restarted)
+    keys = [{"b_id": p.response_id, "b_qid": qid} for p in dirty for qid in p.changed]
+    if not keys:
+        return
+    conn.execute(_DELETE_ANSWER, keys)
+    conn.execute(_DELETE_CHOICES, keys)
+    answers, choices = [], []
+    for p in dirty:
+        for qid, ans in p.changed.items():
+            if ans is None:
+                continue
+            answers.append({
+                "response_id": p.response_id, "question_id": qid, "choices": _join(ans.option_ids),
+                "number": ans.number, "text": ans.text, "other_text": ans.other_text, "skipped": ans.skipped,
+                "answered_at": now,
+            })
+            choices += [{"response_id": p.response_id, "question_id": qid, "option_id": o} for o in ans.option_ids]
+    if answers:
+        conn.execute(insert(_ANSWERS), answers)
+    if choices:
+        conn.execute(insert(_CHOICES), choices)

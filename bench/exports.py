@@ -1,0 +1,103 @@
+"""Scenario 3: exports at scale — CSV and XLSX of 100,000 completed responses, each in its own process.
+
+Each export runs in a fresh subprocess (``--one csv|xlsx``) that reports its time and its peak
+resident memory (VmHWM); the parent prints the medians beside the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import data
+from bench.common import ROOT, Row, log, median, report, rss_mb
+
+TARGETS = {"csv": 5.0, "xlsx": 60.0}
+TARGET_RSS_MB = 1024
+
+
+def one(db: Path, fmt: str, out: Path) -> None:
+    """Child process: run one export to a file, print JSON with seconds and peak RSS."""
+    from analytics.export import export_csv, export_xlsx
+    from storage.db import create_engine, read_only
+
+    survey = data.load_survey(None)
+
+    async def go() -> float:
+        engine = create_engine(f"sqlite+aiosqlite:///{db}")
+        try:
+            start = time.perf_counter()
+            write = export_csv if fmt == "csv" else export_xlsx
+            rows = await write(read_only(engine), survey, out)
+            seconds = time.perf_counter() - start
+        finally:
+            await engine.dispose()
+        return seconds, rows
+
+    seconds, rows = asyncio.run(go())
+    print(json.dumps({"seconds": seconds, "rows": rows, "peak_mb": rss_mb()[1], "bytes": out.stat().st_size}))
+
+
+def measure(db: Path, fmt: str, workdir: Path) -> dict:
+    """Run one export in a subprocess."""
+    out = workdir / f"export.{fmt}"
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-m", "bench.exports", "--one", fmt, "--db", str(db), "--out", str(out)],
+                          capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"{fmt} export failed:\n{proc.stderr[-2000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    out.unlink(missing_ok=True)
+    return result
+
+
+def run(db: Path, csv_runs: int, xlsx_runs: int) -> list[Row]:
+    """CSV several times, XLSX fewer (it is the slow one); medians and the worst peak memory."""
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-exports-") as tmp:
+        for fmt, runs in (("csv", csv_runs), ("xlsx", xlsx_runs)):
+            results = []
+            for r in range(runs):
+                res = measure(db, fmt, Path(tmp))
+                results.append(res)
+                log(f"export {fmt} run {r + 1}/{runs}: {res['seconds']:.2f} s, {res['rows']:,} rows, "
+                    f"{res['bytes'] / 1e6:.0f} MB file, peak RSS {res['peak_mb']:.0f} MB")
+            t = median([x["seconds"] for x in results])
+            peak = max(x["peak_mb"] for x in results)
+            rows.append(Row("3 exports", f"{fmt.upper()} time, 100k responses ({runs} runs)", t, "s",
+                            f"≤ {TARGETS[fmt]:g} s", t <= TARGETS[fmt]))
+            rows.append(Row("3 exports", f"{fmt.upper()} peak RSS of the exporting process", peak, "MB",
+                            f"≤ {TARGET_RSS_MB} MB", peak <= TARGET_RSS_MB))
+    return rows
+
+
+def main() -> None:
+    """Command line: --db, --csv-runs, --xlsx-runs (or --one FORMAT in the child)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--db", type=Path)
+    parser.add_argument("--responses", type=int, default=100_000)
+    parser.add_argument("--csv-runs", type=int, default=3)
+    parser.add_argument("--xlsx-runs", type=int, default=1)
+    parser.add_argument("--one", choices=sorted(TARGETS))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if args.one:
+        one(args.db, args.one, args.out)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-exports-data-") as tmp:
+        db = args.db or Path(tmp) / "exports.db"
+        if not db.exists():
+            log(f"exports: generating {args.responses:,} completed responses")
+            data.generate(db, args.responses)
+        report(run(db, args.csv_runs, args.xlsx_runs))
+
+
+if __name__ == "__main__":
+    main()
