@@ -25,7 +25,7 @@ from enum import StrEnum
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.db import Writer
+from storage.db import Writer, is_conflict
 from storage.groupcommit import GroupCommit, Pending
 from storage.models import COMPLETED, utcnow
 from storage.repository import (
@@ -41,6 +41,9 @@ from storage.repository import (
 from survey import flow
 from survey.flow import Action, Outcome, Progress
 from survey.model import Survey
+
+
+CONFLICT_RETRIES = 3
 
 
 class Status(StrEnum):
@@ -145,7 +148,7 @@ class SurveyService:
         return await self._submit(Job("act", self.key(user_id), update_id, action=action,
                                       expected_version=expected_version))
 
-    async def _run_batch(self, batch: list[Pending[Job]]) -> None:
+    async def _run_batch(self, batch: list[Pending[Job]], attempt: int = 0) -> None:
         """One transaction for a batch of requests; if it fails, each request is retried alone."""
         jobs = [p.item for p in batch]
         try:
@@ -153,7 +156,12 @@ class SurveyService:
                 results = await self.writer.run(lambda conn: self._apply(conn, jobs))
         except Exception as exc:  # noqa: BLE001 - decided per request below
             if len(batch) == 1:
-                batch[0].fail(exc)
+                # Another process won a race for the same rows (PostgreSQL, several workers): by now
+                # it has committed, so a fresh transaction reads its result and goes on from there.
+                if attempt < CONFLICT_RETRIES and is_conflict(exc):
+                    await self._run_batch(batch, attempt + 1)
+                else:
+                    batch[0].fail(exc)
                 return
             # One bad request must not cost the others their answers.
             for p in batch:
@@ -230,9 +238,12 @@ class SurveyService:
 
     async def forget(self, user_id: int) -> bool:
         """Delete everything stored about a user; False when nothing was stored."""
-        async with self.write_lock, UnitOfWork(self.sessions) as uow:
-            found = await uow.repo.forget(self.key(user_id))
-            await uow.commit()
+        async with self.write_lock:
+            async with UnitOfWork(self.sessions) as uow:
+                found = await uow.repo.forget(self.key(user_id))
+                await uow.commit()
+            # The deleted rows are still in SQLite's write-ahead log until a checkpoint overwrites it.
+            self.writer.truncate_wal()
         return found
 
     async def record(self, user_id: int) -> dict | None:

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine as create_sync_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine, AsyncSession
 
 T = TypeVar("T")
@@ -115,10 +115,31 @@ class Writer:
                     raise _Locked from exc
                 raise
 
+    def truncate_wal(self) -> None:
+        """On SQLite, checkpoint the write-ahead log and cut it to zero bytes (best effort, never waits)."""
+        if self.sync is None:
+            return
+        with self.sync.connect() as conn:
+            raw = conn.connection.dbapi_connection  # outside any transaction, as the pragma needs
+            raw.execute("PRAGMA busy_timeout=0")
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
     def dispose(self) -> None:
         """Close the synchronous connections."""
         if self.sync is not None:
             self.sync.dispose()
+
+
+class StaleWrite(Exception):
+    """A response changed under us (another process wrote it): the batch must be retried."""
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether a failed transaction lost a race with another writer and may simply be run again."""
+    if isinstance(exc, (StaleWrite, IntegrityError)):
+        return True
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None) or getattr(getattr(exc, "orig", None), "pgcode", None)
+    return code in ("40001", "40P01")  # serialization failure, deadlock detected
 
 
 def _is_busy(exc: OperationalError) -> bool:

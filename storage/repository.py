@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.db import StaleWrite
 from storage.models import (
     COMPLETED,
     IN_PROGRESS,
@@ -278,10 +279,6 @@ _RESPONSES = Response.__table__
 _ANSWERS = AnswerRow.__table__
 _CHOICES = AnswerChoice.__table__
 _UPDATES = ProcessedUpdate.__table__
-
-
-class StaleWrite(Exception):
-    """A response changed under us (another process wrote it): the batch must be retried."""
 
 
 @dataclass
