@@ -61,8 +61,9 @@ def build_application(
         .post_init(open_storage)
         .post_shutdown(close_storage)
     )
-    if rate_limiter:
-        builder = builder.rate_limiter(AIORateLimiter(max_retries=5))
+    if rate_limiter and settings.outgoing_max_rate > 0:
+        # Telegram allows about 30 messages a second per bot; a 429 "retry after" is waited out.
+        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.outgoing_max_rate, max_retries=5))
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     app = builder.build()
@@ -112,8 +113,10 @@ async def register_commands(app: Application) -> None:
 
 
 async def close_storage(app: Application) -> None:
-    """Dispose of the database engine."""
+    """Close the batch writer and dispose of the database engine."""
     await stop_housekeeping(app)
+    if app.bot_data.service is not None:
+        app.bot_data.service.close()
     if app.bot_data.engine is not None:
         await app.bot_data.engine.dispose()
 

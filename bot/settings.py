@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     # Per-user flood limit: messages allowed within the window before the user is slowed down.
     flood_messages: Annotated[int, Field(ge=1)] = 20
     flood_window_seconds: Annotated[float, Field(gt=0)] = 10.0
+    # Outgoing messages per second across all chats; 0 turns the limiter off (a local Bot API server, tests).
+    outgoing_max_rate: Annotated[float, Field(ge=0)] = 30.0
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: Annotated[int, Field(ge=1, le=65535)] = 8443

@@ -36,8 +36,8 @@ def survey():
 
 
 @pytest.fixture
-async def engine(tmp_path, survey):
-    eng = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'analytics.db'}")
+async def engine(db_url, survey):
+    eng = create_engine(db_url)
     await upgrade(eng)
     await insert_fixed(eng, survey)
     yield eng

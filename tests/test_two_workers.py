@@ -273,10 +273,11 @@ def start_worker(tmp_path: Path, n: int, port: int, api_url: str, db_url: str, p
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BOT_TOKEN", "ADMIN_IDS")}
     env.update(PYTHONPATH=str(ROOT), BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL=api_url, DATABASE_URL=db_url,
                WEBHOOK_SECRET=SECRET, WEBHOOK_LISTEN="127.0.0.1", WEBHOOK_PORT=str(port), WEBHOOK_URL=public_url,
-               WEBHOOK_PATH="telegram", LOG_LEVEL="WARNING")
+               WEBHOOK_PATH="telegram", LOG_LEVEL="WARNING",
+               # The fake Telegram has no 30 messages/s limit to respect, so the workers do not hold to one.
+               OUTGOING_MAX_RATE="0")
     log = open(tmp_path / f"worker{n}.log", "wb")  # noqa: SIM115 - closed with the process
-    # `surveybot run --webhook` without the 30 messages/s limiter (see tests/webhook_worker.py).
-    return subprocess.Popen([sys.executable, "-m", "tests.webhook_worker"], cwd=tmp_path, env=env,
+    return subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--webhook"], cwd=tmp_path, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
 
 
