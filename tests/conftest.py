@@ -11,10 +11,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bot.app import build_application  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from tests import pg  # noqa: E402
-from tests.recording import RecordingRequest, SimUser  # noqa: E402
+from tests.recording import SimUser  # noqa: E402
+from tests.rel_helpers import running_app  # noqa: E402
 
 TEST_TOKEN = "123456789:TEST-token_for_the_surveybot_tests_0001"
 ADMIN_ID = 4242
@@ -26,16 +26,8 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path):
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'survey.db'}"
         return
-    server = pg.server_url()
-    if server is None:
-        if pg.required():
-            pytest.fail(f"{pg.REQUIRE_ENV} is set but TEST_POSTGRES_URL is not")
-        pytest.skip(pg.SKIP_REASON)
-    url = await pg.create_database(server)
-    try:
+    async with pg.fresh_database() as url:
         yield url
-    finally:
-        await pg.drop_database(url)
 
 
 @pytest.fixture
@@ -47,15 +39,8 @@ def settings(db_url: str) -> Settings:
 @pytest.fixture
 async def bot(settings: Settings):
     """A running in-process application and its recording request."""
-    request = RecordingRequest()
-    app = build_application(settings, request=request, rate_limiter=False)
-    await app.initialize()
-    await app.post_init(app)
-    try:
+    async with running_app(settings) as (app, request):
         yield app, request
-    finally:
-        await app.post_shutdown(app)
-        await app.shutdown()
 
 
 @pytest.fixture

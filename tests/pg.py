@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
+import pytest
 from sqlalchemy.engine import make_url
 
 ENV = "TEST_POSTGRES_URL"
@@ -52,3 +55,18 @@ async def drop_database(url: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@asynccontextmanager
+async def fresh_database() -> AsyncIterator[str]:
+    """A new database on the test server, dropped afterwards; skips (or fails in CI) without a server."""
+    server = server_url()
+    if server is None:
+        if required():
+            pytest.fail(f"{REQUIRE_ENV} is set but TEST_POSTGRES_URL is not")
+        pytest.skip(SKIP_REASON)
+    url = await create_database(server)
+    try:
+        yield url
+    finally:
+        await drop_database(url)

@@ -9,10 +9,10 @@ import pytest
 from openpyxl import load_workbook
 
 from bot import render
-from bot.app import build_application
 from bot.settings import Settings
 from tests.conftest import ADMIN_ID, TEST_TOKEN
-from tests.recording import RecordingRequest, SimUser
+from tests.recording import SimUser
+from tests.rel_helpers import running_app
 
 ADMIN_COMMANDS = ["/stats", "/stats completed", "/stats 1", "/stats charts", "/stats funnel", "/stats 99",
                   "/stats nonsense", "/export", "/export csv", "/export xlsx completed"]
@@ -132,15 +132,8 @@ async def test_admin_menu_scoped_to_admin_chat(bot):
 async def test_progress_notification_every_n(db_url):
     settings = Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=db_url, admin_ids=str(ADMIN_ID),
                         notify_admins_every=2)
-    request = RecordingRequest()
-    app = build_application(settings, request=request, rate_limiter=False)
-    await app.initialize()
-    await app.post_init(app)
-    try:
+    async with running_app(settings) as (app, request):
         for uid in (3301, 3302, 3303):
             await walk(SimUser(app, request, uid), finish=True)
         notes = [p["text"] for name, p in request.calls if name == "sendMessage" and int(p["chat_id"]) == ADMIN_ID]
         assert notes == ["📈 «Как устроен аккаунтинг в разных digital-компаниях?»: завершено анкет — 2."]
-    finally:
-        await app.post_shutdown(app)
-        await app.shutdown()

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_application
 from tests.conftest import TEST_TOKEN
 from bot.settings import Settings
 from tests.dbcheck import response_row, stored_answers, stored_choices
-from tests.recording import RecordingRequest, SimUser
+from tests.recording import SimUser
+from tests.rel_helpers import running_app
 
 TEAM = Path(__file__).with_name("data") / "team_survey.yaml"
 
@@ -18,13 +18,8 @@ TEAM = Path(__file__).with_name("data") / "team_survey.yaml"
 @pytest.fixture
 async def team_bot(db_url):
     settings = Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=db_url, survey_file=TEAM)
-    request = RecordingRequest()
-    app = build_application(settings, request=request, rate_limiter=False)
-    await app.initialize()
-    await app.post_init(app)
-    yield app, request
-    await app.post_shutdown(app)
-    await app.shutdown()
+    async with running_app(settings) as (app, request):
+        yield app, request
 
 
 async def test_team_survey_end_to_end(team_bot, db_url):

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from bot import cli
-from bot.app import build_application
 from bot.settings import Settings
 from storage.db import create_engine, read_only
 from storage.migrate import upgrade
 from storage.transfer import COPIED, TransferError, copy_database
 from tests.conftest import TEST_TOKEN
 from tests.dbcheck import count
-from tests.recording import RecordingRequest, SimUser
+from tests.recording import SimUser
+from tests.rel_helpers import running_app
 
 try:  # the summary comparison needs the analytics package (issue 2)
     from analytics.summary import build_summary, summary_to_json
@@ -52,18 +52,11 @@ async def wander(u: SimUser, rng: random.Random) -> None:
 async def make_survey_database(url: str, respondents: int = RESPONDENTS, seed: int = 6) -> Settings:
     """Run simulated respondents through the in-process bot on the given database."""
     settings = Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=url)
-    request = RecordingRequest()
-    app = build_application(settings, request=request, rate_limiter=False)
-    await app.initialize()
-    await app.post_init(app)
-    try:
+    async with running_app(settings) as (app, request):
         rng = random.Random(seed)
         users = [SimUser(app, request, 50_000 + 1000 * seed + i) for i in range(respondents)]
         for u in users:  # one after another: SQLite writers would only queue for the lock
             await wander(u, random.Random(rng.random()))
-    finally:
-        await app.post_shutdown(app)
-        await app.shutdown()
     return settings
 
 

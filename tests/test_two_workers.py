@@ -296,16 +296,8 @@ async def wait_listening(port: int, proc: subprocess.Popen, log: Path) -> None:
 
 @pytest.fixture
 async def pg_url():
-    server = pg.server_url()
-    if server is None:
-        if pg.required():
-            pytest.fail(f"{pg.REQUIRE_ENV} is set but TEST_POSTGRES_URL is not")
-        pytest.skip(pg.SKIP_REASON)
-    url = await pg.create_database(server)
-    try:
+    async with pg.fresh_database() as url:
         yield url
-    finally:
-        await pg.drop_database(url)
 
 
 async def test_two_webhook_workers_share_one_database(pg_url, tmp_path):
