@@ -1,7 +1,11 @@
-"""Repository and unit of work: the only place that speaks SQL for the respondent flow.
+"""The only place that speaks SQL for the respondent flow.
 
-The caller owns the transaction: ``async with UnitOfWork(sessions) as uow: ...; await uow.commit()``.
-Leaving the block without ``commit`` rolls everything back.
+The respondent's actions go through the batch functions at the end (claim_updates, load_positions,
+add_respondents, save_positions, release_updates), run by group commit inside one
+``storage.db.Writer`` transaction. The few other operations (prune, mark blocked, forget, the
+/my_data record) use ``Repository`` through a ``UnitOfWork``, whose caller owns the transaction:
+``async with UnitOfWork(sessions) as uow: ...; await uow.commit()``; leaving the block without
+``commit`` rolls everything back.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -39,21 +43,10 @@ def _join(values: tuple[str, ...]) -> str | None:
 
 
 class Repository:
-    """Reads and writes respondents, responses and answers inside the caller's transaction."""
+    """The unit of work's few non-batched operations: prune, mark blocked, forget, and the /my_data record."""
 
     def __init__(self, session: AsyncSession):
         self.session = session
-
-    async def claim_update(self, update_id: int) -> bool:
-        """Record an update id; False when it was already processed (a redelivery)."""
-        stmt = self._insert_or_ignore(ProcessedUpdate).values(update_id=update_id, processed_at=utcnow())
-        result = await self.session.execute(stmt.on_conflict_do_nothing(index_elements=["update_id"]))
-        return result.rowcount == 1
-
-    def _insert_or_ignore(self, model: type) -> Any:
-        # The one dialect branch: both dialects spell INSERT ... ON CONFLICT DO NOTHING the same way.
-        dialect = self.session.bind.dialect.name
-        return (pg_insert if dialect == "postgresql" else sqlite_insert)(model)
 
     async def prune_updates(self, older_than: timedelta) -> int:
         """Forget processed update ids older than the given age (Telegram redelivers for 24 h at most)."""
@@ -62,47 +55,13 @@ class Repository:
         )
         return result.rowcount
 
-    async def respondent(self, user_key: str) -> Respondent | None:
+    async def _respondent(self, user_key: str) -> Respondent | None:
         """The respondent with this key, if known; its row stays locked until the transaction ends."""
-        # The lock serialises one respondent's work across bot processes on PostgreSQL (creating the
-        # response included); SQLite's BEGIN IMMEDIATE already serialises every writer.
+        # The lock keeps a concurrent batch of another bot process (PostgreSQL) from writing this
+        # respondent's response while it is being deleted; SQLite's BEGIN IMMEDIATE already serialises writers.
         return await self.session.scalar(select(Respondent).where(Respondent.user_key == user_key).with_for_update())
 
-    async def add_respondent(self, user_key: str, source: str | None) -> Respondent:
-        """Create a respondent (first contact); if another process just created it, that row is returned."""
-        stmt = self._insert_or_ignore(Respondent).values(user_key=user_key, source=source, first_seen=utcnow())
-        # A concurrent insert of the same key waits for the other transaction, then does nothing.
-        await self.session.execute(stmt.on_conflict_do_nothing(index_elements=["user_key"]))
-        return await self.respondent(user_key)
-
-    async def response(self, respondent_id: int, survey_id: str) -> Response | None:
-        """The respondent's response to a survey, locked for update where the database can."""
-        stmt = (
-            select(Response)
-            .where(Response.respondent_id == respondent_id, Response.survey_id == survey_id)
-            .with_for_update()
-        )
-        return await self.session.scalar(stmt)
-
-    async def start_response(self, respondent: Respondent, survey: Survey, first: str | None) -> Response:
-        """A new response positioned on the first question."""
-        now = utcnow()
-        row = Response(
-            respondent_id=respondent.id,
-            survey_id=survey.id,
-            survey_version=survey.version,
-            status=IN_PROGRESS,
-            started_at=now,
-            updated_at=now,
-            current_question=first,
-            awaiting_other=False,
-            version=1,
-        )
-        self.session.add(row)
-        await self.session.flush()
-        return row
-
-    async def answers(self, response_id: int) -> dict[str, Answer]:
+    async def _answers(self, response_id: int) -> dict[str, Answer]:
         """All stored answers of a response, by question id."""
         rows = await self.session.execute(
             select(
@@ -119,82 +78,6 @@ class Repository:
             for qid, ch, num, txt, oth, sk in rows
         }
 
-    async def progress(self, response: Response) -> Progress:
-        """The respondent's position and answers, as the pure flow sees them."""
-        return Progress(
-            current=response.current_question,
-            answers=await self.answers(response.id),
-            draft=_split(response.draft),
-            draft_other=response.draft_other,
-            awaiting_other=bool(response.awaiting_other),
-        )
-
-    async def save(self, response: Response, outcome: Outcome) -> None:
-        """Persist an outcome of the flow: changed answers, position, and a bumped version."""
-        now = utcnow()
-        for qid, answer in outcome.changed.items():
-            await self.session.execute(
-                delete(AnswerRow).where(AnswerRow.response_id == response.id, AnswerRow.question_id == qid)
-            )
-            await self.session.execute(
-                delete(AnswerChoice).where(AnswerChoice.response_id == response.id, AnswerChoice.question_id == qid)
-            )
-            if answer is None:
-                continue
-            await self.session.execute(
-                insert(AnswerRow).values(
-                    response_id=response.id,
-                    question_id=qid,
-                    choices=_join(answer.option_ids),
-                    number=answer.number,
-                    text=answer.text,
-                    other_text=answer.other_text,
-                    skipped=answer.skipped,
-                    answered_at=now,
-                )
-            )
-            if answer.option_ids:
-                await self.session.execute(
-                    insert(AnswerChoice),
-                    [{"response_id": response.id, "question_id": qid, "option_id": o} for o in answer.option_ids],
-                )
-        progress = outcome.progress
-        values: dict[str, Any] = {
-            "current_question": progress.current,
-            "draft": _join(progress.draft),
-            "draft_other": progress.draft_other,
-            "awaiting_other": progress.awaiting_other,
-            "version": Response.version + 1,
-            "updated_at": now,
-        }
-        if outcome.kind == Kind.FINISHED:
-            values.update(status=COMPLETED, completed_at=now)
-        await self.session.execute(update(Response).where(Response.id == response.id).values(**values))
-        # the ORM already refreshed response.version from the UPDATE (synchronize_session); no second bump
-
-    async def restart(self, response: Response, survey: Survey, first: str | None) -> None:
-        """Clear a response's answers and put it back on the first question."""
-        await self.session.execute(delete(AnswerChoice).where(AnswerChoice.response_id == response.id))
-        await self.session.execute(delete(AnswerRow).where(AnswerRow.response_id == response.id))
-        now = utcnow()
-        await self.session.execute(
-            update(Response)
-            .where(Response.id == response.id)
-            .values(
-                status=IN_PROGRESS,
-                started_at=now,
-                completed_at=None,
-                updated_at=now,
-                current_question=first,
-                draft=None,
-                draft_other=None,
-                awaiting_other=False,
-                survey_version=survey.version,
-                version=Response.version + 1,
-            )
-        )
-        # the ORM already refreshed response.version from the UPDATE (synchronize_session); no second bump
-
     async def mark_blocked(self, user_key: str, when: datetime | None = None) -> None:
         """Note that a respondent blocked the bot, so nothing more is sent to them."""
         await self.session.execute(
@@ -203,7 +86,7 @@ class Repository:
 
     async def forget(self, user_key: str) -> bool:
         """Delete a respondent with all responses and answers; False when unknown."""
-        respondent = await self.respondent(user_key)
+        respondent = await self._respondent(user_key)
         if respondent is None:
             return False
         ids = select(Response.id).where(Response.respondent_id == respondent.id).scalar_subquery()
@@ -212,12 +95,6 @@ class Repository:
         await self.session.execute(delete(Response).where(Response.respondent_id == respondent.id))
         await self.session.execute(delete(Respondent).where(Respondent.id == respondent.id))
         return True
-
-    async def count_completed(self, survey_id: str) -> int:
-        """How many responses to a survey are completed."""
-        return await self.session.scalar(
-            select(func.count()).select_from(Response).where(Response.survey_id == survey_id, Response.status == COMPLETED)
-        ) or 0
 
 
 class UnitOfWork:
@@ -244,7 +121,7 @@ class UnitOfWork:
 
 async def respondent_record(repo: Repository, user_key: str) -> dict[str, Any] | None:
     """Everything stored about one respondent, as plain data (for /my_data)."""
-    respondent = await repo.respondent(user_key)
+    respondent = await repo._respondent(user_key)
     if respondent is None:
         return None
     responses = (
@@ -261,7 +138,7 @@ async def respondent_record(repo: Repository, user_key: str) -> dict[str, Any] |
                 "status": r.status,
                 "started_at": r.started_at,
                 "completed_at": r.completed_at,
-                "answers": await repo.answers(r.id),
+                "answers": await repo._answers(r.id),
             }
             for r in responses
         ],

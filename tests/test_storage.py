@@ -1,24 +1,36 @@
-"""Storage on both databases: repository round trip, concurrency, rollback, constraints, idempotency, forget."""
+"""Storage on both databases, through the code production runs (batch functions in a Writer transaction, the service):
+round trip, concurrency, rollback, constraints, idempotency, prune, forget."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from dataclasses import replace
 from datetime import timedelta, timezone
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import Connection, insert
 from sqlalchemy.exc import IntegrityError
 
+from bot.housekeeping import prune_once
 from bot.service import Status, SurveyService
-from storage.db import create_engine, sessionmaker
+from storage.db import Writer, create_engine, sessionmaker
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.models import Answer as AnswerRow
-from storage.repository import UnitOfWork
+from storage.models import IN_PROGRESS, Answer as AnswerRow, utcnow
+from storage.repository import (
+    Position,
+    UnitOfWork,
+    add_respondents,
+    claim_updates,
+    load_positions,
+    respondent_record,
+    save_positions,
+)
 from survey import flow
-from survey.flow import Choose, Done, Skip, Toggle, TypeText
+from survey.flow import Choose, Done, Toggle, TypeText
 from survey.loader import load_survey
 from survey.model import QuestionType, Survey
-from tests.dbcheck import count, fetch, stored_answers
+from tests.dbcheck import count, fetch, stored_answers, stored_choices
 
 SURVEY = load_survey()
 
@@ -35,8 +47,22 @@ async def engine(db_url: str):
 
 
 @pytest.fixture
+def writer(engine) -> Writer:
+    """The group-commit writer production runs its batches with."""
+    w = Writer(engine)
+    try:
+        yield w
+    finally:
+        w.dispose()
+
+
+@pytest.fixture
 def service(engine) -> SurveyService:
-    return SurveyService(SURVEY, sessionmaker(engine))
+    svc = SurveyService(SURVEY, sessionmaker(engine))
+    try:
+        yield svc
+    finally:
+        svc.close()
 
 
 def answer_actions(survey: Survey, qid: str, seed: int) -> list[flow.Action]:
@@ -80,29 +106,72 @@ async def test_workers_migrating_at_once_take_turns(db_url):
             await e.dispose()
 
 
-async def test_repository_round_trip(engine):
-    sessions = sessionmaker(engine)
-    first = flow.start(SURVEY).current
-    async with UnitOfWork(sessions) as uow:
-        respondent = await uow.repo.add_respondent("555", "ads")
-        response = await uow.repo.start_response(respondent, SURVEY, first)
-        progress = await uow.repo.progress(response)
-        outcome = flow.apply(SURVEY, progress, Skip())
-        await uow.repo.save(response, outcome)
-        await uow.commit()
-    async with UnitOfWork(sessions) as uow:
-        respondent = await uow.repo.respondent("555")
-        assert respondent.source == "ads"
-        for moment in (respondent.first_seen,):
-            assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
-        response = await uow.repo.response(respondent.id, SURVEY.id)
-        assert response.version > 1 and response.awaiting_other is False
-        assert response.started_at.tzinfo is not None
-        progress = await uow.repo.progress(response)
-    assert progress.answers == {first: flow.SKIPPED}
-    assert progress.current == outcome.progress.current
-    stored = stored_answers(engine.url.render_as_string(hide_password=False), "555")
-    assert stored[first]["skipped"] in (True, 1)
+def _first(qtype: QuestionType):  # noqa: ANN202
+    return next(q for q in SURVEY.questions if q.type == qtype)
+
+
+async def test_repository_round_trip(engine, writer, db_url):
+    # What one batch writes, the next reads back identical: position, answers, and one row per chosen option.
+    single, multiple, scale, number = map(_first, (QuestionType.SINGLE, QuestionType.MULTIPLE,
+                                                   QuestionType.SCALE, QuestionType.NUMBER))
+    skipped = next(q.id for q in SURVEY.questions if q.id not in (single.id, multiple.id, scale.id, number.id))
+    answers = {
+        single.id: flow.Answer(option_ids=(single.options[1].id,), other_text="свой, вариант"),
+        multiple.id: flow.Answer(option_ids=(multiple.options[2].id, multiple.options[0].id)),  # order is kept
+        scale.id: flow.Answer(number=scale.scale.max),
+        number.id: flow.Answer(number=7_000_000_000),
+        skipped: flow.SKIPPED,
+        "free_text": flow.Answer(text="текст\nв две строки"),
+    }
+    progress = flow.Progress(current=multiple.id, answers=answers, draft=(multiple.options[1].id,),
+                             draft_other="черновик", awaiting_other=True)
+
+    def write(conn: Connection) -> Position:
+        pos = add_respondents(conn, {"555": "ads"})["555"]
+        now = utcnow()
+        pos.begin(SURVEY, flow.start(SURVEY).current, now)
+        pos.advance(flow.Outcome(flow.Kind.ADVANCED, progress, changed=dict(answers)), now)
+        save_positions(conn, SURVEY, [pos])
+        return pos
+
+    written = await writer.run(write)
+    read = (await writer.run(lambda conn: load_positions(conn, SURVEY.id, ["555"])))["555"]
+    assert read.progress == progress
+    assert (read.respondent_id, read.response_id, read.status, read.version, read.read_version) == (
+        written.respondent_id, written.response_id, IN_PROGRESS, 2, 2)
+    assert stored_choices(db_url, 555) == {single.id: [single.options[1].id],
+                                           multiple.id: [multiple.options[2].id, multiple.options[0].id]}
+    assert stored_answers(db_url, 555)[skipped]["skipped"] in (True, 1)
+    async with UnitOfWork(sessionmaker(engine)) as uow:  # the /my_data record reads the same answers
+        record = await respondent_record(uow.repo, "555")
+    assert record["source"] == "ads" and record["responses"][0]["answers"] == answers
+    for moment in (record["first_seen"], record["responses"][0]["started_at"]):
+        assert moment.tzinfo is not None and moment.utcoffset() == timedelta(0)
+
+    def change(conn: Connection) -> None:
+        pos = load_positions(conn, SURVEY.id, ["555"])["555"]
+        new = dict(answers, **{multiple.id: flow.Answer(option_ids=(multiple.options[3].id,))})
+        del new[scale.id]
+        pos.advance(flow.Outcome(flow.Kind.ADVANCED, replace(progress, answers=new, draft=(), draft_other=None,
+                                                           awaiting_other=False),
+                                 changed={multiple.id: new[multiple.id], scale.id: None}), utcnow())
+        save_positions(conn, SURVEY, [pos])
+
+    await writer.run(change)
+    read = (await writer.run(lambda conn: load_positions(conn, SURVEY.id, ["555"])))["555"]
+    assert read.version == 3 and scale.id not in read.progress.answers and read.progress.draft == ()
+    assert stored_choices(db_url, 555)[multiple.id] == [multiple.options[3].id]
+
+    def restart(conn: Connection) -> None:
+        pos = load_positions(conn, SURVEY.id, ["555"])["555"]
+        pos.begin(SURVEY, flow.start(SURVEY).current, utcnow())
+        save_positions(conn, SURVEY, [pos])
+
+    await writer.run(restart)
+    read = (await writer.run(lambda conn: load_positions(conn, SURVEY.id, ["555"])))["555"]
+    assert read.progress == flow.Progress(current=flow.start(SURVEY).current) and read.version == 4
+    assert stored_answers(db_url, 555) == {} and stored_choices(db_url, 555) == {}
+    assert count(db_url, "responses") == 1
 
 
 async def test_full_survey_and_large_number_round_trip(service, db_url):
@@ -112,13 +181,18 @@ async def test_full_survey_and_large_number_round_trip(service, db_url):
     assert len(state.progress.answers) == count(db_url, "answers")
     numbers = [q.id for q in SURVEY.questions if q.type == QuestionType.NUMBER]
     if numbers:
-        async with UnitOfWork(service.sessions) as uow:
-            response = await uow.repo.response((await uow.repo.respondent("7000000001")).id, SURVEY.id)
-            big = flow.Answer(number=9_000_000_000)
-            await uow.repo.save(response, flow.Outcome(flow.Kind.REDRAW, await uow.repo.progress(response),
-                                                       changed={numbers[0]: big}))
-            await uow.commit()
+        big = flow.Answer(number=9_000_000_000)
+
+        def store_big(conn: Connection) -> None:
+            pos = load_positions(conn, SURVEY.id, ["7000000001"])["7000000001"]
+            progress = replace(pos.progress, answers={**pos.progress.answers, numbers[0]: big})
+            pos.advance(flow.Outcome(flow.Kind.REDRAW, progress, changed={numbers[0]: big}), utcnow())
+            save_positions(conn, SURVEY, [pos])
+
+        await service.writer.run(store_big)
         assert (stored_answers(db_url, "7000000001"))[numbers[0]]["number"] == 9_000_000_000
+        state = await service.status(7_000_000_001)
+        assert state.status == Status.COMPLETED and state.progress.answers[numbers[0]] == big
 
 
 async def test_concurrent_respondents_do_not_lock_each_other_out(engine, db_url):
@@ -167,62 +241,75 @@ async def test_one_respondents_concurrent_taps_apply_in_turn(engine, db_url):
     assert len(stored_answers(db_url, 42)) == 1
 
 
-async def test_exception_inside_unit_of_work_stores_nothing(engine, db_url):
-    sessions = sessionmaker(engine)
+async def test_exception_inside_a_transaction_stores_nothing(writer, db_url):
+    def crash(conn: Connection) -> None:
+        pos = add_respondents(conn, {"900": None})["900"]
+        pos.begin(SURVEY, flow.start(SURVEY).current, utcnow())
+        save_positions(conn, SURVEY, [pos])
+        assert claim_updates(conn, [77]) == {77}
+        raise RuntimeError("batch crashed before commit")
+
     with pytest.raises(RuntimeError):
-        async with UnitOfWork(sessions) as uow:
-            respondent = await uow.repo.add_respondent("900", None)
-            await uow.repo.start_response(respondent, SURVEY, flow.start(SURVEY).current)
-            assert await uow.repo.claim_update(77)
-            raise RuntimeError("handler crashed before commit")
+        await writer.run(crash)
     for table in ("respondents", "responses", "processed_updates"):
         assert count(db_url, table) == 0
-    async with UnitOfWork(sessions) as uow:  # the connection is usable afterwards
-        assert await uow.repo.claim_update(77)
-        await uow.commit()
+    # The writer is usable afterwards, and update 77 was never claimed.
+    assert await writer.run(lambda conn: claim_updates(conn, [77])) == {77}
 
 
-async def test_one_answer_per_question_is_enforced(engine):
-    sessions = sessionmaker(engine)
-    async with UnitOfWork(sessions) as uow:
-        respondent = await uow.repo.add_respondent("901", None)
-        response = await uow.repo.start_response(respondent, SURVEY, flow.start(SURVEY).current)
-        await uow.commit()
-    row = {"response_id": response.id, "question_id": "q01_who_does_accounting", "skipped": True,
-           "answered_at": response.started_at}
-    async with UnitOfWork(sessions) as uow:
-        await uow.session.execute(insert(AnswerRow).values(**row))
-        with pytest.raises(IntegrityError):
-            await uow.session.execute(insert(AnswerRow).values(**row))
+async def test_one_answer_per_question_is_enforced(writer, db_url):
+    def start(conn: Connection) -> int:
+        pos = add_respondents(conn, {"901": None})["901"]
+        pos.begin(SURVEY, flow.start(SURVEY).current, utcnow())
+        save_positions(conn, SURVEY, [pos])
+        return pos.response_id
+
+    response_id = await writer.run(start)
+    row = {"response_id": response_id, "question_id": "q01_who_does_accounting", "skipped": True,
+           "answered_at": utcnow()}
+
+    def insert_twice(conn: Connection) -> None:
+        conn.execute(insert(AnswerRow.__table__), row)
+        conn.execute(insert(AnswerRow.__table__), row)
+
+    with pytest.raises(IntegrityError):
+        await writer.run(insert_twice)
+    assert count(db_url, "answers") == 0
+    # One respondent per user key, too: a second process creating the same respondent fails and retries.
+    with pytest.raises(IntegrityError):
+        await writer.run(lambda conn: add_respondents(conn, {"901": None}))
+    assert count(db_url, "respondents") == 1
 
 
-async def test_claim_update_is_idempotent_even_concurrently(engine, db_url):
-    sessions = sessionmaker(engine)
-    async with UnitOfWork(sessions) as uow:
-        assert await uow.repo.claim_update(2**40) is True
-        assert await uow.repo.claim_update(2**40) is False
-        await uow.commit()
-    async with UnitOfWork(sessions) as uow:
-        assert await uow.repo.claim_update(2**40) is False
+async def test_claim_updates_is_idempotent_even_concurrently(engine, writer, db_url):
+    def claim_twice(conn: Connection) -> tuple[set[int], set[int]]:
+        return claim_updates(conn, [2**40, 5]), claim_updates(conn, [2**40, 5, 6])
 
+    assert await writer.run(claim_twice) == ({2**40, 5}, {6})
+    assert await writer.run(lambda conn: claim_updates(conn, [2**40, 5, 6, 7])) == {7}
+
+    # Two engines and writers stand for two bot processes; four transactions claim overlapping ids at once.
     other = create_engine(db_url)
-
-    async def claim(sess, update_id: int) -> bool:
-        async with UnitOfWork(sess) as uow:
-            won = await uow.repo.claim_update(update_id)
-            await uow.commit()
-            return won
-
+    writers = [writer, Writer(other)]
     try:
-        two = [sessions, sessionmaker(other)]
-        for update_id in range(10, 20):
-            results = await asyncio.gather(*(claim(two[i % 2], update_id) for i in range(4)))
-            assert results.count(True) == 1
+        for start in range(100, 140, 10):
+            batches = [list(range(start + i, start + i + 5)) for i in range(4)]
+            async with engine.connect() as blocker:
+                # On SQLite this holds the write lock (BEGIN IMMEDIATE): every writer finds the database
+                # locked, waits in a thread, and they all race for it once it is released.
+                await blocker.begin()
+                races = [asyncio.create_task(writers[i % 2].run(lambda conn, ids=ids: claim_updates(conn, ids)))
+                         for i, ids in enumerate(batches)]
+                await asyncio.sleep(0)
+                await blocker.rollback()
+            won = Counter(i for claimed in await asyncio.gather(*races) for i in claimed)
+            assert won == Counter(range(start, start + 8))  # every id claimed exactly once
     finally:
+        writers[1].dispose()
         await other.dispose()
-    async with UnitOfWork(sessions) as uow:
-        assert await uow.repo.prune_updates(timedelta(0)) == 11
-        await uow.commit()
+    assert count(db_url, "processed_updates") == 4 + 4 * 8
+    assert await prune_once(sessionmaker(engine), timedelta(0)) == 4 + 4 * 8
+    assert count(db_url, "processed_updates") == 0
 
 
 async def test_forget_deletes_that_respondent_only(service, db_url):
