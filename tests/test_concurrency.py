@@ -13,7 +13,7 @@ from telegram import Update
 
 from bot.processor import PerUserUpdateProcessor
 from tests.dbcheck import count, response_row, stored_answers, stored_choices
-from tests.rel_helpers import QueuedUser, Respondent, deliver, stored_matches
+from tests.harness import QueuedUser, Respondent, deliver, stored_matches
 
 RESPONDENTS = int(os.environ.get("REL_RESPONDENTS", "300"))
 

@@ -21,7 +21,7 @@ from survey.loader import load_survey
 from survey.model import QuestionType
 from tests.dbcheck import response_row, stored_answers, stored_choices
 from tests.fake_botapi import FakeBotAPI
-from tests.rel_helpers import E2E_TOKEN, BotProcess
+from tests.harness import E2E_TOKEN, BotProcess
 
 KILLS = 22
 RESPONDENTS = 12

@@ -9,7 +9,7 @@ import pytest
 
 from tests.dbcheck import count, response_row, stored_answers
 from tests.fake_botapi import FakeBotAPI
-from tests.rel_helpers import E2E_TOKEN, ROOT, BotProcess
+from tests.harness import E2E_TOKEN, ROOT, BotProcess
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from bot.settings import Settings
 from tests.conftest import TEST_TOKEN
 from tests.dbcheck import count, stored_choices
 from tests.fake_botapi import FakeBotAPI
-from tests.rel_helpers import QueuedUser, deliver, polling_app, running_app
+from tests.harness import QueuedUser, deliver, polling_app, running_app
 
 LIMIT = 10
 

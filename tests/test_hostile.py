@@ -19,7 +19,7 @@ from survey.loader import load_survey
 from survey.model import OTHER, QuestionType, Survey
 from tests.conftest import TEST_TOKEN
 from tests.recording import SimUser
-from tests.rel_helpers import running_app
+from tests.harness import running_app
 
 EXAMPLES = 32  # about 0.5 s each (most of it the final walk of every user to the end)
 SURVEY = load_survey(None)

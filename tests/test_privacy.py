@@ -12,7 +12,7 @@ from bot.privacy import FORGET_CANCELLED, FORGOTTEN
 from bot.settings import Settings
 from tests.conftest import TEST_TOKEN
 from tests.dbcheck import count, db_path, response_row, stored_answers, stored_choices
-from tests.rel_helpers import running_app
+from tests.harness import running_app
 from tests.recording import SimUser
 
 KEY = "anonymity-key-for-tests-0123456789"

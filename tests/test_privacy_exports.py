@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.settings import Settings
 from tests.conftest import TEST_TOKEN
-from tests.rel_helpers import running_app
+from tests.harness import running_app
 from tests.recording import SimUser
 
 from analytics import export, summary

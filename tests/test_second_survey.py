@@ -10,7 +10,7 @@ from tests.conftest import TEST_TOKEN
 from bot.settings import Settings
 from tests.dbcheck import response_row, stored_answers, stored_choices
 from tests.recording import SimUser
-from tests.rel_helpers import running_app
+from tests.harness import running_app
 
 TEAM = Path(__file__).with_name("data") / "team_survey.yaml"
 

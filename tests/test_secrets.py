@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_botapi import FakeBotAPI
-from tests.rel_helpers import E2E_TOKEN, BotProcess
+from tests.harness import E2E_TOKEN, BotProcess
 
 
 @pytest.mark.e2e

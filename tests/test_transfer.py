@@ -18,7 +18,7 @@ from storage.transfer import COPIED, TransferError, copy_database
 from tests.conftest import TEST_TOKEN
 from tests.dbcheck import count
 from tests.recording import SimUser
-from tests.rel_helpers import running_app
+from tests.harness import running_app
 
 try:  # the summary comparison needs the analytics package (issue 2)
     from analytics.summary import build_summary, summary_to_json

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_botapi import FakeBotAPI
-from tests.rel_helpers import E2E_TOKEN, BotProcess
+from tests.harness import E2E_TOKEN, BotProcess
 
 SECRET = "webhook-SECRET_value-0123456789"
 
