@@ -227,16 +227,13 @@ def _utc(value: datetime | str | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-async def _median_completion(conn, survey_id: str, completed: int) -> float | None:  # noqa: ANN001
-    """Median of completed_at - started_at, fetching only the one or two middle rows."""
-    if not completed:
-        return None
+async def _median_completion(conn, survey_id: str, total: int) -> float | None:  # noqa: ANN001
+    """Median of completed_at - started_at over the ``total`` completed responses with a completed_at."""
     where = and_(
         Response.survey_id == survey_id,
         Response.status == COMPLETED,
         Response.completed_at.is_not(None),
     )
-    total = await conn.scalar(select(func.count()).select_from(Response).where(where))
     if not total:
         return None
     # The middle one or two rows, ordered in SQL; the duration itself is computed here from the
@@ -421,6 +418,7 @@ class _Scope:
     completed: int = 0
     in_progress: int = 0
     others: int = 0
+    completed_timed: int = 0  # completed responses with a completed_at (the median's base)
 
     @property
     def n_counted(self) -> int:
@@ -440,11 +438,13 @@ def _scope(survey: Survey, completed_only: bool) -> _Scope:
 
 
 async def _counts(conn, scope: _Scope) -> tuple:  # noqa: ANN001
-    """Responses of the survey by status, and responses of other surveys."""
+    """Responses of the survey by status (and how many of them have a completed_at), and of other surveys."""
     by_status = {
-        status: count
-        for status, count in await conn.execute(
-            select(Response.status, func.count()).where(scope.in_survey).group_by(Response.status)
+        status: (count, timed)
+        for status, count, timed in await conn.execute(
+            select(Response.status, func.count(), func.count(Response.completed_at))
+            .where(scope.in_survey)
+            .group_by(Response.status)
         )
     }
     others = await conn.scalar(select(func.count()).select_from(Response).where(scope.not_in_survey)) or 0
@@ -453,9 +453,9 @@ async def _counts(conn, scope: _Scope) -> tuple:  # noqa: ANN001
 
 def _apply_counts(scope: _Scope, counts: tuple) -> None:
     by_status = dict(counts[0])
-    scope.started = sum(by_status.values())
-    scope.completed = by_status.get(COMPLETED, 0)
-    scope.in_progress = by_status.get(IN_PROGRESS, 0)
+    scope.started = sum(count for count, _ in by_status.values())
+    scope.completed, scope.completed_timed = by_status.get(COMPLETED, (0, 0))
+    scope.in_progress = by_status.get(IN_PROGRESS, (0, 0))[0]
     scope.others = counts[1]
 
 
@@ -552,7 +552,7 @@ async def _number_counts(conn, scope: _Scope) -> dict[str, Any]:  # noqa: ANN001
         for (qid, value), count in subset.items():
             if count:
                 numbers[qid][int(value)] = count
-    median = await _median_completion(conn, survey.id, scope.completed)
+    median = await _median_completion(conn, survey.id, scope.completed_timed)
     return {"numbers": numbers, "median": median}
 
 
