@@ -497,22 +497,19 @@ async def _choice_counts(conn, scope: _Scope) -> dict[str, Any]:  # noqa: ANN001
     other_ids = [q.id for q in survey.questions if q.type in CHOICE_TYPES and q.other_allowed]
     if other_ids:
         # Reached through the partial index ix_answers_other: only answers with a typed text are read.
+        # "other" must still be among the answer's choices; the row's own comma-joined copy says so
+        # without a probe into answer_choices per text (ids are [a-z0-9_], so LIKE is exact here).
         stmt = (
             select(AnswerRow.question_id, AnswerRow.other_text)
-            .select_from(AnswerChoice)
-            .join(
-                AnswerRow,
-                and_(AnswerRow.response_id == AnswerChoice.response_id, AnswerRow.question_id == AnswerChoice.question_id),
-            )
             .where(
-                AnswerChoice.question_id.in_(other_ids),
-                AnswerChoice.option_id == literal(OTHER),
+                AnswerRow.question_id.in_(other_ids),
                 AnswerRow.other_text.is_not(None),
                 AnswerRow.other_text != "",
+                (literal(",") + AnswerRow.choices + literal(",")).like(f"%,{OTHER},%"),
             )
             .order_by(AnswerRow.id)  # insertion order, i.e. when they were typed
         )
-        stmt = _restrict(stmt, AnswerChoice.response_id, scope.counted, scope.n_counted, scope.not_counted, scope.n_not_counted)
+        stmt = _restrict(stmt, AnswerRow.response_id, scope.counted, scope.n_counted, scope.not_counted, scope.n_not_counted)
         for qid, text in await conn.execute(stmt):
             texts[qid].append(text)
     text_ids = [q.id for q in survey.questions if q.type == QuestionType.TEXT]
