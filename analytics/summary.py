@@ -5,8 +5,6 @@ are never loaded into Python. All queries run in one read-only (DEFERRED) transa
 the figures come from one snapshot. Joining every answer row to ``responses`` to filter by
 survey and status would cost seconds on SQLite, so whole-table counts on covering indexes
 are corrected by subtracting the (usually small) set of responses that are not counted.
-First / last answer times rely on what the repository writes: an answer's ``answered_at``
-lies between its response's ``started_at`` and ``updated_at``.
 
 Definitions (per question, among the responses of ``survey.id``):
 
@@ -229,16 +227,13 @@ def _utc(value: datetime | str | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-async def _median_completion(conn, survey_id: str, completed: int) -> float | None:  # noqa: ANN001
-    """Median of completed_at - started_at, fetching only the one or two middle rows."""
-    if not completed:
-        return None
+async def _median_completion(conn, survey_id: str, total: int) -> float | None:  # noqa: ANN001
+    """Median of completed_at - started_at over the ``total`` completed responses with a completed_at."""
     where = and_(
         Response.survey_id == survey_id,
         Response.status == COMPLETED,
         Response.completed_at.is_not(None),
     )
-    total = await conn.scalar(select(func.count()).select_from(Response).where(where))
     if not total:
         return None
     # The middle one or two rows, ordered in SQL; the duration itself is computed here from the
@@ -246,7 +241,10 @@ async def _median_completion(conn, survey_id: str, completed: int) -> float | No
     duration = duration_seconds(conn.dialect.name, Response.started_at, Response.completed_at)
     stmt = select(Response.started_at, Response.completed_at).where(where)
     if duration is not None:
-        stmt = stmt.order_by(duration).limit(1 if total % 2 else 2).offset((total - 1) // 2)
+        # Sorting bare ids (then fetching the one or two rows) keeps SQLite's sorter records small:
+        # 2-3x faster than sorting the rows with their timestamps.
+        middle = select(Response.id).where(where).order_by(duration).limit(1 if total % 2 else 2).offset((total - 1) // 2)
+        stmt = select(Response.started_at, Response.completed_at).where(Response.id.in_(middle.scalar_subquery()))
     rows = (await conn.execute(stmt)).all()
     values = sorted((_utc(c) - _utc(s)).total_seconds() for s, c in rows)
     if duration is None:  # no portable ordering: all completed rows were fetched
@@ -395,36 +393,15 @@ def _restrict(stmt, response_id, included, n_included: int, excluded, n_excluded
     return stmt.where(response_id.not_in(select(Response.id).where(excluded)))
 
 
-async def _answer_time_bound(conn, counted, first: bool) -> datetime | None:  # noqa: ANN001
-    """The first (or last) answered_at among counted responses, without scanning all answers.
+async def _answer_time_bound(conn, scope: _Scope, first: bool) -> datetime | None:  # noqa: ANN001
+    """The first (or last) answered_at among counted responses.
 
-    Relies on what the repository writes: an answer's answered_at lies between its
-    response's started_at and updated_at. The earliest answer belongs to a response that
-    started no later than any known answer time, so a candidate from the earliest-started
-    responses bounds the search (and likewise with updated_at for the last answer).
+    MIN/MAX walk the ``answers(answered_at)`` index from one end and stop at the first
+    counted row; a short list of counted responses is instead looked up response by response.
     """
-    anchor = Response.started_at if first else Response.updated_at
-    agg = func.min if first else func.max
-    candidate = None
-    for limit in (16, 256, None):  # widen only when the first responses have no answers at all
-        ids = select(Response.id).where(counted).order_by(anchor if first else anchor.desc())
-        if limit is not None:
-            ids = ids.limit(limit)
-        candidate = await conn.scalar(
-            select(agg(AnswerRow.answered_at)).where(AnswerRow.response_id.in_(ids.scalar_subquery()))
-        )
-        if candidate is not None or limit is None:
-            break
-    if candidate is None:
-        return None
-    bound = anchor <= candidate if first else anchor >= candidate
-    value = await conn.scalar(
-        select(agg(AnswerRow.answered_at))
-        .select_from(Response)
-        .join(AnswerRow, AnswerRow.response_id == Response.id)
-        .where(counted, bound)
-    )
-    return _utc(value if value is not None else candidate)
+    stmt = select((func.min if first else func.max)(AnswerRow.answered_at))
+    stmt = _restrict(stmt, AnswerRow.response_id, scope.counted, scope.n_counted, scope.not_counted, scope.n_not_counted)
+    return _utc(await conn.scalar(stmt))
 
 
 @dataclass
@@ -441,6 +418,7 @@ class _Scope:
     completed: int = 0
     in_progress: int = 0
     others: int = 0
+    completed_timed: int = 0  # completed responses with a completed_at (the median's base)
 
     @property
     def n_counted(self) -> int:
@@ -460,11 +438,13 @@ def _scope(survey: Survey, completed_only: bool) -> _Scope:
 
 
 async def _counts(conn, scope: _Scope) -> tuple:  # noqa: ANN001
-    """Responses of the survey by status, and responses of other surveys."""
+    """Responses of the survey by status (and how many of them have a completed_at), and of other surveys."""
     by_status = {
-        status: count
-        for status, count in await conn.execute(
-            select(Response.status, func.count()).where(scope.in_survey).group_by(Response.status)
+        status: (count, timed)
+        for status, count, timed in await conn.execute(
+            select(Response.status, func.count(), func.count(Response.completed_at))
+            .where(scope.in_survey)
+            .group_by(Response.status)
         )
     }
     others = await conn.scalar(select(func.count()).select_from(Response).where(scope.not_in_survey)) or 0
@@ -473,9 +453,9 @@ async def _counts(conn, scope: _Scope) -> tuple:  # noqa: ANN001
 
 def _apply_counts(scope: _Scope, counts: tuple) -> None:
     by_status = dict(counts[0])
-    scope.started = sum(by_status.values())
-    scope.completed = by_status.get(COMPLETED, 0)
-    scope.in_progress = by_status.get(IN_PROGRESS, 0)
+    scope.started = sum(count for count, _ in by_status.values())
+    scope.completed, scope.completed_timed = by_status.get(COMPLETED, (0, 0))
+    scope.in_progress = by_status.get(IN_PROGRESS, (0, 0))[0]
     scope.others = counts[1]
 
 
@@ -496,8 +476,8 @@ async def _answer_counts(conn, scope: _Scope) -> dict[str, Any]:  # noqa: ANN001
             .group_by(Response.current_question)
         )
     }
-    first = await _answer_time_bound(conn, scope.counted, first=True) if scope.n_counted else None
-    last = await _answer_time_bound(conn, scope.counted, first=False) if scope.n_counted else None
+    first = await _answer_time_bound(conn, scope, first=True) if scope.n_counted else None
+    last = await _answer_time_bound(conn, scope, first=False) if scope.n_counted else None
     return {"all": all_rows, "counted": counted_rows, "standing": standing, "first": first, "last": last}
 
 
@@ -516,23 +496,20 @@ async def _choice_counts(conn, scope: _Scope) -> dict[str, Any]:  # noqa: ANN001
     texts: dict[str, list[str]] = {q.id: [] for q in survey.questions}
     other_ids = [q.id for q in survey.questions if q.type in CHOICE_TYPES and q.other_allowed]
     if other_ids:
-        # Reached from the (question, option) index of answer_choices: only "other" rows are read.
+        # Reached through the partial index ix_answers_other: only answers with a typed text are read.
+        # "other" must still be among the answer's choices; the row's own comma-joined copy says so
+        # without a probe into answer_choices per text (ids are [a-z0-9_], so LIKE is exact here).
         stmt = (
             select(AnswerRow.question_id, AnswerRow.other_text)
-            .select_from(AnswerChoice)
-            .join(
-                AnswerRow,
-                and_(AnswerRow.response_id == AnswerChoice.response_id, AnswerRow.question_id == AnswerChoice.question_id),
-            )
             .where(
-                AnswerChoice.question_id.in_(other_ids),
-                AnswerChoice.option_id == literal(OTHER),
+                AnswerRow.question_id.in_(other_ids),
                 AnswerRow.other_text.is_not(None),
                 AnswerRow.other_text != "",
+                (literal(",") + AnswerRow.choices + literal(",")).like(f"%,{OTHER},%"),
             )
             .order_by(AnswerRow.id)  # insertion order, i.e. when they were typed
         )
-        stmt = _restrict(stmt, AnswerChoice.response_id, scope.counted, scope.n_counted, scope.not_counted, scope.n_not_counted)
+        stmt = _restrict(stmt, AnswerRow.response_id, scope.counted, scope.n_counted, scope.not_counted, scope.n_not_counted)
         for qid, text in await conn.execute(stmt):
             texts[qid].append(text)
     text_ids = [q.id for q in survey.questions if q.type == QuestionType.TEXT]
@@ -572,7 +549,7 @@ async def _number_counts(conn, scope: _Scope) -> dict[str, Any]:  # noqa: ANN001
         for (qid, value), count in subset.items():
             if count:
                 numbers[qid][int(value)] = count
-    median = await _median_completion(conn, survey.id, scope.completed)
+    median = await _median_completion(conn, survey.id, scope.completed_timed)
     return {"numbers": numbers, "median": median}
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -129,6 +130,14 @@ class Answer(Base):
     __table_args__ = (
         UniqueConstraint("response_id", "question_id", name="uq_answers_response_question"),
         Index("ix_answers_question", "question_id", "skipped", "number"),  # summaries group by these
+        # The few typed "other" answers, found without walking every answer of the choice questions.
+        Index(
+            "ix_answers_other",
+            "question_id",
+            sqlite_where=text("other_text IS NOT NULL"),
+            postgresql_where=text("other_text IS NOT NULL"),
+        ),
+        Index("ix_answers_answered_at", "answered_at"),  # first / last answer time: MIN/MAX stop early
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
