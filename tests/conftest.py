@@ -33,7 +33,9 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path):
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     """Settings for an in-process bot with one admin."""
-    return Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=db_url, admin_ids=str(ADMIN_ID))
+    # Simulated respondents answer far faster than people: the flood limit has tests of its own.
+    return Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=db_url, admin_ids=str(ADMIN_ID),
+                    flood_messages=10_000)
 
 
 @pytest.fixture
