@@ -272,36 +272,24 @@ def add_respondents(conn: Connection, new: dict[str, str | None]) -> dict[str, P
     return {key: Position(rid) for key, rid in rows}
 
 
-_UPDATE_POSITION = (
-    update(_RESPONSES)
-    .where(_RESPONSES.c.id == bindparam("b_id"), _RESPONSES.c.version == bindparam("b_read"))
-    .values(
-        version=bindparam("b_version"),
-        status=bindparam("b_status"),
-        started_at=bindparam("b_started"),
-        completed_at=bindparam("b_completed"),
-        survey_version=bindparam("b_survey_version"),
-        current_question=bindparam("b_current"),
-        draft=bindparam("b_draft"),
-        draft_other=bindparam("b_other"),
-        awaiting_other=bindparam("b_awaiting"),
-        updated_at=bindparam("b_now"),
-    )
+_POSITION_VALUES = {
+    "version": bindparam("b_version"),
+    "status": bindparam("b_status"),
+    "completed_at": bindparam("b_completed"),
+    "current_question": bindparam("b_current"),
+    "draft": bindparam("b_draft"),
+    "draft_other": bindparam("b_other"),
+    "awaiting_other": bindparam("b_awaiting"),
+    "updated_at": bindparam("b_now"),
+}
+_VERSION_CHECKED = update(_RESPONSES).where(
+    _RESPONSES.c.id == bindparam("b_id"), _RESPONSES.c.version == bindparam("b_read")
 )
-_UPDATE_POSITION_KEEP_START = (
-    update(_RESPONSES)
-    .where(_RESPONSES.c.id == bindparam("b_id"), _RESPONSES.c.version == bindparam("b_read"))
-    .values(
-        version=bindparam("b_version"),
-        status=bindparam("b_status"),
-        completed_at=bindparam("b_completed"),
-        current_question=bindparam("b_current"),
-        draft=bindparam("b_draft"),
-        draft_other=bindparam("b_other"),
-        awaiting_other=bindparam("b_awaiting"),
-        updated_at=bindparam("b_now"),
-    )
+# A restart also sets the start time and the questionnaire version; an ordinary change keeps them.
+_UPDATE_POSITION = _VERSION_CHECKED.values(
+    **_POSITION_VALUES, started_at=bindparam("b_started"), survey_version=bindparam("b_survey_version")
 )
+_UPDATE_POSITION_KEEP_START = _VERSION_CHECKED.values(**_POSITION_VALUES)
 _DELETE_ANSWER = delete(_ANSWERS).where(
     _ANSWERS.c.response_id == bindparam("b_id"), _ANSWERS.c.question_id == bindparam("b_qid")
 )
