@@ -184,6 +184,11 @@ class SimUser:
         message = message or self.keyboard_message()
         return await self.press_data(message.message_id, message.button(label)["callback_data"])
 
+    async def begin(self) -> None:
+        """Open the bot and press «Начать», as every respondent does first."""
+        await self.send("/start")
+        await self.press("Начать")
+
     async def answer_current(self, number: str = "42") -> None:
         """Answer whatever question is on screen with its first valid choice (or a number)."""
         message = self.keyboard_message()

@@ -20,8 +20,7 @@ ADMIN_COMMANDS = ["/stats", "/stats completed", "/stats 1", "/stats charts", "/s
 
 async def walk(u, *, finish: bool) -> None:
     """Answer a few questions (all 14 when finish)."""
-    await u.send("/start")
-    await u.press("Начать")
+    await u.begin()
     await u.press("Аккаунт-менеджеры")
     await u.press("1. ")
     await u.press("5. ")
@@ -108,8 +107,7 @@ async def test_admin_exports_open_and_round_trip(make_user, bot):
 async def test_stats_question_detail_and_funnel(make_user, bot):
     _, request = bot
     u = make_user(3201)
-    await u.send("/start")
-    await u.press("Начать")
+    await u.begin()
     await u.press("Прочее")
     await u.send("=HYPERLINK(\"x\") <script>")
     admin = make_user(ADMIN_ID)

@@ -17,8 +17,7 @@ async def test_groups_are_told_once_and_otherwise_ignored(make_user, bot, db_url
     of a respondent's private survey replayed in a group: one notice per group, nothing else, nothing stored."""
     app, request = bot
     private = make_user(4501)
-    await private.send("/start")
-    await private.press("Начать")
+    await private.begin()
     own_button = private.last().button("Руководитель компании")["callback_data"]
     before = (count(db_url, "respondents"), count(db_url, "answers"))
     for chat in GROUPS:
@@ -45,8 +44,7 @@ async def test_groups_are_told_once_and_otherwise_ignored(make_user, bot, db_url
 async def test_inline_message_button_without_a_chat_is_refused(make_user, bot, db_url):
     app, _ = bot
     u = make_user(4601)
-    await u.send("/start")
-    await u.press("Начать")
+    await u.begin()
     await u.feed({"callback_query": {"id": "inl1", "from": u.user, "chat_instance": "1", "inline_message_id": "AAA",
                                      "data": u.last().button("Руководитель компании")["callback_data"]}})
     assert u.last_toast() == render.STALE_TOAST

@@ -15,14 +15,12 @@ from tests.recording import SimUser
 async def fill(bot) -> None:
     app, request = bot
     done = SimUser(app, request, 6001)
-    await done.send("/start")
-    await done.press("Начать")
+    await done.begin()
     await done.press("Аккаунт-менеджеры")
     for _ in range(13):
         await done.answer_current("12")
     partial = SimUser(app, request, 6002)
-    await partial.send("/start")
-    await partial.press("Начать")
+    await partial.begin()
     await partial.press("Руководитель компании")
 
 

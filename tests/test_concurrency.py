@@ -85,13 +85,11 @@ async def test_one_users_burst_is_applied_in_order_among_others(bot, db_url):
     app, request = bot
     u = QueuedUser(app, request, 9001)
     others = [QueuedUser(app, request, 9100 + i) for i in range(20)]
-    await u.send("/start")
-    await u.press("Начать")
+    await u.begin()
     await u.press("Прочее")
 
     async def other_walk(o: QueuedUser) -> None:
-        await o.send("/start")
-        await o.press("Начать")
+        await o.begin()
         await o.press("Руководитель компании")
 
     burst = [deliver(app, {"update_id": 70_000 + i, "message": u._message(text=f"вариант {i}")}) for i in range(10)]
@@ -132,8 +130,7 @@ async def test_other_users_are_not_held_up_by_one_users_queue():
 async def test_same_update_twice_changes_nothing(make_user, db_url, kind):
     """Extends test_flow's redelivered tap: also a typed answer and /start, compared row by row."""
     u = make_user(1201)
-    await u.send("/start")
-    await u.press("Начать")
+    await u.begin()
     if kind == "tap":
         await u.press("Руководитель компании")
     elif kind == "text":
@@ -153,8 +150,7 @@ async def test_same_update_twice_changes_nothing(make_user, db_url, kind):
 async def test_double_tap_delivered_at_once_records_one_answer_and_advances_once(bot, db_url):
     app, request = bot
     u = QueuedUser(app, request, 1202)
-    await u.send("/start")
-    await u.press("Начать")
+    await u.begin()
     q1 = u.last()
     data = q1.button("Руководитель компании")["callback_data"]
     await asyncio.gather(u.press_data(q1.message_id, data), u.press_data(q1.message_id, data))

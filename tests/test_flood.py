@@ -71,8 +71,7 @@ async def test_flooding_user_is_warned_once_and_excess_never_reaches_the_db(floo
         others = [QueuedUser(app, request, 3100 + i) for i in range(10)]
 
         async def walk(o: QueuedUser) -> None:
-            await o.send("/start")
-            await o.press("Начать")
+            await o.begin()
             await o.press("Руководитель компании")
 
         # 50 messages at once from one user ("50 a second"), while ten others answer

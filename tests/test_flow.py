@@ -8,11 +8,6 @@ from bot import render
 from tests.dbcheck import count, respondent_row, response_row, stored_answers, stored_choices
 
 
-async def begin(u) -> None:
-    await u.send("/start")
-    await u.press("Начать")
-
-
 async def test_full_walk_every_reply_type(make_user, db_url):
     u = make_user(1001)
     await u.send("/start")
@@ -108,7 +103,7 @@ async def test_full_walk_every_reply_type(make_user, db_url):
 
 async def test_answer_committed_before_next_question(make_user, db_url):
     u = make_user(1002)
-    await begin(u)
+    await u.begin()
     await u.press("Руководитель компании")
     assert "Вопрос 2" in u.last().text
     assert stored_choices(db_url, 1002) == {"q01_who_does_accounting": ["ceo"]}
@@ -116,7 +111,7 @@ async def test_answer_committed_before_next_question(make_user, db_url):
 
 async def test_answered_message_keeps_no_keyboard(make_user):
     u = make_user(1003)
-    await begin(u)
+    await u.begin()
     q1 = u.last()
     await u.press("Руководитель компании")
     edited = u.request.messages[u.id][q1.message_id]
@@ -125,7 +120,7 @@ async def test_answered_message_keeps_no_keyboard(make_user):
 
 async def test_resume_menu_continue_and_restart(make_user, db_url):
     u = make_user(1004)
-    await begin(u)
+    await u.begin()
     await u.press("Руководитель компании")
     await u.send("/start")
     assert "отвечено 1 из 14" in u.last().text
@@ -139,7 +134,7 @@ async def test_resume_menu_continue_and_restart(make_user, db_url):
 
 async def test_back_then_change_replaces_answer_and_clears_other(make_user, db_url):
     u = make_user(1005)
-    await begin(u)
+    await u.begin()
     await u.press("Прочее")
     await u.send("Менеджер проекта")
     await u.press("← Назад")
@@ -153,7 +148,7 @@ async def test_back_then_change_replaces_answer_and_clears_other(make_user, db_u
 
 async def test_stale_double_and_forged_buttons_change_nothing(make_user, db_url):
     u = make_user(1006)
-    await begin(u)
+    await u.begin()
     q1 = u.last()
     await u.press("Руководитель компании", message=q1)
     before = (stored_answers(db_url, 1006), response_row(db_url, 1006)["version"])
@@ -171,7 +166,7 @@ async def test_stale_double_and_forged_buttons_change_nothing(make_user, db_url)
 
 async def test_only_newest_keyboard_of_a_question_works(make_user, db_url):
     u = make_user(1007)
-    await begin(u)
+    await u.begin()
     old = u.last()
     await u.send("привет")  # text where a button is expected: reminder + the question again
     assert render.NEED_BUTTON in u.messages()[-2].text
@@ -187,7 +182,7 @@ async def test_only_newest_keyboard_of_a_question_works(make_user, db_url):
 @pytest.mark.parametrize("kind", ["sticker", "photo", "voice", "document"])
 async def test_non_text_messages_reprompt(make_user, db_url, kind):
     u = make_user(1010)
-    await begin(u)
+    await u.begin()
     await getattr(u, kind)()
     assert "понимаю только текст" in u.messages()[-2].text
     assert "Вопрос 1 из 14" in u.last().text
@@ -196,7 +191,7 @@ async def test_non_text_messages_reprompt(make_user, db_url, kind):
 
 async def test_non_text_where_number_expected(make_user, db_url):
     u = make_user(1011)
-    await begin(u)
+    await u.begin()
     for _ in range(11):
         await u.press("Пропустить")
     assert "Вопрос 12" in u.last().text
@@ -208,7 +203,7 @@ async def test_non_text_where_number_expected(make_user, db_url):
 
 async def test_huge_text_rejected(make_user, db_url):
     u = make_user(1012)
-    await begin(u)
+    await u.begin()
     await u.press("Прочее")
     await u.send("я" * 5000)
     assert "Слишком длинный" in u.messages()[-2].text
@@ -219,7 +214,7 @@ async def test_huge_text_rejected(make_user, db_url):
 
 async def test_edited_message_changes_nothing(make_user, db_url):
     u = make_user(1013)
-    await begin(u)
+    await u.begin()
     await u.press("Прочее")
     await u.send("первый вариант")
     await u.edit(10_000, "исправленный")
@@ -248,7 +243,7 @@ async def test_text_before_start_points_to_start(make_user, db_url):
 
 async def test_first_question_back_and_multiple_limits(make_user):
     u = make_user(1016)
-    await begin(u)
+    await u.begin()
     await u.press("Пропустить")
     await u.press("← Назад")
     assert "Вопрос 1 из 14" in u.last().text and "Сейчас вопрос пропущен" in u.last().text
@@ -256,7 +251,7 @@ async def test_first_question_back_and_multiple_limits(make_user):
 
 async def test_redelivered_update_is_applied_once(make_user, db_url):
     u = make_user(1017)
-    await begin(u)
+    await u.begin()
     q1 = u.last()
     await u.press("Руководитель компании", message=q1)
     raw = u.last_update
@@ -269,7 +264,7 @@ async def test_redelivered_update_is_applied_once(make_user, db_url):
 async def test_blocked_user_is_marked(make_user, bot, db_url):
     _, request = bot
     u = make_user(1018)
-    await begin(u)
+    await u.begin()
     request.fail_chats[1018] = (403, "Forbidden: bot was blocked by the user")
     await u.press("Руководитель компании")
     assert response_row(db_url, 1018)["status"] == "in_progress"

@@ -19,8 +19,7 @@ KEY = "anonymity-key-for-tests-0123456789"
 
 
 async def answer_some(u) -> None:  # noqa: ANN001
-    await u.send("/start")
-    await u.press("Начать")
+    await u.begin()
     await u.press("Прочее")
     await u.send("Свой вариант ответа")
     await u.press("1. Коммуникации")
@@ -55,8 +54,7 @@ async def test_forget_me_with_confirmation_deletes_everything_and_allows_a_fresh
     await leave.send("/my_data")
     assert leave.last().text == "О вас ничего не сохранено."
     # a respondent who forgot can take the survey again, from the beginning
-    await leave.send("/start")
-    await leave.press("Начать")
+    await leave.begin()
     assert "Вопрос 1 из 14" in leave.last().text
     await leave.press("Руководитель компании")
     assert stored_choices(db_url, 2002) == {"q01_who_does_accounting": ["ceo"]}
@@ -134,8 +132,7 @@ async def test_forgotten_answers_are_not_left_in_the_database_file(tmp_path: Pat
         async with app.bot_data.engine.connect() as conn:
             assert (await conn.exec_driver_sql("PRAGMA secure_delete")).scalar() == 1
         u = SimUser(app, request, 5551)
-        await u.send("/start")
-        await u.press("Начать")
+        await u.begin()
         await u.press("Прочее")
         await u.send("Особый-маркер-ответа-5551")
         await u.send("/forget_me")

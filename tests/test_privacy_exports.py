@@ -20,8 +20,7 @@ PEOPLE = [(7364519208, "Варвара", "varvara_secret_handle"), (6029384751, 
 
 
 async def walk(u: SimUser) -> None:
-    await u.send("/start")
-    await u.press("Начать")
+    await u.begin()
     await u.press("Руководитель компании")
     for _ in range(10):
         await u.press("Пропустить")

@@ -60,8 +60,7 @@ async def test_team_survey_end_to_end(team_bot, db_url):
 async def test_skip_logic_hides_question_and_back_unhides(team_bot, db_url):
     app, request = team_bot
     u = SimUser(app, request, 502)
-    await u.send("/start")
-    await u.press("Начать")
+    await u.begin()
     await u.press("Разработчик")
     await u.press("Figma")
     await u.press("Готово")
