@@ -137,6 +137,19 @@ def cmd_check_survey(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_survey_schema(args: argparse.Namespace) -> int:
+    """Print the questionnaire file's JSON Schema."""
+    from survey.schema import survey_json_schema
+
+    text = json.dumps(survey_json_schema(), ensure_ascii=False, indent=2) + "\n"
+    if args.output:
+        write_output(check_output(args.output), text.encode("utf-8"))
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Create or upgrade the database schema."""
     from storage.db import create_engine
@@ -243,8 +256,16 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
         "  surveybot run --webhook          # needs WEBHOOK_URL and WEBHOOK_SECRET",
     ),
     "check-survey": (
-        "Validate a questionnaire YAML file and list every problem in it with its line, or print OK.",
+        "Validate a questionnaire YAML file and list every problem in it at once, each as FILE:LINE: text\n"
+        "(positions counted from 1, 'did you mean' for misspelt keys and values), or print OK.",
         "  surveybot check-survey my_survey.yaml",
+    ),
+    "survey-schema": (
+        "Print the JSON Schema of a questionnaire file (generated from the same model the bot validates\n"
+        "with), so an editor can complete keys and flag mistakes while you type. Point the editor at it\n"
+        "with a first line '# yaml-language-server: $schema=survey.schema.json' in the YAML file.",
+        "  surveybot survey-schema > survey.schema.json\n"
+        "  surveybot survey-schema -o survey.schema.json",
     ),
     "migrate": (
         "Create the database (DATABASE_URL) or upgrade its schema to this version. The bot does this on\n"
@@ -310,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-survey", help="validate a questionnaire file")
     check.add_argument("file")
     check.set_defaults(func=cmd_check_survey)
+    schema = sub.add_parser("survey-schema", help="print the questionnaire file's JSON Schema (for editors)")
+    schema.add_argument("-o", "--output", help="write it to this file instead of stdout")
+    schema.set_defaults(func=cmd_survey_schema)
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     migrate.set_defaults(func=cmd_migrate)
     stats = sub.add_parser("stats", help="print the summary of the answers")
@@ -346,7 +370,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DatabaseProblem, OutputProblem) as exc:
         return _fail(str(exc))
     except SurveyError as exc:
-        print(f"surveybot: invalid questionnaire {exc}", file=sys.stderr)
+        count = len(exc.findings)
+        print(f"surveybot: invalid questionnaire {exc.source}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        for line in exc.lines():
+            print(line, file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
