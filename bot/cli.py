@@ -223,6 +223,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Copy the SQLite database into a new file, safely while the bot runs."""
+    from storage.backup import backup_database
+
+    settings = load_settings()
+    result = backup_database(settings.database_url, args.file)
+    print(f"wrote {result.path} ({result.size:,} bytes: {result.responses} responses, {result.answers} answers)")
+    return 0
+
+
 def cmd_migrate_db(args: argparse.Namespace) -> int:
     """Copy all respondents, responses and answers into another (new, empty) database."""
     from sqlalchemy.engine import make_url
@@ -285,6 +295,13 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
         "  surveybot export --format xlsx -o answers.xlsx\n"
         "  surveybot export --format csv --completed -o done.csv",
     ),
+    "backup": (
+        "Copy the SQLite database (DATABASE_URL) into a new file with SQLite's online backup API: one\n"
+        "consistent snapshot, safe while the bot is running and writing (copying the file itself is not,\n"
+        "in WAL mode). The copy is checked and is a single self-contained file. For PostgreSQL use pg_dump.",
+        "  surveybot backup backups/surveybot-$(date +%F).db\n"
+        "  sqlite3 backups/surveybot-2026-12-01.db 'SELECT COUNT(*) FROM responses'",
+    ),
     "migrate-db": (
         "Copy respondents, responses and answers into another, new and empty database (ids kept),\n"
         "e.g. from SQLite to PostgreSQL. The target is migrated first; the copy is one transaction.",
@@ -345,6 +362,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True, help="file to write")
     export.add_argument("--completed", action="store_true", help="completed responses only")
     export.set_defaults(func=cmd_export)
+    backup = sub.add_parser("backup", help="copy the SQLite database into a new file, safe while the bot runs")
+    backup.add_argument("file", help="the new backup file (must not exist yet)")
+    backup.set_defaults(func=cmd_backup)
     copy = sub.add_parser("migrate-db", help="copy all survey data into another, empty database")
     copy.add_argument("--from", dest="source", required=True, metavar="URL", help="e.g. sqlite+aiosqlite:///surveybot.db")
     copy.add_argument("--to", dest="target", required=True, metavar="URL", help="e.g. postgresql+asyncpg://user@host/db")
