@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, NamedTuple, TypedDict, assert_never
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, assert_never
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -40,6 +40,9 @@ from storage.models import COMPLETED, IN_PROGRESS, Answer as AnswerRow, AnswerCh
 from storage.records import ResponseSet, as_utc, choices_include
 from storage.sql import duration_seconds
 from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey
+
+if TYPE_CHECKING:
+    from analytics.filters import Filter
 
 ONE_DECIMAL = Decimal("0.1")
 
@@ -203,6 +206,7 @@ class Summary:
     last_answer_at: datetime | None
     questions: list[QuestionSummary]
     funnel: list[FunnelStep]
+    filter: str | None = None  # the respondent filter's description (analytics.filters), when one applies
 
     @property
     def base(self) -> int:
@@ -234,10 +238,15 @@ class _Scope:
     counted: ResponseSet
 
 
-async def _scope(conn: AsyncConnection, survey: Survey, completed_only: bool) -> _Scope:
+async def _scope(
+    conn: AsyncConnection, survey: Survey, completed_only: bool, where: ColumnElement[bool] | None = None
+) -> _Scope:
     """Responses of the survey by status (and how many have a completed_at), and of other surveys."""
-    in_survey = Response.survey_id == survey.id
-    not_in_survey = Response.survey_id != survey.id
+    in_survey: ColumnElement[bool] = Response.survey_id == survey.id
+    not_in_survey: ColumnElement[bool] = Response.survey_id != survey.id
+    if where is not None:  # a respondent filter: the filtered-out responses count as "not in the survey"
+        in_survey = and_(in_survey, where)
+        not_in_survey = not_(in_survey)
     by_status: dict[str, tuple[int, int]] = {
         status: (count, timed)
         for status, count, timed in await conn.execute(
@@ -349,7 +358,7 @@ async def _median_completion(conn: AsyncConnection, scope: _Scope) -> float | No
     if not total:
         return None
     where = and_(
-        Response.survey_id == scope.survey.id,
+        scope.in_survey.where,
         Response.status == COMPLETED,
         Response.completed_at.is_not(None),
     )
@@ -585,11 +594,13 @@ def _funnel_step(survey: Survey, q: Question, figures: _Figures) -> FunnelStep:
                       answered=answered, skipped=skipped, dropped=standing)
 
 
-async def build_summary(engine: AsyncEngine, survey: Survey, *, completed_only: bool = False) -> Summary:
-    """Aggregate the survey's responses in SQL into a Summary."""
+async def build_summary(
+    engine: AsyncEngine, survey: Survey, *, completed_only: bool = False, where: Filter | None = None
+) -> Summary:
+    """Aggregate the survey's responses in SQL into a Summary (only the respondents ``where`` keeps)."""
     # One connection, one read transaction: every figure comes from the same snapshot.
     async with read_only(engine).begin() as conn:
-        scope = await _scope(conn, survey, completed_only)
+        scope = await _scope(conn, survey, completed_only, None if where is None else where.predicate())
         figures = await _read_figures(conn, scope)
     return Summary(
         survey_id=survey.id,
@@ -605,6 +616,7 @@ async def build_summary(engine: AsyncEngine, survey: Survey, *, completed_only: 
         last_answer_at=figures.last_answer_at,
         questions=[_question_summary(survey, q, figures, scope.counted.size) for q in survey.questions],
         funnel=[_funnel_step(survey, q, figures) for q in survey.questions],
+        filter=None if where is None else where.describe(),
     )
 
 
@@ -671,6 +683,7 @@ class FunnelStepJSON(TypedDict):
 class SummaryJSON(TypedDict):
     survey: SurveyRefJSON
     completed_only: bool
+    filter: str | None  # the respondent filter's description, null without one
     started: int
     completed: int
     in_progress: int
@@ -713,6 +726,7 @@ def summary_to_json(summary: Summary) -> SummaryJSON:
     return {
         "survey": {"id": summary.survey_id, "version": summary.survey_version, "title": summary.title},
         "completed_only": summary.completed_only,
+        "filter": summary.filter,
         "started": summary.started,
         "completed": summary.completed,
         "in_progress": summary.in_progress,
