@@ -96,7 +96,8 @@ def scale_groups(low: int, high: int) -> list[ScaleGroup]:
     return groups
 
 
-def _range_label(low: int, high: int | None) -> str:
+def range_label(low: int, high: int | None) -> str:
+    """A value range as shown: "4–7", "5", or "101+" when open-ended."""
     if high is None:
         return f"{low}+"
     return str(low) if low == high else f"{low}–{high}"
@@ -483,7 +484,8 @@ async def _read_figures(conn: AsyncConnection, scope: _Scope) -> _Figures:
 # Shaping: figures into per-question results -----------------------------------------------
 
 
-def _median_from(distribution: list[ValueCount], total: int) -> Decimal | None:
+def median_from(distribution: Sequence[tuple[int, int]], total: int) -> Decimal | None:
+    """The median of ``total`` values given as (value, count) pairs in ascending order; None when empty."""
     if not total:
         return None
 
@@ -500,7 +502,8 @@ def _median_from(distribution: list[ValueCount], total: int) -> Decimal | None:
     return (Decimal(nth(total // 2 - 1)) + Decimal(nth(total // 2))) / 2
 
 
-def _mean_from(distribution: list[ValueCount], total: int) -> Decimal | None:
+def mean_from(distribution: Sequence[tuple[int, int]], total: int) -> Decimal | None:
+    """The mean (4 decimals, half up) of ``total`` values given as (value, count) pairs; None when empty."""
     if not total:
         return None
     mean = Decimal(sum(v * c for v, c in distribution)) / Decimal(total)
@@ -524,7 +527,7 @@ def _numeric(base: QuestionSummary, values: dict[int, int]) -> QuestionSummary:
     distribution = [ValueCount(v, c) for v, c in sorted(values.items())]
     total = sum(values.values())
     return replace(
-        base, distribution=distribution, mean=_mean_from(distribution, total), median=_median_from(distribution, total)
+        base, distribution=distribution, mean=mean_from(distribution, total), median=median_from(distribution, total)
     )
 
 
@@ -538,7 +541,7 @@ def _scale_summary(q: Question, base: QuestionSummary, values: dict[int, int]) -
     groups = []
     for key, g_lo, g_hi in scale_groups(lo, hi):
         count = sum(c for v, c in s.distribution if g_lo <= v <= g_hi)
-        groups.append(Bucket(_range_label(g_lo, g_hi), g_lo, g_hi, count, percent(count, s.n), key=key))
+        groups.append(Bucket(range_label(g_lo, g_hi), g_lo, g_hi, count, percent(count, s.n), key=key))
     return replace(s, options=options, groups=groups, scale_min=lo, scale_max=hi, min_label=q.scale.min_label,
                    max_label=q.scale.max_label)
 
@@ -553,7 +556,7 @@ def _number_summary(q: Question, base: QuestionSummary, values: dict[int, int]) 
     for _label, b_lo, b_hi in q.bucket_bounds():
         count = sum(c for v, c in s.distribution if v >= b_lo and (b_hi is None or v <= b_hi))
         inside += count
-        buckets.append(Bucket(_range_label(b_lo, b_hi), b_lo, b_hi, count, percent(count, s.n)))
+        buckets.append(Bucket(range_label(b_lo, b_hi), b_lo, b_hi, count, percent(count, s.n)))
     outside = sum(values.values()) - inside
     if outside > 0:  # shown, not dropped
         buckets.append(Bucket("вне интервалов", 0, None, outside, percent(outside, s.n), key="outside"))
