@@ -34,9 +34,12 @@ NOTE_COLOR = "#555555"
 MULTI_NOTE = "несколько ответов, сумма больше 100%"
 
 
-def _wrap(text: str, width: int = LABEL_WIDTH) -> str:
+def wrap_label(text: str, width: int = LABEL_WIDTH) -> str:
+    """A chart label wrapped to lines of at most ``width`` characters, between words only."""
     # Never break at a hyphen: «аккаунт-» / «директора» reads as two words.
     return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)) or text
+
+
 
 
 def has_chart(qs: QuestionSummary) -> bool:
@@ -76,7 +79,8 @@ def _bars(qs: QuestionSummary, ordered: bool = False) -> list[tuple[str, int, fl
     return []
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
+    """A figure rendered as PNG bytes."""
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
@@ -101,11 +105,11 @@ def question_figure(qs: QuestionSummary, ordered: bool = False) -> Figure:
     bars = _bars(qs, ordered)
     if qs.type == QuestionType.SCALE and bars:
         return _scale_figure(qs, bars)
-    labels = [_wrap(label) for label, *_ in bars]
+    labels = [wrap_label(label) for label, *_ in bars]
     lines = sum(label.count("\n") + 1 for label in labels) or 1
     fig = Figure(figsize=(9, max(2.8, 1.3 + 0.32 * lines + 0.12 * len(bars))))
     ax = fig.add_subplot()
-    title = _wrap(f"{qs.number}. {qs.title} (n = {qs.n})", 70)
+    title = wrap_label(f"{qs.number}. {qs.title} (n = {qs.n})", 70)
     ax.set_title(title, fontfamily=FONT, fontsize=12, loc="left")
     if not bars:
         ax.axis("off")
@@ -140,7 +144,7 @@ def fmt_mean(value: float) -> str:
 
 def _footnote(fig: Figure, text: str) -> None:
     """Lay the figure out and put ``text`` in a strip (about 0.3 inch per line) kept free under the axes."""
-    wrapped = _wrap(text, 110)
+    wrapped = wrap_label(text, 110)
     strip = (0.12 + 0.16 * (wrapped.count("\n") + 1)) / fig.get_figheight()
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
@@ -160,15 +164,15 @@ def _scale_figure(qs: QuestionSummary, bars: list[tuple[str, int, float, bool]])
     """A scale as columns in scale order, the mean as a dashed line between the points."""
     fig = Figure(figsize=(9, 4.2))
     ax = fig.add_subplot()
-    ax.set_title(_wrap(f"{qs.number}. {qs.title} (n = {qs.n})", 70), fontfamily=FONT, fontsize=12, loc="left")
+    ax.set_title(wrap_label(f"{qs.number}. {qs.title} (n = {qs.n})", 70), fontfamily=FONT, fontsize=12, loc="left")
     xs = list(range(len(bars)))
     values = [p for _, _, p, _ in bars]
     ax.bar(xs, values, color=BAR)
     labels = [label for label, *_ in bars]
     if qs.min_label:
-        labels[0] = f"{labels[0]}\n{_wrap(qs.min_label, 14)}"
+        labels[0] = f"{labels[0]}\n{wrap_label(qs.min_label, 14)}"
     if qs.max_label:
-        labels[-1] = f"{labels[-1]}\n{_wrap(qs.max_label, 14)}"
+        labels[-1] = f"{labels[-1]}\n{wrap_label(qs.max_label, 14)}"
     ax.set_xticks(xs, labels, fontfamily=FONT, fontsize=9)
     top = max(values + [1.0])
     ax.set_ylim(0, top * 1.3)
@@ -206,7 +210,7 @@ def _dec(value: float) -> Decimal:
 
 def question_chart(qs: QuestionSummary, ordered: bool = False) -> bytes:
     """PNG bytes of question_figure(qs)."""
-    return _png(question_figure(qs, ordered))
+    return png_bytes(question_figure(qs, ordered))
 
 
 def funnel_points(summary: Summary) -> list[tuple[str, float, int]]:
@@ -258,4 +262,4 @@ def funnel_figure(summary: Summary) -> Figure:
 
 def funnel_chart(summary: Summary) -> bytes:
     """PNG bytes of the funnel chart."""
-    return _png(funnel_figure(summary))
+    return png_bytes(funnel_figure(summary))
