@@ -40,8 +40,6 @@ def wrap_label(text: str, width: int = LABEL_WIDTH) -> str:
     return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)) or text
 
 
-
-
 def has_chart(qs: QuestionSummary) -> bool:
     """Whether a question gets a picture (text questions get a file of their answers instead)."""
     return qs.type != QuestionType.TEXT
