@@ -27,6 +27,7 @@ from analytics.summary import Summary, build_summary
 from bot import callbacks
 from bot import render
 from bot.context import Context
+from bot.outgoing import bulk_handler
 from bot.ui import toast
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ async def _send_html(context: Context, chat_id: int, messages: list[str], keyboa
         await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard if last else None)
 
 
+@bulk_handler  # everything an admin gets waits for spare budget: respondents come first
 async def stats(update: Update, context: Context) -> None:
     """/stats [completed] [N | charts | funnel]."""
     if not _is_admin(update, context):
@@ -146,6 +148,7 @@ async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
     await context.bot.send_photo(chat_id, InputFile(chart, filename="funnel.png"))
 
 
+@bulk_handler
 async def export(update: Update, context: Context) -> None:
     """/export [csv|xlsx] [completed]: the responses as files."""
     if not _is_admin(update, context):
@@ -171,6 +174,7 @@ async def send_exports(context: Context, chat_id: int, formats: list[str], *, co
         await context.bot.send_document(chat_id, InputFile(content, filename=name), caption=caption)
 
 
+@bulk_handler
 async def stats_button(update: Update, context: Context, button: callbacks.StatsButton) -> None:
     """Buttons under the summary; a non-admin tapping a forged one learns nothing."""
     if not _is_admin(update, context):
@@ -185,6 +189,7 @@ async def stats_button(update: Update, context: Context, button: callbacks.Stats
     await (send_charts if button.view == "charts" else send_funnel)(context, chat_id, summary)
 
 
+@bulk_handler
 async def notify_progress(context: Context) -> None:
     """Every NOTIFY_ADMINS_EVERY completed responses, a one-line note to each admin."""
     data = context.bot_data

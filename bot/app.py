@@ -7,7 +7,6 @@ from typing import Any
 
 from telegram import BotCommand, BotCommandScopeDefault, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -23,6 +22,7 @@ from bot import admin, handlers, privacy
 from bot.context import BotData
 from bot.flood import add_flood_guard
 from bot.housekeeping import start_housekeeping, stop_housekeeping
+from bot.outgoing import OutgoingLimiter
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
@@ -61,9 +61,9 @@ def build_application(
         .post_init(open_storage)
         .post_shutdown(close_storage)
     )
-    if rate_limiter and settings.outgoing_max_rate > 0:
-        # Telegram allows about 30 messages a second per bot; a 429 "retry after" is waited out.
-        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.outgoing_max_rate, max_retries=5))
+    # Always a limiter, so bulk senders may pass rate_limit_args; at rate 0 (or rate_limiter=False) it paces nothing.
+    rate = settings.outgoing_max_rate if rate_limiter else 0.0
+    builder = builder.rate_limiter(OutgoingLimiter(rate))
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     app = builder.build()
