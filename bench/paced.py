@@ -47,10 +47,12 @@ class TimedAPI(FakeBotAPI):
         self.loop = loop
         self.events: dict[int, asyncio.Event] = defaultdict(asyncio.Event)
         self.changed_at: dict[int, float] = {}
+        self.last_seq: dict[int, int] = defaultdict(int)
 
     def _touch(self, msg: BotMessage) -> None:
         super()._touch(msg)
         self.changed_at[msg.chat_id] = time.monotonic()
+        self.last_seq[msg.chat_id] = msg.seq
         self.loop.call_soon_threadsafe(self.events[msg.chat_id].set)
 
 
@@ -133,7 +135,7 @@ async def respondent(api: TimedAPI, run: Run, uid: int, delay: float, t0: float,
             user.press(newest.message_id, action[1])
         run.actions += 1
         try:
-            while not any(m.seq > mark for m in user.messages()):
+            while api.last_seq[uid] <= mark:
                 await asyncio.wait_for(event.wait(), wait)
                 event.clear()
         except asyncio.TimeoutError:
@@ -241,6 +243,9 @@ def rows_for(base: Run, saturation: list[Run], charts: Run | None) -> list[Row]:
 
 async def main_async(args: argparse.Namespace) -> list[Row]:
     """The runs the figures need, one after another."""
+    if args.baseline:  # the bot's own speed on this machine now: no pacing, no limits (Telegram would refuse this)
+        free = await one_run(args.users, args.ramp, think=args.think, rate=0, limits=False)
+        log(f"baseline without pacing or limits: p95 {free.pct(95):.3f} s, {free.hits} limit hits")
     base = await one_run(args.users, args.ramp, think=args.think)
     charts = await one_run(args.users, args.ramp, charts_at=args.ramp + 10, think=args.think) if args.charts else None
     saturation = []
@@ -249,6 +254,9 @@ async def main_async(args: argparse.Namespace) -> list[Row]:
         if saturation[-1].pct(95) > 2.0:
             break
     rows = rows_for(base, saturation, charts)
+    if args.baseline:
+        rows.insert(1, Row("paced", f"p95 without pacing or limits, {free.users} respondents (the machine now)",
+                           free.pct(95), "s", "context", True, baseline=None, ratio=None))
     lost = sum(r.unanswered for r in [base, charts, *saturation] if r)
     if lost:
         rows.append(Row("paced", "respondents left without a reply for 60 s", lost, "", "0", False))
@@ -262,6 +270,7 @@ def main() -> None:
     parser.add_argument("--ramp", type=float, default=30.0)
     parser.add_argument("--saturate", type=lambda s: [int(x) for x in s.split(",") if x], default=[150, 180, 210])
     parser.add_argument("--no-charts", dest="charts", action="store_false")
+    parser.add_argument("--baseline", action="store_true", help="first the same N with pacing and limits off")
     parser.add_argument("--think", type=lambda s: tuple(float(x) for x in s.split(",")), default=(3.0, 6.0),
                         help="seconds a respondent thinks before each action: LO,HI (default 3,6)")
     args = parser.parse_args()
