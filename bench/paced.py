@@ -71,6 +71,8 @@ class Run:
     unanswered: int = 0
     steady: tuple[float, float] = (0.0, 0.0)
     charts_seconds: float | None = None
+    peak_per_s: int = 0
+    steady_per_s: float = float("nan")
 
     def pct(self, p: float) -> float:
         """The p-th percentile of the latencies (nearest rank)."""
@@ -217,6 +219,85 @@ async def admin_charts(api: TimedAPI, run: Run, at: float) -> None:
     run.charts_seconds = time.monotonic() - start
 
 
+async def two_worker_run(users: int, ramp: float, pg_url: str, *, think: tuple[float, float] = (3.0, 6.0)) -> Run:
+    """Two `surveybot run --webhook` workers on one PostgreSQL database behind a round-robin forwarder,
+    sharing the 30/s budget; updates reach them as Telegram's webhook would (tests/test_two_workers.py)."""
+    from tests import pg
+    from tests import test_two_workers as tw
+
+    class TimedWebhookAPI(tw.WebhookTelegram):
+        def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+            super().__init__(tw.TEST_TOKEN, loop, limits=TelegramLimits())
+            self.changed_at: dict[int, float] = {}
+            self.last_seq: dict[int, int] = defaultdict(int)
+
+        def _touch(self, msg: BotMessage) -> None:
+            super()._touch(msg)
+            self.changed_at[msg.chat_id] = time.monotonic()
+            self.last_seq[msg.chat_id] = msg.seq
+
+    loop = asyncio.get_running_loop()
+    run = Run(users)
+    os.environ["TEST_POSTGRES_URL"] = pg_url
+    async with pg.fresh_database() as db_url:
+        with tempfile.TemporaryDirectory(prefix="bench-paced2-") as tmp:
+            api = TimedWebhookAPI(loop).start()
+            ports = [tw.free_port(), tw.free_port()]
+            seen: dict[int, set[int]] = defaultdict(set)
+            proxy = await tw.forwarder([f"http://127.0.0.1:{p}" for p in ports], seen)
+            public = f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}/telegram"
+            workers: list[subprocess.Popen] = []
+            courier = None
+            try:
+                workers = [tw.start_worker(Path(tmp), n, port, api.url, db_url, public, rate=BUDGET)
+                           for n, port in enumerate(ports)]
+                for n, (port, proc) in enumerate(zip(ports, workers)):
+                    await tw.wait_listening(port, proc, Path(tmp) / f"worker{n}.log")
+                stats: dict = defaultdict(int)
+                courier = asyncio.create_task(tw.deliver(api, public, stats))
+                t0, wall0 = time.monotonic(), time.time()
+                await asyncio.gather(*(respondent(api, run, 1_000_000 + i, ramp * i / users, t0, think, wait=60.0)
+                                       for i in range(users)))
+                first_done = min(run.done_at, default=0.0)
+                run.steady = (ramp, first_done) if first_done > ramp + 5 else (0.0, max(run.replies_at, default=0.0))
+            finally:
+                if courier:
+                    courier.cancel()
+                    await asyncio.gather(courier, return_exceptions=True)
+                for proc in workers:
+                    proc.send_signal(signal.SIGINT)
+                for proc in workers:
+                    try:
+                        await asyncio.to_thread(proc.wait, 30)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                proxy.close()
+                for client in proxy.clients:  # type: ignore[attr-defined]
+                    client.close()
+                api.stop()
+            respondents = set(range(1_000_000, 1_000_000 + users))
+            per_second: dict[int, int] = defaultdict(int)
+            with api._lock:
+                for c in api.calls:
+                    cost = message_cost(c.method, c.params) if c.status == 200 else 0
+                    if c.params.get("chat_id") in respondents:
+                        run.calls += cost
+                    if cost:
+                        per_second[int(c.time)] += cost
+                run.hits = len(api.limit_hits)
+                run.other_429 = sum(1 for c in api.calls if c.status == 429) - run.hits
+            a, b = run.steady
+            steady = [per_second.get(int(wall0) + k, 0) for k in range(int(a) + 1, int(b))]
+            run.peak_per_s = max(per_second.values(), default=0)
+            run.steady_per_s = sum(steady) / len(steady) if steady else float("nan")
+            for n in range(len(ports)):
+                out = (Path(tmp) / f"worker{n}.log").read_text(errors="replace")
+                if "Traceback" in out:
+                    log(f"worker {n} had a traceback:\n" + out[-2000:])
+    log(run.line() + f"; combined send rate steady {run.steady_per_s:.1f}/s, busiest second {run.peak_per_s}")
+    return run
+
+
 def rows_for(base: Run, saturation: list[Run], charts: Run | None) -> list[Row]:
     """The figures beside their targets."""
     rows = [
@@ -241,8 +322,29 @@ def rows_for(base: Run, saturation: list[Run], charts: Run | None) -> list[Row]:
     return rows
 
 
+async def main_workers(args: argparse.Namespace) -> list[Row]:
+    """Issue 15: two workers sharing the budget — p95 at 120 respondents, use of the budget when saturated."""
+    pg_url = args.pg_url or os.environ.get("TEST_POSTGRES_URL")
+    if not pg_url:
+        raise SystemExit("--workers 2 needs PostgreSQL: --pg-url URL or TEST_POSTGRES_URL (scripts/pg-start)")
+    base = await two_worker_run(args.users, args.ramp, pg_url, think=args.think)
+    sat = await two_worker_run(args.saturate[-1] if args.saturate else 180, args.ramp, pg_url, think=args.think)
+    return [
+        Row("paced 2 workers", f"p95 tap→reply, {base.users} respondents over 2 workers (p50 {base.pct(50):.2f} s)",
+            base.pct(95), "s", "≤ 1.0 s", base.pct(95) <= 1.0),
+        Row("paced 2 workers", f"combined sends/s, steady part, N={sat.users} (busiest second {sat.peak_per_s})",
+            sat.steady_per_s, "/s", f"≥ {0.8 * BUDGET:.0f}/s (0.8 × budget), ≤ {BUDGET:.0f}",
+            0.8 * BUDGET <= sat.steady_per_s <= BUDGET, baseline=BUDGET, ratio=sat.steady_per_s / BUDGET),
+        Row("paced 2 workers", "429 answered (both runs)", base.hits + base.other_429 + sat.hits + sat.other_429,
+            "", "0", base.hits + base.other_429 + sat.hits + sat.other_429 == 0),
+    ] + ([Row("paced 2 workers", "respondents left without a reply for 60 s", base.unanswered + sat.unanswered,
+              "", "0", False)] if base.unanswered + sat.unanswered else [])
+
+
 async def main_async(args: argparse.Namespace) -> list[Row]:
     """The runs the figures need, one after another."""
+    if args.workers == 2:
+        return await main_workers(args)
     if args.baseline:  # the bot's own speed on this machine now: no pacing, no limits (Telegram would refuse this)
         free = await one_run(args.users, args.ramp, think=args.think, rate=0, limits=False)
         log(f"baseline without pacing or limits: p95 {free.pct(95):.3f} s, {free.hits} limit hits")
@@ -271,6 +373,9 @@ def main() -> None:
     parser.add_argument("--saturate", type=lambda s: [int(x) for x in s.split(",") if x], default=[150, 180, 210])
     parser.add_argument("--no-charts", dest="charts", action="store_false")
     parser.add_argument("--baseline", action="store_true", help="first the same N with pacing and limits off")
+    parser.add_argument("--workers", type=int, choices=(1, 2), default=1,
+                        help="2: two webhook workers on PostgreSQL sharing the budget (issue 15)")
+    parser.add_argument("--pg-url", help="PostgreSQL server for --workers 2 (default: TEST_POSTGRES_URL)")
     parser.add_argument("--think", type=lambda s: tuple(float(x) for x in s.split(",")), default=(3.0, 6.0),
                         help="seconds a respondent thinks before each action: LO,HI (default 3,6)")
     args = parser.parse_args()

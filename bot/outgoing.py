@@ -153,6 +153,14 @@ class Budget:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self.granted = [0, 0]  # messages granted per priority
+        self.batch = self.burst  # most tokens asked of a shared source at once
+
+    def share(self, source: TokenSource, batch: float) -> None:
+        """Take tokens from a source shared with other workers (it keeps priorities across them)."""
+        self.source, self.batch = source, batch
+        self.burst = max(self.burst, 2 * batch)
+        self.floor = 0.0  # the shared source keeps its own reserve for interactive calls
+        self._tokens = 0.0
 
     def _refill(self) -> float:
         now = self.clock()
@@ -200,13 +208,33 @@ class Budget:
 
     async def _dispatch(self) -> None:
         assert self._wake is not None
+        fetch = getattr(self.source, "fetch", None)  # a shared source hands out tokens on request
         while self._queues[0] or self._queues[1]:
             self._wake.clear()
+            if fetch is not None and self._head_missing() > 0 and (want := self._shortfall()) > 0:
+                await fetch(want, bulk=not self._queues[0])
             delay = self._grant()
             if delay is None:
                 continue
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
+
+    def _head_missing(self) -> float:
+        """Tokens the first waiting call still lacks (0: it can be granted from what is here)."""
+        self._refill()
+        interactive = bool(self._queues[0])
+        queue = self._queues[0] if interactive else self._queues[1]
+        floor = 0.0 if interactive else self.floor
+        return max(0.0, queue[0].need - queue[0].reserved + floor - self._tokens)
+
+    def _shortfall(self) -> float:
+        """Tokens the waiting calls of the first non-empty priority still need beyond what is here."""
+        self._refill()
+        interactive = bool(self._queues[0])
+        queue = self._queues[0] if interactive else self._queues[1]
+        floor = 0.0 if interactive else self.floor
+        need = sum(w.need - w.reserved for w in queue if not w.future.done())
+        return max(0.0, min(need, self.batch) + floor - self._tokens)
 
     def _grant(self) -> float | None:
         """Serve the head waiter if possible; None to look again at once, else seconds to sleep."""
@@ -342,6 +370,7 @@ class OutgoingLimiter(BaseRateLimiter[dict]):
         self.chats = chats if chats is not None else ChatLimits()
         self.max_retries = max_retries
         self.retries = 0  # 429 answers waited out
+        self.shared: Any = None  # the shared source when several workers share the budget (bot/sharedbudget.py)
 
     async def initialize(self) -> None:
         """Nothing to open (the budget starts its dispatcher on first use)."""

@@ -45,6 +45,7 @@ class SharedBucket:
     def __init__(self, engine: AsyncEngine, rate: float, burst: float) -> None:
         self.engine, self.rate, self.burst = engine, rate, burst
         self.statements = 0  # statements run (the cost of sharing)
+        self.takes = 0  # of which token takes
 
     async def init(self) -> None:
         """Create the bucket row if this is the first worker ever."""
@@ -58,6 +59,7 @@ class SharedBucket:
             row = (await conn.execute(_TAKE, {"burst": self.burst, "rate": self.rate, "want": want,
                                               "keep": keep})).one()
         self.statements += 1
+        self.takes += 1
         return float(row[0]), float(row[1])
 
     async def heartbeat(self, worker_id: str, stale: float) -> int:
