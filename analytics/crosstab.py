@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.filters import Filter
 from analytics.significance import TestResult, adjusted_residuals, independence, kruskal, mark
-from analytics.summary import _mean_from, _median_from, _range_label, percent, scale_groups
+from analytics.summary import mean_from, median_from, range_label, percent, scale_groups
 from storage.db import read_only
 from storage.models import COMPLETED, Answer as AnswerRow, AnswerChoice, Respondent, Response
 from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey
@@ -132,11 +132,11 @@ def resolve_banner(survey: Survey, ref: str) -> Banner:
             columns.append(Column(OTHER, survey.other_label(q)))
         return Banner(q.id, number, q.short_title, columns, overlapping=q.type == QuestionType.MULTIPLE, question=q)
     if q.type == QuestionType.SCALE and q.scale is not None:
-        columns = [Column(key, f"{GROUP_NAMES[key]} ({_range_label(lo, hi)})") for key, lo, hi in
+        columns = [Column(key, f"{GROUP_NAMES[key]} ({range_label(lo, hi)})") for key, lo, hi in
                    scale_groups(q.scale.min, q.scale.max)]
         return Banner(q.id, number, q.short_title, columns, question=q)
     if q.type == QuestionType.NUMBER and q.buckets:
-        columns = [Column(label, _range_label(lo, hi)) for label, lo, hi in q.bucket_bounds()]
+        columns = [Column(label, range_label(lo, hi)) for label, lo, hi in q.bucket_bounds()]
         return Banner(q.id, number, q.short_title, columns, question=q)
     if q.type == QuestionType.NUMBER:
         raise CrosstabError(f"вопрос {number} — число без интервалов (buckets): по нему нельзя разбить на столбцы")
@@ -291,8 +291,8 @@ def _build(survey: Survey, q: Question, banner: Banner, frames: dict[str, pd.Dat
             part = frame[frame["col"].isna()] if key == TOTAL else frame[frame["col"] == key]
             distribution = sorted((int(v), int(c)) for v, c in zip(part["value"], part["count"]))
             n = sum(c for _, c in distribution)
-            tab.means.append(_mean_from(distribution, n))
-            tab.medians.append(_median_from(distribution, n))
+            tab.means.append(mean_from(distribution, n))
+            tab.medians.append(median_from(distribution, n))
             if key != TOTAL:
                 groups.append(np.repeat([v for v, _ in distribution], [c for _, c in distribution]))
         tab.test = kruskal(groups) if testable else None
