@@ -258,10 +258,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write a CSV or XLSX export of the responses to a file."""
+    """Write a CSV, XLSX or SPSS export of the responses to a file, with its codebook."""
     from analytics.filters import FilterError
-    from analytics.jobs import export_bytes
+    from analytics.jobs import export_files
 
+    delimiter = ";" if args.excel_ru else args.delimiter
+    if args.format != "csv" and (args.excel_ru or args.delimiter != ","):
+        return _fail("--delimiter and --excel-ru are for --format csv")
+    if len(delimiter) != 1:
+        return _fail(f"--delimiter must be one character, got {delimiter!r}")
     settings = load_settings()
     check_url(settings.database_url, must_exist=True)  # reading must never create an empty database
     output = check_output(args.output)
@@ -271,13 +276,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     except FilterError as exc:
         return _fail(f"--where: {exc}")
 
-    async def work(_engine) -> bytes:  # noqa: ANN001 - the schema is ensured; the export opens its own engine
-        return await export_bytes(settings.database_url, survey, args.format, completed_only=args.completed, where=where,
-                                  banner=args.by if args.format == "xlsx" else None)
+    stem = output.name[: -len(output.suffix)] if output.suffix else output.name
 
-    content = _run_db(settings.database_url, lambda: _with_engine(settings, work))
+    async def work(_engine) -> list[tuple[str, bytes]]:  # noqa: ANN001 - the schema is ensured; the export opens its own engine
+        return await export_files(settings.database_url, survey, args.format, stem, completed_only=args.completed,
+                                  where=where, banner=args.by if args.format == "xlsx" else None, delimiter=delimiter,
+                                  tz_name=settings.timezone)
+
+    files = _run_db(settings.database_url, lambda: _with_engine(settings, work))
+    (_, content), *extra = files
     write_output(output, content)
     print(f"wrote {args.output} ({len(content):,} bytes)")
+    for name, data in extra:  # the codebook beside it
+        path = check_output(output.with_name(name))
+        write_output(path, data)
+        print(f"wrote {path}")
     return 0
 
 
@@ -349,9 +362,11 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
     ),
     "export": (
         "Write the responses in DATABASE_URL to a file, one row per response (partial ones marked\n"
-        "in the status column). Refuses a database that does not exist instead of creating one.",
+        "in the status column), with a codebook: a sheet in XLSX, FILE.codebook.csv beside CSV and SAV.\n"
+        "Times are ISO 8601 in TIMEZONE (default Europe/Moscow). Refuses a database that does not exist.",
         "  surveybot export --format xlsx -o answers.xlsx\n"
-        "  surveybot export --format csv --completed -o done.csv",
+        "  surveybot export --format sav -o answers.sav          # SPSS, R (haven), Stata, pandas\n"
+        "  surveybot export --format csv --excel-ru --completed -o done.csv",
     ),
     "backup": (
         "Copy the SQLite database (DATABASE_URL) into a new file with SQLite's online backup API: one\n"
@@ -419,7 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--by", metavar="Q", help="cross every question by question Q (number or id) or 'source'")
     stats.set_defaults(func=cmd_stats)
     export = sub.add_parser("export", help="export the responses to a file")
-    export.add_argument("--format", choices=("csv", "xlsx"), required=True, help="file format")
+    export.add_argument("--format", choices=("csv", "xlsx", "sav"), required=True,
+                        help="csv, xlsx, or sav (SPSS, with variable and value labels; R and Stata read it too)")
+    export.add_argument("--delimiter", default=",", help="CSV field separator (default ',')")
+    export.add_argument("--excel-ru", action="store_true",
+                        help="CSV for Excel in a Russian locale: ';' as the separator (UTF-8 with BOM as always)")
     export.add_argument("-o", "--output", required=True, help="file to write")
     export.add_argument("--completed", action="store_true", help="completed responses only")
     export.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50'")

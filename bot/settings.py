@@ -43,6 +43,19 @@ class Settings(BaseSettings):
     webhook_port: Annotated[int, Field(ge=1, le=65535)] = 8443
     webhook_path: str = "telegram"
     webhook_secret: SecretStr | None = None
+    # The zone of the times in exports (ISO 8601 with the offset); an IANA name.
+    timezone: str = "Europe/Moscow"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"TIMEZONE '{value}' is not a time zone name like Europe/Moscow or UTC") from None
+        return value
 
     @field_validator("admin_ids", mode="before")
     @classmethod

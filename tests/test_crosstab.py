@@ -198,7 +198,7 @@ async def test_xlsx_export_by_banner(engine, survey):
     out = io.BytesIO()
     await export_xlsx(engine, survey, out, banner="14")
     book = load_workbook(io.BytesIO(out.getvalue()), read_only=True)
-    assert book.sheetnames == ["Ответы", "Анкета", "Сводка", "По вопросу 14"]
+    assert book.sheetnames == ["Ответы", "Анкета", "Сводка", "Кодбук", "По вопросу 14"]
     cells = [c for row in book["По вопросу 14"].iter_rows(values_only=True) for c in row if c is not None]
     assert "9. Подробность постановки задач × 14. Роль респондента" in cells
     assert "хи-квадрат: χ² = 4,00, df = 1, p = 0,046, V Крамера = 0,20" in cells
