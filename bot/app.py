@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -15,7 +16,6 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.error import TelegramError
 from telegram.request import BaseRequest
 
 from bot import admin, handlers, privacy
@@ -23,10 +23,10 @@ from bot.context import BotData
 from bot.flood import add_flood_guard
 from bot.housekeeping import start_housekeeping, stop_housekeeping
 from bot.outgoing import OutgoingLimiter
-from bot.sharedbudget import share_budget
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
+from bot.sharedbudget import share_budget
 from storage.db import create_engine, is_sqlite
 from storage.migrate import upgrade
 from survey.loader import load_survey

@@ -13,8 +13,8 @@ from bot import callbacks, render
 from bot.admin import notify_progress, stats_button
 from bot.context import Context
 from bot.privacy import forget_button
-from bot.ui import edit_or_send, send, toast
 from bot.service import Reply, ReplyStatus
+from bot.ui import edit_or_send, send, toast
 from survey import flow
 from survey.flow import Kind
 from survey.model import Survey

@@ -146,7 +146,7 @@ class Respondent:
             await self.user.send("/start")
             await self.user.press("Продолжить")
 
-    async def _answer(self, q, dbl: bool) -> None:  # noqa: ANN001
+    async def _answer(self, q, dbl: bool) -> None:
         rng = self.rng
         if q.type == QuestionType.SINGLE:
             if q.other_allowed and rng.random() < 0.2:
@@ -173,7 +173,7 @@ class Respondent:
         else:
             raise AssertionError(f"question type {q.type} not scripted")
 
-    async def _multiple(self, q, dbl: bool) -> None:  # noqa: ANN001
+    async def _multiple(self, q, dbl: bool) -> None:
         rng = self.rng
         prev = self.expected.get(q.id)
         draft = set(prev.choices) if prev and not prev.skipped else set()
