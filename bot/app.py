@@ -17,10 +17,11 @@ from telegram.ext import (
     filters,
 )
 from telegram.error import TelegramError
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot import admin, handlers, privacy
 from bot.context import BotData
+from bot.delivery import RetryingRequest
 from bot.flood import add_flood_guard
 from bot.housekeeping import start_housekeeping, stop_housekeeping
 from bot.processor import PerUserUpdateProcessor
@@ -64,13 +65,25 @@ def build_application(
     if rate_limiter and settings.outgoing_max_rate > 0:
         # Telegram allows about 30 messages a second per bot; a 429 "retry after" is waited out.
         builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.outgoing_max_rate, max_retries=5))
-    if request is not None:
-        builder = builder.request(request).get_updates_request(request)
+    calls, polls = transports(settings, request)
+    builder = builder.request(calls).get_updates_request(polls)
     app = builder.build()
     app.bot_data.settings = settings
     app.bot_data.survey = survey
     add_handlers(app)
     return app
+
+
+def transports(settings: Settings, request: BaseRequest | None = None) -> tuple[BaseRequest, BaseRequest]:
+    """HTTP transports for Bot API calls (made again when they fail in transit) and for getUpdates."""
+    if request is None:
+        timeout = settings.telegram_timeout_seconds
+        request = HTTPXRequest(connection_pool_size=256, read_timeout=timeout, write_timeout=timeout,
+                               connect_timeout=timeout)
+        polls: BaseRequest = HTTPXRequest(connection_pool_size=1)  # what PTB builds for getUpdates
+    else:
+        polls = request
+    return RetryingRequest(request), polls
 
 
 def add_handlers(app: Application) -> None:
