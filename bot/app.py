@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -22,6 +23,8 @@ from telegram.request import BaseRequest, HTTPXRequest
 from bot import admin, handlers, privacy
 from bot.context import BotData
 from bot.delivery import RetryingRequest
+from bot.guard import FaultNotices, GuardedService
+from bot.health import TELEGRAM, Health
 from bot.flood import add_flood_guard
 from bot.housekeeping import start_housekeeping, stop_housekeeping
 from bot.processor import PerUserUpdateProcessor
@@ -65,16 +68,21 @@ def build_application(
     if rate_limiter and settings.outgoing_max_rate > 0:
         # Telegram allows about 30 messages a second per bot; a 429 "retry after" is waited out.
         builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.outgoing_max_rate, max_retries=5))
-    calls, polls = transports(settings, request)
+    health = Health()
+    calls, polls = transports(settings, request, health)
     builder = builder.request(calls).get_updates_request(polls)
     app = builder.build()
     app.bot_data.settings = settings
     app.bot_data.survey = survey
+    app.bot_data.health = health
+    app.bot_data.notices = FaultNotices()
+    health.alert = lambda text: alert_admins(app, text)
     add_handlers(app)
     return app
 
 
-def transports(settings: Settings, request: BaseRequest | None = None) -> tuple[BaseRequest, BaseRequest]:
+def transports(settings: Settings, request: BaseRequest | None = None,
+               health: Health | None = None) -> tuple[BaseRequest, BaseRequest]:
     """HTTP transports for Bot API calls (made again when they fail in transit) and for getUpdates."""
     if request is None:
         timeout = settings.telegram_timeout_seconds
@@ -83,7 +91,40 @@ def transports(settings: Settings, request: BaseRequest | None = None) -> tuple[
         polls: BaseRequest = HTTPXRequest(connection_pool_size=1)  # what PTB builds for getUpdates
     else:
         polls = request
-    return RetryingRequest(request), polls
+    return RetryingRequest(request, observe=_observer(health)), polls
+
+
+def _observer(health: Health | None):  # noqa: ANN202
+    """Bot API outcomes reported to Health: an incident opens only when a call is given up."""
+    if health is None:
+        return None
+
+    def observe(failure: str | None, gave_up: bool) -> None:
+        if failure is None:
+            health.answered(TELEGRAM)
+        else:
+            health.failed(TELEGRAM, failure, lasting=gave_up)
+
+    return observe
+
+
+def alert_admins(app: Application, text: str) -> None:
+    """Send an incident alert to every admin in the background; it never delays a respondent."""
+    admins = sorted(app.bot_data.settings.admin_ids)
+    if not admins:
+        return
+
+    async def send() -> None:
+        for admin_id in admins:
+            try:
+                await app.bot.send_message(admin_id, text)
+            except TelegramError as exc:  # Telegram itself may be the incident
+                log.debug("incident alert not delivered: %s", exc.message)
+
+    tasks = app.bot_data.background
+    task = asyncio.get_running_loop().create_task(send())
+    tasks.add(task)  # a task nobody references may be collected before it ends
+    task.add_done_callback(tasks.discard)
 
 
 def add_handlers(app: Application) -> None:
@@ -111,7 +152,8 @@ async def open_storage(app: Application) -> None:
     data.engine = create_engine(settings.database_url)
     await upgrade(data.engine)
     key = settings.anonymity_key.get_secret_value() if settings.anonymous and settings.anonymity_key else None
-    data.service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key)
+    service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key)
+    data.service = GuardedService(service, data.health)  # database faults told, not hidden (bot/guard.py)
     start_housekeeping(app)  # forgets processed update ids after 48 h
     await register_commands(app)
 

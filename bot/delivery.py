@@ -31,8 +31,9 @@ RETRY_SECONDS = 20.0  # no new attempt starts later than this after the first on
 FIRST_DELAY, MAX_DELAY = 0.25, 4.0
 NOT_RETRIED = frozenset({"getUpdates"})
 
-# Told after every attempt: None when the Bot API answered, else the kind of failure.
-Observer = Callable[[str | None], None]
+# Told after every attempt: (None, False) when the Bot API answered, else (the kind of failure, whether
+# the call is given up, i.e. the failure reaches the caller).
+Observer = Callable[[str | None, bool], None]
 
 
 class RetryingRequest(BaseRequest):
@@ -73,11 +74,12 @@ class RetryingRequest(BaseRequest):
                 failure = _failure(code, payload)
             except NetworkError as exc:  # TimedOut included
                 failure, error = ("timeout" if isinstance(exc, TimedOut) else "network error"), exc
+            give_up = failure is not None and time.monotonic() + delay > deadline
             if self.observe is not None:
-                self.observe(failure)
+                self.observe(failure, give_up)
             if failure is None:
                 return code, payload
-            if time.monotonic() + delay > deadline:
+            if give_up:
                 if error is not None:
                     raise error
                 if code >= 300:

@@ -71,9 +71,14 @@ class Walker:
     notice: str | None = None  # the fault notice's text (chat message and toast), when faults are expected
     reply_wait: float = 30.0
     pause: float = 0.5  # how long a person waits after a fault notice before trying again
+    think: float = 0.0  # seconds, at most, between reading a question and answering it
+    # After a fault message the bot stays quiet about further faults for a minute: a typed answer that
+    # gets no reply within this time is then taken as not stored (the message on screen says so).
+    quiet: float = 3.0
     plan: dict[str, tuple[str, object]] = field(init=False)
     silences: list[str] = field(default_factory=list)
     notices: int = 0  # fault notices received (chat messages and toasts)
+    last_notice: float = float("-inf")
     attempts: int = 0  # actions made again after a notice
     done: bool = False
     error: BaseException | None = None
@@ -99,6 +104,7 @@ class Walker:
             intro = self.user.wait_for(lambda m: "Начать" in str(m.keyboard), self.reply_wait, what="the intro")
             self._act(lambda m: self.user.press_button("Начать", message=m), intro, self._question_after(0))
             while not self.done:
+                time.sleep(random.uniform(0, self.think))
                 msg = self._live_question()
                 number = int(QUESTION_RE.search(msg.content).group(1))
                 self._answer(msg, number)
@@ -147,18 +153,24 @@ class Walker:
             do(msg)
             deadline = time.monotonic() + self.reply_wait
             told = False
+            started = time.monotonic()
             while time.monotonic() < deadline:
                 fresh = [m for m in self.user.messages() if m.seq > mark]
                 if any(reached(m) for m in fresh):
                     return
                 if self.notice and (any(self.notice in m.content for m in fresh) or self._toasted(taps)):
                     told = True
+                    self.notices += 1
+                    self.last_notice = time.monotonic()
+                    break
+                if (self.notice and time.monotonic() - started > self.quiet
+                        and time.monotonic() - self.last_notice < 60):
+                    told = True  # told less than a minute ago: the bot does not repeat itself
                     break
                 time.sleep(0.02)
             if not told:
                 self.silences.append(f"user {self.user_id}: nothing after {msg.content[:40]!r}")
                 raise AssertionError(self.silences[-1] + "\n" + self.user._dump())
-            self.notices += 1
             self.attempts += 1
             time.sleep(self.pause)
             if msg.keyboard:  # the same question, from the newest message that shows it
