@@ -22,7 +22,7 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 
 from bot.health import DATABASE, Health
-from storage.faults import DbFault, classify
+from storage.faults import RETRY_SECONDS, DbFault, classify, retry_transient
 
 log = logging.getLogger(__name__)
 
@@ -41,24 +41,32 @@ class StorageUnavailable(Exception):
 
 
 class GuardedService:
-    """The respondent service with database faults reported to ``Health`` and raised as StorageUnavailable.
+    """The respondent service with transient database faults retried for a bounded time (each request is
+    its own transaction, rolled back on failure, so running it again is safe), and faults that remain
+    reported to ``Health`` and raised as StorageUnavailable.
 
     Every coroutine method of the wrapped service is wrapped; other attributes pass through unchanged.
     """
 
-    def __init__(self, service: Any, health: Health):
+    def __init__(self, service: Any, health: Health, *, retry_seconds: float = RETRY_SECONDS):
         self._service = service
         self._health = health
+        self.retry_seconds = retry_seconds
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._service, name)
         if not inspect.iscoroutinefunction(attr):
             return attr
 
+        def retried(fault: DbFault) -> None:
+            self._health.failed(DATABASE, fault.kind, lasting=False)
+
         @functools.wraps(attr)
         async def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
-                result = await attr(*args, **kwargs)
+                # A short outage (lock, restart, dropped connection) costs the respondent a delay, not an answer.
+                result = await retry_transient(lambda: attr(*args, **kwargs), seconds=self.retry_seconds,
+                                               on_fault=retried)
             except Exception as exc:
                 fault = classify(exc)
                 if fault is None:

@@ -8,14 +8,25 @@ that lost a race) is not a database fault and is left to its usual handling.
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import logging
 import sqlite3
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy.exc import DBAPIError
 
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 10.0  # a transient fault longer than this reaches the respondent
+FIRST_DELAY, MAX_DELAY = 0.1, 2.0
+
 # PostgreSQL SQLSTATE codes (https://www.postgresql.org/docs/current/errcodes-appendix.html).
-_PG_TRANSIENT = {"57P01": "server shutting down", "57P02": "server crashed", "57P03": "server starting",
+_PG_TRANSIENT = {"57P01": "server shutting down", "57P02": "server crashed", "57P03": "server starting or stopping",
                  "53300": "too many connections", "40001": "serialization failure", "40P01": "deadlock"}
 _PG_LASTING = {"53100": "disk full", "25006": "read-only transaction", "58030": "I/O error"}
 _SQLITE_LASTING = {"disk i/o error": "I/O error", "database or disk is full": "disk full",
@@ -78,3 +89,27 @@ def _one(e: BaseException) -> DbFault | None:
     if type(e).__module__.startswith(("asyncpg", "sqlalchemy")) and any(d in text for d in _DROPPED):
         return DbFault("connection lost", transient=True)
     return None
+
+
+async def retry_transient(attempt: Callable[[], Awaitable[T]], *, seconds: float = RETRY_SECONDS,
+                          first_delay: float = FIRST_DELAY, max_delay: float = MAX_DELAY,
+                          on_fault: Callable[[DbFault], None] | None = None) -> T:
+    """``await attempt()``, made again with backoff while it fails with a transient fault and time is left.
+
+    ``attempt`` must be safe to repeat: each try is its own transaction, rolled back when it fails.
+    ``on_fault`` hears about every transient fault that is retried. The last error is raised as is.
+    """
+    deadline = time.monotonic() + seconds
+    delay = first_delay
+    while True:
+        try:
+            return await attempt()
+        except Exception as exc:
+            fault = classify(exc)
+            if fault is None or not fault.transient or time.monotonic() + delay > deadline:
+                raise
+            if on_fault is not None:
+                on_fault(fault)
+            log.debug("database %s; trying again in %.1f s", fault.kind, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_delay)
