@@ -27,6 +27,7 @@ from bot.guard import FaultNotices, GuardedService
 from bot.health import TELEGRAM, Health
 from bot.flood import add_flood_guard
 from bot.housekeeping import start_housekeeping, stop_housekeeping
+from bot.monitor import serve_healthz, start_monitor, stop_monitor
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
@@ -51,8 +52,12 @@ def build_application(
     survey: Survey | None = None,
     request: BaseRequest | None = None,
     rate_limiter: bool = True,
+    monitor: bool = False,
 ) -> Application:
-    """The configured bot; storage is opened (and migrated) in post_init, not here."""
+    """The configured bot; storage is opened (and migrated) in post_init, not here.
+
+    ``monitor``: probe the database and the Bot API and write ``HEALTH_FILE`` while running (``surveybot run``).
+    """
     survey = survey or load_survey(settings.survey_file)
     api = settings.telegram_api_url
     builder = (
@@ -76,6 +81,7 @@ def build_application(
     app.bot_data.survey = survey
     app.bot_data.health = health
     app.bot_data.notices = FaultNotices()
+    app.bot_data.health_file = settings.health_file if monitor else None
     health.alert = lambda text: alert_admins(app, text)
     add_handlers(app)
     return app
@@ -91,17 +97,20 @@ def transports(settings: Settings, request: BaseRequest | None = None,
         polls: BaseRequest = HTTPXRequest(connection_pool_size=1)  # what PTB builds for getUpdates
     else:
         polls = request
-    return RetryingRequest(request, observe=_observer(health)), polls
+    # getUpdates is not made again here (the updater polls again by itself), only reported to Health;
+    # a poll that answers shows the Bot API is there, but only a send that works ends an incident.
+    return (RetryingRequest(request, retry_seconds=settings.telegram_retry_seconds, observe=_observer(health)),
+            RetryingRequest(polls, observe=_observer(health, ends_incident=False)))
 
 
-def _observer(health: Health | None):  # noqa: ANN202
+def _observer(health: Health | None, ends_incident: bool = True):  # noqa: ANN202
     """Bot API outcomes reported to Health: an incident opens only when a call is given up."""
     if health is None:
         return None
 
     def observe(failure: str | None, gave_up: bool) -> None:
         if failure is None:
-            health.answered(TELEGRAM)
+            health.answered(TELEGRAM, ends_incident=ends_incident)
         else:
             health.failed(TELEGRAM, failure, lasting=gave_up)
 
@@ -155,6 +164,8 @@ async def open_storage(app: Application) -> None:
     service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key)
     data.service = GuardedService(service, data.health)  # database faults told, not hidden (bot/guard.py)
     start_housekeeping(app)  # forgets processed update ids after 48 h
+    if data.health_file is not None:
+        start_monitor(app, data.health_file, settings.health_interval_seconds)
     await register_commands(app)
 
 
@@ -170,6 +181,7 @@ async def register_commands(app: Application) -> None:
 async def close_storage(app: Application) -> None:
     """Close the batch writer and dispose of the database engine."""
     await stop_housekeeping(app)
+    await stop_monitor(app)
     if app.bot_data.service is not None:
         app.bot_data.service.close()
     if app.bot_data.engine is not None:
@@ -191,6 +203,7 @@ def run_webhook(app: Application, settings: Settings) -> Any:
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     if secret is None:
         raise SettingsError("webhook mode needs WEBHOOK_SECRET (letters, digits, _ and -; 1-256 characters)")
+    serve_healthz(app.bot_data.health)  # GET /healthz on the same port (bot/monitor.py)
     path = settings.webhook_path.strip("/")
     url = settings.webhook_url.rstrip("/") + "/" + path if settings.webhook_url else None
     return app.run_webhook(

@@ -63,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.token()
     setup_logging(settings)
-    app = build_application(settings)
+    app = build_application(settings, monitor=True)
     if args.webhook:
         run_webhook(app, settings)
     else:
@@ -202,6 +202,33 @@ def cmd_migrate_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """Read the running bot's health file: exit 0 when the database and the Bot API answered recently."""
+    from bot.health import problems
+
+    settings = load_settings()
+    path = Path(args.file) if args.file else settings.health_file
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"UNKNOWN: no readable health file at {path} ({exc.__class__.__name__}): is `surveybot run` "
+              "running in this directory (or HEALTH_FILE pointing here)?")
+        return 1
+    found = problems(report)
+    if args.format == "json":
+        print(json.dumps({"ok": not found, "problems": found, **report}, ensure_ascii=False, indent=2))
+        return 1 if found else 0
+    print("OK" if not found else "PROBLEM: " + "; ".join(found))
+    for part in ("database", "telegram"):
+        state = report.get(part) or {}
+        last = state.get("last_ok_seconds_ago")
+        line = f"  {part}: last answered " + (f"{last:.0f} s before the report" if last is not None else "never")
+        if state.get("last_failure"):
+            line += f"; last failure {state['last_failure_seconds_ago']:.0f} s before it ({state['last_failure']})"
+        print(line)
+    return 1 if found else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     parser = argparse.ArgumentParser(prog="surveybot", description="Telegram survey bot")
@@ -226,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--completed", action="store_true", help="completed responses only")
     export.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50'")
     export.set_defaults(func=cmd_export)
+    health = sub.add_parser("health", help="is the running bot healthy? (exit 0 yes, 1 no)")
+    health.add_argument("--file", help="the health file (default HEALTH_FILE, surveybot-health.json)")
+    health.add_argument("--format", choices=("text", "json"), default="text")
+    health.set_defaults(func=cmd_health)
     copy = sub.add_parser("migrate-db", help="copy all survey data into another, empty database")
     copy.add_argument("--from", dest="source", required=True, metavar="URL", help="e.g. sqlite+aiosqlite:///surveybot.db")
     copy.add_argument("--to", dest="target", required=True, metavar="URL", help="e.g. postgresql+asyncpg://user@host/db")

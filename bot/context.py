@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from telegram.ext import CallbackContext, ExtBot
@@ -31,6 +32,7 @@ class BotData:
         self.health: Health | None = None
         self.notices: FaultNotices | None = None
         self.background: set[asyncio.Task] = set()  # fire-and-forget tasks in flight (incident alerts)
+        self.health_file: Path | None = None  # set for `surveybot run`: the monitor writes it (bot/monitor.py)
 
 
 Context = CallbackContext[ExtBot, dict, dict, BotData]

@@ -64,7 +64,7 @@ class RetryingRequest(BaseRequest):
         """Make the call; make it again while it fails in transit and the time budget lasts."""
         endpoint = url.rsplit("/", 1)[-1]
         if endpoint in NOT_RETRIED:
-            return await self.inner.do_request(url, method, request_data, **timeouts)
+            return await self._once(url, method, request_data, **timeouts)
         deadline = time.monotonic() + self.retry_seconds
         delay = self.first_delay
         while True:
@@ -90,6 +90,20 @@ class RetryingRequest(BaseRequest):
             log.debug("Bot API %s failed (%s); trying again in %.2f s", endpoint, failure, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_delay)
+
+
+    async def _once(self, url: str, method: str, request_data: RequestData | None, **timeouts: object
+                    ) -> tuple[int, bytes]:
+        """One attempt, reported to the observer (a long poll that answers shows the Bot API is there)."""
+        try:
+            code, payload = await self.inner.do_request(url, method, request_data, **timeouts)
+        except NetworkError as exc:
+            if self.observe is not None:
+                self.observe("timeout" if isinstance(exc, TimedOut) else "network error", False)
+            raise
+        if self.observe is not None:
+            self.observe(_failure(code, payload), False)
+        return code, payload
 
 
 def _failure(code: int, payload: bytes) -> str | None:

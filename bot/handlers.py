@@ -6,7 +6,7 @@ import logging
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, NetworkError
 
 from bot import callbacks, render
 from bot.admin import notify_progress, stats_button
@@ -202,4 +202,7 @@ async def on_error(update: object, context: Context) -> None:
         log.info("user blocked the bot; marked")
         return
     update_id = update.update_id if isinstance(update, Update) else None
+    if isinstance(error, NetworkError):  # given up after retries: the Telegram incident is logged once
+        log.debug("update %s: Bot API call given up: %s", update_id, error)
+        return
     log.error("error while handling update %s", update_id, exc_info=error)

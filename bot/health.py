@@ -9,15 +9,19 @@ retries absorbed are only remembered for the health report (``snapshot``), never
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 DATABASE, TELEGRAM = "database", "telegram"
 NAMES = {DATABASE: "База данных", TELEGRAM: "Bot API Telegram"}
+STALE_SECONDS = 120.0  # a part that has not answered for this long is reported as not answering recently
 
 
 @dataclass
@@ -41,11 +45,12 @@ class Health:
         self.parts = {DATABASE: PartState(), TELEGRAM: PartState()}
         self.incidents = 0  # how many have started since the process did
 
-    def answered(self, part: str) -> None:
-        """The part did what was asked just now; an open incident of it ends."""
+    def answered(self, part: str, *, ends_incident: bool = True) -> None:
+        """The part did what was asked just now; an open incident of it ends (unless this was a long poll,
+        which may answer while sending still fails)."""
         state = self.parts[part]
         state.last_ok = now = self.clock()
-        if state.incident_since is None:
+        if state.incident_since is None or not ends_incident:
             return
         lasted = now - state.incident_since
         log.warning("incident over: %s answers again after %.0f s (%d failed requests)", part, lasted,
@@ -76,6 +81,10 @@ class Health:
         """Whether an incident of the part is open."""
         return self.parts[part].incident_since is not None
 
+    def report(self) -> dict:
+        """The snapshot with when it was made and by which process (what /healthz and the health file hold)."""
+        return {"written_at": round(self.clock(), 1), "pid": os.getpid(), **self.snapshot()}
+
     def snapshot(self) -> dict:
         """The state of both parts for monitoring (JSON-ready; times as seconds ago)."""
         now = self.clock()
@@ -97,3 +106,31 @@ class Health:
 def _duration(seconds: float) -> str:
     minutes, sec = divmod(int(round(seconds)), 60)
     return f"{minutes} мин {sec} с" if minutes else f"{sec} с"
+
+
+def problems(report: dict, now: float | None = None, stale: float = STALE_SECONDS) -> list[str]:
+    """What is wrong according to a health report (``Health.report``); empty when all is well."""
+    now = time.time() if now is None else now
+    found = []
+    age = now - report.get("written_at", now)
+    if age > stale:
+        found.append(f"the report is {age:.0f} s old: the bot is not running, or cannot write its health file")
+    for part in (DATABASE, TELEGRAM):
+        state = report.get(part) or {}
+        incident = state.get("incident")
+        if incident:
+            found.append(f"{part}: failing for {incident['seconds']:.0f} s ({incident['kind']}), "
+                         f"{incident['failed_requests']} failed requests")
+        elif state.get("last_ok_seconds_ago") is None or state["last_ok_seconds_ago"] + age > stale:
+            found.append(f"{part}: has not answered in the last {stale:.0f} s")
+    return found
+
+
+def write_report(report: dict, path: Path) -> None:
+    """Write a report atomically (a reader never sees half of it); a failure is only logged."""
+    try:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:  # e.g. the disk is the incident; the file going stale says so
+        log.debug("health file not written: %s", exc)
