@@ -27,7 +27,8 @@ LABEL_WIDTH = 38  # characters per line of a wrapped bar label
 MAX_HIST_VALUES = 15  # number questions without buckets: one bar per value up to this many
 
 
-def _wrap(text: str, width: int = LABEL_WIDTH) -> str:
+def wrap_label(text: str, width: int = LABEL_WIDTH) -> str:
+    """A chart label wrapped to lines of at most ``width`` characters."""
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
@@ -52,7 +53,8 @@ def _bars(qs: QuestionSummary) -> list[tuple[str, int, float, bool]]:
     return []
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
+    """A figure rendered as PNG bytes."""
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
@@ -62,11 +64,11 @@ def _png(fig: Figure) -> bytes:
 def question_figure(qs: QuestionSummary) -> Figure:
     """The bar chart of one question as a matplotlib Figure (one bar per option, value or bucket)."""
     bars = _bars(qs)
-    labels = [_wrap(label) for label, *_ in bars]
+    labels = [wrap_label(label) for label, *_ in bars]
     lines = sum(label.count("\n") + 1 for label in labels) or 1
     fig = Figure(figsize=(9, max(2.5, 0.9 + 0.32 * lines + 0.12 * len(bars))))
     ax = fig.add_subplot()
-    title = _wrap(f"{qs.number}. {qs.title} (n = {qs.n})", 70)
+    title = wrap_label(f"{qs.number}. {qs.title} (n = {qs.n})", 70)
     ax.set_title(title, fontfamily=FONT, fontsize=12, loc="left")
     if not bars:
         ax.axis("off")
@@ -96,13 +98,13 @@ def _dec(value: float) -> Decimal:
 
 def question_chart(qs: QuestionSummary) -> bytes:
     """PNG bytes of question_figure(qs)."""
-    return _png(question_figure(qs))
+    return png_bytes(question_figure(qs))
 
 
 def funnel_figure(summary: Summary) -> Figure:
     """The funnel as a Figure: per question stacked bars answered / skipped / stopped here."""
     steps = summary.funnel
-    labels = [_wrap(f"{s.number}. {s.title}", 34) for s in steps]
+    labels = [wrap_label(f"{s.number}. {s.title}", 34) for s in steps]
     lines = sum(label.count("\n") + 1 for label in labels) or 1
     fig = Figure(figsize=(9, max(3.0, 1.2 + 0.3 * lines)))
     ax = fig.add_subplot()
@@ -129,4 +131,4 @@ def funnel_figure(summary: Summary) -> Figure:
 
 def funnel_chart(summary: Summary) -> bytes:
     """PNG bytes of the funnel chart."""
-    return _png(funnel_figure(summary))
+    return png_bytes(funnel_figure(summary))
