@@ -32,6 +32,7 @@ from bot import analysis, callbacks
 from bot import render
 from bot.stats_args import StatsArgsError, StatsRequest, parse_stats_args
 from bot.context import Context
+from bot.outgoing import bulk_handler
 from bot.ui import toast
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ def _parse(context: Context, formats: tuple[str, ...] = ()) -> tuple[StatsReques
     return request, (parse_filter(request.where, survey) if request.where else None)
 
 
+@bulk_handler  # everything an admin gets waits for spare budget: respondents come first
 async def stats(update: Update, context: Context) -> None:
     """/stats [completed] [N | charts | funnel | 2020] [where COND ...]."""
     if not _is_admin(update, context):
@@ -192,6 +194,7 @@ async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
     await context.bot.send_photo(chat_id, InputFile(chart, filename="funnel.png"), caption=caption)
 
 
+@bulk_handler
 async def export(update: Update, context: Context) -> None:
     """/export [csv|xlsx] [completed] [where COND ...]: the responses as files."""
     if not _is_admin(update, context):
@@ -239,6 +242,7 @@ async def send_exports(
         await context.bot.send_document(chat_id, InputFile(content, filename=name), caption=caption[:1024])
 
 
+@bulk_handler
 async def stats_button(update: Update, context: Context, button: callbacks.StatsButton) -> None:
     """Buttons under the summary; a non-admin tapping a forged one learns nothing."""
     if not _is_admin(update, context):
@@ -253,6 +257,7 @@ async def stats_button(update: Update, context: Context, button: callbacks.Stats
     await (send_charts if button.view == "charts" else send_funnel)(context, chat_id, summary)
 
 
+@bulk_handler
 async def notify_progress(context: Context) -> None:
     """Every NOTIFY_ADMINS_EVERY completed responses, a one-line note to each admin."""
     data = context.bot_data

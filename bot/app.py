@@ -8,7 +8,6 @@ from typing import Any
 
 from telegram import BotCommand, BotCommandScopeDefault, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -28,10 +27,12 @@ from bot.health import TELEGRAM, Health
 from bot.flood import add_flood_guard
 from bot.housekeeping import start_housekeeping, stop_housekeeping
 from bot.monitor import serve_healthz, start_monitor, stop_monitor
+from bot.outgoing import BULK, OutgoingLimiter
+from bot.sharedbudget import share_budget
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
-from storage.db import create_engine, sessionmaker
+from storage.db import create_engine, is_sqlite, sessionmaker
 from storage.migrate import upgrade
 from survey.loader import load_survey
 from survey.model import Survey
@@ -70,9 +71,9 @@ def build_application(
         .post_init(open_storage)
         .post_shutdown(close_storage)
     )
-    if rate_limiter and settings.outgoing_max_rate > 0:
-        # Telegram allows about 30 messages a second per bot; a 429 "retry after" is waited out.
-        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.outgoing_max_rate, max_retries=5))
+    # Always a limiter, so bulk senders may pass rate_limit_args; at rate 0 (or rate_limiter=False) it paces nothing.
+    rate = settings.outgoing_max_rate if rate_limiter else 0.0
+    builder = builder.rate_limiter(OutgoingLimiter(rate))
     health = Health()
     calls, polls = transports(settings, request, health)
     builder = builder.request(calls).get_updates_request(polls)
@@ -126,7 +127,7 @@ def alert_admins(app: Application, text: str) -> None:
     async def send() -> None:
         for admin_id in admins:
             try:
-                await app.bot.send_message(admin_id, text)
+                await app.bot.send_message(admin_id, text, rate_limit_args=BULK)  # after respondents' replies
             except TelegramError as exc:  # Telegram itself may be the incident
                 log.debug("incident alert not delivered: %s", exc.message)
 
@@ -166,6 +167,7 @@ async def open_storage(app: Application) -> None:
     start_housekeeping(app)  # forgets processed update ids after 48 h
     if data.health_file is not None:
         start_monitor(app, data.health_file, settings.health_interval_seconds)
+    await share_sending_budget(app)
     await register_commands(app)
 
 
@@ -178,10 +180,22 @@ async def register_commands(app: Application) -> None:
     await admin.register_admin_commands(app, RESPONDENT_COMMANDS)
 
 
+async def share_sending_budget(app: Application) -> None:
+    """On PostgreSQL the workers of one bot share its sending budget through the database (bot/sharedbudget.py)."""
+    limiter = app.bot.rate_limiter
+    engine = app.bot_data.engine
+    if not isinstance(limiter, OutgoingLimiter) or limiter.budget is None or is_sqlite(app.bot_data.settings.database_url):
+        return
+    limiter.shared = await share_budget(limiter.budget, engine, limiter.rate)
+
+
 async def close_storage(app: Application) -> None:
     """Close the batch writer and dispose of the database engine."""
     await stop_housekeeping(app)
     await stop_monitor(app)
+    limiter = app.bot.rate_limiter
+    if isinstance(limiter, OutgoingLimiter) and limiter.shared is not None:
+        await limiter.shared.stop()
     if app.bot_data.service is not None:
         app.bot_data.service.close()
     if app.bot_data.engine is not None:
