@@ -32,7 +32,7 @@ from bot.sharedbudget import share_budget
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
-from storage.db import create_engine, is_sqlite, sessionmaker
+from storage.db import create_engine, is_sqlite
 from storage.migrate import upgrade
 from survey.loader import load_survey
 from survey.model import Survey
@@ -162,7 +162,7 @@ async def open_storage(app: Application) -> None:
     data.engine = create_engine(settings.database_url)
     await upgrade(data.engine)
     key = settings.anonymity_key.get_secret_value() if settings.anonymous and settings.anonymity_key else None
-    service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key)
+    service = SurveyService(data.survey, data.engine, anonymity_key=key)
     data.service = GuardedService(service, data.health)  # database faults told, not hidden (bot/guard.py)
     start_housekeeping(app)  # forgets processed update ids after 48 h
     if data.health_file is not None:
