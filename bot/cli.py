@@ -111,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings.token()
     check_url(settings.database_url)
     setup_logging(settings)
-    app = build_application(settings)
+    app = build_application(settings, monitor=True)
     try:
         if args.webhook:
             run_webhook(app, settings)
@@ -314,6 +314,33 @@ def cmd_migrate_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """Read the running bot's health file: exit 0 when the database and the Bot API answered recently."""
+    from bot.health import problems
+
+    settings = load_settings()
+    path = Path(args.file) if args.file else settings.health_file
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"UNKNOWN: no readable health file at {path} ({exc.__class__.__name__}): is `surveybot run` "
+              "running in this directory (or HEALTH_FILE pointing here)?")
+        return 1
+    found = problems(report)
+    if args.format == "json":
+        print(json.dumps({"ok": not found, "problems": found, **report}, ensure_ascii=False, indent=2))
+        return 1 if found else 0
+    print("OK" if not found else "PROBLEM: " + "; ".join(found))
+    for part in ("database", "telegram"):
+        state = report.get(part) or {}
+        last = state.get("last_ok_seconds_ago")
+        line = f"  {part}: last answered " + (f"{last:.0f} s before the report" if last is not None else "never")
+        if state.get("last_failure"):
+            line += f"; last failure {state['last_failure_seconds_ago']:.0f} s before it ({state['last_failure']})"
+        print(line)
+    return 1 if found else 0
+
+
 # What each subcommand's --help says above and below its options: a description and examples.
 COMMAND_HELP: dict[str, tuple[str, str]] = {
     "run": (
@@ -359,6 +386,13 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
         "in WAL mode). The copy is checked and is a single self-contained file. For PostgreSQL use pg_dump.",
         "  surveybot backup backups/surveybot-$(date +%F).db\n"
         "  sqlite3 backups/surveybot-2026-12-01.db 'SELECT COUNT(*) FROM responses'",
+    ),
+    "health": (
+        "Say whether the running bot is healthy: reads the health report `surveybot run` writes every\n"
+        "HEALTH_INTERVAL_SECONDS to HEALTH_FILE; exit 0 when the database and the Bot API answered recently\n"
+        "and no incident is open, 1 otherwise (also when the report is missing or older than 120 s).",
+        "  surveybot health                 # in the bot's working directory\n"
+        "  HEALTH_FILE=/var/lib/surveybot/surveybot-health.json surveybot health --format json",
     ),
     "migrate-db": (
         "Copy respondents, responses and answers into another, new and empty database (ids kept),\n"
@@ -425,6 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50'")
     export.add_argument("--by", metavar="Q", help="XLSX: add a sheet with every question crossed by question Q")
     export.set_defaults(func=cmd_export)
+    health = sub.add_parser("health", help="is the running bot healthy? (exit 0 yes, 1 no)")
+    health.add_argument("--file", help="the health file (default HEALTH_FILE, surveybot-health.json)")
+    health.add_argument("--format", choices=("text", "json"), default="text")
+    health.set_defaults(func=cmd_health)
     backup = sub.add_parser("backup", help="copy the SQLite database into a new file, safe while the bot runs")
     backup.add_argument("file", help="the new backup file (must not exist yet)")
     backup.set_defaults(func=cmd_backup)
