@@ -142,6 +142,15 @@ def cmd_check_survey(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Print a questionnaire as a respondent would see it (texts, buttons, skip logic)."""
+    from bot.preview import preview_lines
+
+    survey = load_survey(args.file)
+    print("\n".join(preview_lines(survey)))
+    return 0
+
+
 def cmd_survey_schema(args: argparse.Namespace) -> int:
     """Print the questionnaire file's JSON Schema."""
     from survey.schema import survey_json_schema
@@ -440,6 +449,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-survey", help="validate a questionnaire file")
     check.add_argument("file")
     check.set_defaults(func=cmd_check_survey)
+    preview = sub.add_parser("preview", help="print a questionnaire as a respondent sees it")
+    preview.add_argument("file")
+    preview.set_defaults(func=cmd_preview)
     schema = sub.add_parser("survey-schema", help="print the questionnaire file's JSON Schema (for editors)")
     schema.add_argument("-o", "--output", help="write it to this file instead of stdout")
     schema.set_defaults(func=cmd_survey_schema)
