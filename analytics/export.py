@@ -29,7 +29,6 @@ memory; the formatting of each batch runs in a worker thread to keep the event l
 from __future__ import annotations
 
 import asyncio
-import bisect
 import csv
 import io
 from collections.abc import Callable
@@ -44,7 +43,7 @@ from analytics.filters import Filter
 from analytics.summary import Summary, build_summary
 from storage.db import read_only
 from storage.models import COMPLETED, Response
-from storage.records import AnswerRecord, ResponseRecord, ResponseSet, stream_answers, stream_responses
+from storage.records import AnswerRecord, ResponseBatch, ResponseRecord, ResponseSet, stream_responses
 from survey.model import OTHER, Question, QuestionType, Survey
 
 RESPONSE_BATCH = 2_000
@@ -176,21 +175,9 @@ class _Rows:
             cells += build(get(qid))
         return cells
 
-    def batch(self, responses: list[ResponseRecord], answer_rows: list[AnswerRecord]) -> list[Cells]:
-        """Rows of a batch of responses; both lists are sorted by response id."""
-        out = []
-        j, total = 0, len(answer_rows)
-        for r in responses:
-            rid = r.response_id
-            while j < total and answer_rows[j].response_id < rid:
-                j += 1  # answers of a response outside the export (cannot happen with the same filter)
-            answers: dict[str, AnswerRecord] = {}
-            while j < total and answer_rows[j].response_id == rid:
-                a = answer_rows[j]
-                answers[a.question_id] = a
-                j += 1
-            out.append(self.row(r, answers))
-        return out
+    def batch(self, batch: ResponseBatch) -> list[Cells]:
+        """Rows of a batch of responses (read into records here, in the caller's thread)."""
+        return [self.row(response, answers) for response, answers in batch]
 
 
 def export_columns(survey: Survey) -> list[str]:
@@ -214,35 +201,23 @@ async def _stream(
     async with read_only(engine).begin() as conn:
         n_counted = await conn.scalar(select(func.count()).select_from(Response).where(counted)) or 0
         n_total = await conn.scalar(select(func.count()).select_from(Response)) or 0
-        subset = ResponseSet.of(counted, n_counted, n_total)
-        responses = stream_responses(conn, subset, RESPONSE_BATCH)
-        answer_parts = stream_answers(conn, subset, ANSWER_BATCH).__aiter__()
-        pending: list[AnswerRecord] = []
-        exhausted = False
-        writing: asyncio.Future | None = None
+        batches = stream_responses(
+            conn, ResponseSet.of(counted, n_counted, n_total), batch_size=RESPONSE_BATCH, answer_batch_size=ANSWER_BATCH
+        )
+        writing: asyncio.Future[None] | None = None
         try:
-            async for batch in responses:
-                last_id = batch[-1].response_id
-                # Pull answers until we hold every row of this batch's responses.
-                while not exhausted and (not pending or pending[-1].response_id <= last_id):
-                    try:
-                        pending.extend(await answer_parts.__anext__())
-                    except StopAsyncIteration:
-                        exhausted = True
-                cut = bisect.bisect_right(pending, last_id, key=lambda r: r.response_id)
-                mine, pending = pending[:cut], pending[cut:]
-                # Format this batch in a worker thread while SQLite fetches the next one; awaiting
-                # the previous batch first keeps the rows in order.
+            async for batch in batches:
+                # Format this batch in a worker thread while the database reads the next one;
+                # awaiting the previous batch first keeps the rows in order.
                 if writing is not None:
                     await writing
-                writing = asyncio.ensure_future(asyncio.to_thread(lambda b=batch, m=mine: sink(rows.batch(b, m))))
+                writing = asyncio.ensure_future(asyncio.to_thread(lambda b=batch: sink(rows.batch(b))))
             if writing is not None:
                 await writing
         finally:
             if writing is not None and not writing.done():
                 await asyncio.wait([writing])
-            await answer_parts.aclose()
-            await responses.aclose()
+            await batches.aclose()
 
 
 # CSV ------------------------------------------------------------------------------------

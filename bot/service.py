@@ -1,31 +1,44 @@
-"""The respondent service: every respondent action committed before it returns, no Telegram in here.
+"""The respondent write path, top to bottom: every respondent action committed before it returns.
 
-Handlers call these methods; each commits before returning, so the bot only shows the next
-question once the answer is durable. The respondent's position comes from the database on
-every call, which is what lets a killed bot resume exactly where people were.
+How one tap or message becomes a durable answer (read this module top-down):
 
-``status``, ``show`` and ``act`` go through group commit (storage/groupcommit.py): the requests
-of many respondents that arrive together are applied in ONE transaction (rows read with IN (...),
-written with executemany), in arrival order, and each caller gets its result only after that
-commit. Every guarantee of one-transaction-per-action holds per request: the update id is claimed
-in the same transaction (a redelivery changes nothing), the keyboard version is checked against
-the position as the earlier requests of the batch left it, and a request that fails is retried or
-failed alone without costing the others their answers. One asyncio lock serialises this process's
-write transactions, so they queue in memory instead of spinning on SQLite's busy timeout.
+    bot/handlers.py           on_button / on_text parse the update into a flow.Action and call
+    SurveyService.act         (or .show / .status) which wraps it in a Job and
+    GroupCommit.submit        queues it (storage/groupcommit.py); callers that arrive together form a batch
+    SurveyService._commit     runs the batch as ONE transaction (see _transaction, the single place a
+                              transaction is opened; storage.db.BatchWriter runs it), and if that fails
+                              runs each job alone, retrying a lost race with another process
+    SurveyService._apply      inside the transaction: claim the update ids, load every position at once,
+                              run each job in arrival order (_act_on / _show_on / _status_of, which call
+                              the pure survey.flow.apply and Position.begin/advance), write the changes
+    Pending.resolve           after COMMIT each caller gets its own Reply (or its own exception)
+
+Names, each for one thing: ``flow.Progress`` is where a respondent is in the questionnaire (pure);
+``flow.Outcome`` (with its ``flow.Kind``) is what one action did to it; ``storage.repository.Position``
+is a response row as a batch reads and changes it; ``Reply`` (with its ``ReplyStatus``) is what the
+service tells the handler; ``Job`` / ``JobKind`` / ``JobResult`` are one queued request and its result.
+
+Every guarantee of one-transaction-per-action holds per request: the update id is claimed in the same
+transaction (a redelivery changes nothing), the keyboard version is checked against the position as the
+earlier requests of the batch left it, and a request that fails is retried or failed alone without
+costing the others their answers. The position comes from the database on every call, which is what
+lets a killed bot resume exactly where people were.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import datetime
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import assert_never
 
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import Writer, is_conflict
+from storage.db import BatchWriter, is_conflict, sessionmaker
 from storage.groupcommit import GroupCommit, Pending
 from storage.models import COMPLETED, utcnow
 from storage.repository import (
@@ -46,7 +59,7 @@ from survey.model import Survey
 CONFLICT_RETRIES = 3
 
 
-class Status(StrEnum):
+class ReplyStatus(StrEnum):
     """How a request to the service ended."""
 
     NEW = "new"  # never started this survey
@@ -58,22 +71,29 @@ class Status(StrEnum):
 
 
 @dataclass
-class State:
+class Reply:
     """What the bot needs to answer a respondent: status, position and the keyboard version."""
 
-    status: Status
+    status: ReplyStatus
     progress: Progress | None = None
     version: int = 0
     outcome: Outcome | None = None
     answered: int = 0
-    extra: dict = field(default_factory=dict)
+
+
+class JobKind(StrEnum):
+    """The three requests a handler can make."""
+
+    STATUS = "status"  # where does the user stand (creates the respondent on first contact)
+    SHOW = "show"  # draw the current question again (starting or restarting the response when asked)
+    ACT = "act"  # apply one flow.Action
 
 
 @dataclass(frozen=True)
 class Job:
-    """One respondent request waiting for its batch: act, status or show."""
+    """One respondent request waiting for its batch."""
 
-    kind: str
+    kind: JobKind
     key: str
     update_id: int | None = None
     action: Action | None = None
@@ -83,10 +103,10 @@ class Job:
 
 
 @dataclass
-class _Done:
-    """A job's result, and whether its update claim must be given back (nothing was applied)."""
+class JobResult:
+    """A job's reply (or error), and whether its update claim must be given back (nothing was applied)."""
 
-    state: State | None = None
+    reply: Reply | None = None
     error: Exception | None = None
     release: bool = False
 
@@ -105,16 +125,19 @@ def user_key(user_id: int, anonymity_key: str | None) -> str:
 class SurveyService:
     """Start, answer, go back, resume, restart and forget, each committed before it returns."""
 
-    def __init__(self, survey: Survey, sessions: async_sessionmaker[AsyncSession], anonymity_key: str | None = None,
+    def __init__(self, survey: Survey, engine: AsyncEngine, anonymity_key: str | None = None,
                  *, max_batch: int = 256, linger: float = 0.0):
         self.survey = survey
-        self.sessions = sessions
-        self.engine = sessions.kw["bind"]
+        self.engine = engine
+        self.sessions = sessionmaker(engine)  # the few non-batched operations (forget, /my_data, ...)
         self.anonymity_key = anonymity_key
-        # One writer at a time in this process: queueing here is cheap, SQLite's busy wait is not.
+        # Every write transaction of this process takes this lock first. Waiting here is a cheap
+        # in-memory queue, whereas two transactions of ours contending for SQLite's write lock would
+        # busy-wait (and the batch writer, which never waits for SQLite's lock on the event loop's
+        # thread, would fall back to a worker thread). Other processes are handled by the database.
         self.write_lock = asyncio.Lock()
-        self.writer = Writer(self.engine)
-        self.batches: GroupCommit[Job] = GroupCommit(self._run_batch, max_batch=max_batch, linger=linger)
+        self.writer = BatchWriter(engine)
+        self.batches: GroupCommit[Job] = GroupCommit(self._commit, max_batch=max_batch, linger=linger)
 
     def close(self) -> None:
         """Close the batch writer's own connections (call when the engine is disposed)."""
@@ -124,121 +147,151 @@ class SurveyService:
         """The stored key of a Telegram user."""
         return user_key(user_id, self.anonymity_key)
 
-    async def _submit(self, job: Job) -> State:
+    async def _submit(self, job: Job) -> Reply:
         result = await self.batches.submit(job)
-        assert isinstance(result, State)
+        assert isinstance(result, Reply)
         return result
 
-    async def status(self, user_id: int, source: str | None = None, update_id: int | None = None) -> State:
+    async def status(self, user_id: int, source: str | None = None, update_id: int | None = None) -> Reply:
         """Where a user stands (creating the respondent on first contact, with its deep-link source)."""
-        return await self._submit(Job("status", self.key(user_id), update_id, source=source))
+        return await self._submit(Job(JobKind.STATUS, self.key(user_id), update_id, source=source))
 
     async def show(self, user_id: int, expected_version: int | None = None, *, restart: bool = False,
-                   update_id: int | None = None) -> State:
+                   update_id: int | None = None) -> Reply:
         """Put the current question on screen again (starting or restarting the response when asked).
 
         The version is bumped so that keyboards sent earlier stop working: only the newest one counts.
         """
-        return await self._submit(Job("show", self.key(user_id), update_id, expected_version=expected_version,
+        return await self._submit(Job(JobKind.SHOW, self.key(user_id), update_id, expected_version=expected_version,
                                       restart=restart))
 
     async def act(self, user_id: int, action: Action, expected_version: int | None = None,
-                  update_id: int | None = None) -> State:
+                  update_id: int | None = None) -> Reply:
         """Apply one respondent action; STALE when the button's version is not the current one."""
-        return await self._submit(Job("act", self.key(user_id), update_id, action=action,
+        return await self._submit(Job(JobKind.ACT, self.key(user_id), update_id, action=action,
                                       expected_version=expected_version))
 
-    async def _run_batch(self, batch: list[Pending[Job]], attempt: int = 0) -> None:
-        """One transaction for a batch of requests; if it fails, each request is retried alone."""
+    async def _commit(self, batch: list[Pending[Job]]) -> None:
+        """Run a batch as one transaction; if it fails, run each job alone (one bad job costs the others nothing)."""
         jobs = [p.item for p in batch]
         try:
-            async with self.write_lock:
-                results = await self.writer.run(lambda conn: self._apply(conn, jobs))
-        except Exception as exc:  # noqa: BLE001 - decided per request below
+            results = await self._transaction(jobs)
+        except Exception as exc:  # noqa: BLE001 - decided per job below
             if len(batch) == 1:
-                # Another process won a race for the same rows (PostgreSQL, several workers): by now
-                # it has committed, so a fresh transaction reads its result and goes on from there.
-                if attempt < CONFLICT_RETRIES and is_conflict(exc):
-                    await self._run_batch(batch, attempt + 1)
-                else:
-                    batch[0].fail(exc)
-                return
-            # One bad request must not cost the others their answers.
-            for p in batch:
-                await self._run_batch([p])
+                await self._commit_alone(batch[0], first_error=exc)
+            else:
+                for pending in batch:
+                    await self._commit_alone(pending)
             return
-        for p, done in zip(batch, results):
-            p.fail(done.error) if done.error is not None else p.resolve(done.state)
+        for pending, result in zip(batch, results, strict=True):
+            pending.fail(result.error) if result.error is not None else pending.resolve(result.reply)
 
-    def _apply(self, conn: Connection, jobs: list[Job]) -> list[_Done]:
+    async def _commit_alone(self, pending: Pending[Job], first_error: Exception | None = None) -> None:
+        """One job in its own transaction; a race lost to another process is retried on the fresh rows."""
+        attempt = 0
+        error = first_error
+        while True:
+            if error is None:
+                try:
+                    (result,) = await self._transaction([pending.item])
+                except Exception as exc:  # noqa: BLE001 - retried or handed to the caller below
+                    error = exc
+                else:
+                    pending.fail(result.error) if result.error is not None else pending.resolve(result.reply)
+                    return
+            # Another process won a race for the same rows (PostgreSQL, several workers): by now it
+            # has committed, so a fresh transaction reads its result and goes on from there.
+            if attempt >= CONFLICT_RETRIES or not is_conflict(error):
+                pending.fail(error)
+                return
+            attempt, error = attempt + 1, None
+
+    async def _transaction(self, jobs: list[Job]) -> list[JobResult]:
+        """THE place where respondent writes meet the database: one transaction for these jobs, committed."""
+        async with self.write_lock:  # see __init__: our own writers queue here, not on SQLite's lock
+            return await self.writer.run(lambda conn: self._apply(conn, jobs))
+
+    def _apply(self, conn: Connection, jobs: list[Job]) -> list[JobResult]:
         """Claim the updates, read every position at once, run the requests in order, write the changes."""
         claimed = claim_updates(conn, list(dict.fromkeys(j.update_id for j in jobs if j.update_id is not None)))
         positions = load_positions(conn, self.survey.id, list(dict.fromkeys(j.key for j in jobs)))
         # status and show create the respondent on first contact (with the source of the first request).
         new: dict[str, str | None] = {}
         for j in jobs:
-            if j.kind != "act" and j.key not in positions and (j.update_id is None or j.update_id in claimed):
+            if j.kind != JobKind.ACT and j.key not in positions and (j.update_id is None or j.update_id in claimed):
                 new.setdefault(j.key, j.source)
         positions |= add_respondents(conn, new)
         now = utcnow()
-        results: list[_Done] = []
+        results: list[JobResult] = []
         seen: set[int] = set()
         for job in jobs:
             if job.update_id is not None:
                 if job.update_id not in claimed or job.update_id in seen:
-                    results.append(_Done(State(Status.DUPLICATE)))
+                    results.append(JobResult(Reply(ReplyStatus.DUPLICATE)))
                     continue
                 seen.add(job.update_id)
             try:
-                handler = {"act": self._act_on, "status": self._status_of, "show": self._show_on}[job.kind]
-                results.append(handler(positions.get(job.key), job, now))
+                results.append(self._run_job(positions.get(job.key), job, now))
             except Exception as exc:  # noqa: BLE001 - only this request fails; its update may be redelivered
-                results.append(_Done(error=exc, release=True))
+                results.append(JobResult(error=exc, release=True))
         save_positions(conn, self.survey, list(positions.values()))
         release_updates(conn, [j.update_id for j, d in zip(jobs, results) if d.release and j.update_id is not None])
         return results
 
-    def _status_of(self, pos: Position, job: Job, now) -> _Done:  # noqa: ANN001
-        if pos.response_id is None and not pos.created:
-            return _Done(State(Status.NEW))
-        status = Status.COMPLETED if pos.status == COMPLETED else Status.IN_PROGRESS
-        return _Done(State(status, pos.progress, pos.version, answered=_answered(pos.progress)))
+    def _run_job(self, pos: Position | None, job: Job, now: datetime) -> JobResult:
+        match job.kind:
+            case JobKind.ACT:
+                return self._act_on(pos, job, now)
+            case JobKind.STATUS:
+                assert pos is not None  # status and show create the respondent
+                return self._status_of(pos, job, now)
+            case JobKind.SHOW:
+                assert pos is not None
+                return self._show_on(pos, job, now)
+            case _:
+                assert_never(job.kind)
 
-    def _show_on(self, pos: Position, job: Job, now) -> _Done:  # noqa: ANN001
+    def _status_of(self, pos: Position, job: Job, now: datetime) -> JobResult:
+        if pos.response_id is None and not pos.created:
+            return JobResult(Reply(ReplyStatus.NEW))
+        status = ReplyStatus.COMPLETED if pos.status == COMPLETED else ReplyStatus.IN_PROGRESS
+        return JobResult(Reply(status, pos.progress, pos.version, answered=_answered(pos.progress)))
+
+    def _show_on(self, pos: Position, job: Job, now: datetime) -> JobResult:
         exists = pos.response_id is not None or pos.created
         if job.expected_version is not None and job.expected_version != (pos.version if exists else 0):
-            return _Done(State(Status.STALE), release=True)
+            return JobResult(Reply(ReplyStatus.STALE), release=True)
         if not exists or job.restart:
             pos.begin(self.survey, flow.start(self.survey).current, now)
         elif pos.status == COMPLETED:
-            return _Done(State(Status.COMPLETED), release=True)
+            return JobResult(Reply(ReplyStatus.COMPLETED), release=True)
         else:
             pos.advance(Outcome(flow.Kind.REDRAW, pos.progress), now)
-        return _Done(State(Status.IN_PROGRESS, pos.progress, pos.version))
+        return JobResult(Reply(ReplyStatus.IN_PROGRESS, pos.progress, pos.version))
 
-    def _act_on(self, pos: Position | None, job: Job, now) -> _Done:  # noqa: ANN001
+    def _act_on(self, pos: Position | None, job: Job, now: datetime) -> JobResult:
         """Check version and status, run the pure flow, advance the position in memory."""
         if pos is None or (pos.response_id is None and not pos.created):
-            return _Done(State(Status.NEW))
+            return JobResult(Reply(ReplyStatus.NEW))
         if job.expected_version is not None and job.expected_version != pos.version:
-            return _Done(State(Status.STALE))
+            return JobResult(Reply(ReplyStatus.STALE))
         if pos.status == COMPLETED:
-            return _Done(State(Status.COMPLETED))
+            return JobResult(Reply(ReplyStatus.COMPLETED))
         outcome = flow.apply(self.survey, pos.progress, job.action)
         if outcome.kind != flow.Kind.REJECTED:
             pos.advance(outcome, now)
-        return _Done(State(Status.APPLIED, outcome.progress, pos.version, outcome=outcome,
+        return JobResult(Reply(ReplyStatus.APPLIED, outcome.progress, pos.version, outcome=outcome,
                            answered=_answered(outcome.progress)))
 
     async def mark_blocked(self, user_id: int) -> None:
         """Remember that a user blocked the bot."""
-        async with self.write_lock, UnitOfWork(self.sessions) as uow:
+        async with self.write_lock, UnitOfWork(self.sessions) as uow:  # a write: queues with the batches
             await uow.repo.mark_blocked(self.key(user_id))
             await uow.commit()
 
     async def forget(self, user_id: int) -> bool:
         """Delete everything stored about a user; False when nothing was stored."""
-        async with self.write_lock:
+        async with self.write_lock:  # a write: queues with the batches; also covers the WAL truncation
             async with UnitOfWork(self.sessions) as uow:
                 found = await uow.repo.forget(self.key(user_id))
                 await uow.commit()
@@ -248,5 +301,8 @@ class SurveyService:
 
     async def record(self, user_id: int) -> dict | None:
         """Everything stored about a user (None when nothing is)."""
+        # Read as a writer would: the respondent's row is locked while its answers are read (FOR UPDATE on
+        # PostgreSQL; on SQLite the session's BEGIN IMMEDIATE takes the write lock), so the record never
+        # shows half of a concurrent batch; taking our lock first keeps it off SQLite's busy wait.
         async with self.write_lock, UnitOfWork(self.sessions) as uow:
             return await respondent_record(uow.repo, self.key(user_id))

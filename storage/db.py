@@ -1,6 +1,6 @@
 """Engine set-up: SQLite in WAL mode with a busy timeout and write-locking transactions.
 
-Also the ``Writer`` that runs batched write transactions (see storage/groupcommit.py).
+Also the ``BatchWriter`` that runs batched write transactions (see storage/groupcommit.py).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-class Writer:
+class BatchWriter:
     """Runs ``fn(connection)`` in one write transaction and commits; the batches of group commit use it.
 
     On SQLite the transaction runs on a plain sqlite3 connection right in the event loop's thread:

@@ -8,13 +8,14 @@ Nothing outside storage/ parses a column's stored form. Two encodings live here:
 * times are stored in UTC (SQLite keeps naive text, PostgreSQL timestamptz): every time read
   through here is a timezone-aware UTC ``datetime`` (``as_utc``).
 
-The export streams (``stream_responses``, ``stream_answers``) yield ``ResponseRecord`` and
-``AnswerRecord`` lists in response order; ``ResponseSet`` says which responses to read.
+The export stream ``stream_responses`` yields ``ResponseBatch`` es: each response as a
+``ResponseRecord`` with its answers as ``AnswerRecord`` s; ``ResponseSet`` says which responses to read.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Iterable
+import bisect
+from collections.abc import AsyncGenerator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
@@ -26,13 +27,13 @@ from storage.models import Answer as AnswerRow, Respondent, Response, as_utc
 
 __all__ = [
     "AnswerRecord",
+    "ResponseBatch",
     "ResponseRecord",
     "ResponseSet",
     "as_utc",
     "choices_include",
     "decode_choices",
     "encode_choices",
-    "stream_answers",
     "stream_responses",
 ]
 
@@ -120,9 +121,11 @@ class ResponseRecord(NamedTuple):
 
 
 class AnswerRecord(NamedTuple):
-    """One stored answer: option ids (``"other"`` included) for choices, a number, a text, or a skip."""
+    """One stored answer of a response: option ids (``"other"`` included) for choices, a number, a text, or a skip.
 
-    response_id: int
+    Equal answers of different responses may be one shared object (records are immutable).
+    """
+
     question_id: str
     option_ids: tuple[str, ...]
     number: int | None
@@ -134,38 +137,73 @@ class AnswerRecord(NamedTuple):
 # Streams -------------------------------------------------------------------------------
 
 
+class ResponseBatch:
+    """Consecutive responses (by id) with every answer they have, as read from the database.
+
+    The rows are turned into records only when the batch is iterated, in the caller's thread: an
+    export iterates it in its worker thread, so the event loop only waits on the database, and
+    the conversion of 1.4 M answers does not fight the formatting thread for the GIL.
+    """
+
+    __slots__ = ("_answers", "_responses", "_sqlite")
+
+    def __init__(self, responses: list[tuple[Any, ...]], answers: list[tuple[Any, ...]], *, sqlite: bool):
+        self._responses, self._answers, self._sqlite = responses, answers, sqlite
+
+    def __len__(self) -> int:
+        return len(self._responses)
+
+    def __iter__(self) -> Iterator[tuple[ResponseRecord, dict[str, AnswerRecord]]]:
+        """Each response in id order with its answers by question id."""
+        # A large export reads 1.4 M answers, and making a record costs more than formatting it; but
+        # most answers repeat (a handful of options per question), so equal rows share one record.
+        # tuple.__new__ skips the NamedTuples' Python-level __new__.
+        new, decode, answers, shared = tuple.__new__, decode_choices, self._answers, _SHARED
+        time = _sqlite_time if self._sqlite else as_utc
+        j, total = 0, len(answers)
+        for rid, status, started, completed, key, source in self._responses:
+            while j < total and answers[j][0] < rid:
+                j += 1  # answers of a response outside the batch (cannot happen with the same filter)
+            mine: dict[str, AnswerRecord] = {}
+            while j < total and answers[j][0] == rid:
+                row = answers[j][1:]
+                record = shared.get(row)
+                if record is None:
+                    qid, choices, number, text, other, skipped = row
+                    record = new(AnswerRecord, (qid, decode(choices), number, text, other, skipped == 1))
+                    if len(shared) >= _SHARED_MAX:
+                        shared.clear()
+                    shared[row] = record
+                mine[record[0]] = record
+                j += 1
+            yield new(ResponseRecord, (rid, status, time(started), time(completed), key, source)), mine
+
+
+_SHARED: dict[tuple[Any, ...], AnswerRecord] = {}
+_SHARED_MAX = 65_536
+
+
+def _sqlite_time(value: str | None) -> datetime | None:
+    # SQLite's own text: naive UTC "YYYY-MM-DD HH:MM:SS.ffffff".
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
 async def stream_responses(
-    conn: AsyncConnection, responses: ResponseSet, size: int
-) -> AsyncGenerator[list[ResponseRecord], None]:
-    """The responses of the set with their respondents, in response id order, ``size`` at a time."""
-    stmt = (
+    conn: AsyncConnection, responses: ResponseSet, *, batch_size: int = 2_000, answer_batch_size: int = 20_000
+) -> AsyncGenerator[ResponseBatch, None]:
+    """The set's responses with their respondents' key and source and all their answers, in id order.
+
+    Two streams read side by side in the caller's transaction (responses, and answers ordered by
+    response then question), cut into batches of about ``batch_size`` whole responses.
+    """
+    response_rows = (
         select(Response.id, Response.status, Response.started_at, Response.completed_at, Respondent.user_key,
                Respondent.source)
         .join(Respondent, Respondent.id == Response.respondent_id)
         .where(responses.where)
         .order_by(Response.id)
     )
-    raw = conn.dialect.name == "sqlite"
-    parse = datetime.fromisoformat
-    async for rows in _stream_rows(conn, stmt, size):
-        if raw:  # SQLite's own text, naive UTC "YYYY-MM-DD HH:MM:SS.ffffff"
-            yield [
-                ResponseRecord(rid, status, parse(started).replace(tzinfo=UTC),
-                               parse(completed).replace(tzinfo=UTC) if completed else None, key, source)
-                for rid, status, started, completed, key, source in rows
-            ]
-        else:
-            yield [
-                ResponseRecord(rid, status, as_utc(started), as_utc(completed), key, source)  # type: ignore[arg-type]
-                for rid, status, started, completed, key, source in rows
-            ]
-
-
-async def stream_answers(
-    conn: AsyncConnection, responses: ResponseSet, size: int
-) -> AsyncGenerator[list[AnswerRecord], None]:
-    """The answers of the set's responses, ordered by response id then question id, ``size`` at a time."""
-    stmt = select(
+    answer_rows = select(
         AnswerRow.response_id,
         AnswerRow.question_id,
         AnswerRow.choices,
@@ -174,14 +212,31 @@ async def stream_answers(
         AnswerRow.other_text,
         AnswerRow.skipped,
     ).order_by(AnswerRow.response_id, AnswerRow.question_id)
-    stmt = responses.restrict(stmt, AnswerRow.response_id)
-    # tuple.__new__ skips the NamedTuple's Python-level __new__: 1.4 M records for a large export.
-    new, decode = tuple.__new__, decode_choices
-    async for rows in _stream_rows(conn, stmt, size):
-        yield [
-            new(AnswerRecord, (rid, qid, decode(choices), number, text, other, skipped == 1))
-            for rid, qid, choices, number, text, other, skipped in rows
-        ]
+    answer_rows = responses.restrict(answer_rows, AnswerRow.response_id)
+    sqlite = conn.dialect.name == "sqlite"
+    response_parts = _stream_rows(conn, response_rows, batch_size)
+    answer_parts = _stream_rows(conn, answer_rows, answer_batch_size)
+    pending: list[tuple[Any, ...]] = []
+    exhausted = False
+    try:
+        async for batch in response_parts:
+            last_id = batch[-1][0]
+            # Pull answers until every answer of this batch's responses is in hand.
+            while not exhausted and (not pending or pending[-1][0] <= last_id):
+                try:
+                    pending.extend(await answer_parts.__anext__())
+                except StopAsyncIteration:
+                    exhausted = True
+            cut = bisect.bisect_right(pending, last_id, key=_first)
+            yield ResponseBatch(batch, pending[:cut], sqlite=sqlite)
+            pending = pending[cut:]
+    finally:
+        await answer_parts.aclose()
+        await response_parts.aclose()
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
 
 
 async def _stream_rows(
