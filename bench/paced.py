@@ -20,7 +20,6 @@ import os
 import random
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -141,7 +140,7 @@ async def respondent(api: TimedAPI, run: Run, uid: int, delay: float, t0: float,
             while api.last_seq[uid] <= mark:
                 await asyncio.wait_for(event.wait(), wait)
                 event.clear()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             run.unanswered += 1
             return
         replied = api.changed_at[uid]
@@ -225,8 +224,7 @@ async def admin_charts(api: TimedAPI, run: Run, at: float) -> None:
 async def two_worker_run(users: int, ramp: float, pg_url: str, *, think: tuple[float, float] = (3.0, 6.0)) -> Run:
     """Two `surveybot run --webhook` workers on one PostgreSQL database behind a round-robin forwarder,
     sharing the 30/s budget; updates reach them as Telegram's webhook would (tests/test_two_workers.py)."""
-    from tests import pg
-    from tests import test_two_workers as tw
+    from tests import pg, test_two_workers as tw
 
     class TimedWebhookAPI(tw.WebhookTelegram):
         def __init__(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -8,8 +8,7 @@ from html import escape
 from telegram import InputFile, InputMediaPhoto
 from telegram.constants import ParseMode
 
-from analytics import compare as comparing
-from analytics import crosstab_render
+from analytics import compare as comparing, crosstab_render
 from analytics.crosstab import build_crosstabs, count_respondents
 from analytics.filters import Filter
 from analytics.render import LIMIT

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -16,22 +17,21 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.error import TelegramError
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot import admin, handlers, privacy
 from bot.context import BotData
 from bot.delivery import RetryingRequest
+from bot.flood import add_flood_guard
 from bot.guard import FaultNotices, GuardedService
 from bot.health import TELEGRAM, Health
-from bot.flood import add_flood_guard
 from bot.housekeeping import start_housekeeping, stop_housekeeping
 from bot.monitor import serve_healthz, start_monitor, stop_monitor
 from bot.outgoing import BULK, OutgoingLimiter
-from bot.sharedbudget import share_budget
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
+from bot.sharedbudget import share_budget
 from storage.db import create_engine, is_sqlite
 from storage.migrate import upgrade
 from survey.loader import load_survey
@@ -104,7 +104,7 @@ def transports(settings: Settings, request: BaseRequest | None = None,
             RetryingRequest(polls, observe=_observer(health, ends_incident=False)))
 
 
-def _observer(health: Health | None, ends_incident: bool = True):  # noqa: ANN202
+def _observer(health: Health | None, ends_incident: bool = True):
     """Bot API outcomes reported to Health: an incident opens only when a call is given up."""
     if health is None:
         return None

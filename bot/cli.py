@@ -62,7 +62,7 @@ class OutputProblem(Exception):
     """An output file that cannot be written; the message is one line."""
 
 
-def _run_db(url: str, make_coro):  # noqa: ANN001, ANN202
+def _run_db(url: str, make_coro):
     """asyncio.run(make_coro()), with a failure to reach or read the database turned into one line."""
     from sqlalchemy.exc import DBAPIError
 
@@ -179,7 +179,7 @@ def _html_to_text(message: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", message))
 
 
-async def _with_engine(settings: Settings, work):  # noqa: ANN001, ANN202
+async def _with_engine(settings: Settings, work):
     from storage.db import create_engine
     from storage.migrate import upgrade
 
@@ -191,7 +191,7 @@ async def _with_engine(settings: Settings, work):  # noqa: ANN001, ANN202
         await engine.dispose()
 
 
-def _filter(args: argparse.Namespace, survey):  # noqa: ANN001, ANN202
+def _filter(args: argparse.Namespace, survey):
     from analytics.filters import parse_filter
 
     return parse_filter(args.where, survey) if args.where else None
@@ -221,7 +221,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         except CrosstabError as exc:
             return _fail(f"--by: {exc}")
 
-    async def work(engine):  # noqa: ANN001, ANN202
+    async def work(engine):
         summary = await build_summary(engine, survey, completed_only=args.completed, where=where)
         tables = []
         if args.by:
@@ -271,7 +271,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except FilterError as exc:
         return _fail(f"--where: {exc}")
 
-    async def work(_engine) -> bytes:  # noqa: ANN001 - the schema is ensured; the export opens its own engine
+    async def work(_engine) -> bytes:
         return await export_bytes(settings.database_url, survey, args.format, completed_only=args.completed, where=where,
                                   banner=args.by if args.format == "xlsx" else None)
 

@@ -15,8 +15,8 @@ from bot.context import Context
 from bot.guard import StorageUnavailable, fault_of, tell_fault
 from bot.health import DATABASE
 from bot.privacy import forget_button
-from bot.ui import edit_or_send, send, toast
 from bot.service import Reply, ReplyStatus
+from bot.ui import edit_or_send, send, toast
 from survey import flow
 from survey.flow import Kind
 from survey.model import Survey

@@ -104,7 +104,7 @@ class Health:
 
 
 def _duration(seconds: float) -> str:
-    minutes, sec = divmod(int(round(seconds)), 60)
+    minutes, sec = divmod(round(seconds), 60)
     return f"{minutes} мин {sec} с" if minutes else f"{sec} с"
 
 

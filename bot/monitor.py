@@ -66,7 +66,7 @@ class Monitor:
                 async with asyncio.timeout(PROBE_TIMEOUT), read_only(self.engine).connect() as conn:
                     await conn.execute(text("SELECT 1"))
                 self.health.answered(DATABASE)
-            except Exception as exc:  # noqa: BLE001 - a probe reports, it never stops the bot
+            except Exception as exc:
                 fault = classify(exc)
                 self.health.failed(DATABASE, fault.kind if fault else type(exc).__name__, lasting=False)
         if not self.health.in_incident(TELEGRAM):

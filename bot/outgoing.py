@@ -126,7 +126,7 @@ class ClockSource:
 
 
 class _Waiter:
-    __slots__ = ("need", "reserved", "future")
+    __slots__ = ("future", "need", "reserved")
 
     def __init__(self, need: float, future: asyncio.Future) -> None:
         self.need, self.reserved, self.future = need, 0.0, future
@@ -273,7 +273,7 @@ class Budget:
 class _Allowance:
     """One chat's allowance: a token bucket (private chats) or a sliding window (groups)."""
 
-    __slots__ = ("rate", "burst", "tokens", "stamp", "window", "period", "paused_until")
+    __slots__ = ("burst", "paused_until", "period", "rate", "stamp", "tokens", "window")
 
     def __init__(self, rate: float, burst: float, now: float, window: int = 0, period: float = 60.0) -> None:
         self.rate, self.burst, self.tokens, self.stamp = rate, burst, burst, now

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
-    def _anonymity(self) -> "Settings":
+    def _anonymity(self) -> Settings:
         if self.anonymous and (self.anonymity_key is None or len(self.anonymity_key.get_secret_value()) < 16):
             raise ValueError("ANONYMOUS=true needs ANONYMITY_KEY of at least 16 characters")
         return self

@@ -33,9 +33,10 @@ import re
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 HOST = "127.0.0.1"  # the only address this module ever binds to
 JSON = dict[str, Any]
@@ -368,7 +369,7 @@ class _Handler(BaseHTTPRequestHandler):
     """Routes HTTP requests to FakeBotAPI.handle_http."""
 
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -397,7 +398,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024
     daemon_threads = True
     block_on_close = False
-    api: "FakeBotAPI"
+    api: FakeBotAPI
 
 
 # ----------------------------------------------------------------------------- the fake API
@@ -442,7 +443,7 @@ class FakeBotAPI:
         self._closed = False
 
     # -- lifecycle
-    def start(self) -> "FakeBotAPI":
+    def start(self) -> FakeBotAPI:
         """Bind 127.0.0.1:<random port> and serve in a daemon thread."""
         self._server = _Server((HOST, 0), _Handler)
         self._server.api = self
@@ -459,7 +460,7 @@ class FakeBotAPI:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "FakeBotAPI":
+    def __enter__(self) -> FakeBotAPI:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -498,7 +499,7 @@ class FakeBotAPI:
             return [m for m in self.sent if m.chat_id == chat_id and (include_deleted or not m.deleted)]
 
     def user(self, user_id: int, first_name: str = "Тест", language_code: str | None = "ru",
-             username: str | None = None) -> "FakeUser":
+             username: str | None = None) -> FakeUser:
         """Get or create a simulated user (private chat id == user id)."""
         with self._lock:
             if user_id not in self._users:

@@ -147,7 +147,7 @@ class Respondent:
             await self.user.send("/start")
             await self.user.press("Продолжить")
 
-    async def _answer(self, q, dbl: bool) -> None:  # noqa: ANN001
+    async def _answer(self, q, dbl: bool) -> None:
         rng = self.rng
         if q.type == QuestionType.SINGLE:
             if q.other_allowed and rng.random() < 0.2:
@@ -174,7 +174,7 @@ class Respondent:
         else:
             raise AssertionError(f"question type {q.type} not scripted")
 
-    async def _multiple(self, q, dbl: bool) -> None:  # noqa: ANN001
+    async def _multiple(self, q, dbl: bool) -> None:
         rng = self.rng
         prev = self.expected.get(q.id)
         draft = set(prev.choices) if prev and not prev.skipped else set()
@@ -277,7 +277,7 @@ class BotProcess:
         return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in self.out_files if p.exists())
 
 
-def _copy(stream, path: Path) -> None:  # noqa: ANN001
+def _copy(stream, path: Path) -> None:
     """Copy a child's output pipe to a file, line by line, until it closes."""
     with path.open("ab") as f:
         for line in iter(stream.readline, b""):

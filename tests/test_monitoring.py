@@ -30,7 +30,7 @@ def health_cli(cwd: Path) -> tuple[int, str]:
     return done.returncode, done.stdout + done.stderr
 
 
-def wait_until(check, timeout: float = 20):  # noqa: ANN001, ANN201
+def wait_until(check, timeout: float = 20):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = check()

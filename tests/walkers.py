@@ -88,7 +88,7 @@ class Walker:
         self.plan = plan_for(self.user_id)
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"walker-{self.user_id}")
 
-    def start(self) -> "Walker":
+    def start(self) -> Walker:
         """Start walking in a thread."""
         self.thread.start()
         return self
@@ -108,7 +108,7 @@ class Walker:
                 msg = self._live_question()
                 number = int(QUESTION_RE.search(msg.content).group(1))
                 self._answer(msg, number)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:
             self.error = exc
 
     def _live_question(self) -> BotMessage:
@@ -121,7 +121,7 @@ class Walker:
         q = SURVEY.questions[number - 1]
         kind, value = self.plan[q.id]
         data = {d: t for row in msg.keyboard for t, d in row}
-        pick = (lambda suffix: lambda m: self.user.press(m.message_id, _data(m, suffix)))
+        pick = (lambda suffix: lambda m: self.user.press(m.message_id, _data(m, suffix)))  # noqa: E731 - a factory of press actions, read inline
         nxt = self._question_after(number)
         if kind == "skip":
             self._act(pick(":s"), msg, nxt)
@@ -137,7 +137,7 @@ class Walker:
         else:
             self._act(lambda m: self.user.send(str(value)), msg, nxt)
 
-    def _question_after(self, number: int):  # noqa: ANN202
+    def _question_after(self, number: int):
         def reached(m: BotMessage) -> bool:
             if THANKS in m.content:
                 self.done = True
@@ -146,7 +146,7 @@ class Walker:
             return bool(shown and m.keyboard and int(shown.group(1)) > number)
         return reached
 
-    def _act(self, do, msg: BotMessage, reached) -> None:  # noqa: ANN001
+    def _act(self, do, msg: BotMessage, reached) -> None:
         """Do something and wait for the reply; after a fault notice, do it again on the newest keyboard."""
         while True:
             mark, taps = self.api._stamp, len(self.user.callback_ids)
