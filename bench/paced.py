@@ -70,6 +70,7 @@ class Run:
     unanswered: int = 0
     steady: tuple[float, float] = (0.0, 0.0)
     charts_seconds: float | None = None
+    hit_kinds: str = ""
     peak_per_s: int = 0
     steady_per_s: float = float("nan")
 
@@ -89,7 +90,7 @@ class Run:
         return (f"N={self.users}: p50 {self.pct(50):.3f} s, p95 {self.pct(95):.3f} s, p99 {self.pct(99):.3f} s, "
                 f"max {max(self.latencies, default=0):.2f} s; {self.served_per_s:.1f} actions/s served "
                 f"(steady {self.steady[0]:.0f}–{self.steady[1]:.0f} s); {self.calls / max(1, self.actions):.2f} "
-                f"calls/action; 429: {self.hits} (limits) + {self.other_429}; unanswered {self.unanswered}"
+                f"calls/action; 429: {self.hits} (limits{self.hit_kinds}) + {self.other_429}; unanswered {self.unanswered}"
                 + (f"; charts delivered in {self.charts_seconds:.1f} s" if self.charts_seconds else ""))
 
 
@@ -199,6 +200,8 @@ async def one_run(users: int, ramp: float, *, charts_at: float | None = None, ra
                 if c.params.get("chat_id") in respondents and c.status == 200:
                     run.calls += message_cost(c.method, c.params)
             run.hits = len(api.limit_hits)
+            run.hit_kinds = "".join(f", {k}: {sum(h.limit == k for h in api.limit_hits)}"
+                                    for k in sorted({h.limit for h in api.limit_hits}))
             run.other_429 = sum(1 for c in api.calls if c.status == 429) - run.hits
         out = (Path(tmp) / "bot.out").read_text(errors="replace")
         if "Traceback" in out:

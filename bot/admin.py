@@ -212,7 +212,7 @@ async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
     for start in range(0, len(images), ALBUM):
         chunk = images[start : start + ALBUM]
         media = [
-            InputMediaPhoto(InputFile(png, filename=f"q{drawn[start + i].number}.png"),
+            InputMediaPhoto(png, filename=f"q{drawn[start + i].number}.png",
                             caption=caption if start + i == 0 else None)
             for i, png in enumerate(chunk)
         ]

@@ -48,7 +48,7 @@ async def send_comparison(context: Context, chat_id: int, summary: Summary, wave
     for start in range(0, len(images), ALBUM):
         chunk = images[start : start + ALBUM]
         media = [
-            InputMediaPhoto(InputFile(png, filename=f"compare_q{comparison.questions[start + i].number}.png"),
+            InputMediaPhoto(png, filename=f"compare_q{comparison.questions[start + i].number}.png",
                             caption=caption if start + i == 0 else None)
             for i, png in enumerate(chunk)
         ]
