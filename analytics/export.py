@@ -313,7 +313,7 @@ TYPE_NAMES = {
 }
 
 
-def _write_row(ws, r: int, cells: list, date_format) -> None:  # noqa: ANN001
+def _write_row(ws, r: int, cells: list, date_format) -> None:
     for c, value in enumerate(cells):
         if value is None:
             continue
@@ -433,7 +433,7 @@ async def export_xlsx(
     except BaseException:
         try:
             workbook.close()
-        except Exception:  # noqa: BLE001 (the original error matters more)
+        except Exception:
             pass
         raise
     return written

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,7 +21,7 @@ FORMATS = ("csv", "xlsx", "sav")
 
 def export_filename(survey: Survey, fmt: str, completed_only: bool) -> str:
     """A file name like manao_accounting_digital_2026-11-27_completed.xlsx."""
-    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
     return f"{survey.id}_{day}{'_completed' if completed_only else ''}.{fmt}"
 
 

@@ -37,7 +37,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from storage.db import read_only
 from storage.models import COMPLETED, IN_PROGRESS, Answer as AnswerRow, AnswerChoice, Response
-from storage.records import S, ResponseSet, as_utc, choices_include
+from storage.records import ResponseSet, S, as_utc, choices_include
 from storage.sql import duration_seconds
 from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey
 

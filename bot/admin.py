@@ -28,11 +28,10 @@ from analytics.compare import baseline_waves
 from analytics.crosstab import CrosstabError, resolve_banner
 from analytics.filters import Filter, FilterError, parse_filter
 from analytics.summary import Summary, build_summary
-from bot import analysis, callbacks
-from bot import render
-from bot.stats_args import StatsArgsError, StatsRequest, parse_stats_args
+from bot import analysis, callbacks, render
 from bot.context import Context
 from bot.outgoing import bulk_handler
+from bot.stats_args import StatsArgsError, StatsRequest, parse_stats_args
 from bot.ui import toast
 
 log = logging.getLogger(__name__)
@@ -197,7 +196,7 @@ def _ordered(context: Context, question_id: str) -> bool:
         return False
 
 
-async def _send_answers_file(context: Context, chat_id: int, summary: Summary, question) -> None:  # noqa: ANN001
+async def _send_answers_file(context: Context, chat_id: int, summary: Summary, question) -> None:
     """A text question's answers as a .txt document (a picture of free text says nothing)."""
     content = await asyncio.to_thread(charts.answers_file, question, summary.filter)
     caption = f"{question.number}. {question.title}: ответы ({len(question.other_texts)})"
@@ -213,7 +212,7 @@ async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
     for start in range(0, len(images), ALBUM):
         chunk = images[start : start + ALBUM]
         media = [
-            InputMediaPhoto(InputFile(png, filename=f"q{drawn[start + i].number}.png"),
+            InputMediaPhoto(png, filename=f"q{drawn[start + i].number}.png",
                             caption=caption if start + i == 0 else None)
             for i, png in enumerate(chunk)
         ]

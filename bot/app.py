@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -15,18 +17,21 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.error import TelegramError
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot import admin, handlers, privacy
 from bot.context import BotData
+from bot.delivery import RetryingRequest
 from bot.flood import add_flood_guard
+from bot.guard import FaultNotices, GuardedService
+from bot.health import TELEGRAM, Health
 from bot.housekeeping import start_housekeeping, stop_housekeeping
-from bot.outgoing import OutgoingLimiter
-from bot.sharedbudget import share_budget
+from bot.monitor import serve_healthz, start_monitor, stop_monitor
+from bot.outgoing import BULK, OutgoingLimiter
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
+from bot.sharedbudget import share_budget
 from storage.db import create_engine, is_sqlite
 from storage.migrate import upgrade
 from survey.loader import load_survey
@@ -48,8 +53,12 @@ def build_application(
     survey: Survey | None = None,
     request: BaseRequest | None = None,
     rate_limiter: bool = True,
+    monitor: bool = False,
 ) -> Application:
-    """The configured bot; storage is opened (and migrated) in post_init, not here."""
+    """The configured bot; storage is opened (and migrated) in post_init, not here.
+
+    ``monitor``: probe the database and the Bot API and write ``HEALTH_FILE`` while running (``surveybot run``).
+    """
     survey = survey or load_survey(settings.survey_file)
     api = settings.telegram_api_url
     builder = (
@@ -65,13 +74,67 @@ def build_application(
     # Always a limiter, so bulk senders may pass rate_limit_args; at rate 0 (or rate_limiter=False) it paces nothing.
     rate = settings.outgoing_max_rate if rate_limiter else 0.0
     builder = builder.rate_limiter(OutgoingLimiter(rate))
-    if request is not None:
-        builder = builder.request(request).get_updates_request(request)
+    health = Health()
+    calls, polls = transports(settings, request, health)
+    builder = builder.request(calls).get_updates_request(polls)
     app = builder.build()
     app.bot_data.settings = settings
     app.bot_data.survey = survey
+    app.bot_data.health = health
+    app.bot_data.notices = FaultNotices()
+    app.bot_data.health_file = settings.health_file if monitor else None
+    health.alert = lambda text: alert_admins(app, text)
     add_handlers(app)
     return app
+
+
+def transports(settings: Settings, request: BaseRequest | None = None,
+               health: Health | None = None) -> tuple[BaseRequest, BaseRequest]:
+    """HTTP transports for Bot API calls (made again when they fail in transit) and for getUpdates."""
+    if request is None:
+        timeout = settings.telegram_timeout_seconds
+        request = HTTPXRequest(connection_pool_size=256, read_timeout=timeout, write_timeout=timeout,
+                               connect_timeout=timeout)
+        polls: BaseRequest = HTTPXRequest(connection_pool_size=1)  # what PTB builds for getUpdates
+    else:
+        polls = request
+    # getUpdates is not made again here (the updater polls again by itself), only reported to Health;
+    # a poll that answers shows the Bot API is there, but only a send that works ends an incident.
+    return (RetryingRequest(request, retry_seconds=settings.telegram_retry_seconds, observe=_observer(health)),
+            RetryingRequest(polls, observe=_observer(health, ends_incident=False)))
+
+
+def _observer(health: Health | None, ends_incident: bool = True):
+    """Bot API outcomes reported to Health: an incident opens only when a call is given up."""
+    if health is None:
+        return None
+
+    def observe(failure: str | None, gave_up: bool) -> None:
+        if failure is None:
+            health.answered(TELEGRAM, ends_incident=ends_incident)
+        else:
+            health.failed(TELEGRAM, failure, lasting=gave_up)
+
+    return observe
+
+
+def alert_admins(app: Application, text: str) -> None:
+    """Send an incident alert to every admin in the background; it never delays a respondent."""
+    admins = sorted(app.bot_data.settings.admin_ids)
+    if not admins:
+        return
+
+    async def send() -> None:
+        for admin_id in admins:
+            try:
+                await app.bot.send_message(admin_id, text, rate_limit_args=BULK)  # after respondents' replies
+            except TelegramError as exc:  # Telegram itself may be the incident
+                log.debug("incident alert not delivered: %s", exc.message)
+
+    tasks = app.bot_data.background
+    task = asyncio.get_running_loop().create_task(send())
+    tasks.add(task)  # a task nobody references may be collected before it ends
+    task.add_done_callback(tasks.discard)
 
 
 def add_handlers(app: Application) -> None:
@@ -99,8 +162,11 @@ async def open_storage(app: Application) -> None:
     data.engine = create_engine(settings.database_url)
     await upgrade(data.engine)
     key = settings.anonymity_key.get_secret_value() if settings.anonymous and settings.anonymity_key else None
-    data.service = SurveyService(data.survey, data.engine, anonymity_key=key)
+    service = SurveyService(data.survey, data.engine, anonymity_key=key)
+    data.service = GuardedService(service, data.health)  # database faults told, not hidden (bot/guard.py)
     start_housekeeping(app)  # forgets processed update ids after 48 h
+    if data.health_file is not None:
+        start_monitor(app, data.health_file, settings.health_interval_seconds)
     await share_sending_budget(app)
     await register_commands(app)
 
@@ -126,6 +192,7 @@ async def share_sending_budget(app: Application) -> None:
 async def close_storage(app: Application) -> None:
     """Close the batch writer and dispose of the database engine."""
     await stop_housekeeping(app)
+    await stop_monitor(app)
     limiter = app.bot.rate_limiter
     if isinstance(limiter, OutgoingLimiter) and limiter.shared is not None:
         await limiter.shared.stop()
@@ -150,6 +217,7 @@ def run_webhook(app: Application, settings: Settings) -> Any:
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     if secret is None:
         raise SettingsError("webhook mode needs WEBHOOK_SECRET (letters, digits, _ and -; 1-256 characters)")
+    serve_healthz(app.bot_data.health)  # GET /healthz on the same port (bot/monitor.py)
     path = settings.webhook_path.strip("/")
     url = settings.webhook_url.rstrip("/") + "/" + path if settings.webhook_url else None
     return app.run_webhook(

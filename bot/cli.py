@@ -62,7 +62,7 @@ class OutputProblem(Exception):
     """An output file that cannot be written; the message is one line."""
 
 
-def _run_db(url: str, make_coro):  # noqa: ANN001, ANN202
+def _run_db(url: str, make_coro):
     """asyncio.run(make_coro()), with a failure to reach or read the database turned into one line."""
     from sqlalchemy.exc import DBAPIError
 
@@ -111,7 +111,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings.token()
     check_url(settings.database_url)
     setup_logging(settings)
-    app = build_application(settings)
+    app = build_application(settings, monitor=True)
     try:
         if args.webhook:
             run_webhook(app, settings)
@@ -139,6 +139,15 @@ def cmd_check_survey(args: argparse.Namespace) -> int:
         figures = [f for b in baselines if b.wave == wave for f in (*b.options.values(), *b.groups.values())]
         kinds = ", ".join(f"{sum(f.provenance == p for f in figures)} {p}" for p in ("published", "inferred", "assumed"))
         print(f"baseline {wave}: {sum(b.wave == wave for b in baselines)} questions, {len(figures)} figures ({kinds})")
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Print a questionnaire as a respondent would see it (texts, buttons, skip logic)."""
+    from bot.preview import preview_lines
+
+    survey = load_survey(args.file)
+    print("\n".join(preview_lines(survey)))
     return 0
 
 
@@ -179,7 +188,7 @@ def _html_to_text(message: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", message))
 
 
-async def _with_engine(settings: Settings, work):  # noqa: ANN001, ANN202
+async def _with_engine(settings: Settings, work):
     from storage.db import create_engine
     from storage.migrate import upgrade
 
@@ -191,7 +200,7 @@ async def _with_engine(settings: Settings, work):  # noqa: ANN001, ANN202
         await engine.dispose()
 
 
-def _filter(args: argparse.Namespace, survey):  # noqa: ANN001, ANN202
+def _filter(args: argparse.Namespace, survey):
     from analytics.filters import parse_filter
 
     return parse_filter(args.where, survey) if args.where else None
@@ -221,7 +230,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         except CrosstabError as exc:
             return _fail(f"--by: {exc}")
 
-    async def work(engine):  # noqa: ANN001, ANN202
+    async def work(engine):
         summary = await build_summary(engine, survey, completed_only=args.completed, where=where)
         tables = []
         if args.by:
@@ -327,6 +336,33 @@ def cmd_migrate_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """Read the running bot's health file: exit 0 when the database and the Bot API answered recently."""
+    from bot.health import problems
+
+    settings = load_settings()
+    path = Path(args.file) if args.file else settings.health_file
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"UNKNOWN: no readable health file at {path} ({exc.__class__.__name__}): is `surveybot run` "
+              "running in this directory (or HEALTH_FILE pointing here)?")
+        return 1
+    found = problems(report)
+    if args.format == "json":
+        print(json.dumps({"ok": not found, "problems": found, **report}, ensure_ascii=False, indent=2))
+        return 1 if found else 0
+    print("OK" if not found else "PROBLEM: " + "; ".join(found))
+    for part in ("database", "telegram"):
+        state = report.get(part) or {}
+        last = state.get("last_ok_seconds_ago")
+        line = f"  {part}: last answered " + (f"{last:.0f} s before the report" if last is not None else "never")
+        if state.get("last_failure"):
+            line += f"; last failure {state['last_failure_seconds_ago']:.0f} s before it ({state['last_failure']})"
+        print(line)
+    return 1 if found else 0
+
+
 # What each subcommand's --help says above and below its options: a description and examples.
 COMMAND_HELP: dict[str, tuple[str, str]] = {
     "run": (
@@ -375,6 +411,13 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
         "  surveybot backup backups/surveybot-$(date +%F).db\n"
         "  sqlite3 backups/surveybot-2026-12-01.db 'SELECT COUNT(*) FROM responses'",
     ),
+    "health": (
+        "Say whether the running bot is healthy: reads the health report `surveybot run` writes every\n"
+        "HEALTH_INTERVAL_SECONDS to HEALTH_FILE; exit 0 when the database and the Bot API answered recently\n"
+        "and no incident is open, 1 otherwise (also when the report is missing or older than 120 s).",
+        "  surveybot health                 # in the bot's working directory\n"
+        "  HEALTH_FILE=/var/lib/surveybot/surveybot-health.json surveybot health --format json",
+    ),
     "migrate-db": (
         "Copy respondents, responses and answers into another, new and empty database (ids kept),\n"
         "e.g. from SQLite to PostgreSQL. The target is migrated first; the copy is one transaction.",
@@ -421,6 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-survey", help="validate a questionnaire file")
     check.add_argument("file")
     check.set_defaults(func=cmd_check_survey)
+    preview = sub.add_parser("preview", help="print a questionnaire as a respondent sees it")
+    preview.add_argument("file")
+    preview.set_defaults(func=cmd_preview)
     schema = sub.add_parser("survey-schema", help="print the questionnaire file's JSON Schema (for editors)")
     schema.add_argument("-o", "--output", help="write it to this file instead of stdout")
     schema.set_defaults(func=cmd_survey_schema)
@@ -444,6 +490,10 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50'")
     export.add_argument("--by", metavar="Q", help="XLSX: add a sheet with every question crossed by question Q")
     export.set_defaults(func=cmd_export)
+    health = sub.add_parser("health", help="is the running bot healthy? (exit 0 yes, 1 no)")
+    health.add_argument("--file", help="the health file (default HEALTH_FILE, surveybot-health.json)")
+    health.add_argument("--format", choices=("text", "json"), default="text")
+    health.set_defaults(func=cmd_health)
     backup = sub.add_parser("backup", help="copy the SQLite database into a new file, safe while the bot runs")
     backup.add_argument("file", help="the new backup file (must not exist yet)")
     backup.set_defaults(func=cmd_backup)

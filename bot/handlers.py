@@ -7,14 +7,16 @@ from html import escape
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import Forbidden
+from telegram.error import Forbidden, NetworkError
 
 from bot import callbacks, render
 from bot.admin import notify_progress, stats_button
 from bot.context import Context
+from bot.guard import StorageUnavailable, fault_of, tell_fault
+from bot.health import DATABASE
 from bot.privacy import forget_button
-from bot.ui import edit_or_send, send, toast
 from bot.service import Reply, ReplyStatus
+from bot.ui import edit_or_send, send, toast
 from survey import flow
 from survey.flow import Kind
 from survey.model import Survey
@@ -186,11 +188,23 @@ async def on_group(update: Update, context: Context) -> None:
 
 
 async def on_error(update: object, context: Context) -> None:
-    """Log errors without secrets; a respondent who blocked the bot is marked and skipped."""
+    """Log errors without secrets; a respondent who blocked the bot is marked and skipped; a database
+    fault is told to the respondent (the incident itself is logged once, by bot/health.py)."""
     error = context.error
+    fault = fault_of(error)
+    if fault is not None and isinstance(update, Update):
+        data = context.bot_data
+        if not isinstance(error, StorageUnavailable) and data.health is not None:
+            data.health.failed(DATABASE, fault.kind)  # met outside the service (e.g. /stats reading)
+        await tell_fault(update, context.bot, data.notices)
+        log.debug("update %s not handled: database %s", update.update_id, fault.kind)
+        return
     if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_user:
         await context.bot_data.service.mark_blocked(update.effective_user.id)
         log.info("user blocked the bot; marked")
         return
     update_id = update.update_id if isinstance(update, Update) else None
+    if isinstance(error, NetworkError):  # given up after retries: the Telegram incident is logged once
+        log.debug("update %s: Bot API call given up: %s", update_id, error)
+        return
     log.error("error while handling update %s", update_id, exc_info=error)

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from datetime import datetime
 import hmac
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import assert_never
 
@@ -54,7 +54,6 @@ from storage.repository import (
 from survey import flow
 from survey.flow import Action, Outcome, Progress
 from survey.model import Survey
-
 
 CONFLICT_RETRIES = 3
 
@@ -176,7 +175,7 @@ class SurveyService:
         jobs = [p.item for p in batch]
         try:
             results = await self._transaction(jobs)
-        except Exception as exc:  # noqa: BLE001 - decided per job below
+        except Exception as exc:
             if len(batch) == 1:
                 await self._commit_alone(batch[0], first_error=exc)
             else:
@@ -194,7 +193,7 @@ class SurveyService:
             if error is None:
                 try:
                     (result,) = await self._transaction([pending.item])
-                except Exception as exc:  # noqa: BLE001 - retried or handed to the caller below
+                except Exception as exc:
                     error = exc
                 else:
                     pending.fail(result.error) if result.error is not None else pending.resolve(result.reply)
@@ -232,7 +231,7 @@ class SurveyService:
                 seen.add(job.update_id)
             try:
                 results.append(self._run_job(positions.get(job.key), job, now))
-            except Exception as exc:  # noqa: BLE001 - only this request fails; its update may be redelivered
+            except Exception as exc:
                 results.append(JobResult(error=exc, release=True))
         save_positions(conn, self.survey, list(positions.values()))
         release_updates(conn, [j.update_id for j, d in zip(jobs, results) if d.release and j.update_id is not None])

@@ -38,6 +38,13 @@ class Settings(BaseSettings):
     flood_window_seconds: Annotated[float, Field(gt=0)] = 10.0
     # Outgoing messages per second across all chats; 0 turns the limiter off (a local Bot API server, tests).
     outgoing_max_rate: Annotated[float, Field(ge=0)] = 30.0
+    # Seconds to wait for the Bot API to answer one call; a call that times out is made again (bot/delivery.py).
+    telegram_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+    # How long a failing Bot API call is made again before it is given up (and an incident opens).
+    telegram_retry_seconds: Annotated[float, Field(ge=0, le=600)] = 20.0
+    # Where `surveybot run` writes its health report every 15 s (read by `surveybot health`).
+    health_file: Path = Path("surveybot-health.json")
+    health_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 15.0
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: Annotated[int, Field(ge=1, le=65535)] = 8443
@@ -88,7 +95,7 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
-    def _anonymity(self) -> "Settings":
+    def _anonymity(self) -> Settings:
         if self.anonymous and (self.anonymity_key is None or len(self.anonymity_key.get_secret_value()) < 16):
             raise ValueError("ANONYMOUS=true needs ANONYMITY_KEY of at least 16 characters")
         return self

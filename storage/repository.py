@@ -96,7 +96,7 @@ class UnitOfWork:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self._sessions = sessions
 
-    async def __aenter__(self) -> "UnitOfWork":
+    async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
         self.repo = Repository(self.session)
         return self
@@ -194,7 +194,7 @@ class Position:
         self.version += 1
 
 
-def _insert_for(conn: Connection):  # noqa: ANN202
+def _insert_for(conn: Connection):
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 

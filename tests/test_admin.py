@@ -11,8 +11,8 @@ from openpyxl import load_workbook
 from bot import render
 from bot.settings import Settings
 from tests.conftest import ADMIN_ID, TEST_TOKEN
-from tests.recording import SimUser
 from tests.harness import running_app
+from tests.recording import SimUser
 
 ADMIN_COMMANDS = ["/stats", "/stats completed", "/stats 1", "/stats charts", "/stats funnel", "/stats 99",
                   "/stats nonsense", "/export", "/export csv", "/export xlsx completed"]

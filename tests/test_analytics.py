@@ -331,7 +331,7 @@ async def test_xlsx_round_trip(engine, survey, tmp_path):
     assert by_id[9][Q02] is None and by_id[9][f"{Q02}__consulting"] is None
     assert by_id[95]["status"] == "in_progress"
     questionnaire = list(wb["Анкета"].iter_rows(values_only=True))
-    assert (1, Q01, "один вариант") == questionnaire[1][:3] and questionnaire[1][4:] == ("account_managers", "Аккаунт-менеджеры")
+    assert questionnaire[1][:3] == (1, Q01, "один вариант") and questionnaire[1][4:] == ("account_managers", "Аккаунт-менеджеры")
     summary_rows = list(wb["Сводка"].iter_rows(values_only=True))
     assert (1, "Кто выполняет функции аккаунтинга", "Аккаунт-менеджеры", 54, 58.1, 93, 4, 3) in summary_rows
     wb.close()

@@ -14,8 +14,8 @@ from storage.models import ProcessedUpdate, utcnow
 from storage.repository import claim_updates
 from tests.conftest import TEST_TOKEN
 from tests.dbcheck import count, stored_choices
-from tests.recording import SimUser
 from tests.harness import running_app
+from tests.recording import SimUser
 
 # Far above the ids SimUser numbers its own updates with (one counter for the whole test run), so
 # the later press of "Начать" never lands on one of the ids claimed here.

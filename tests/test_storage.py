@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import replace
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import Connection, insert
@@ -106,7 +106,7 @@ async def test_workers_migrating_at_once_take_turns(db_url):
             await e.dispose()
 
 
-def _first(qtype: QuestionType):  # noqa: ANN202
+def _first(qtype: QuestionType):
     return next(q for q in SURVEY.questions if q.type == qtype)
 
 
@@ -332,7 +332,7 @@ async def test_record_has_aware_utc_times(service):
     await service.show(21)
     record = await service.record(21)
     for moment in (record["first_seen"], record["responses"][0]["started_at"]):
-        assert moment.tzinfo is not None and moment.astimezone(timezone.utc) == moment
+        assert moment.tzinfo is not None and moment.astimezone(UTC) == moment
 
 
 async def test_nul_characters_are_dropped_on_both_databases(make_user, db_url):
