@@ -377,6 +377,10 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
         "(positions counted from 1, 'did you mean' for misspelt keys and values), or print OK.",
         "  surveybot check-survey my_survey.yaml",
     ),
+    "preview": (
+        "Print a questionnaire as a respondent sees it, question by question, without starting the bot.",
+        "  surveybot preview my_survey.yaml",
+    ),
     "survey-schema": (
         "Print the JSON Schema of a questionnaire file (generated from the same model the bot validates\n"
         "with), so an editor can complete keys and flag mistakes while you type. Point the editor at it\n"
