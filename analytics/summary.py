@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 
 ONE_DECIMAL = Decimal("0.1")
 
+# Answers kept for options an edited questionnaire no longer has.
+REMOVED = "_removed"
+REMOVED_LABEL = "(удалён из анкеты)"
+
 
 # Number helpers -------------------------------------------------------------------------
 
@@ -529,7 +533,22 @@ def _choice_summary(survey: Survey, q: Question, base: QuestionSummary, chosen: 
         other_label = survey.other_label(q)
         count = chosen.get(OTHER, 0)
         options.append(OptionCount(OTHER, other_label, count, percent(count, n), is_other=True))
+    removed = _removed_count(q, n, options, chosen)
+    if removed:  # answers to options an edit removed: a line of their own, so the lines add up to n
+        options.append(OptionCount(REMOVED, REMOVED_LABEL, removed, percent(removed, n)))
     return replace(base, options=options, other_label=other_label)
+
+
+def _removed_count(q: Question, n: int, options: list[OptionCount], chosen: dict[str, int]) -> int:
+    """Answers given to options the questionnaire no longer has (or stored as another question type).
+
+    Single choice: whatever of n the current options do not account for, so the lines add up to n.
+    Multiple choice: the selections of options that are gone.
+    """
+    if q.type == QuestionType.SINGLE:
+        return max(0, n - sum(o.count for o in options))
+    known = {o.id for o in options}
+    return sum(count for option_id, count in chosen.items() if option_id not in known)
 
 
 def _numeric(base: QuestionSummary, values: dict[int, int]) -> QuestionSummary:
