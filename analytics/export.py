@@ -33,19 +33,19 @@ import csv
 import io
 from collections.abc import Callable
 from datetime import datetime
-from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import BinaryIO
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from analytics.codebook import DEFAULT_TIMEZONE, codebook_rows, option_codes
 from analytics.filters import Filter
 from analytics.summary import Summary, build_summary
 from storage.db import read_only
 from storage.models import COMPLETED, Response
 from storage.records import AnswerRecord, ResponseBatch, ResponseRecord, ResponseSet, stream_responses
-from analytics.codebook import DEFAULT_TIMEZONE, codebook_rows, option_codes
 from survey.model import OTHER, Question, QuestionType, Survey
 
 RESPONSE_BATCH = 2_000

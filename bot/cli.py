@@ -287,7 +287,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     stem = output.name[: -len(output.suffix)] if output.suffix else output.name
 
-    async def work(_engine) -> list[tuple[str, bytes]]:  # noqa: ANN001 - the schema is ensured; the export opens its own engine
+    async def work(_engine) -> list[tuple[str, bytes]]:
         return await export_files(settings.database_url, survey, args.format, stem, completed_only=args.completed,
                                   where=where, banner=args.by if args.format == "xlsx" else None, delimiter=delimiter,
                                   tz_name=settings.timezone)
