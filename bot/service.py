@@ -78,6 +78,7 @@ class Reply:
     version: int = 0
     outcome: Outcome | None = None
     answered: int = 0
+    relocated: bool = False  # the edited questionnaire no longer has the question this action was meant for
 
 
 class JobKind(StrEnum):
@@ -221,6 +222,7 @@ class SurveyService:
                 new.setdefault(j.key, j.source)
         positions |= add_respondents(conn, new)
         now = utcnow()
+        relocated = self._relocate(positions, now)
         results: list[JobResult] = []
         seen: set[int] = set()
         for job in jobs:
@@ -229,6 +231,13 @@ class SurveyService:
                     results.append(JobResult(Reply(ReplyStatus.DUPLICATE)))
                     continue
                 seen.add(job.update_id)
+            if job.kind == JobKind.ACT and job.key in relocated:
+                # The tap or text was meant for a question the edited questionnaire no longer has: it is not
+                # applied to another question; the respondent is shown where they continue.
+                relocated.discard(job.key)
+                pos = positions[job.key]
+                results.append(JobResult(Reply(ReplyStatus.IN_PROGRESS, pos.progress, pos.version, relocated=True)))
+                continue
             try:
                 results.append(self._run_job(positions.get(job.key), job, now))
             except Exception as exc:
@@ -236,6 +245,24 @@ class SurveyService:
         save_positions(conn, self.survey, list(positions.values()))
         release_updates(conn, [j.update_id for j, d in zip(jobs, results) if d.release and j.update_id is not None])
         return results
+
+    def _relocate(self, positions: dict[str, Position], now: datetime) -> set[str]:
+        """Fit in-progress positions to the questionnaire as it is now; the keys whose question moved.
+
+        A moved position gets a new version (saved with this batch), so keyboards drawn for the removed
+        question stop working instead of answering a different one.
+        """
+        moved: set[str] = set()
+        for key, pos in positions.items():
+            if pos.progress is None or pos.status == COMPLETED:
+                continue
+            fixed = flow.relocate(self.survey, pos.progress)
+            if fixed.current != pos.progress.current:
+                pos.advance(Outcome(flow.Kind.REDRAW, fixed), now)
+                moved.add(key)
+            else:
+                pos.progress = fixed
+        return moved
 
     def _run_job(self, pos: Position | None, job: Job, now: datetime) -> JobResult:
         match job.kind:
