@@ -3,7 +3,9 @@
 Each worker's limiter (bot/outgoing.py) keeps its priorities and per-chat allowances locally, but takes its
 tokens from the shared bucket (storage/sendbudget.py) in small batches: at most BATCH at once, only as many as
 calls are waiting for, so a busy worker costs a few statements a second and an idle one none. A bulk take leaves
-RESERVE tokens in the row, so a respondent's reply on any worker goes before bulk sends on every worker.
+RESERVE tokens in the row, and gets nothing at all while a worker with respondents' replies waiting was short of
+tokens (it marks the row for HOLD seconds and renews the mark while they wait), so a respondent's reply on any
+worker goes before bulk sends on every worker.
 Every worker beats a heartbeat row each HEARTBEAT seconds; rows silent for STALE seconds are pruned. If the
 database cannot be reached, the worker paces itself at its fair share (budget / live workers last seen, and
 never more than half when it has never seen the others) until it can again.
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 5.0  # tokens taken at most per statement (1/6 s of a 30/s budget)
 RESERVE = 2.0  # a bulk take leaves this many in the row for respondents' replies on any worker
+HOLD = 0.5  # how long a short interactive take keeps bulk takes empty (renewed within BATCH / rate seconds)
 HEARTBEAT = 1.0
 STALE = 5.0  # a worker silent this long is forgotten: a dead worker's share is free within seconds
 RETRY_DB = 2.0  # after a failure, seconds on the fair share before asking the database again
@@ -69,7 +72,8 @@ class SharedSource:
             return
         want = min(want, BATCH)
         try:
-            got, _left = await self.bucket.take(want, keep=RESERVE if bulk else 0.0)
+            got, _left = await self.bucket.take(want, keep=RESERVE, interactive=not bulk,
+                                                hold=max(HOLD, 2 * BATCH / self.rate))
         except Exception as exc:
             self.failures += 1
             if self.fallback is None:

@@ -5,6 +5,9 @@ Contract:
   small batches with ONE statement that refills the row by the time elapsed (at ``rate``, capped at ``burst``),
   grants up to ``want`` and leaves ``keep`` behind (bulk takes leave a reserve for respondents' replies on any
   worker). Only the database clock is used, so the workers' clocks never matter; the row lock serialises takers.
+- Priorities across workers: an interactive take that gets less than it wanted sets ``interactive_until`` to
+  ``hold`` seconds ahead; until then every bulk take, on any worker, gets nothing. The interactive worker comes
+  back within ``hold`` and renews it while its respondents still wait; a dead worker's mark expires by itself.
 - Each worker upserts a heartbeat row in ``send_workers`` every few seconds; rows older than ``stale`` seconds
   are deleted by whoever beats next, so a dead worker is forgotten within seconds. The live count gives each
   worker its fair share (budget / live workers) when the database cannot be reached.
@@ -22,13 +25,21 @@ _TAKE = text("""
 WITH cur AS (
     SELECT LEAST(CAST(:burst AS DOUBLE PRECISION),
                  tokens + CAST(:rate AS DOUBLE PRECISION)
-                          * CAST(EXTRACT(EPOCH FROM (clock_timestamp() - counted_at)) AS DOUBLE PRECISION)) AS avail
+                          * CAST(EXTRACT(EPOCH FROM (clock_timestamp() - counted_at)) AS DOUBLE PRECISION)) AS avail,
+           COALESCE(interactive_until > clock_timestamp(), FALSE) AS replies_wait
     FROM send_budget WHERE id = 1 FOR UPDATE
 ), granted AS (
-    SELECT avail, GREATEST(0.0, LEAST(CAST(:want AS DOUBLE PRECISION), avail - CAST(:keep AS DOUBLE PRECISION))) AS n
+    SELECT avail, GREATEST(0.0, LEAST(CAST(:want AS DOUBLE PRECISION), avail - CASE
+               WHEN :interactive THEN 0.0
+               WHEN replies_wait THEN avail
+               ELSE CAST(:keep AS DOUBLE PRECISION) END)) AS n
     FROM cur
 )
-UPDATE send_budget SET tokens = granted.avail - granted.n, counted_at = clock_timestamp()
+UPDATE send_budget SET tokens = granted.avail - granted.n, counted_at = clock_timestamp(),
+    interactive_until = CASE
+        WHEN :interactive AND granted.n < CAST(:want AS DOUBLE PRECISION) - 1e-9
+        THEN clock_timestamp() + make_interval(secs => CAST(:hold AS DOUBLE PRECISION))
+        ELSE send_budget.interactive_until END
 FROM granted WHERE send_budget.id = 1
 RETURNING granted.n, granted.avail - granted.n
 """)
@@ -53,11 +64,13 @@ class SharedBucket:
             await conn.execute(_INIT)
         self.statements += 1
 
-    async def take(self, want: float, keep: float = 0.0) -> tuple[float, float]:
-        """(tokens granted, tokens left in the row): up to `want`, leaving at least `keep` behind."""
+    async def take(self, want: float, keep: float = 0.0, *, interactive: bool = True,
+                   hold: float = 0.5) -> tuple[float, float]:
+        """(tokens granted, tokens left in the row): up to `want`; a bulk take leaves `keep` behind and gets
+        nothing while an interactive take elsewhere was short in the last `hold` seconds."""
         async with self.engine.begin() as conn:
             row = (await conn.execute(_TAKE, {"burst": self.burst, "rate": self.rate, "want": want,
-                                              "keep": keep})).one()
+                                              "keep": keep, "interactive": interactive, "hold": hold})).one()
         self.statements += 1
         self.takes += 1
         return float(row[0]), float(row[1])
