@@ -233,9 +233,12 @@ async def two_worker_run(users: int, ramp: float, pg_url: str, *, think: tuple[f
             self.last_seq: dict[int, int] = defaultdict(int)
 
         def _touch(self, msg: BotMessage) -> None:
-            super()._touch(msg)
+            # The stamps first, then wake the respondent: WebhookTelegram._touch wakes it at once, and a respondent
+            # woken before last_seq moved would go back to sleep and miss its reply.
+            FakeBotAPI._touch(self, msg)
             self.changed_at[msg.chat_id] = time.monotonic()
             self.last_seq[msg.chat_id] = msg.seq
+            self.loop.call_soon_threadsafe(self.events[msg.chat_id].set)
 
     loop = asyncio.get_running_loop()
     run = Run(users)
