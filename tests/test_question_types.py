@@ -21,14 +21,14 @@ import pytest
 import yaml
 from openpyxl import load_workbook
 
-from analytics import charts, codebook, export, render as report
+from analytics import charts, codebook, export, render as report, summary
 from analytics.summary import QuestionSummary, build_summary, summary_to_json
 from bot import render
 from bot.settings import Settings
 from storage.db import create_engine
 from survey import flow
 from survey.loader import load_survey
-from survey.model import Question, QuestionType, Survey, type_traits
+from survey.model import Question, QuestionType, Survey, SurveyMeta, type_traits
 from tests.conftest import ADMIN_ID, TEST_TOKEN
 from tests.dbcheck import stored_answers, stored_choices
 from tests.harness import running_app
@@ -228,9 +228,9 @@ def _unknown_type_question() -> Question:
 
 
 def _unknown_type_survey() -> tuple[Survey, Question]:
-    good = load_survey(_questionnaire(Path(__import__("tempfile").mkdtemp()), QuestionType.TEXT, CASES[QuestionType.TEXT]))
     q = _unknown_type_question()
-    return good.model_copy(update={"questions": [q]}), q
+    meta = SurveyMeta(id="t_new", title="Новый тип")
+    return Survey.model_construct(survey=meta, questions=[q]), q
 
 
 def _unknown_summary() -> QuestionSummary:
@@ -247,6 +247,8 @@ LAYERS: dict[str, Callable[[], object]] = {
         _unknown_type_survey()[0], flow.Progress(current=QID), 1),
     "bot.render.answer_label": lambda: render.answer_label(
         _unknown_type_survey()[0], _unknown_type_question(), flow.Answer(number=1)),
+    "analytics.summary (per-question tables)": lambda: summary._question_summary(
+        *_unknown_type_survey(), summary._Figures({}, {}, {}, {}, {}, {}, {}, {}, None, None, None), 1),
     "analytics.render (/stats text)": lambda: report._question_lines(_unknown_summary()),
     "analytics.charts": lambda: charts.has_chart(_unknown_summary()),
     "analytics.export (CSV/XLSX columns)": lambda: export._question_columns(*_unknown_type_survey()),
