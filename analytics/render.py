@@ -135,6 +135,8 @@ def _header(summary: Summary) -> list[str]:
     ]
     if summary.filter:
         lines.insert(1, f"Фильтр: {escape(summary.filter)} — респондентов: {summary.started}")
+    if summary.reminders.reminded:
+        lines.append(reminders_line(summary))
     if summary.completed_only:
         lines.append(f"<i>Учтены только завершённые анкеты ({summary.completed}).</i>")
     else:
@@ -233,6 +235,13 @@ def render_other_texts(summary: Summary, question_id: str | int) -> list[str]:
     return pack_messages([lines])
 
 
+def reminders_line(summary: Summary) -> str:
+    """Reminded respondents, and of them how many came back (answered after it) and completed."""
+    r = summary.reminders
+    return (f"Напоминания: получили {r.reminded}, вернулись {r.came_back} ({fmt_percent(percent(r.came_back, r.reminded))}),"
+            f" завершили {r.completed} ({fmt_percent(percent(r.completed, r.reminded))})")
+
+
 def render_funnel(summary: Summary) -> list[str]:
     """The question-by-question funnel: reached, answered, skipped, stopped here."""
     lines = [
@@ -246,5 +255,7 @@ def render_funnel(summary: Summary) -> list[str]:
             f"{step.number}. {escape(step.title)} — дошли {step.reached} ({fmt_percent(percent(step.reached, summary.started))}),"
             f" ответили {step.answered}, пропустили {step.skipped}, остановились {step.dropped}"
         )
+    if summary.reminders.reminded:
+        lines.append(reminders_line(summary))
     return pack_messages([lines])
 

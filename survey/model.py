@@ -269,6 +269,8 @@ class Question(_Strict):
 
 
 OTHER = "other"
+DEFAULT_REMINDER_TEXT = ("Вы начали опрос, но не закончили его. Ответы, которые вы уже дали, сохранены — "
+                         "продолжите с того же места, когда будет удобно.")
 
 
 class SurveyMeta(_Strict):
@@ -279,6 +281,8 @@ class SurveyMeta(_Strict):
     title: Annotated[str, Field(min_length=1)]
     intro_text: str = ""
     thanks_text: str = "Спасибо! Ваши ответы записаны."
+    # The reminder sent to a respondent who stopped half-way (REMIND_AFTER), above a «Продолжить» button.
+    reminder_text: Annotated[str, Field(min_length=1, max_length=1000)] = DEFAULT_REMINDER_TEXT
     language: Literal["ru", "en"] = "ru"
     other_label_default: str = DEFAULT_OTHER_LABEL
     author: str | None = None
