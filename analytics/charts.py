@@ -29,7 +29,6 @@ LABEL_WIDTH = 38  # characters per line of a wrapped bar label
 MAX_HIST_VALUES = 15  # number questions without buckets: one bar per value up to this many
 
 
-OTHER_LAST_IDS = ("other",)
 MEAN_COLOR = "#E45756"
 NOTE_COLOR = "#555555"
 MULTI_NOTE = "несколько ответов, сумма больше 100%"

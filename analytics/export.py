@@ -1,17 +1,10 @@
 """Raw-data exports: one row per response, as CSV (UTF-8 with BOM) or XLSX.
 
-Columns, in this order:
-
-* ``respondent`` (respondents.user_key, or ``pseudonymize(user_key)``), ``response_id``,
-  ``status`` (``completed`` / ``in_progress``), ``started_at``, ``completed_at`` (UTC;
-  CSV ``YYYY-MM-DD HH:MM:SS``, XLSX real date cells), ``source``;
-* ``skipped_questions`` — ids of the questions the respondent skipped, joined with "; ";
-* per single-choice question ``<qid>`` (option label) and ``<qid>__code`` (option id,
-  ``other`` for "other");
-* per multiple-choice question ``<qid>`` (labels joined with "; "), then one 0/1 column
-  ``<qid>__<option_id>`` per option and ``<qid>__other_selected`` when "other" is allowed;
-* per choice question with "other": ``<qid>__other`` — the typed text;
-* per scale / number question ``<qid>`` as an integer; per text question ``<qid>``.
+Columns, in order: the response-level ones (``respondent`` — the Telegram id, or its keyed hash when
+ANONYMOUS=true — ``response_id``, ``status``, ``started_at``, ``completed_at``, ``duration_seconds``,
+``last_question``, ``survey_version``, ``source``, ``skipped_questions``), then each question's; what each
+holds and how answers are coded (option numbers, 0/1 flags, ISO 8601 times in TIMEZONE) is
+``analytics.codebook``, whose codebook goes beside every export.
 
 Empty cells mean "no answer": a skipped question (listed in ``skipped_questions``) or one
 the respondent never reached. The 0/1 columns are empty too in both cases, so a 0 always
@@ -51,7 +44,6 @@ from survey.model import OTHER, Question, QuestionType, Survey
 RESPONSE_BATCH = 2_000
 ANSWER_BATCH = 20_000
 DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 BASE_COLUMNS = ["respondent", "response_id", "status", "started_at", "completed_at", "duration_seconds", "last_question",
                 "survey_version", "source", "skipped_questions"]
 
@@ -220,11 +212,6 @@ class _Rows:
     def batch(self, batch: ResponseBatch) -> list[Cells]:
         """Rows of a batch of responses (read into records here, in the caller's thread)."""
         return [self.row(response, answers) for response, answers in batch]
-
-
-def export_columns(survey: Survey) -> list[str]:
-    """The column names of the raw-data export, in order."""
-    return _Rows(survey, None).columns
 
 
 async def _stream(

@@ -85,17 +85,6 @@ class Filter:
         """A one-line description for headers: "11 = Digital-агентство полного цикла; 12 = 1–50"."""
         return "; ".join(c.text for c in self.conditions)
 
-    @property
-    def expression(self) -> str:
-        """A canonical filter expression that parses back to the same filter (for file names, logs)."""
-        out = []
-        for c in self.conditions:
-            if c.kind == "range":
-                out.append(f"{c.question_id}={c.low}" + ("+" if c.high is None else f"-{c.high}"))
-            else:
-                out.append(f"{c.question_id or 'source'}={','.join(c.values)}")
-        return " ".join(out)
-
 
 def _question(survey: Survey, ref: str) -> Question:
     ref = ref.strip()

@@ -278,7 +278,6 @@ REASONS: dict[Reason, str] = {
     Reason.TOO_LONG: "Слишком длинный ответ: не больше {limit} символов. Сократите, пожалуйста.",
     Reason.EMPTY: "Пустой ответ не сохраняется. Напишите текст ответа.",
     Reason.NEED_BUTTON: NEED_BUTTON,
-    Reason.NEED_TEXT: "Здесь ответ пишется сообщением.",
     Reason.TOO_FEW: "Выберите хотя бы {limit} вариант(а), затем нажмите «Готово».",
     Reason.TOO_MANY: "Можно выбрать не больше {limit} вариантов.",
     Reason.REQUIRED: "Этот вопрос обязательный — пропустить его нельзя.",

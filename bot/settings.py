@@ -30,7 +30,6 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     survey_file: Path | None = None
     log_level: str = "INFO"
-    admin_language: str = "ru"
     anonymous: bool = False
     anonymity_key: SecretStr | None = None
     notify_admins_every: Annotated[int, Field(ge=0)] = 0

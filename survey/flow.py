@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import assert_never
 
-from survey.model import CHOICE_TYPES, OTHER, TYPED_TYPES, Condition, Question, QuestionType, Survey
+from survey.model import CHOICE_TYPES, OTHER, Condition, Question, QuestionType, Survey
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,6 @@ class Reason(StrEnum):
     TOO_LONG = "too_long"
     EMPTY = "empty"
     NEED_BUTTON = "need_button"
-    NEED_TEXT = "need_text"
     TOO_FEW = "too_few"
     TOO_MANY = "too_many"
     REQUIRED = "required"
@@ -375,14 +374,6 @@ def _typed(survey: Survey, progress: Progress, q: Question, text: str) -> Outcom
             return Outcome(Kind.REDRAW, replace(progress, draft=draft, draft_other=cleaned, awaiting_other=False))
         return _record(survey, progress, Answer(option_ids=(OTHER,), other_text=cleaned))
     return _answer(survey, progress, q, TypeText(text))
-
-
-def expects_text(survey: Survey, progress: Progress) -> bool:
-    """Whether the respondent's next typed message is an answer."""
-    if progress.current is None:
-        return False
-    q = survey.get(progress.current)
-    return progress.awaiting_other or q.type in TYPED_TYPES
 
 
 def relocate(survey: Survey, progress: Progress) -> Progress:

@@ -1,7 +1,7 @@
 """The questionnaire as data: question types, options, skip conditions.
 
 A questionnaire file is validated as a whole by ``survey.loader``; the models here
-also hold the per-question rules (answer validation lives in ``survey.answers``).
+also hold the per-question rules; answers are validated by ``survey.flow``.
 """
 
 from __future__ import annotations
@@ -107,7 +107,6 @@ class Condition(_Strict):
         return self
 
 
-PROVENANCES = ("published", "inferred", "assumed")
 Provenance = Literal["published", "inferred", "assumed"]
 
 
@@ -283,7 +282,8 @@ class SurveyMeta(_Strict):
     thanks_text: str = "Спасибо! Ваши ответы записаны."
     # The reminder sent to a respondent who stopped half-way (REMIND_AFTER), above a «Продолжить» button.
     reminder_text: Annotated[str, Field(min_length=1, max_length=1000)] = DEFAULT_REMINDER_TEXT
-    language: Literal["ru", "en"] = "ru"
+    # The bot speaks Russian only: any other value is refused; the key stays so files that name it still load.
+    language: Literal["ru"] = "ru"
     other_label_default: str = DEFAULT_OTHER_LABEL
     author: str | None = None
     published_in: str | None = None
