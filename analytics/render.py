@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from html import escape
+from typing import assert_never
 
 from analytics.summary import Bucket, OptionCount, QuestionSummary, Summary, percent, round_half_up, wilson_interval
 from survey.model import QuestionType
@@ -156,6 +157,14 @@ def _range_line(b: Bucket, name: str | None = None) -> str:
     return f"{label} — {b.count} ({fmt_percent(b.percent)})"
 
 
+def _texts_lines(texts: list[str], shown: int) -> list[str]:
+    """The first ``shown`` typed answers, clipped, and how many more there are."""
+    lines = [f"  «{escape(_clip(t, PREVIEW_CHARS))}»" for t in texts[:shown]]
+    if len(texts) > shown:
+        lines.append(f"  … и ещё {len(texts) - shown}")
+    return lines
+
+
 def _question_lines(q: QuestionSummary, *, detail: bool = False) -> list[str]:
     lines = [f"<b>{q.number}. {escape(q.title)}</b>"]
     if detail and q.text != q.title:
@@ -166,32 +175,33 @@ def _question_lines(q: QuestionSummary, *, detail: bool = False) -> list[str]:
         return lines
     wilson = detail and q.n < WILSON_BELOW
     shown = DETAIL_TEXTS if detail else PREVIEW_TEXTS
-    if q.is_choice:
-        for o in q.options:
-            lines.append(_option_line(o, q.n, wilson))
-            if o.is_other and q.other_texts:
-                lines.extend(f"  «{escape(_clip(t, PREVIEW_CHARS))}»" for t in q.other_texts[:shown])
-                if len(q.other_texts) > shown:
-                    lines.append(f"  … и ещё {len(q.other_texts) - shown}")
-        if q.is_multiple:
-            lines.append(f"<i>{MULTIPLE_NOTE}</i>")
-    elif q.type in (QuestionType.SCALE, QuestionType.NUMBER):
-        lines.append(f"Среднее {fmt_decimal(q.mean)} · медиана {fmt_median(q.median)}")
-        if q.type == QuestionType.SCALE:
+    # The text rendering's one dispatch on the question type: a type without a case fails loudly (assert_never).
+    match q.type:
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            for o in q.options:
+                lines.append(_option_line(o, q.n, wilson))
+                if o.is_other and q.other_texts:
+                    lines.extend(_texts_lines(q.other_texts, shown))
+            if q.is_multiple:
+                lines.append(f"<i>{MULTIPLE_NOTE}</i>")
+        case QuestionType.SCALE:
+            lines.append(f"Среднее {fmt_decimal(q.mean)} · медиана {fmt_median(q.median)}")
             if q.min_label or q.max_label:
                 lines.append(
                     f"<i>{q.scale_min} — {escape(q.min_label or '')}, {q.scale_max} — {escape(q.max_label or '')}</i>"
                 )
             lines.extend(_option_line(o, q.n, wilson) for o in q.options)
             lines.extend(_range_line(g, GROUP_NAMES.get(g.key)) for g in q.groups)
-        elif q.buckets:
-            lines.extend(_range_line(b) for b in q.buckets)
-        elif q.distribution:
-            lines.append(f"Минимум {q.distribution[0][0]} · максимум {q.distribution[-1][0]}")
-    else:  # text answers
-        lines.extend(f"  «{escape(_clip(t, PREVIEW_CHARS))}»" for t in q.other_texts[:shown])
-        if len(q.other_texts) > shown:
-            lines.append(f"  … и ещё {len(q.other_texts) - shown}")
+        case QuestionType.NUMBER:
+            lines.append(f"Среднее {fmt_decimal(q.mean)} · медиана {fmt_median(q.median)}")
+            if q.buckets:
+                lines.extend(_range_line(b) for b in q.buckets)
+            elif q.distribution:
+                lines.append(f"Минимум {q.distribution[0][0]} · максимум {q.distribution[-1][0]}")
+        case QuestionType.TEXT:
+            lines.extend(_texts_lines(q.other_texts, shown))
+        case _ as unreachable:
+            assert_never(unreachable)
     return lines
 
 

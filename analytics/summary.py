@@ -40,7 +40,7 @@ from storage.models import COMPLETED, IN_PROGRESS, Answer as AnswerRow, AnswerCh
 from storage.records import ResponseSet, S, as_utc, choices_include
 from storage.reminders import ReminderCounts, reminder_counts
 from storage.sql import duration_seconds
-from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey
+from survey.model import CHOICE_TYPES, NUMERIC_TYPES, OTHER, Question, QuestionType, Survey
 
 if TYPE_CHECKING:
     from analytics.filters import Filter
@@ -476,7 +476,7 @@ async def _read_figures(conn: AsyncConnection, scope: _Scope) -> _Figures:
             if qid in choices:
                 choices[qid][option_id] = count
 
-    numeric_ids = [q.id for q in survey.questions if q.type in (QuestionType.SCALE, QuestionType.NUMBER)]
+    numeric_ids = [q.id for q in survey.questions if q.type in NUMERIC_TYPES]
     numbers: dict[str, dict[int, int]] = {qid: {} for qid in numeric_ids}
     for (qid, was_skipped, value), count in counted_rows.items():
         if qid in numbers and not was_skipped and value is not None and count:
@@ -618,8 +618,8 @@ def _question_summary(survey: Survey, q: Question, figures: _Figures, base_count
             return _number_summary(q, base, figures.numbers.get(q.id, {}))
         case QuestionType.TEXT:
             return base  # the answers are in other_texts
-        case _:
-            assert_never(q.type)
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def _funnel_step(survey: Survey, q: Question, figures: _Figures) -> FunnelStep:

@@ -7,9 +7,10 @@ also hold the per-question rules (answer validation lives in ``survey.answers``)
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -29,7 +30,35 @@ class QuestionType(StrEnum):
     TEXT = "text"
 
 
-CHOICE_TYPES = (QuestionType.SINGLE, QuestionType.MULTIPLE)
+@dataclass(frozen=True)
+class TypeTraits:
+    """What a question type's answer is and how it is given; the survey layer's one table of types."""
+
+    choice: bool  # the answer is option ids (stored in answer_choices)
+    numeric: bool  # the answer is a whole number (Answer.number)
+    typed: bool  # the respondent types the answer in a message (no answer buttons)
+
+
+def type_traits(qtype: QuestionType) -> TypeTraits:
+    """The traits of a question type. A new type must get a case here: the table below is built at import."""
+    match qtype:
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            return TypeTraits(choice=True, numeric=False, typed=False)
+        case QuestionType.SCALE:
+            return TypeTraits(choice=False, numeric=True, typed=False)
+        case QuestionType.NUMBER:
+            return TypeTraits(choice=False, numeric=True, typed=True)
+        case QuestionType.TEXT:
+            return TypeTraits(choice=False, numeric=False, typed=True)
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
+# Built at import from the exhaustive match above, so a type without traits stops the program at once.
+TRAITS: dict[QuestionType, TypeTraits] = {t: type_traits(t) for t in QuestionType}
+CHOICE_TYPES = tuple(t for t in QuestionType if TRAITS[t].choice)
+NUMERIC_TYPES = tuple(t for t in QuestionType if TRAITS[t].numeric)  # scale and number
+TYPED_TYPES = tuple(t for t in QuestionType if TRAITS[t].typed)  # number and text
 
 
 class _Strict(BaseModel):
