@@ -304,3 +304,26 @@ async def test_a_claim_is_won_once_and_refused_after_activity(db_url):
         async with engine.begin() as conn:
             assert not await store.claim(conn, sid, due, t + HOUR, HOUR, 2)
         assert response_row(db_url, 5301)["reminders_sent"] == 1
+
+
+async def test_reminders_are_bulk_sends(db_url):
+    """With the sending budget on, every reminder is granted as a bulk call (after respondents' replies)."""
+    from bot.app import build_application
+    from bot.outgoing import OutgoingLimiter, Priority
+
+    request = RecordingRequest()
+    app = build_application(remind_settings(db_url, outgoing_max_rate=30), request=request, rate_limiter=True)
+    await app.initialize()
+    await app.post_init(app)
+    try:
+        for uid in (5401, 5402, 5403):
+            await started(app, request, uid)
+        limiter = app.bot.rate_limiter
+        assert isinstance(limiter, OutgoingLimiter) and limiter.budget is not None
+        bulk_before, interactive_before = limiter.budget.granted[Priority.BULK], limiter.budget.granted[Priority.INTERACTIVE]
+        assert (await app.bot_data.reminders.run_once(local(MSK, in_days(2), 12))).sent == 3
+        assert limiter.budget.granted[Priority.BULK] - bulk_before == 3
+        assert limiter.budget.granted[Priority.INTERACTIVE] == interactive_before
+    finally:
+        await app.post_shutdown(app)
+        await app.shutdown()
