@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +30,6 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     survey_file: Path | None = None
     log_level: str = "INFO"
-    admin_language: str = "ru"
     anonymous: bool = False
     anonymity_key: SecretStr | None = None
     notify_admins_every: Annotated[int, Field(ge=0)] = 0
@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     # The zone of the times in exports (ISO 8601 with the offset); an IANA name.
     timezone: str = "Europe/Moscow"
+    # Reminders to respondents who stopped half-way (bot/reminders.py): after this long untouched; None = off.
+    remind_after: timedelta | None = None
+    remind_max: Annotated[int, Field(ge=1, le=10)] = 1  # reminders per response at most, REMIND_AFTER apart
+    # How often the database is asked for due reminders; None: REMIND_AFTER / 10, between 1 s and 60 s.
+    remind_check_every: timedelta | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -63,6 +68,29 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"TIMEZONE '{value}' is not a time zone name like Europe/Moscow or UTC") from None
         return value
+
+    @field_validator("remind_after", "remind_check_every", mode="before")
+    @classmethod
+    def _remind_duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().lower() in ("", "0", "off", "none", "no"):
+                return None
+            return parse_duration(value)
+        return value
+
+    @field_validator("remind_after", "remind_check_every")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("must be a positive duration like 24h, 90m or 30s (or off)")
+        return value
+
+    def remind_period(self) -> float:
+        """Seconds between two looks for due reminders."""
+        if self.remind_check_every is not None:
+            return self.remind_check_every.total_seconds()
+        after = self.remind_after.total_seconds() if self.remind_after is not None else 600.0
+        return min(60.0, max(1.0, after / 10))
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -111,6 +139,18 @@ class Settings(BaseSettings):
     def is_admin(self, user_id: int | None) -> bool:
         """Whether a numeric Telegram user id is one of the admins."""
         return user_id is not None and user_id != ANONYMOUS_ADMIN_ID and user_id in self.admin_ids
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'24h', '30m', '2d', '90s' or plain seconds as a timedelta; ValueError otherwise."""
+    m = _DURATION.match(text.lower())
+    if not m:
+        raise ValueError(f"{text!r} is not a duration like 24h, 30m, 2d or 90s")
+    return timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2)])
 
 
 def load_settings(**overrides: object) -> Settings:
