@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage import definitions
 from storage.db import create_engine, read_only
 from storage.models import COMPLETED, Response
 from survey.model import Survey
@@ -31,7 +32,9 @@ def _export_blocking(db_url: str, survey: Survey, fmt: str, completed_only: bool
         try:
             out = io.BytesIO()
             write = export_csv if fmt == "csv" else export_xlsx
-            await write(read_only(engine), survey, out, completed_only=completed_only)
+            # Answers to questions an edit removed stay in the file, in columns after the current ones.
+            full = await definitions.with_removed(read_only(engine), survey)
+            await write(read_only(engine), full, out, completed_only=completed_only)
             return out.getvalue()
         finally:
             await engine.dispose()

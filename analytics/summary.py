@@ -55,6 +55,9 @@ from storage.sql import duration_seconds
 from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey
 
 ONE_DECIMAL = Decimal("0.1")
+# Answers kept for options or questions an edited questionnaire no longer has.
+REMOVED = "_removed"
+REMOVED_LABEL = "(удалён из анкеты)"
 
 
 # Number helpers -------------------------------------------------------------------------
@@ -201,6 +204,8 @@ class Summary:
     last_answer_at: datetime | None
     questions: list[QuestionSummary]
     funnel: list[FunnelStep]
+    # Question ids no longer in the questionnaire that still hold answers of counted responses: (id, answers).
+    removed_questions: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def base(self) -> int:
@@ -277,6 +282,18 @@ def _mean_from(distribution: list[tuple[int, int]], total: int) -> Decimal | Non
     return mean.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
 
+def _removed_count(q: Question, n: int, options: list[OptionCount], choices: dict[str, int]) -> int:
+    """Answers given to options the questionnaire no longer has (or stored in another question type).
+
+    Single choice: whatever of n the current options do not account for, so the lines add up to n.
+    Multiple choice: the selections of options that are gone.
+    """
+    if q.type == QuestionType.SINGLE:
+        return max(0, n - sum(o.count for o in options))
+    known = {o.id for o in options}
+    return sum(count for option_id, count in choices.items() if option_id not in known)
+
+
 def _question_summary(
     survey: Survey,
     q: Question,
@@ -305,6 +322,9 @@ def _question_summary(
             other_label = survey.other_label(q)
             c = choices.get(OTHER, 0)
             options.append(OptionCount(OTHER, other_label, c, percent(c, n), is_other=True))
+        removed = _removed_count(q, n, options, choices)
+        if removed:
+            options.append(OptionCount(REMOVED, REMOVED_LABEL, removed, percent(removed, n)))
         return QuestionSummary(**common, options=options, other_label=other_label)
     if q.type in (QuestionType.SCALE, QuestionType.NUMBER):
         distribution = sorted(numbers.items())
@@ -576,6 +596,7 @@ async def build_summary(engine: AsyncEngine, survey: Survey, *, completed_only: 
     n_all, skipped_all = split(data["all"])
     n_counted_q, skipped_counted = split(data["counted"])
     standing = data["standing"]
+    known_ids = {q.id for q in survey.questions}
     question_summaries = [
         _question_summary(
             survey,
@@ -615,6 +636,7 @@ async def build_summary(engine: AsyncEngine, survey: Survey, *, completed_only: 
         last_answer_at=data["last"],
         questions=question_summaries,
         funnel=funnel,
+        removed_questions=sorted((qid, n) for qid, n in n_counted_q.items() if n and qid not in known_ids),
     )
 
 
@@ -663,6 +685,7 @@ def summary_to_json(summary: Summary) -> dict[str, Any]:
         "first_answer_at": _iso(summary.first_answer_at),
         "last_answer_at": _iso(summary.last_answer_at),
         "questions": questions,
+        "removed_questions": [{"id": qid, "label": REMOVED_LABEL, "n": n} for qid, n in summary.removed_questions],
         "funnel": [
             {
                 "id": f.id,

@@ -26,6 +26,7 @@ from bot.housekeeping import start_housekeeping, stop_housekeeping
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
+from storage import definitions
 from storage.db import create_engine, sessionmaker
 from storage.migrate import upgrade
 from survey.loader import load_survey
@@ -98,7 +99,8 @@ async def open_storage(app: Application) -> None:
     data.engine = create_engine(settings.database_url)
     await upgrade(data.engine)
     key = settings.anonymity_key.get_secret_value() if settings.anonymous and settings.anonymity_key else None
-    data.service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key)
+    definition_id = await definitions.register(data.engine, data.survey)
+    data.service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key, definition_id=definition_id)
     start_housekeeping(app)  # forgets processed update ids after 48 h
     await register_commands(app)
 

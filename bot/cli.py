@@ -16,6 +16,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from survey.loader import SurveyError, load_survey
 
 EXIT_CONFIG = 2
+EXIT_CHANGES = 1  # check-survey --against: the file would orphan or misread stored answers
 
 
 class RedactSecrets(logging.Filter):
@@ -63,7 +64,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
     settings.token()
     setup_logging(settings)
-    app = build_application(settings)
+    survey = load_survey(settings.survey_file)
+    changes = asyncio.run(_with_engine(settings, lambda engine: _changes(engine, survey)))
+    if changes.blocking and not args.accept_changes:
+        print(f"surveybot: the questionnaire {settings.survey_file or 'bundled'} differs from the one the stored "
+              f"answers were given to:\n{changes.text}\n"
+              "Nothing was changed. Run `surveybot check-survey FILE --against` for the details, then start with "
+              "`surveybot run --accept-changes` to run on it anyway (no stored answer is rewritten or lost).",
+              file=sys.stderr)
+        return EXIT_CONFIG
+    if changes.blocking:
+        logging.getLogger(__name__).warning("questionnaire changes accepted by the operator:\n%s", changes.text)
+    app = build_application(settings, survey=survey)
     if args.webhook:
         run_webhook(app, settings)
     else:
@@ -72,10 +84,42 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_survey(args: argparse.Namespace) -> int:
-    """Validate a questionnaire file and list every problem."""
+    """Validate a questionnaire file and list every problem; with --against, what it would do to stored answers."""
     survey = load_survey(args.file)
     print(f"OK: {survey.survey.title} — {len(survey.questions)} questions (id {survey.id}, version {survey.version})")
+    if not args.against:
+        return 0
+    settings = load_settings()
+    changes = asyncio.run(_with_engine(settings, lambda engine: _changes(engine, survey)))
+    print(f"Against the stored answers in {_shown_url(settings.database_url)}:")
+    print(changes.text)
+    if changes.blocking:
+        print("The bot will start on this file only with `surveybot run --accept-changes`.")
+        return EXIT_CHANGES
+    print("Safe: the bot starts on this file as it is.")
     return 0
+
+
+class _Changes:
+    """The findings of a questionnaire comparison, as the CLI shows them."""
+
+    def __init__(self, changes: list) -> None:  # noqa: D107
+        from survey.changes import blocking, report
+
+        self.blocking = blocking(changes)
+        self.text = report(changes)
+
+
+async def _changes(engine, survey) -> _Changes:  # noqa: ANN001
+    from storage.definitions import check_changes
+
+    return _Changes(await check_changes(engine, survey))
+
+
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -173,9 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start the bot")
     run.add_argument("--webhook", action="store_true", help="serve a webhook instead of long polling")
+    run.add_argument("--accept-changes", action="store_true",
+                     help="start even if the questionnaire orphans or misreads stored answers (nothing is rewritten)")
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check-survey", help="validate a questionnaire file")
     check.add_argument("file")
+    check.add_argument("--against", action="store_true",
+                       help="compare with the answers stored in DATABASE_URL and say what the change would do")
     check.set_defaults(func=cmd_check_survey)
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     migrate.set_defaults(func=cmd_migrate)

@@ -103,6 +103,10 @@ async def _answer_button(update: Update, context: Context, button: callbacks.Ans
     state = await data.service.act(update.effective_user.id, button.action, button.version, update.update_id)
     if state.status == Status.DUPLICATE:
         return
+    if state.extra.get("relocated"):
+        await toast(update, render.RELOCATED)
+        await show_state(context, update.effective_chat.id, state)
+        return
     if state.status != Status.APPLIED:
         notice = {Status.STALE: render.STALE_TOAST, Status.NEW: render.NOT_STARTED, Status.COMPLETED: render.COMPLETED_TEXT}
         await toast(update, notice.get(state.status, render.STALE_TOAST))
@@ -146,6 +150,10 @@ async def on_text(update: Update, context: Context) -> None:
     state = await data.service.act(update.effective_user.id, flow.TypeText(text), None, update.update_id)
     chat_id = update.effective_chat.id
     if state.status == Status.DUPLICATE:
+        return
+    if state.extra.get("relocated"):
+        await context.bot.send_message(chat_id, render.RELOCATED)
+        await show_state(context, chat_id, state)
         return
     if state.status == Status.NEW:
         await show_state(context, chat_id, State(Status.NEW))

@@ -106,8 +106,9 @@ class SurveyService:
     """Start, answer, go back, resume, restart and forget, each committed before it returns."""
 
     def __init__(self, survey: Survey, sessions: async_sessionmaker[AsyncSession], anonymity_key: str | None = None,
-                 *, max_batch: int = 256, linger: float = 0.0):
+                 *, max_batch: int = 256, linger: float = 0.0, definition_id: int | None = None):
         self.survey = survey
+        self.definition_id = definition_id  # survey_definitions.id of this questionnaire, stored with new responses
         self.sessions = sessions
         self.engine = sessions.kw["bind"]
         self.anonymity_key = anonymity_key
@@ -181,6 +182,7 @@ class SurveyService:
                 new.setdefault(j.key, j.source)
         positions |= add_respondents(conn, new)
         now = utcnow()
+        relocated = self._relocate(positions, now)
         results: list[_Done] = []
         seen: set[int] = set()
         for job in jobs:
@@ -189,6 +191,13 @@ class SurveyService:
                     results.append(_Done(State(Status.DUPLICATE)))
                     continue
                 seen.add(job.update_id)
+            if job.kind == "act" and job.key in relocated:
+                # The tap or text was meant for a question the edited questionnaire no longer has:
+                # it is not applied to another question; the respondent is shown where they continue.
+                relocated.discard(job.key)
+                pos = positions[job.key]
+                results.append(_Done(State(Status.IN_PROGRESS, pos.progress, pos.version, extra={"relocated": True})))
+                continue
             try:
                 handler = {"act": self._act_on, "status": self._status_of, "show": self._show_on}[job.kind]
                 results.append(handler(positions.get(job.key), job, now))
@@ -197,6 +206,24 @@ class SurveyService:
         save_positions(conn, self.survey, list(positions.values()))
         release_updates(conn, [j.update_id for j, d in zip(jobs, results) if d.release and j.update_id is not None])
         return results
+
+    def _relocate(self, positions: dict[str, Position], now) -> set[str]:  # noqa: ANN001
+        """Fit in-progress positions to the questionnaire as it is now; the keys whose question moved.
+
+        A moved position gets a new version (saved with this batch), so keyboards drawn for the
+        removed question stop working instead of answering a different one.
+        """
+        moved: set[str] = set()
+        for key, pos in positions.items():
+            if pos.progress is None or pos.status == COMPLETED:
+                continue
+            fixed = flow.relocate(self.survey, pos.progress)
+            if fixed.current != pos.progress.current:
+                pos.advance(Outcome(flow.Kind.REDRAW, fixed), now)
+                moved.add(key)
+            else:
+                pos.progress = fixed
+        return moved
 
     def _status_of(self, pos: Position, job: Job, now) -> _Done:  # noqa: ANN001
         if pos.response_id is None and not pos.created:
@@ -210,6 +237,7 @@ class SurveyService:
             return _Done(State(Status.STALE), release=True)
         if not exists or job.restart:
             pos.begin(self.survey, flow.start(self.survey).current, now)
+            pos.definition_id = self.definition_id
         elif pos.status == COMPLETED:
             return _Done(State(Status.COMPLETED), release=True)
         else:

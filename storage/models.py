@@ -119,8 +119,24 @@ class Response(Base):
     awaiting_other: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped on every change; buttons carry it, so old or doubled taps are recognised.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The questionnaire it started on: survey_definitions.id (None for responses started before 0003).
+    definition_id: Mapped[int | None] = mapped_column(Integer)
 
     respondent: Mapped[Respondent] = relationship(back_populates="responses")
+
+
+class SurveyDefinition(Base):
+    """A questionnaire file the bot has run, kept whole so later edits can be compared with it."""
+
+    __tablename__ = "survey_definitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_id: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the canonical JSON
+    definition: Mapped[str] = mapped_column(Text)  # the questionnaire as JSON
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # the last start on it
 
 
 class Answer(Base):

@@ -363,3 +363,29 @@ def expects_text(survey: Survey, progress: Progress) -> bool:
         return False
     q = survey.get(progress.current)
     return progress.awaiting_other or q.type in (QuestionType.NUMBER, QuestionType.TEXT)
+
+
+def relocate(survey: Survey, progress: Progress) -> Progress:
+    """Progress made valid for an edited questionnaire (pure; unchanged when nothing needs it).
+
+    A current question that no longer exists is replaced by the first shown question still
+    unanswered (or, when all are answered, the last shown one, whose «Оставить ответ» finishes);
+    a pending selection keeps only options that still exist. Stored answers are never touched.
+    """
+    if progress.current is None:
+        return progress
+    known = {q.id for q in survey.questions}
+    if progress.current not in known:
+        shown = [q.id for q in survey.questions if is_visible(q, progress.answers)]
+        target = next((qid for qid in shown if qid not in progress.answers), shown[-1] if shown else None)
+        if target is None:  # every question is hidden: nothing to ask
+            return replace(progress, current=None, draft=(), draft_other=None, awaiting_other=False)
+        return _arrive(survey, progress, target)
+    q = survey.get(progress.current)
+    valid = set(q.option_ids) | ({OTHER} if q.other_allowed else set())
+    draft = tuple(o for o in progress.draft if o in valid) if q.type == QuestionType.MULTIPLE else ()
+    awaiting = progress.awaiting_other and q.other_allowed
+    draft_other = progress.draft_other if OTHER in draft else None
+    if (draft, awaiting, draft_other) == (progress.draft, progress.awaiting_other, progress.draft_other):
+        return progress
+    return replace(progress, draft=draft, draft_other=draft_other, awaiting_other=awaiting)
