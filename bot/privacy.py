@@ -9,6 +9,7 @@ from telegram.constants import ParseMode
 
 from bot import callbacks, render
 from bot.context import Context
+from bot.longtext import split_messages
 from bot.ui import edit, toast
 
 FORGET_ASK = (
@@ -17,6 +18,7 @@ FORGET_ASK = (
 FORGOTTEN = "Готово: ваши ответы и запись о вас удалены. Если захотите пройти опрос снова — нажмите /start."
 NOTHING_STORED = "О вас ничего не сохранено."
 FORGET_CANCELLED = "Хорошо, ничего не удалено."
+FORGET_HINT = "Удалить всё это можно командой /forget_me."
 
 
 def _when(value) -> str:  # noqa: ANN001
@@ -50,9 +52,10 @@ async def my_data(update: Update, context: Context) -> None:
             if q.id in resp["answers"]:
                 label = render.answer_label(survey, q, resp["answers"][q.id])
                 lines.append(f"{survey.number(q.id)}. {escape(q.short_title)}: {escape(label)}")
-    lines += ["", "Удалить всё это можно командой /forget_me."]
-    text = "\n".join(lines)
-    await update.effective_message.reply_text(text[:4090], parse_mode=ParseMode.HTML)
+    lines += ["", FORGET_HINT]
+    # Long answers make the record longer than one message: it goes in parts, nothing cut, the hint last.
+    for part in split_messages(lines):
+        await context.bot.send_message(update.effective_chat.id, part, parse_mode=ParseMode.HTML)
 
 
 async def forget_me(update: Update, context: Context) -> None:
