@@ -24,7 +24,7 @@ from telegram.ext import Application, CommandHandler, filters
 
 from analytics import charts, jobs, render as report
 from analytics.summary import Summary, build_summary
-from bot import callbacks
+from bot import callbacks, field_admin
 from bot import render
 from bot.context import Context
 from bot.ui import toast
@@ -60,13 +60,15 @@ def add_admin_handlers(app: Application) -> None:
     only = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & admins
     app.add_handler(CommandHandler("stats", stats, filters=only))
     app.add_handler(CommandHandler("export", export, filters=only))
+    field_admin.add_field_handlers(app, only)
 
 
 async def register_admin_commands(app: Application, respondent_commands: list[BotCommand]) -> None:
     """Show the admin commands in the menu of the admins' chats only."""
     for admin_id in sorted(app.bot_data.settings.admin_ids):
         try:
-            await app.bot.set_my_commands(respondent_commands + ADMIN_COMMANDS, scope=BotCommandScopeChat(admin_id))
+            await app.bot.set_my_commands(respondent_commands + ADMIN_COMMANDS + field_admin.FIELD_COMMANDS,
+                                          scope=BotCommandScopeChat(admin_id))
         except TelegramError as exc:  # e.g. the admin has not opened the bot yet
             log.warning("admin command menu not set for one admin: %s", exc.message)
 

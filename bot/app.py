@@ -26,7 +26,7 @@ from bot.housekeeping import start_housekeeping, stop_housekeeping
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
-from storage import definitions
+from storage import definitions, fieldstate
 from storage.db import create_engine, sessionmaker
 from storage.migrate import upgrade
 from survey.loader import load_survey
@@ -100,7 +100,9 @@ async def open_storage(app: Application) -> None:
     await upgrade(data.engine)
     key = settings.anonymity_key.get_secret_value() if settings.anonymous and settings.anonymity_key else None
     definition_id = await definitions.register(data.engine, data.survey)
-    data.service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key, definition_id=definition_id)
+    await fieldstate.ensure(data.engine, data.survey.id)
+    data.service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key, definition_id=definition_id,
+                                 grace=settings.close_grace, zone=settings.zone())
     start_housekeeping(app)  # forgets processed update ids after 48 h
     await register_commands(app)
 

@@ -66,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     setup_logging(settings)
     survey = load_survey(settings.survey_file)
     changes = asyncio.run(_with_engine(settings, lambda engine: _changes(engine, survey)))
-    if changes.blocking and not args.accept_changes:
+    if changes.blocking and not (args.accept_changes or settings.accept_changes):
         print(f"surveybot: the questionnaire {settings.survey_file or 'bundled'} differs from the one the stored "
               f"answers were given to:\n{changes.text}\n"
               "Nothing was changed. Run `surveybot check-survey FILE --against` for the details, then start with "

@@ -15,6 +15,8 @@ from bot.privacy import forget_button
 from bot.ui import edit, send, toast
 from bot.service import State, Status
 from survey import flow
+from storage.models import utcnow
+from survey.field import Phase
 from survey.flow import Kind
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,9 @@ async def show_current(update: Update, context: Context, lead: str | None = None
 async def show_state(context: Context, chat_id: int, state: State) -> None:
     """Render a state that is not an answer outcome: the question, the thank-you or the intro."""
     survey = context.bot_data.survey
-    if state.status == Status.IN_PROGRESS and state.progress and state.progress.current:
+    if state.status == Status.CLOSED:
+        await context.bot.send_message(chat_id, _closed_text(context, state, in_progress=True))
+    elif state.status == Status.IN_PROGRESS and state.progress and state.progress.current:
         await send(context, chat_id, render.question_screen(survey, state.progress, state.version))
     elif state.status == Status.COMPLETED:
         await context.bot.send_message(chat_id, render.COMPLETED_TEXT)
@@ -46,10 +50,23 @@ async def start(update: Update, context: Context) -> None:
     data = context.bot_data
     state = await data.service.status(update.effective_user.id, source=source, update_id=update.update_id)
     chat_id = update.effective_chat.id
-    if state.status == Status.IN_PROGRESS:
+    av = state.extra.get("availability")
+    zone = data.settings.zone()
+    if state.status == Status.NEW and av is not None and av.phase != Phase.OPEN:
+        await context.bot.send_message(chat_id, render.availability_text(data.survey, av, zone))
+    elif state.status == Status.IN_PROGRESS and av is not None and not av.may_continue(utcnow()):
+        await context.bot.send_message(chat_id, render.availability_text(data.survey, av, zone, in_progress=True))
+    elif state.status == Status.IN_PROGRESS:
+        if av is not None and av.in_grace:
+            await context.bot.send_message(chat_id, render.grace_note(av, zone))
         await send(context, chat_id, render.resume_screen(data.survey, state.answered, state.version))
     elif state.status != Status.DUPLICATE:
         await show_state(context, chat_id, state)
+
+
+def _closed_text(context: Context, state: State, *, in_progress: bool) -> str:
+    data = context.bot_data
+    return render.availability_text(data.survey, state.extra["availability"], data.settings.zone(), in_progress=in_progress)
 
 
 async def help_command(update: Update, context: Context) -> None:
@@ -107,6 +124,10 @@ async def _answer_button(update: Update, context: Context, button: callbacks.Ans
         await toast(update, render.RELOCATED)
         await show_state(context, update.effective_chat.id, state)
         return
+    if state.status == Status.CLOSED:
+        await toast(update, render.CLOSED_TOAST)
+        await show_state(context, update.effective_chat.id, state)
+        return
     if state.status != Status.APPLIED:
         notice = {Status.STALE: render.STALE_TOAST, Status.NEW: render.NOT_STARTED, Status.COMPLETED: render.COMPLETED_TEXT}
         await toast(update, notice.get(state.status, render.STALE_TOAST))
@@ -153,6 +174,9 @@ async def on_text(update: Update, context: Context) -> None:
         return
     if state.extra.get("relocated"):
         await context.bot.send_message(chat_id, render.RELOCATED)
+        await show_state(context, chat_id, state)
+        return
+    if state.status == Status.CLOSED:
         await show_state(context, chat_id, state)
         return
     if state.status == Status.NEW:

@@ -20,11 +20,13 @@ import asyncio
 import hashlib
 import hmac
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone, tzinfo
 from enum import StrEnum
 
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage import fieldstate
 from storage.db import Writer, is_conflict
 from storage.groupcommit import GroupCommit, Pending
 from storage.models import COMPLETED, utcnow
@@ -40,6 +42,7 @@ from storage.repository import (
 )
 from survey import flow
 from survey.flow import Action, Outcome, Progress
+from survey.field import FieldState, Phase, Why, availability
 from survey.model import Survey
 
 
@@ -54,6 +57,7 @@ class Status(StrEnum):
     COMPLETED = "completed"
     APPLIED = "applied"  # the action went through (see outcome.kind)
     STALE = "stale"  # the button belongs to an older message
+    CLOSED = "closed"  # the survey does not take this action now (see extra["availability"])
     DUPLICATE = "duplicate"  # this Telegram update was already processed
 
 
@@ -91,6 +95,48 @@ class _Done:
     release: bool = False
 
 
+class _Gate:
+    """The survey's field state for one batch: who may begin or go on, and the quota, counted exactly."""
+
+    def __init__(self, conn: Connection, service: "SurveyService", now: datetime):
+        self.conn, self.survey, self.now = conn, service.survey, now
+        self.grace, self.zone = service.grace, service.zone
+        self.availability = availability(self.survey.survey, fieldstate.read(conn, self.survey.id), now, self.grace,
+                                         self.zone)
+        self.completed: int | None = None  # completed responses, counted under the lock once needed
+
+    def closed(self) -> State:
+        """The answer to an action the survey does not take now."""
+        return State(Status.CLOSED, extra={"availability": self.availability})
+
+    def may_complete(self) -> bool:
+        """Whether one more response may complete; the one that fills the quota closes the survey."""
+        quota = self.survey.survey.quota
+        if quota is None or not self.availability.quota_applies:
+            return True
+        if self.completed is None:
+            # Locked, then counted: a second worker finishing at the same moment waits here and then
+            # counts this one too, so the quota is never exceeded.
+            state = fieldstate.read(self.conn, self.survey.id, lock=True)
+            self.availability = availability(self.survey.survey, state, self.now, self.grace, self.zone)
+            if not self.availability.quota_applies:
+                return True
+            self.completed = fieldstate.completed_count(self.conn, self.survey.id)
+        if self.completed >= quota:
+            self._quota_reached()
+            return False
+        self.completed += 1
+        if self.completed == quota:
+            self._quota_reached()
+        return True
+
+    def _quota_reached(self) -> None:
+        if self.availability.why != Why.QUOTA:
+            fieldstate.mark_quota_reached(self.conn, self.survey.id, self.now)
+        self.availability = availability(self.survey.survey, FieldState(quota_reached_at=self.now), self.now,
+                                         self.grace, self.zone)
+
+
 def _answered(progress: Progress) -> int:
     return sum(1 for a in progress.answers.values() if not a.skipped)
 
@@ -106,9 +152,12 @@ class SurveyService:
     """Start, answer, go back, resume, restart and forget, each committed before it returns."""
 
     def __init__(self, survey: Survey, sessions: async_sessionmaker[AsyncSession], anonymity_key: str | None = None,
-                 *, max_batch: int = 256, linger: float = 0.0, definition_id: int | None = None):
+                 *, max_batch: int = 256, linger: float = 0.0, definition_id: int | None = None,
+                 grace: timedelta = timedelta(hours=24), zone: tzinfo = timezone.utc):
         self.survey = survey
         self.definition_id = definition_id  # survey_definitions.id of this questionnaire, stored with new responses
+        self.grace, self.zone = grace, zone
+        self._gate: _Gate | None = None  # the field state of the batch being applied (batches run one at a time)
         self.sessions = sessions
         self.engine = sessions.kw["bind"]
         self.anonymity_key = anonymity_key
@@ -183,6 +232,7 @@ class SurveyService:
         positions |= add_respondents(conn, new)
         now = utcnow()
         relocated = self._relocate(positions, now)
+        self._gate = _Gate(conn, self, now)
         results: list[_Done] = []
         seen: set[int] = set()
         for job in jobs:
@@ -203,6 +253,7 @@ class SurveyService:
                 results.append(handler(positions.get(job.key), job, now))
             except Exception as exc:  # noqa: BLE001 - only this request fails; its update may be redelivered
                 results.append(_Done(error=exc, release=True))
+        self._gate = None
         save_positions(conn, self.survey, list(positions.values()))
         release_updates(conn, [j.update_id for j, d in zip(jobs, results) if d.release and j.update_id is not None])
         return results
@@ -226,15 +277,21 @@ class SurveyService:
         return moved
 
     def _status_of(self, pos: Position, job: Job, now) -> _Done:  # noqa: ANN001
+        extra = {"availability": self._gate.availability}
         if pos.response_id is None and not pos.created:
-            return _Done(State(Status.NEW))
+            return _Done(State(Status.NEW, extra=extra))
         status = Status.COMPLETED if pos.status == COMPLETED else Status.IN_PROGRESS
-        return _Done(State(status, pos.progress, pos.version, answered=_answered(pos.progress)))
+        return _Done(State(status, pos.progress, pos.version, answered=_answered(pos.progress), extra=extra))
 
     def _show_on(self, pos: Position, job: Job, now) -> _Done:  # noqa: ANN001
         exists = pos.response_id is not None or pos.created
         if job.expected_version is not None and job.expected_version != (pos.version if exists else 0):
             return _Done(State(Status.STALE), release=True)
+        gate = self._gate
+        if (not exists or job.restart) and gate.availability.phase != Phase.OPEN:
+            return _Done(gate.closed(), release=True)
+        if exists and pos.status != COMPLETED and not gate.availability.may_continue(now):
+            return _Done(gate.closed(), release=True)
         if not exists or job.restart:
             pos.begin(self.survey, flow.start(self.survey).current, now)
             pos.definition_id = self.definition_id
@@ -252,7 +309,11 @@ class SurveyService:
             return _Done(State(Status.STALE))
         if pos.status == COMPLETED:
             return _Done(State(Status.COMPLETED))
+        if not self._gate.availability.may_continue(now):
+            return _Done(self._gate.closed())
         outcome = flow.apply(self.survey, pos.progress, job.action)
+        if outcome.kind == flow.Kind.FINISHED and not self._gate.may_complete():
+            return _Done(self._gate.closed())
         if outcome.kind != flow.Kind.REJECTED:
             pos.advance(outcome, now)
         return _Done(State(Status.APPLIED, outcome.progress, pos.version, outcome=outcome,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -43,6 +45,10 @@ class Settings(BaseSettings):
     webhook_port: Annotated[int, Field(ge=1, le=65535)] = 8443
     webhook_path: str = "telegram"
     webhook_secret: SecretStr | None = None
+    # Field operations: respondents in progress may finish this long after a closing; dates are read in TIMEZONE.
+    close_grace: timedelta = timedelta(hours=24)
+    timezone: str = "Europe/Moscow"
+    accept_changes: bool = False  # run even if the questionnaire orphans or misreads stored answers
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -69,6 +75,24 @@ class Settings(BaseSettings):
             raise ValueError("BOT_TOKEN is malformed (expected <digits>:<letters>, as @BotFather gives it)")
         return SecretStr(value.get_secret_value().strip()) if value is not None else None
 
+    @field_validator("close_grace", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Moscow, UTC)") from None
+        return value
+
+    def zone(self) -> ZoneInfo:
+        """The time zone of questionnaire dates and quiet hours."""
+        return ZoneInfo(self.timezone)
+
     @field_validator("telegram_api_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -91,6 +115,18 @@ class Settings(BaseSettings):
     def is_admin(self, user_id: int | None) -> bool:
         """Whether a numeric Telegram user id is one of the admins."""
         return user_id is not None and user_id != ANONYMOUS_ADMIN_ID and user_id in self.admin_ids
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'24h', '30m', '2d', '90s' or plain seconds as a timedelta; ValueError otherwise."""
+    m = _DURATION.match(text.lower())
+    if not m:
+        raise ValueError(f"{text!r} is not a duration like 24h, 30m, 2d or 90s")
+    return timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2)])
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -139,6 +139,17 @@ class SurveyDefinition(Base):
     activated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # the last start on it
 
 
+class SurveyState(Base):
+    """A survey's field state shared by every worker: the admin's /open or /close, and the quota moment."""
+
+    __tablename__ = "survey_state"
+
+    survey_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    manual: Mapped[str | None] = mapped_column(String(8))  # "open" / "closed" by an admin, or None (dates decide)
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    quota_reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class Answer(Base):
     """The answer to one question of one response (a skip is an answer too)."""
 

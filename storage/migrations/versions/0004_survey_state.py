@@ -1,0 +1,29 @@
+"""survey field state: opened or closed by hand, quota reached
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-12-02 16:55:00
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+revision = '0004'
+down_revision = '0003'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        'survey_state',
+        sa.Column('survey_id', sa.String(length=64), nullable=False),
+        sa.Column('manual', sa.String(length=8), nullable=True),
+        sa.Column('changed_at', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('quota_reached_at', sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint('survey_id', name=op.f('pk_survey_state')),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('survey_state')
