@@ -40,6 +40,7 @@ from typing import BinaryIO
 from sqlalchemy import and_, func, not_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from analytics.filters import Filter
 from analytics.summary import Summary, _restrict, build_summary
 from storage.db import read_only
 from storage.sql import stream_tuples
@@ -214,9 +215,12 @@ async def _stream(
     completed_only: bool,
     rows: _Rows,
     sink: Callable[[list[list]], None],
+    where: Filter | None = None,
 ) -> None:
     """Feed ``sink`` the export rows in response order, a batch at a time (in a worker thread)."""
     in_survey = Response.survey_id == survey.id
+    if where is not None:
+        in_survey = and_(in_survey, where.predicate())
     counted = and_(in_survey, Response.status == COMPLETED) if completed_only else in_survey
     async with read_only(engine).begin() as conn:
         n_counted = await conn.scalar(select(func.count()).select_from(Response).where(counted)) or 0
@@ -278,11 +282,14 @@ async def export_csv(
     *,
     completed_only: bool = False,
     pseudonymize: Callable[[str], str] | None = None,
+    where: Filter | None = None,
 ) -> int:
     """Write the raw data as CSV (UTF-8 with BOM) to a binary stream or a path; returns the row count."""
     if isinstance(out, (str, Path)):
         with open(out, "wb") as fh:
-            return await export_csv(engine, survey, fh, completed_only=completed_only, pseudonymize=pseudonymize)
+            return await export_csv(
+                engine, survey, fh, completed_only=completed_only, pseudonymize=pseudonymize, where=where
+            )
     rows = _Rows(survey, pseudonymize, as_text=True)
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
     writer = csv.writer(text)
@@ -295,7 +302,7 @@ async def export_csv(
         count += len(batch)
 
     try:
-        await _stream(engine, survey, completed_only, rows, sink)
+        await _stream(engine, survey, completed_only, rows, sink, where)
     finally:
         text.flush()
         text.detach()  # leave the caller's stream open
@@ -380,6 +387,8 @@ async def export_xlsx(
     *,
     completed_only: bool = False,
     pseudonymize: Callable[[str], str] | None = None,
+    where: Filter | None = None,
+    banner: str | None = None,
 ) -> int:
     """Write the raw data as XLSX (sheets «Ответы», «Анкета», «Сводка"); returns the row count."""
     import xlsxwriter
@@ -407,11 +416,16 @@ async def export_xlsx(
             _write_row(sheet, written, cells, date_format)
 
     try:
-        await _stream(engine, survey, completed_only, rows, sink)
-        summary = await build_summary(engine, survey, completed_only=completed_only)
+        await _stream(engine, survey, completed_only, rows, sink, where)
+        summary = await build_summary(engine, survey, completed_only=completed_only, where=where)
+        sheets = [("Анкета", _questionnaire_rows(survey)), ("Сводка", _summary_rows(summary))]
+        if banner is not None:  # every question crossed by the banner question (analytics.crosstab)
+            from analytics.crosstab import crosstab_sheet
+
+            sheets.append(await crosstab_sheet(engine, survey, banner, where=where, completed_only=completed_only))
 
         def finish() -> None:
-            for title, table in (("Анкета", _questionnaire_rows(survey)), ("Сводка", _summary_rows(summary))):
+            for title, table in sheets:
                 ws = workbook.add_worksheet(title)
                 for r, cells in enumerate(table):
                     _write_row(ws, r, cells, date_format)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import definitions
+from analytics.filters import Filter
 from storage.db import create_engine, read_only
 from storage.models import COMPLETED, Response
 from survey.model import Survey
@@ -23,7 +24,9 @@ def export_filename(survey: Survey, fmt: str, completed_only: bool) -> str:
     return f"{survey.id}_{day}{'_completed' if completed_only else ''}.{fmt}"
 
 
-def _export_blocking(db_url: str, survey: Survey, fmt: str, completed_only: bool) -> bytes:
+def _export_blocking(
+    db_url: str, survey: Survey, fmt: str, completed_only: bool, where: Filter | None = None, banner: str | None = None
+) -> bytes:
     from analytics.export import export_csv, export_xlsx
 
     async def go() -> bytes:
@@ -31,10 +34,12 @@ def _export_blocking(db_url: str, survey: Survey, fmt: str, completed_only: bool
         engine = create_engine(db_url)
         try:
             out = io.BytesIO()
-            write = export_csv if fmt == "csv" else export_xlsx
             # Answers to questions an edit removed stay in the file, in columns after the current ones.
             full = await definitions.with_removed(read_only(engine), survey)
-            await write(read_only(engine), full, out, completed_only=completed_only)
+            if fmt == "csv":
+                await export_csv(read_only(engine), full, out, completed_only=completed_only, where=where)
+            else:
+                await export_xlsx(read_only(engine), full, out, completed_only=completed_only, where=where, banner=banner)
             return out.getvalue()
         finally:
             await engine.dispose()
@@ -42,11 +47,19 @@ def _export_blocking(db_url: str, survey: Survey, fmt: str, completed_only: bool
     return asyncio.run(go())
 
 
-async def export_bytes(db_url: str, survey: Survey, fmt: str, *, completed_only: bool = False) -> bytes:
-    """The export file's bytes, built in a worker thread."""
+async def export_bytes(
+    db_url: str,
+    survey: Survey,
+    fmt: str,
+    *,
+    completed_only: bool = False,
+    where: Filter | None = None,
+    banner: str | None = None,
+) -> bytes:
+    """The export file's bytes, built in a worker thread (``where``: a respondent filter; ``banner``: XLSX cross-tabs)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
-    return await asyncio.to_thread(_export_blocking, db_url, survey, fmt, completed_only)
+    return await asyncio.to_thread(_export_blocking, db_url, survey, fmt, completed_only, where, banner)
 
 
 async def completed_count(engine: AsyncEngine, survey: Survey) -> int:

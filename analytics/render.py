@@ -141,6 +141,8 @@ def _header(summary: Summary) -> list[str]:
         f"Первый ответ: {fmt_time(summary.first_answer_at)}",
         f"Последний ответ: {fmt_time(summary.last_answer_at)}",
     ]
+    if summary.filter:
+        lines.insert(1, f"Фильтр: {escape(summary.filter)} — респондентов: {summary.started}")
     if summary.completed_only:
         lines.append(f"<i>Учтены только завершённые анкеты ({summary.completed}).</i>")
     else:
@@ -213,7 +215,10 @@ def render_summary(summary: Summary) -> list[str]:
 
 def render_question(summary: Summary, number: int | str) -> list[str]:
     """One question in detail (full text, 95% Wilson intervals when n < 30)."""
-    return _pack([_question_lines(summary.question(number), detail=True)])
+    lines = _question_lines(summary.question(number), detail=True)
+    if summary.filter:
+        lines.insert(1, f"Фильтр: {escape(summary.filter)}")
+    return _pack([lines])
 
 
 def render_other_texts(summary: Summary, question_id: str | int) -> list[str]:
@@ -236,6 +241,8 @@ def render_funnel(summary: Summary) -> list[str]:
         "<b>Воронка</b>",
         f"Начали: {summary.started}. «Дошли» = ответили + пропустили + остановились на вопросе сейчас.",
     ]
+    if summary.filter:
+        lines.insert(1, f"Фильтр: {escape(summary.filter)}")
     for step in summary.funnel:
         lines.append(
             f"{step.number}. {escape(step.title)} — дошли {step.reached} ({fmt_percent(percent(step.reached, summary.started))}),"

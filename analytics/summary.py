@@ -44,15 +44,18 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import and_, func, literal, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import read_only
 from storage.models import COMPLETED, IN_PROGRESS, Answer as AnswerRow, AnswerChoice, Response
 from storage.sql import duration_seconds
 from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey
+
+if TYPE_CHECKING:
+    from analytics.filters import Filter
 
 ONE_DECIMAL = Decimal("0.1")
 # Answers kept for options or questions an edited questionnaire no longer has.
@@ -206,6 +209,7 @@ class Summary:
     funnel: list[FunnelStep]
     # Question ids no longer in the questionnaire that still hold answers of counted responses: (id, answers).
     removed_questions: list[tuple[str, int]] = field(default_factory=list)
+    filter: str | None = None  # the respondent filter's description (analytics.filters), when one applies
 
     @property
     def base(self) -> int:
@@ -232,10 +236,10 @@ def _utc(value: datetime | str | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
-async def _median_completion(conn, survey_id: str, total: int) -> float | None:  # noqa: ANN001
+async def _median_completion(conn, in_survey: Any, total: int) -> float | None:  # noqa: ANN001
     """Median of completed_at - started_at over the ``total`` completed responses with a completed_at."""
     where = and_(
-        Response.survey_id == survey_id,
+        in_survey,
         Response.status == COMPLETED,
         Response.completed_at.is_not(None),
     )
@@ -449,9 +453,12 @@ class _Scope:
         return self.others + (self.started - self.completed if self.completed_only else 0)
 
 
-def _scope(survey: Survey, completed_only: bool) -> _Scope:
+def _scope(survey: Survey, completed_only: bool, where: Any = None) -> _Scope:
     in_survey = Response.survey_id == survey.id
     not_in_survey = Response.survey_id != survey.id
+    if where is not None:  # a respondent filter: the filtered-out responses count as "not in the survey"
+        in_survey = and_(in_survey, where)
+        not_in_survey = not_(in_survey)
     counted = and_(in_survey, Response.status == COMPLETED) if completed_only else in_survey
     not_counted = or_(not_in_survey, Response.status != COMPLETED) if completed_only else not_in_survey
     return _Scope(survey, completed_only, in_survey, not_in_survey, counted, not_counted)
@@ -569,7 +576,7 @@ async def _number_counts(conn, scope: _Scope) -> dict[str, Any]:  # noqa: ANN001
         for (qid, value), count in subset.items():
             if count:
                 numbers[qid][int(value)] = count
-    median = await _median_completion(conn, survey.id, scope.completed_timed)
+    median = await _median_completion(conn, scope.in_survey, scope.completed_timed)
     return {"numbers": numbers, "median": median}
 
 
@@ -580,9 +587,11 @@ async def _gather(engine: AsyncEngine, scope: _Scope) -> dict[str, Any]:
         return {**await _answer_counts(conn, scope), **await _choice_counts(conn, scope), **await _number_counts(conn, scope)}
 
 
-async def build_summary(engine: AsyncEngine, survey: Survey, *, completed_only: bool = False) -> Summary:
-    """Aggregate the survey's responses in SQL into a Summary."""
-    scope = _scope(survey, completed_only)
+async def build_summary(
+    engine: AsyncEngine, survey: Survey, *, completed_only: bool = False, where: Filter | None = None
+) -> Summary:
+    """Aggregate the survey's responses in SQL into a Summary (only the respondents ``where`` keeps)."""
+    scope = _scope(survey, completed_only, None if where is None else where.predicate())
     data = await _gather(engine, scope)
 
     def split(rows: dict[tuple, int]) -> tuple[dict[str, int], dict[str, int]]:
@@ -637,6 +646,7 @@ async def build_summary(engine: AsyncEngine, survey: Survey, *, completed_only: 
         questions=question_summaries,
         funnel=funnel,
         removed_questions=sorted((qid, n) for qid, n in n_counted_q.items() if n and qid not in known_ids),
+        filter=None if where is None else where.describe(),
     )
 
 
@@ -677,6 +687,7 @@ def summary_to_json(summary: Summary) -> dict[str, Any]:
     return {
         "survey": {"id": summary.survey_id, "version": summary.survey_version, "title": summary.title},
         "completed_only": summary.completed_only,
+        "filter": summary.filter,
         "started": summary.started,
         "completed": summary.completed,
         "in_progress": summary.in_progress,

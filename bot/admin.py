@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from html import escape
 
 from telegram import (
     BotCommand,
@@ -23,17 +24,20 @@ from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, filters
 
 from analytics import charts, jobs, render as report
+from analytics.compare import baseline_waves
+from analytics.filters import Filter, FilterError, parse_filter
 from analytics.summary import Summary, build_summary
-from bot import callbacks, field_admin
+from bot import analysis, callbacks, field_admin
 from bot import render
+from bot.stats_args import StatsArgsError, StatsRequest, parse_stats_args
 from bot.context import Context
 from bot.ui import toast
 
 log = logging.getLogger(__name__)
 
 ADMIN_COMMANDS = [
-    BotCommand("stats", "Сводка: /stats [completed | N | charts | funnel]"),
-    BotCommand("export", "Выгрузка: /export [csv | xlsx] [completed]"),
+    BotCommand("stats", "Сводка: /stats [completed | N | charts | funnel | 2020] [where 11=2]"),
+    BotCommand("export", "Выгрузка: /export [csv | xlsx] [completed] [where 11=2]"),
 ]
 ALBUM = 10  # Telegram's limit of photos in one media group
 STATS_USAGE = (
@@ -42,6 +46,9 @@ STATS_USAGE = (
     "<b>/stats N</b> — подробно по вопросу N (и все ответы «другое»)\n"
     "<b>/stats charts</b> — графики по вопросам\n"
     "<b>/stats funnel</b> — воронка прохождения\n"
+    "<b>/stats 2020</b> — сравнение с волной 2020 (z-тест / тест Фишера)\n"
+    "<b>/stats where 11=2</b> — только ответившие на вопрос 11 вариантом 2 (11=2,5 · 11=other · 12=1-50 · "
+    "source=channel_post; условия через пробел — все сразу); работает с любым видом /stats и с /export\n"
     "<b>/export [csv|xlsx] [completed]</b> — выгрузка ответов"
 )
 SUMMARY_BUTTONS = InlineKeyboardMarkup(
@@ -78,9 +85,9 @@ def _is_admin(update: Update, context: Context) -> bool:
     return user is not None and context.bot_data.settings.is_admin(user.id)
 
 
-async def _summary(context: Context, completed_only: bool) -> Summary:
+async def _summary(context: Context, completed_only: bool, where: Filter | None = None) -> Summary:
     data = context.bot_data
-    return await build_summary(data.engine, data.survey, completed_only=completed_only)
+    return await build_summary(data.engine, data.survey, completed_only=completed_only, where=where)
 
 
 async def _send_html(context: Context, chat_id: int, messages: list[str], keyboard: InlineKeyboardMarkup | None = None) -> None:
@@ -89,29 +96,53 @@ async def _send_html(context: Context, chat_id: int, messages: list[str], keyboa
         await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard if last else None)
 
 
+async def _bad_request(context: Context, chat_id: int, exc: Exception) -> None:
+    """A filter error is one line with the syntax; other bad words get the usage too."""
+    if isinstance(exc, FilterError):
+        await context.bot.send_message(chat_id, f"Фильтр не применён: {exc}.")
+        return
+    await context.bot.send_message(chat_id, f"Не понял запрос: {escape(str(exc))}.\n\n{STATS_USAGE}", parse_mode=ParseMode.HTML)
+
+
+def _parse(context: Context, formats: tuple[str, ...] = ()) -> tuple[StatsRequest, Filter | None]:
+    """The command's words as a request and its filter; StatsArgsError / FilterError when invalid."""
+    survey = context.bot_data.survey
+    request = parse_stats_args(list(context.args or []), survey, baseline_waves(survey), formats)
+    return request, (parse_filter(request.where, survey) if request.where else None)
+
+
 async def stats(update: Update, context: Context) -> None:
-    """/stats [completed] [N | charts | funnel]."""
+    """/stats [completed] [N | charts | funnel | 2020] [where COND ...]."""
     if not _is_admin(update, context):
         await update.effective_message.reply_text(render.UNKNOWN_COMMAND)
         return
-    args = [a.lower() for a in context.args or []]
-    completed_only = "completed" in args
-    rest = [a for a in args if a != "completed"]
     chat_id = update.effective_chat.id
-    if len(rest) > 1 or (rest and not rest[0].isdigit() and rest[0] not in ("charts", "funnel")):
-        await context.bot.send_message(chat_id, STATS_USAGE, parse_mode=ParseMode.HTML)
+    try:
+        request, where = _parse(context)
+    except (StatsArgsError, FilterError) as exc:
+        await _bad_request(context, chat_id, exc)
         return
     await context.bot.send_chat_action(chat_id, "typing")
-    summary = await _summary(context, completed_only)
-    if not rest:
+    summary = await _summary(context, request.completed_only, where)
+    if where is not None and summary.started == 0:
+        await context.bot.send_message(chat_id, analysis.no_respondents_text(where.describe()))
+        return
+    if request.view == "summary":
         messages = await asyncio.to_thread(report.render_summary, summary)
-        await _send_html(context, chat_id, messages, SUMMARY_BUTTONS)
-    elif rest[0] == "charts":
+        await _send_html(context, chat_id, messages, None if where else SUMMARY_BUTTONS)
+    elif request.view == "charts":
         await send_charts(context, chat_id, summary)
-    elif rest[0] == "funnel":
+    elif request.view == "funnel":
         await send_funnel(context, chat_id, summary)
+    elif request.view == "compare":
+        await analysis.send_comparison(context, chat_id, summary, request.wave)
     else:
-        await send_question(context, chat_id, summary, int(rest[0]))
+        number = request.question
+        try:
+            number = summary.question(int(number) if number.isdigit() else number).number
+        except KeyError:
+            number = int(number) if number.isdigit() else 0
+        await send_question(context, chat_id, summary, number)
 
 
 async def send_question(context: Context, chat_id: int, summary: Summary, number: int) -> None:
@@ -126,17 +157,22 @@ async def send_question(context: Context, chat_id: int, summary: Summary, number
         messages += await asyncio.to_thread(report.render_other_texts, summary, question.id)
     await _send_html(context, chat_id, messages)
     chart = await asyncio.to_thread(charts.question_chart, question)
-    await context.bot.send_photo(chat_id, InputFile(chart, filename=f"q{number}.png"))
+    caption = f"Фильтр: {summary.filter}" if summary.filter else None
+    await context.bot.send_photo(chat_id, InputFile(chart, filename=f"q{number}.png"), caption=caption)
 
 
 async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
     """One bar chart per question, as albums of up to ten photos."""
     images = await asyncio.to_thread(lambda: [charts.question_chart(q) for q in summary.questions])
+    caption = f"Фильтр: {summary.filter}" if summary.filter else None
     for start in range(0, len(images), ALBUM):
         chunk = images[start : start + ALBUM]
-        media = [InputMediaPhoto(InputFile(png, filename=f"q{start + i + 1}.png")) for i, png in enumerate(chunk)]
+        media = [
+            InputMediaPhoto(InputFile(png, filename=f"q{start + i + 1}.png"), caption=caption if start + i == 0 else None)
+            for i, png in enumerate(chunk)
+        ]
         if len(media) == 1:
-            await context.bot.send_photo(chat_id, media[0].media)
+            await context.bot.send_photo(chat_id, media[0].media, caption=caption if start == 0 else None)
         else:
             await context.bot.send_media_group(chat_id, media)
 
@@ -145,32 +181,46 @@ async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
     """The completion funnel as text and one chart."""
     await _send_html(context, chat_id, await asyncio.to_thread(report.render_funnel, summary))
     chart = await asyncio.to_thread(charts.funnel_chart, summary)
-    await context.bot.send_photo(chat_id, InputFile(chart, filename="funnel.png"))
+    caption = f"Фильтр: {summary.filter}" if summary.filter else None
+    await context.bot.send_photo(chat_id, InputFile(chart, filename="funnel.png"), caption=caption)
 
 
 async def export(update: Update, context: Context) -> None:
-    """/export [csv|xlsx] [completed]: the responses as files."""
+    """/export [csv|xlsx] [completed] [where COND ...]: the responses as files."""
     if not _is_admin(update, context):
         await update.effective_message.reply_text(render.UNKNOWN_COMMAND)
         return
-    args = [a.lower() for a in context.args or []]
-    unknown = [a for a in args if a not in (*jobs.FORMATS, "completed")]
-    if unknown:
-        await update.effective_message.reply_text(STATS_USAGE, parse_mode=ParseMode.HTML)
+    chat_id = update.effective_chat.id
+    try:
+        request, where = _parse(context, jobs.FORMATS)
+    except (StatsArgsError, FilterError) as exc:
+        await _bad_request(context, chat_id, exc)
         return
-    formats = [f for f in jobs.FORMATS if f in args] or list(jobs.FORMATS)
-    await send_exports(context, update.effective_chat.id, formats, completed_only="completed" in args)
+    if where is not None:
+        summary = await _summary(context, request.completed_only, where)
+        if summary.started == 0:
+            await context.bot.send_message(chat_id, analysis.no_respondents_text(where.describe()))
+            return
+    formats = list(request.formats) or list(jobs.FORMATS)
+    await send_exports(context, chat_id, formats, completed_only=request.completed_only, where=where)
 
 
-async def send_exports(context: Context, chat_id: int, formats: list[str], *, completed_only: bool) -> None:
+async def send_exports(
+    context: Context, chat_id: int, formats: list[str], *, completed_only: bool, where: Filter | None = None
+) -> None:
     """Build each export off the event loop and send it as a document."""
     data = context.bot_data
     for fmt in formats:
         await context.bot.send_chat_action(chat_id, "upload_document")
-        content = await jobs.export_bytes(data.settings.database_url, data.survey, fmt, completed_only=completed_only)
+        content = await jobs.export_bytes(data.settings.database_url, data.survey, fmt, completed_only=completed_only,
+                                          where=where)
         name = jobs.export_filename(data.survey, fmt, completed_only)
+        if where is not None:
+            name = name.replace(f".{fmt}", f"_filtered.{fmt}")
         caption = "Только завершённые анкеты" if completed_only else "Все анкеты, включая незавершённые (столбец status)"
-        await context.bot.send_document(chat_id, InputFile(content, filename=name), caption=caption)
+        if where is not None:
+            caption += f"; фильтр: {where.describe()}"
+        await context.bot.send_document(chat_id, InputFile(content, filename=name), caption=caption[:1024])
 
 
 async def stats_button(update: Update, context: Context, button: callbacks.StatsButton) -> None:

@@ -87,6 +87,11 @@ def cmd_check_survey(args: argparse.Namespace) -> int:
     """Validate a questionnaire file and list every problem; with --against, what it would do to stored answers."""
     survey = load_survey(args.file)
     print(f"OK: {survey.survey.title} — {len(survey.questions)} questions (id {survey.id}, version {survey.version})")
+    baselines = [q.baseline for q in survey.questions if q.baseline is not None]
+    for wave in dict.fromkeys(b.wave for b in baselines):
+        figures = [f for b in baselines if b.wave == wave for f in (*b.options.values(), *b.groups.values())]
+        kinds = ", ".join(f"{sum(f.provenance == p for f in figures)} {p}" for p in ("published", "inferred", "assumed"))
+        print(f"baseline {wave}: {sum(b.wave == wave for b in baselines)} questions, {len(figures)} figures ({kinds})")
     if not args.against:
         return 0
     settings = load_settings()
@@ -157,32 +162,62 @@ async def _with_engine(settings: Settings, work):  # noqa: ANN001, ANN202
         await engine.dispose()
 
 
+def _filter(args: argparse.Namespace, survey):  # noqa: ANN001, ANN202
+    from analytics.filters import parse_filter
+
+    return parse_filter(args.where, survey) if args.where else None
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     """Print the summary (text or the stable JSON form) without Telegram."""
+    from analytics.compare import add_to_json, baseline_waves, compare, render_comparison
+    from analytics.filters import FilterError
     from analytics.render import render_summary
     from analytics.summary import build_summary, summary_to_json
 
     settings = load_settings()
     survey = load_survey(settings.survey_file)
+    try:
+        where = _filter(args, survey)
+    except FilterError as exc:
+        return _fail(f"--where: {exc}")
+    if args.compare and not baseline_waves(survey):
+        return _fail("--compare: the questionnaire has no baseline figures")
     summary = asyncio.run(
-        _with_engine(settings, lambda engine: build_summary(engine, survey, completed_only=args.completed))
+        _with_engine(settings, lambda engine: build_summary(engine, survey, completed_only=args.completed, where=where))
     )
+    if where is not None and summary.started == 0:
+        print(f"surveybot: no respondents match the filter: {where.describe()}", file=sys.stderr)
+        if args.format != "json":
+            return 1
+    comparison = compare(summary, survey, None, summary.filter) if args.compare else None
     if args.format == "json":
-        print(json.dumps(summary_to_json(summary), ensure_ascii=False, indent=2))
+        data = summary_to_json(summary)
+        if comparison is not None:
+            add_to_json(data, comparison)
+        print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
-        print("\n\n".join(_html_to_text(m) for m in render_summary(summary)))
+        messages = render_summary(summary)
+        if comparison is not None:
+            messages += render_comparison(comparison)
+        print("\n\n".join(_html_to_text(m) for m in messages))
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a CSV or XLSX export of the responses to a file."""
+    from analytics.filters import FilterError
     from analytics.jobs import export_bytes
 
     settings = load_settings()
     survey = load_survey(settings.survey_file)
+    try:
+        where = _filter(args, survey)
+    except FilterError as exc:
+        return _fail(f"--where: {exc}")
 
     async def work(_engine) -> bytes:  # noqa: ANN001 - the schema is ensured; the export opens its own engine
-        return await export_bytes(settings.database_url, survey, args.format, completed_only=args.completed)
+        return await export_bytes(settings.database_url, survey, args.format, completed_only=args.completed, where=where)
 
     content = asyncio.run(_with_engine(settings, work))
     Path(args.output).write_bytes(content)
@@ -230,11 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", help="print the summary of the answers")
     stats.add_argument("--completed", action="store_true", help="completed responses only")
     stats.add_argument("--format", choices=("text", "json"), default="text")
+    stats.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50 source=channel_post'")
+    stats.add_argument("--compare", action="store_true", help="compare with the questionnaire's baseline wave")
     stats.set_defaults(func=cmd_stats)
     export = sub.add_parser("export", help="export the responses to a file")
     export.add_argument("--format", choices=("csv", "xlsx"), required=True)
     export.add_argument("-o", "--output", required=True, help="file to write")
     export.add_argument("--completed", action="store_true", help="completed responses only")
+    export.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50'")
     export.set_defaults(func=cmd_export)
     copy = sub.add_parser("migrate-db", help="copy all survey data into another, empty database")
     copy.add_argument("--from", dest="source", required=True, metavar="URL", help="e.g. sqlite+aiosqlite:///surveybot.db")

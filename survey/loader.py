@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,7 @@ def _cross_checks(survey: Survey) -> list[str]:
                 QuestionType.NUMBER,
             ):
                 problems.append(f"{where}: show_if.min/max: question {ref.id} is not a scale or number")
+        problems += baseline_problems(q)
         seen.setdefault(q.id, i)
     total = survey.survey.questions_total
     if total is not None and total != len(survey.questions):
@@ -169,3 +171,51 @@ def _cross_checks_lenient(raw: dict) -> list[str]:
         questions=[_lenient_question(q, i) for i, q in enumerate(questions)],
     )
     return _cross_checks(survey)
+
+
+def _consistent(count: int, n: int, percent: Decimal, decimals: int) -> bool:
+    """Whether count/n, rounded half up to the printed decimals, is the printed percentage."""
+    step = Decimal(1).scaleb(-min(decimals, 1))
+    return (Decimal(count) * 100 / Decimal(n)).quantize(step, rounding=ROUND_HALF_UP) == percent.quantize(step)
+
+
+def baseline_problems(q: Question) -> list[str]:
+    """Problems of a question's ``baseline``: unknown ids, counts above n or not matching their percentage."""
+    b = getattr(q, "baseline", None)
+    if b is None or q.type is None:
+        return []
+    where = f"question {q.id}: baseline"
+    problems: list[str] = []
+    if q.type == QuestionType.TEXT:
+        return [f"{where}: text questions cannot carry baseline figures"]
+    if q.type in CHOICE_TYPES:
+        valid = set(q.option_ids) | ({OTHER} if q.other_allowed else set())
+        for key in b.options:
+            if key not in valid:
+                problems.append(f"{where}.options.{key}: not an option of {q.id}")
+    elif q.type == QuestionType.SCALE:
+        lo, hi = (q.scale.min, q.scale.max) if q.scale else (None, None)
+        for key in b.options:
+            if not key.lstrip("-").isdigit() or lo is None or not lo <= int(key) <= hi:
+                problems.append(f"{where}.options.{key}: not a point of the scale {lo}-{hi}")
+    elif b.options:
+        problems.append(f"{where}.options: a number question compares ranges (baseline.groups), not options")
+    if b.groups and q.type not in (QuestionType.SCALE, QuestionType.NUMBER):
+        problems.append(f"{where}.groups: only scale and number questions have value ranges")
+    for key in b.groups:
+        bounds = b.group_bounds(key)
+        if bounds is None or bounds[1] < bounds[0]:
+            problems.append(f"{where}.groups.{key}: not a range like '4-7'")
+    for part, figures in (("options", b.options), ("groups", b.groups)):
+        for key, f in figures.items():
+            if f.count > b.n:
+                problems.append(f"{where}.{part}.{key}: count {f.count} is more than n = {b.n}")
+            elif not _consistent(f.count, b.n, f.percent, f.decimals):
+                problems.append(f"{where}.{part}.{key}: count {f.count} of n = {b.n} does not give {f.percent}%")
+    if q.type == QuestionType.SINGLE or q.type == QuestionType.SCALE:
+        total = sum(f.count for f in b.options.values())
+        if total > b.n:
+            problems.append(f"{where}.options: the counts add up to {total}, more than n = {b.n}")
+    if b.respondents is not None and b.n > b.respondents:
+        problems.append(f"{where}.n: {b.n} is more than the wave's {b.respondents} respondents")
+    return problems

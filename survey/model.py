@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -78,6 +79,56 @@ class Condition(_Strict):
         return self
 
 
+PROVENANCES = ("published", "inferred", "assumed")
+Provenance = Literal["published", "inferred", "assumed"]
+
+
+class BaselineFigure(_Strict):
+    """One figure of an earlier wave: the share as printed, its count, and where it comes from."""
+
+    percent: Annotated[Decimal, Field(ge=0, le=100)]
+    count: Annotated[int, Field(ge=0)]
+    provenance: Provenance
+    printed: str | None = None  # the figure exactly as the source printed it («14%»), when it differs
+
+    @property
+    def decimals(self) -> int:
+        """How many decimals the percentage was given with (0 or 1)."""
+        exponent = self.percent.as_tuple().exponent
+        return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+class Baseline(_Strict):
+    """Published figures of an earlier wave of the same question, to compare the new answers with.
+
+    ``options`` is keyed by option id (``other`` included) or, for a scale, by scale point;
+    ``groups`` by a value range like ``4-7`` of a scale or number question.
+    """
+
+    wave: Annotated[str, Field(min_length=1, max_length=20)] = "2020"
+    source: Annotated[str, Field(min_length=1)]
+    respondents: Annotated[int, Field(ge=1)] | None = None  # the whole wave's respondents
+    n: Annotated[int, Field(ge=1)]  # who answered this question in that wave
+    n_provenance: Provenance = "published"
+    options: dict[str, BaselineFigure] = Field(default_factory=dict)
+    groups: dict[str, BaselineFigure] = Field(default_factory=dict)
+
+    @field_validator("options", "groups", mode="before")
+    @classmethod
+    def _string_keys(cls, value: object) -> object:
+        # YAML reads a scale point key like 1 as an int; the keys are ids, so strings.
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    @staticmethod
+    def group_bounds(key: str) -> tuple[int, int] | None:
+        """A group key "4-7" (or "10") as (low, high); None when it is not a range."""
+        m = re.fullmatch(r"\s*(-?\d+)\s*(?:[-–]\s*(-?\d+))?\s*", key)
+        if not m:
+            return None
+        low = int(m.group(1))
+        return low, int(m.group(2)) if m.group(2) else low
+
+
 class Question(_Strict):
     """One question of the questionnaire."""
 
@@ -105,6 +156,7 @@ class Question(_Strict):
     provenance: str | None = None
     evidence: str | None = None
     examples: list[str] | None = None
+    baseline: Baseline | None = None  # an earlier wave's published figures (survey.loader checks them)
 
     @field_validator("show_if", mode="before")
     @classmethod

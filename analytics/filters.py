@@ -1,0 +1,180 @@
+"""Respondent filters: ``11=2 12=1-50 source=channel_post`` → a SQL condition on ``responses``.
+
+Grammar (conditions separated by spaces are joined by AND)::
+
+    Q=V[,V...]        a choice question Q (its number or id) answered with any of the options V:
+                      the option's number in the questionnaire (1..k), ``other``, or its id;
+                      a multiple-choice answer matches when any of them was selected
+    Q=A-B | Q=A+ | Q=A  a scale or number question Q answered with a value in A..B (A+ : A or more)
+    source=S[,S...]   the respondent came through the deep link ``?start=S`` (``source=none``: no link)
+
+A respondent who skipped or never reached Q does not match a condition on Q. The filter becomes
+``responses.id IN (...)`` subqueries, so every summary, table and export runs on the same subset
+in SQL, before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from storage.models import Answer as AnswerRow, AnswerChoice, Respondent, Response
+from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey
+
+SYNTAX = (
+    "фильтр пишется так: where 11=2 (вариант 2 вопроса 11), 11=2,5 (любой из них), 11=other, "
+    "12=1-50 (число от 1 до 50), 12=100+, source=channel_post; несколько условий через пробел — все сразу"
+)
+NO_SOURCE = "none"
+_RANGE = re.compile(r"^(-?\d+)(?:-(-?\d+)|(\+))?$")
+
+
+class FilterError(ValueError):
+    """A filter that cannot be applied; the message is one line for the admin."""
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One condition of a filter."""
+
+    kind: str  # "choice" | "range" | "source"
+    question_id: str | None
+    values: tuple[str, ...] = ()
+    low: int | None = None
+    high: int | None = None  # None: no upper bound
+    text: str = ""  # how the header shows it
+
+    def predicate(self) -> ColumnElement:
+        """The condition as ``responses.id IN (...)`` (or a respondent test for the source)."""
+        if self.kind == "choice":
+            # OR of equalities rather than IN (...): plain bound parameters, which the exports' raw
+            # cursor (storage.sql.stream_tuples) can pass as they are.
+            ids = select(AnswerChoice.response_id).where(
+                AnswerChoice.question_id == self.question_id, or_(*(AnswerChoice.option_id == v for v in self.values))
+            )
+            return Response.id.in_(ids)
+        if self.kind == "range":
+            tests = [AnswerRow.question_id == self.question_id, AnswerRow.skipped == False]  # noqa: E712
+            tests.append(AnswerRow.number >= self.low)
+            if self.high is not None:
+                tests.append(AnswerRow.number <= self.high)
+            return Response.id.in_(select(AnswerRow.response_id).where(*tests))
+        tests = [Respondent.source == v for v in self.values if v != NO_SOURCE]
+        if NO_SOURCE in self.values:
+            tests.append(Respondent.source.is_(None))
+        people = or_(*tests)
+        return Response.respondent_id.in_(select(Respondent.id).where(people))
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Conditions joined by AND, and how to describe them."""
+
+    conditions: tuple[Condition, ...]
+
+    def predicate(self) -> ColumnElement:
+        """All conditions as one SQL condition on ``responses``."""
+        return and_(*(c.predicate() for c in self.conditions))
+
+    def describe(self) -> str:
+        """A one-line description for headers: "11 = Digital-агентство полного цикла; 12 = 1–50"."""
+        return "; ".join(c.text for c in self.conditions)
+
+    @property
+    def expression(self) -> str:
+        """A canonical filter expression that parses back to the same filter (for file names, logs)."""
+        out = []
+        for c in self.conditions:
+            if c.kind == "range":
+                out.append(f"{c.question_id}={c.low}" + ("+" if c.high is None else f"-{c.high}"))
+            else:
+                out.append(f"{c.question_id or 'source'}={','.join(c.values)}")
+        return " ".join(out)
+
+
+def _question(survey: Survey, ref: str) -> Question:
+    ref = ref.strip()
+    if ref.isdigit():
+        number = int(ref)
+        for q in survey.questions:
+            if survey.number(q.id) == number:
+                return q
+        raise FilterError(f"вопроса {ref} нет (в анкете {len(survey.questions)}); {SYNTAX}")
+    try:
+        return survey.get(ref)
+    except KeyError:
+        raise FilterError(f"вопроса «{ref}» нет в анкете; {SYNTAX}") from None
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _choice(survey: Survey, q: Question, number: int, raw: str) -> Condition:
+    ids: list[str] = []
+    labels: list[str] = []
+    for value in raw.split(","):
+        value = value.strip()
+        if not value:
+            raise FilterError(f"пустое значение в «{number}={raw}»; {SYNTAX}")
+        if value.isdigit() and 1 <= int(value) <= len(q.options):
+            option_id = q.options[int(value) - 1].id
+        elif value.lower() == OTHER and q.other_allowed:
+            option_id = OTHER
+        elif q.option(value) is not None:
+            option_id = value
+        else:
+            extra = ", other" if q.other_allowed else ""
+            raise FilterError(
+                f"у вопроса {number} нет варианта «{value}»: варианты 1–{len(q.options)}{extra} или их id; {SYNTAX}"
+            )
+        if option_id not in ids:
+            ids.append(option_id)
+            labels.append(_short(q.option_label(option_id, survey.other_label(q))))
+    return Condition("choice", q.id, tuple(ids), text=f"{number} = {' или '.join(labels)}")
+
+
+def _range(q: Question, number: int, raw: str) -> Condition:
+    m = _RANGE.match(raw.replace(" ", ""))
+    if not m:
+        raise FilterError(f"у вопроса {number} значение «{raw}» — не число и не диапазон вида 1-50 или 100+; {SYNTAX}")
+    low = int(m.group(1))
+    high = None if m.group(3) else int(m.group(2)) if m.group(2) else low
+    if high is not None and high < low:
+        raise FilterError(f"в диапазоне «{raw}» начало больше конца; {SYNTAX}")
+    shown = f"{low}+" if high is None else str(low) if high == low else f"{low}–{high}"
+    return Condition("range", q.id, low=low, high=high, text=f"{number} = {shown}")
+
+
+def parse_condition(survey: Survey, token: str) -> Condition:
+    """One ``left=right`` condition."""
+    left, sep, right = token.partition("=")
+    if not sep or not left.strip() or not right.strip():
+        raise FilterError(f"«{token}» — не условие; {SYNTAX}")
+    if left.strip().lower() == "source":
+        values = tuple(dict.fromkeys(v.strip() for v in right.split(",") if v.strip()))
+        if not values:
+            raise FilterError(f"пустой source; {SYNTAX}")
+        shown = ", ".join("без метки" if v == NO_SOURCE else v for v in values)
+        return Condition("source", None, values, text=f"источник = {shown}")
+    q = _question(survey, left)
+    number = survey.number(q.id)
+    if q.type in CHOICE_TYPES:
+        return _choice(survey, q, number, right.strip())
+    if q.type in (QuestionType.SCALE, QuestionType.NUMBER):
+        return _range(q, number, right.strip())
+    raise FilterError(f"вопрос {number} — свободный текст, по нему фильтровать нельзя; {SYNTAX}")
+
+
+def parse_filter(expr: str | Sequence[str], survey: Survey) -> Filter:
+    """Parse a filter expression (a string or its space-separated tokens); FilterError when invalid."""
+    tokens = expr.split() if isinstance(expr, str) else [t for part in expr for t in part.split()]
+    if tokens and tokens[0].lower() == "where":
+        tokens = tokens[1:]
+    if not tokens:
+        raise FilterError(f"пустой фильтр; {SYNTAX}")
+    return Filter(tuple(parse_condition(survey, t) for t in tokens))

@@ -1,0 +1,54 @@
+"""Admin analysis views: the comparison with an earlier wave, and the replies about filters."""
+
+from __future__ import annotations
+
+import asyncio
+from html import escape
+
+from telegram import InputFile, InputMediaPhoto
+from telegram.constants import ParseMode
+
+from analytics import compare as comparing
+from analytics.summary import Summary
+from bot.context import Context
+
+ALBUM = 10
+
+
+def no_respondents_text(filter_text: str) -> str:
+    """The reply when a filter leaves nobody: said plainly instead of an empty summary."""
+    return f"Под фильтр «{escape(filter_text)}» не попал ни один респондент — считать нечего."
+
+
+async def send_html(context: Context, chat_id: int, messages: list[str]) -> None:
+    """Send HTML messages one after another."""
+    for text in messages:
+        await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+
+
+async def send_comparison(context: Context, chat_id: int, summary: Summary, wave: str) -> None:
+    """The comparison with ``wave`` as text, then one paired-bar chart per question."""
+    survey = context.bot_data.survey
+    comparison = comparing.compare(summary, survey, wave, summary.filter)
+    await send_html(context, chat_id, await asyncio.to_thread(comparing.render_comparison, comparison))
+    if not comparison.questions:
+        return
+
+    def draw() -> list[bytes]:
+        from analytics.compare_charts import comparison_chart
+
+        return [comparison_chart(q) for q in comparison.questions]
+
+    images = await asyncio.to_thread(draw)
+    caption = f"Сейчас и {comparison.wave}" + (f"; фильтр: {comparison.filter}" if comparison.filter else "")
+    for start in range(0, len(images), ALBUM):
+        chunk = images[start : start + ALBUM]
+        media = [
+            InputMediaPhoto(InputFile(png, filename=f"compare_q{comparison.questions[start + i].number}.png"),
+                            caption=caption if start + i == 0 else None)
+            for i, png in enumerate(chunk)
+        ]
+        if len(media) == 1:
+            await context.bot.send_photo(chat_id, media[0].media, caption=caption if start == 0 else None)
+        else:
+            await context.bot.send_media_group(chat_id, media)
