@@ -105,6 +105,15 @@ def cmd_check_survey(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Print a questionnaire as a respondent would see it (texts, buttons, skip logic)."""
+    from bot.preview import preview_lines
+
+    survey = load_survey(args.file)
+    print("\n".join(preview_lines(survey)))
+    return 0
+
+
 class _Changes:
     """The findings of a questionnaire comparison, as the CLI shows them."""
 
@@ -260,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--against", action="store_true",
                        help="compare with the answers stored in DATABASE_URL and say what the change would do")
     check.set_defaults(func=cmd_check_survey)
+    preview = sub.add_parser("preview", help="print a questionnaire as a respondent sees it")
+    preview.add_argument("file")
+    preview.set_defaults(func=cmd_preview)
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     migrate.set_defaults(func=cmd_migrate)
     stats = sub.add_parser("stats", help="print the summary of the answers")
