@@ -30,6 +30,7 @@ from storage import definitions, fieldstate
 from storage.db import create_engine, sessionmaker
 from storage.migrate import upgrade
 from survey.loader import load_survey
+from survey.testmode import copy_for_tests
 from survey.model import Survey
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,10 @@ async def open_storage(app: Application) -> None:
     await fieldstate.ensure(data.engine, data.survey.id)
     data.service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key, definition_id=definition_id,
                                  grace=settings.close_grace, zone=settings.zone())
+    data.test_service = SurveyService(copy_for_tests(data.survey), sessionmaker(data.engine), anonymity_key=key,
+                                      definition_id=definition_id, grace=settings.close_grace, zone=settings.zone())
+    # One writer per process: test runs queue behind the same lock and batch connection.
+    data.test_service.write_lock, data.test_service.writer = data.service.write_lock, data.service.writer
     start_housekeeping(app)  # forgets processed update ids after 48 h
     await register_commands(app)
 

@@ -12,6 +12,7 @@ from bot import callbacks, render
 from bot.admin import notify_progress, stats_button
 from bot.context import Context
 from bot.privacy import forget_button
+from bot.testmode import begin_test, respondent_service
 from bot.ui import edit, send, toast
 from bot.service import State, Status
 from survey import flow
@@ -25,7 +26,8 @@ log = logging.getLogger(__name__)
 async def show_current(update: Update, context: Context, lead: str | None = None) -> None:
     """Send the respondent's current question again (the old keyboards stop working)."""
     user, chat_id = update.effective_user, update.effective_chat.id
-    state = await context.bot_data.service.show(user.id)
+    service = await respondent_service(context, user.id)
+    state = await service.show(user.id)
     if lead:
         await context.bot.send_message(chat_id, lead)
     await show_state(context, chat_id, state)
@@ -48,7 +50,12 @@ async def start(update: Update, context: Context) -> None:
     """/start [source]: greet, offer to resume, or say the answers are recorded."""
     source = context.args[0][:64] if context.args else None
     data = context.bot_data
-    state = await data.service.status(update.effective_user.id, source=source, update_id=update.update_id)
+    user_id = update.effective_user.id
+    if source == "test" and data.settings.is_admin(user_id) and data.test_service is not None:
+        await begin_test(context, user_id, update.effective_chat.id)
+        return
+    service = await respondent_service(context, user_id)
+    state = await service.status(user_id, source=source, update_id=update.update_id)
     chat_id = update.effective_chat.id
     av = state.extra.get("availability")
     zone = data.settings.zone()
@@ -100,7 +107,7 @@ async def on_button(update: Update, context: Context) -> None:
 
 
 async def _menu_button(update: Update, context: Context, button: callbacks.MenuButton) -> None:
-    service = context.bot_data.service
+    service = await respondent_service(context, update.effective_user.id)
     state = await service.show(
         update.effective_user.id, button.version, restart=button.choice == "restart", update_id=update.update_id
     )
@@ -117,7 +124,8 @@ async def _menu_button(update: Update, context: Context, button: callbacks.MenuB
 
 async def _answer_button(update: Update, context: Context, button: callbacks.AnswerButton) -> None:
     data = context.bot_data
-    state = await data.service.act(update.effective_user.id, button.action, button.version, update.update_id)
+    service = await respondent_service(context, update.effective_user.id)
+    state = await service.act(update.effective_user.id, button.action, button.version, update.update_id)
     if state.status == Status.DUPLICATE:
         return
     if state.extra.get("relocated"):
@@ -168,7 +176,8 @@ async def on_text(update: Update, context: Context) -> None:
     """A typed message: a number, a text answer, the 'other' text, or a reminder to use buttons."""
     data = context.bot_data
     text = update.effective_message.text or ""
-    state = await data.service.act(update.effective_user.id, flow.TypeText(text), None, update.update_id)
+    service = await respondent_service(context, update.effective_user.id)
+    state = await service.act(update.effective_user.id, flow.TypeText(text), None, update.update_id)
     chat_id = update.effective_chat.id
     if state.status == Status.DUPLICATE:
         return
@@ -194,7 +203,8 @@ async def on_text(update: Update, context: Context) -> None:
 
 async def on_other_message(update: Update, context: Context) -> None:
     """Stickers, photos, voice, files and the like: explained, and the question shown again."""
-    state = await context.bot_data.service.status(update.effective_user.id, update_id=update.update_id)
+    service = await respondent_service(context, update.effective_user.id)
+    state = await service.status(update.effective_user.id, update_id=update.update_id)
     if state.status == Status.IN_PROGRESS:
         await show_current(update, context, lead=render.NON_TEXT)
     elif state.status != Status.DUPLICATE:
