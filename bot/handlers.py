@@ -145,10 +145,11 @@ async def _answer_button(update: Update, context: Context, button: callbacks.Ans
         await toast(update, render.reason_text(data.survey, outcome))
         return
     await toast(update)
-    await _render_outcome(update, context, state, edit_in_place=True)
+    await _render_outcome(update, context, state, edit_in_place=True, test=service is not data.service)
 
 
-async def _render_outcome(update: Update, context: Context, state: State, *, edit_in_place: bool) -> None:
+async def _render_outcome(update: Update, context: Context, state: State, *, edit_in_place: bool,
+                          test: bool = False) -> None:
     """Show what an applied action led to: a redrawn keyboard, the next question, or the thank-you."""
     survey, outcome = context.bot_data.survey, state.outcome
     chat_id = update.effective_chat.id
@@ -167,7 +168,8 @@ async def _render_outcome(update: Update, context: Context, state: State, *, edi
             await edit(update, render.answered_screen(survey, answered_qid, outcome.changed[answered_qid]))
     if outcome.kind == Kind.FINISHED:
         await send(context, chat_id, render.finished_screen(survey, outcome.progress))
-        await notify_progress(context)
+        if not test:  # a test run is no completed response
+            await notify_progress(context)
     else:
         await send(context, chat_id, render.question_screen(survey, outcome.progress, state.version))
 
@@ -198,7 +200,7 @@ async def on_text(update: Update, context: Context) -> None:
     if outcome.kind == Kind.REJECTED:
         await show_current(update, context, lead=render.reason_text(data.survey, outcome))
         return
-    await _render_outcome(update, context, state, edit_in_place=False)
+    await _render_outcome(update, context, state, edit_in_place=False, test=service is not data.service)
 
 
 async def on_other_message(update: Update, context: Context) -> None:
