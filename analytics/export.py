@@ -420,7 +420,7 @@ async def export_xlsx(
         summary = await build_summary(engine, survey, completed_only=completed_only, where=where)
         sheets = [("Анкета", _questionnaire_rows(survey)), ("Сводка", _summary_rows(summary))]
         if banner is not None:  # every question crossed by the banner question (analytics.crosstab)
-            from analytics.crosstab import crosstab_sheet
+            from analytics.crosstab_render import crosstab_sheet
 
             sheets.append(await crosstab_sheet(engine, survey, banner, where=where, completed_only=completed_only))
 

@@ -25,6 +25,7 @@ from telegram.ext import Application, CommandHandler, filters
 
 from analytics import charts, jobs, render as report
 from analytics.compare import baseline_waves
+from analytics.crosstab import CrosstabError, resolve_banner
 from analytics.filters import Filter, FilterError, parse_filter
 from analytics.summary import Summary, build_summary
 from bot import analysis, callbacks, field_admin, testmode
@@ -36,8 +37,8 @@ from bot.ui import toast
 log = logging.getLogger(__name__)
 
 ADMIN_COMMANDS = [
-    BotCommand("stats", "Сводка: /stats [completed | N | charts | funnel | 2020] [where 11=2]"),
-    BotCommand("export", "Выгрузка: /export [csv | xlsx] [completed] [where 11=2]"),
+    BotCommand("stats", "Сводка: /stats [completed | N | charts | funnel | 2020] [by M] [where 11=2]"),
+    BotCommand("export", "Выгрузка: /export [csv | xlsx] [completed] [by M] [where 11=2]"),
 ]
 ALBUM = 10  # Telegram's limit of photos in one media group
 STATS_USAGE = (
@@ -49,7 +50,9 @@ STATS_USAGE = (
     "<b>/stats 2020</b> — сравнение с волной 2020 (z-тест / тест Фишера)\n"
     "<b>/stats where 11=2</b> — только ответившие на вопрос 11 вариантом 2 (11=2,5 · 11=other · 12=1-50 · "
     "source=channel_post; условия через пробел — все сразу); работает с любым видом /stats и с /export\n"
-    "<b>/export [csv|xlsx] [completed]</b> — выгрузка ответов"
+    "<b>/stats 2 by 1</b> — таблица: вопрос 2 по вариантам вопроса 1 (или by source), с проверкой значимости; "
+    "<b>/stats by 1</b> — все вопросы по вопросу 1 (файлом)\n"
+    "<b>/export [csv|xlsx] [completed]</b> — выгрузка ответов; <b>/export xlsx by 1</b> — с листом таблиц"
 )
 SUMMARY_BUTTONS = InlineKeyboardMarkup(
     [
@@ -129,6 +132,15 @@ async def stats(update: Update, context: Context) -> None:
         await _bad_request(context, chat_id, exc)
         return
     await context.bot.send_chat_action(chat_id, "typing")
+    if request.banner is not None:
+        if test:
+            await context.bot.send_message(chat_id, "Для тестовых ответов таблицы «by» не строятся: /stats test или /stats test N.")
+            return
+        try:
+            await analysis.send_crosstab(context, chat_id, request.banner, request.question, where, request.completed_only)
+        except CrosstabError as exc:
+            await context.bot.send_message(chat_id, f"Таблицу не построить: {exc}.")
+        return
     summary = await _summary(context, request.completed_only, where, test=test)
     if test:
         await context.bot.send_message(chat_id, "🧪 Тестовые ответы (в обычную статистику, графики, воронку и выгрузки не входят):")
@@ -210,18 +222,27 @@ async def export(update: Update, context: Context) -> None:
             await context.bot.send_message(chat_id, analysis.no_respondents_text(where.describe()))
             return
     formats = list(request.formats) or list(jobs.FORMATS)
-    await send_exports(context, chat_id, formats, completed_only=request.completed_only, where=where)
+    if request.banner is not None:
+        try:
+            resolve_banner(context.bot_data.survey, request.banner)
+        except CrosstabError as exc:
+            await context.bot.send_message(chat_id, f"Таблицу не построить: {exc}.")
+            return
+        formats = [f for f in formats if f == "xlsx"] or ["xlsx"]  # cross-tabs are a sheet of the XLSX file
+    await send_exports(context, chat_id, formats, completed_only=request.completed_only, where=where,
+                       banner=request.banner)
 
 
 async def send_exports(
-    context: Context, chat_id: int, formats: list[str], *, completed_only: bool, where: Filter | None = None
+    context: Context, chat_id: int, formats: list[str], *, completed_only: bool, where: Filter | None = None,
+    banner: str | None = None,
 ) -> None:
     """Build each export off the event loop and send it as a document."""
     data = context.bot_data
     for fmt in formats:
         await context.bot.send_chat_action(chat_id, "upload_document")
         content = await jobs.export_bytes(data.settings.database_url, data.survey, fmt, completed_only=completed_only,
-                                          where=where)
+                                          where=where, banner=banner if fmt == "xlsx" else None)
         name = jobs.export_filename(data.survey, fmt, completed_only)
         if where is not None:
             name = name.replace(f".{fmt}", f"_filtered.{fmt}")

@@ -9,10 +9,15 @@ from telegram import InputFile, InputMediaPhoto
 from telegram.constants import ParseMode
 
 from analytics import compare as comparing
+from analytics import crosstab_render
+from analytics.crosstab import build_crosstabs, count_respondents
+from analytics.filters import Filter
+from analytics.render import LIMIT
 from analytics.summary import Summary
 from bot.context import Context
 
 ALBUM = 10
+MAX_TEXT_COLUMNS = 7  # wider tables wrap on a phone: they go as a file
 
 
 def no_respondents_text(filter_text: str) -> str:
@@ -52,3 +57,30 @@ async def send_comparison(context: Context, chat_id: int, summary: Summary, wave
             await context.bot.send_photo(chat_id, media[0].media, caption=caption if start == 0 else None)
         else:
             await context.bot.send_media_group(chat_id, media)
+
+
+async def send_crosstab(
+    context: Context, chat_id: int, banner: str, question: str | None, where: Filter | None, completed_only: bool
+) -> None:
+    """/stats N by M (one table: text when it fits, else XLSX + summary) and /stats by M (all, as XLSX)."""
+    data = context.bot_data
+    filter_text = None if where is None else where.describe()
+    if where is not None and not await count_respondents(data.engine, data.survey, where, completed_only):
+        await context.bot.send_message(chat_id, no_respondents_text(filter_text))
+        return
+    rows = None if question is None else [question]
+    tables = await build_crosstabs(data.engine, data.survey, banner, rows, where=where, completed_only=completed_only)
+    if question is not None and tables:
+        table = tables[0]
+        text = await asyncio.to_thread(crosstab_render.render_table, table, filter_text)
+        if len(text) <= LIMIT and len(table.banner.columns) <= MAX_TEXT_COLUMNS:
+            await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+            return
+        summary = [await asyncio.to_thread(crosstab_render.render_short, table, filter_text)]
+        name = f"{data.survey.id}_q{table.number}_by_{table.banner.number or 'source'}.xlsx"
+    else:
+        summary = await asyncio.to_thread(crosstab_render.render_overview, tables, filter_text)
+        name = f"{data.survey.id}_by_{(tables[0].banner.number or 'source') if tables else banner}.xlsx"
+    await send_html(context, chat_id, summary)
+    content = await asyncio.to_thread(crosstab_render.tables_xlsx, tables, filter_text)
+    await context.bot.send_document(chat_id, InputFile(content, filename=name), caption="Таблицы сопряжённости")

@@ -192,9 +192,24 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return _fail(f"--where: {exc}")
     if args.compare and not baseline_waves(survey):
         return _fail("--compare: the questionnaire has no baseline figures")
-    summary = asyncio.run(
-        _with_engine(settings, lambda engine: build_summary(engine, survey, completed_only=args.completed, where=where))
-    )
+    if args.by:
+        from analytics.crosstab import CrosstabError, resolve_banner
+
+        try:
+            resolve_banner(survey, args.by)
+        except CrosstabError as exc:
+            return _fail(f"--by: {exc}")
+
+    async def work(engine):  # noqa: ANN001, ANN202
+        summary = await build_summary(engine, survey, completed_only=args.completed, where=where)
+        tables = []
+        if args.by:
+            from analytics.crosstab import build_crosstabs
+
+            tables = await build_crosstabs(engine, survey, args.by, where=where, completed_only=args.completed)
+        return summary, tables
+
+    summary, tables = asyncio.run(_with_engine(settings, work))
     if where is not None and summary.started == 0:
         print(f"surveybot: no respondents match the filter: {where.describe()}", file=sys.stderr)
         if args.format != "json":
@@ -204,11 +219,19 @@ def cmd_stats(args: argparse.Namespace) -> int:
         data = summary_to_json(summary)
         if comparison is not None:
             add_to_json(data, comparison)
+        if tables:
+            from analytics import crosstab
+
+            crosstab.add_to_json(data, tables)
         print(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         messages = render_summary(summary)
         if comparison is not None:
             messages += render_comparison(comparison)
+        if tables:
+            from analytics.crosstab_render import render_table
+
+            messages += [render_table(t, summary.filter) for t in tables]
         print("\n\n".join(_html_to_text(m) for m in messages))
     return 0
 
@@ -226,7 +249,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _fail(f"--where: {exc}")
 
     async def work(_engine) -> bytes:  # noqa: ANN001 - the schema is ensured; the export opens its own engine
-        return await export_bytes(settings.database_url, survey, args.format, completed_only=args.completed, where=where)
+        return await export_bytes(settings.database_url, survey, args.format, completed_only=args.completed, where=where,
+                                  banner=args.by if args.format == "xlsx" else None)
 
     content = asyncio.run(_with_engine(settings, work))
     Path(args.output).write_bytes(content)
@@ -279,12 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--format", choices=("text", "json"), default="text")
     stats.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50 source=channel_post'")
     stats.add_argument("--compare", action="store_true", help="compare with the questionnaire's baseline wave")
+    stats.add_argument("--by", metavar="Q", help="cross every question by question Q (number or id) or 'source'")
     stats.set_defaults(func=cmd_stats)
     export = sub.add_parser("export", help="export the responses to a file")
     export.add_argument("--format", choices=("csv", "xlsx"), required=True)
     export.add_argument("-o", "--output", required=True, help="file to write")
     export.add_argument("--completed", action="store_true", help="completed responses only")
     export.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50'")
+    export.add_argument("--by", metavar="Q", help="XLSX: add a sheet with every question crossed by question Q")
     export.set_defaults(func=cmd_export)
     copy = sub.add_parser("migrate-db", help="copy all survey data into another, empty database")
     copy.add_argument("--from", dest="source", required=True, metavar="URL", help="e.g. sqlite+aiosqlite:///surveybot.db")
