@@ -37,7 +37,7 @@ async def show_state(context: Context, chat_id: int, state: State) -> None:
     """Render a state that is not an answer outcome: the question, the thank-you or the intro."""
     survey = context.bot_data.survey
     if state.status == Status.CLOSED:
-        await context.bot.send_message(chat_id, _closed_text(context, state, in_progress=True))
+        await context.bot.send_message(chat_id, _closed_text(context, state, in_progress=state.extra.get("in_progress", False)))
     elif state.status == Status.IN_PROGRESS and state.progress and state.progress.current:
         await send(context, chat_id, render.question_screen(survey, state.progress, state.version))
     elif state.status == Status.COMPLETED:

@@ -105,9 +105,9 @@ class _Gate:
                                          self.zone)
         self.completed: int | None = None  # completed responses, counted under the lock once needed
 
-    def closed(self) -> State:
-        """The answer to an action the survey does not take now."""
-        return State(Status.CLOSED, extra={"availability": self.availability})
+    def closed(self, in_progress: bool = True) -> State:
+        """The answer to an action the survey does not take now (``in_progress``: the respondent has answers)."""
+        return State(Status.CLOSED, extra={"availability": self.availability, "in_progress": in_progress})
 
     def may_complete(self) -> bool:
         """Whether one more response may complete; the one that fills the quota closes the survey."""
@@ -289,7 +289,7 @@ class SurveyService:
             return _Done(State(Status.STALE), release=True)
         gate = self._gate
         if (not exists or job.restart) and gate.availability.phase != Phase.OPEN:
-            return _Done(gate.closed(), release=True)
+            return _Done(gate.closed(in_progress=exists), release=True)
         if exists and pos.status != COMPLETED and not gate.availability.may_continue(now):
             return _Done(gate.closed(), release=True)
         if not exists or job.restart:

@@ -127,7 +127,11 @@ async def test_close_and_survey_by_admin_only(db_url, tmp_path):
         admin = SimUser(app, request, ADMIN_ID)
         await admin.send("/survey")
         assert "Квота: 0 из 3 завершённых (0,0%)" in admin.last().text
+        hesitant = SimUser(app, request, 8203)
+        await hesitant.send("/start")  # saw the intro while it was open
         await admin.send("/close")
+        await hesitant.press("Начать")
+        assert "закрыт" in hesitant.last().text and "сохранены" not in hesitant.last().text
         assert "Опрос закрыт" in admin.last().text and "начатые анкеты можно закончить до" in admin.last().text
         newcomer = SimUser(app, request, 8202)
         await newcomer.send("/start")
