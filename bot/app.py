@@ -26,9 +26,10 @@ from bot.housekeeping import start_housekeeping, stop_housekeeping
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
-from storage import definitions, fieldstate
+from storage import definitions
 from storage.db import create_engine, sessionmaker
 from storage.migrate import upgrade
+from survey.changes import blocking, report
 from survey.loader import load_survey
 from survey.testmode import copy_for_tests
 from survey.model import Survey
@@ -41,6 +42,10 @@ RESPONDENT_COMMANDS = [
     BotCommand("my_data", "Что о вас сохранено"),
     BotCommand("forget_me", "Удалить ваши ответы"),
 ]
+
+
+class ChangesNotAccepted(Exception):
+    """The questionnaire would orphan or misread stored answers and --accept-changes was not given."""
 
 
 def build_application(
@@ -100,8 +105,12 @@ async def open_storage(app: Application) -> None:
     data.engine = create_engine(settings.database_url)
     await upgrade(data.engine)
     key = settings.anonymity_key.get_secret_value() if settings.anonymous and settings.anonymity_key else None
-    definition_id = await definitions.register(data.engine, data.survey)
-    await fieldstate.ensure(data.engine, data.survey.id)
+    changes = await definitions.check_changes(data.engine, data.survey)
+    if blocking(changes):
+        if not settings.accept_changes:
+            raise ChangesNotAccepted(report(changes))
+        log.warning("questionnaire changes accepted by the operator:\n%s", report(changes))
+    definition_id = await definitions.register(data.engine, data.survey)  # also creates the survey_state row
     data.service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key, definition_id=definition_id,
                                  grace=settings.close_grace, zone=settings.zone())
     data.test_service = SurveyService(copy_for_tests(data.survey), sessionmaker(data.engine), anonymity_key=key,

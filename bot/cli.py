@@ -59,27 +59,26 @@ def _fail(message: str) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Start the bot (long polling, or a webhook server with --webhook)."""
-    from bot.app import build_application, run_polling, run_webhook
+    from bot.app import ChangesNotAccepted, build_application, run_polling, run_webhook
 
     settings = load_settings()
     settings.token()
+    if args.accept_changes:
+        settings = settings.model_copy(update={"accept_changes": True})
     setup_logging(settings)
-    survey = load_survey(settings.survey_file)
-    changes = asyncio.run(_with_engine(settings, lambda engine: _changes(engine, survey)))
-    if changes.blocking and not (args.accept_changes or settings.accept_changes):
-        print(f"surveybot: the questionnaire {settings.survey_file or 'bundled'} differs from the one the stored "
-              f"answers were given to:\n{changes.text}\n"
+    app = build_application(settings)
+    try:
+        if args.webhook:
+            run_webhook(app, settings)
+        else:
+            run_polling(app)
+    except ChangesNotAccepted as exc:
+        print(f"surveybot: the questionnaire {settings.survey_file or '(bundled)'} differs from the one the stored "
+              f"answers were given to:\n{exc}\n"
               "Nothing was changed. Run `surveybot check-survey FILE --against` for the details, then start with "
               "`surveybot run --accept-changes` to run on it anyway (no stored answer is rewritten or lost).",
               file=sys.stderr)
         return EXIT_CONFIG
-    if changes.blocking:
-        logging.getLogger(__name__).warning("questionnaire changes accepted by the operator:\n%s", changes.text)
-    app = build_application(settings, survey=survey)
-    if args.webhook:
-        run_webhook(app, settings)
-    else:
-        run_polling(app)
     return 0
 
 

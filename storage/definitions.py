@@ -17,7 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import read_only
-from storage.models import IN_PROGRESS, Answer, AnswerChoice, Response, SurveyDefinition, utcnow
+from storage.models import IN_PROGRESS, Answer, AnswerChoice, Response, SurveyDefinition, SurveyState, utcnow
 from survey.changes import Change, Usage, compare
 from survey.model import Survey
 
@@ -33,7 +33,10 @@ def digest(survey: Survey) -> str:
 
 
 async def register(engine: AsyncEngine, survey: Survey) -> int:
-    """Record that the bot runs on this questionnaire (idempotent, safe for two workers); its id."""
+    """Record that the bot runs on this questionnaire (idempotent, safe for two workers); its id.
+
+    The survey's survey_state row is created here too if missing.
+    """
     d, now = digest(survey), utcnow()
     table = SurveyDefinition.__table__
     async with engine.begin() as conn:
@@ -45,6 +48,9 @@ async def register(engine: AsyncEngine, survey: Survey) -> int:
             .on_conflict_do_nothing(index_elements=["digest"])
         )
         await conn.execute(update(table).where(table.c.digest == d).values(activated_at=now))
+        # The survey's field state row, locked by the quota gate (storage.fieldstate); one commit for both.
+        await conn.execute(insert(SurveyState.__table__).values(survey_id=survey.id)
+                           .on_conflict_do_nothing(index_elements=["survey_id"]))
         return await conn.scalar(select(table.c.id).where(table.c.digest == d))
 
 

@@ -17,6 +17,7 @@ import yaml
 from analytics.jobs import export_bytes
 from analytics.summary import REMOVED, REMOVED_LABEL, build_summary, summary_to_json
 from bot import render
+from bot.app import ChangesNotAccepted
 from bot.cli import main
 from bot.settings import Settings
 from storage.definitions import check_changes, last_run
@@ -26,6 +27,7 @@ from survey.flow import Answer, Progress
 from survey.loader import parse_survey
 from tests.conftest import ADMIN_ID, TEST_TOKEN
 from tests.dbcheck import count, fetch, response_row, stored_answers
+from tests.fake_botapi import FakeBotAPI
 from tests.harness import ROOT, running_app
 from tests.recording import SimUser
 
@@ -68,9 +70,9 @@ def write(tmp_path: Path, raw: dict, name: str) -> Path:
     return path
 
 
-def settings_for(db_url: str, survey_file: Path) -> Settings:
+def settings_for(db_url: str, survey_file: Path, accept: bool = False) -> Settings:
     return Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=db_url, admin_ids=str(ADMIN_ID),
-                    survey_file=survey_file, flood_messages=10_000)
+                    survey_file=survey_file, flood_messages=10_000, accept_changes=accept)
 
 
 # ---------------------------------------------------------------- the pure parts
@@ -162,7 +164,7 @@ async def test_respondent_on_removed_question_finishes_and_counts_add_up(db_url,
     # The file loses q_tools (where 7002 stands) and the option «Тестировщик» (chosen by 7001 and 7002).
     raw = edited(lambda r: (drop_question("q_tools")(r), drop_option("q_role", "qa")(r)))
     second = write(tmp_path, raw, "v2.yaml")
-    async with running_app(settings_for(db_url, second)) as (app, request):
+    async with running_app(settings_for(db_url, second, accept=True)) as (app, request):
         standing = SimUser(app, request, 7002)
         # A tap on the old keyboard of the removed question (version 3: begin, role, Figma) is not applied to
         # another question: the respondent is told and gets the question where they continue.
@@ -250,17 +252,21 @@ async def test_check_survey_against_reports_and_exits(db_url, env, tmp_path, cap
 async def test_bot_refuses_to_start_on_orphaning_change_unless_accepted(db_url, tmp_path):
     await fill_v1(db_url, tmp_path)
     removed = write(tmp_path, edited(drop_question("q_tools")), "v2.yaml")
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "BOT_TOKEN": TEST_TOKEN, "DATABASE_URL": db_url,
-           "SURVEY_FILE": str(removed), "TELEGRAM_API_URL": "http://127.0.0.1:9"}
-    proc = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
-                                   capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2, proc.stderr
+    with pytest.raises(ChangesNotAccepted, match="question q_tools is removed but holds 1 stored answer"):
+        async with running_app(settings_for(db_url, removed)):
+            pass
+    with FakeBotAPI() as api:
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "BOT_TOKEN": TEST_TOKEN, "DATABASE_URL": db_url,
+               "SURVEY_FILE": str(removed), "TELEGRAM_API_URL": api.url}
+        proc = await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env,
+                                       capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "question q_tools is removed but holds 1 stored answer(s)" in proc.stderr
     assert "--accept-changes" in proc.stderr
     engine_changes = await _changes(db_url, removed)
     assert [c.kind for c in engine_changes if c.severity == Severity.BLOCKING] == ["removed_question"]
     # Accepted (the bot registers the file it runs on): the same file is no longer a change.
-    async with running_app(settings_for(db_url, removed)):
+    async with running_app(settings_for(db_url, removed, accept=True)):
         pass
     assert await _changes(db_url, removed) == []
     assert count(db_url, "answers") == 2  # q_tools' answer is still stored
