@@ -15,9 +15,10 @@ matplotlib.use("Agg")  # no display; must precede any pyplot import elsewhere in
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from analytics.render import fmt_percent  # noqa: E402
-from analytics.summary import QuestionSummary, Summary  # noqa: E402
+from analytics.summary import QuestionSummary, Summary, round_half_up  # noqa: E402
 from survey.model import QuestionType  # noqa: E402
 
 FONT = "DejaVu Sans"
@@ -27,13 +28,37 @@ LABEL_WIDTH = 38  # characters per line of a wrapped bar label
 MAX_HIST_VALUES = 15  # number questions without buckets: one bar per value up to this many
 
 
-def _wrap(text: str, width: int = LABEL_WIDTH) -> str:
-    return "\n".join(textwrap.wrap(text, width)) or text
+OTHER_LAST_IDS = ("other",)
+MEAN_COLOR = "#E45756"
+NOTE_COLOR = "#555555"
+MULTI_NOTE = "несколько ответов, сумма больше 100%"
 
 
-def _bars(qs: QuestionSummary) -> list[tuple[str, int, float, bool]]:
-    """(label, count, percent, is_other) per bar of a question."""
-    if qs.is_choice or qs.type == QuestionType.SCALE:
+def wrap_label(text: str, width: int = LABEL_WIDTH) -> str:
+    """A chart label wrapped to lines of at most ``width`` characters, between words only."""
+    # Never break at a hyphen: «аккаунт-» / «директора» reads as two words.
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False, break_long_words=False)) or text
+
+
+def has_chart(qs: QuestionSummary) -> bool:
+    """Whether a question gets a picture (text questions get a file of their answers instead)."""
+    return qs.type != QuestionType.TEXT
+
+
+def _bars(qs: QuestionSummary, ordered: bool = False) -> list[tuple[str, int, float, bool]]:
+    """(label, count, percent, is_other) per bar, in reading order.
+
+    Nominal options are ranked by share (ties keep questionnaire order) with "other" last; ordered
+    options (``ordered: true`` in the questionnaire), scale points and number values keep their order.
+    """
+    if qs.is_choice:
+        bars = [(o.label, o.count, float(o.percent or 0), o.is_other) for o in qs.options]
+        if not ordered:
+            bars.sort(key=lambda b: (b[3], -b[1]))  # stable: equal counts stay in questionnaire order
+        else:
+            bars.sort(key=lambda b: b[3])
+        return bars
+    if qs.type == QuestionType.SCALE:
         return [(o.label, o.count, float(o.percent or 0), o.is_other) for o in qs.options]
     if qs.type == QuestionType.NUMBER:
         if qs.buckets:
@@ -52,81 +77,187 @@ def _bars(qs: QuestionSummary) -> list[tuple[str, int, float, bool]]:
     return []
 
 
-def _png(fig: Figure) -> bytes:
+def png_bytes(fig: Figure) -> bytes:
+    """A figure rendered as PNG bytes."""
     FigureCanvasAgg(fig)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     return buf.getvalue()
 
 
-def question_figure(qs: QuestionSummary) -> Figure:
-    """The bar chart of one question as a matplotlib Figure (one bar per option, value or bucket)."""
-    bars = _bars(qs)
-    labels = [_wrap(label) for label, *_ in bars]
+def _notes(qs: QuestionSummary, extra: list[str] | None = None) -> str:
+    """The line under a chart: the base, and for multiple choice that shares add up past 100 %."""
+    notes = [f"База: ответившие на вопрос, n = {qs.n}"]
+    if qs.is_multiple:
+        notes.append(MULTI_NOTE)
+    return "; ".join(notes + (extra or []))
+
+
+def _mean_marker(qs: QuestionSummary) -> float | None:
+    return float(qs.mean) if qs.mean is not None and qs.type in (QuestionType.SCALE, QuestionType.NUMBER) else None
+
+
+def question_figure(qs: QuestionSummary, ordered: bool = False) -> Figure:
+    """The chart of one question: ranked horizontal bars for nominal options, columns in scale order
+    with the mean marked for scales; the base (and the multiple-choice note) under the picture."""
+    bars = _bars(qs, ordered)
+    if qs.type == QuestionType.SCALE and bars:
+        return _scale_figure(qs, bars)
+    labels = [wrap_label(label) for label, *_ in bars]
     lines = sum(label.count("\n") + 1 for label in labels) or 1
-    fig = Figure(figsize=(9, max(2.5, 0.9 + 0.32 * lines + 0.12 * len(bars))))
+    fig = Figure(figsize=(9, max(2.8, 1.3 + 0.32 * lines + 0.12 * len(bars))))
     ax = fig.add_subplot()
-    title = _wrap(f"{qs.number}. {qs.title} (n = {qs.n})", 70)
+    title = wrap_label(f"{qs.number}. {qs.title} (n = {qs.n})", 70)
     ax.set_title(title, fontfamily=FONT, fontsize=12, loc="left")
     if not bars:
         ax.axis("off")
-        ax.text(0.5, 0.5, "Нет диаграммы для этого типа вопроса", ha="center", va="center", fontfamily=FONT)
+        ax.text(0.5, 0.5, "Ответы на этот вопрос — в файле", ha="center", va="center", fontfamily=FONT)
         return fig
     ys = list(range(len(bars)))
     values = [p for _, _, p, _ in bars]
     colors = [OTHER_BAR if other else BAR for *_, other in bars]
     ax.barh(ys, values, color=colors)
     ax.set_yticks(ys, labels, fontfamily=FONT, fontsize=9)
-    ax.invert_yaxis()  # questionnaire order from the top
+    ax.invert_yaxis()  # the first bar on top
     top = max(values + [1.0])
     ax.set_xlim(0, top * 1.25)
     for y, (_, count, pct, _) in zip(ys, bars):
         text = f"{fmt_percent(_dec(pct))} ({count})"
         ax.text(pct + top * 0.01, y, text, va="center", fontfamily=FONT, fontsize=9)
     ax.set_xlabel("% ответивших", fontfamily=FONT)
+    extra = []
+    mean = _mean_marker(qs)
+    if mean is not None:
+        extra.append(f"среднее {fmt_mean(mean)}" + (f", медиана {fmt_mean(float(qs.median))}" if qs.median is not None else ""))
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    fig.tight_layout()
+    _footnote(fig, _notes(qs, extra))
     return fig
+
+
+def fmt_mean(value: float) -> str:
+    """A mean with one decimal and a decimal comma (6.25 -> 6,3)."""
+    return f"{round_half_up(value, 1)}".replace(".", ",")
+
+
+def _footnote(fig: Figure, text: str) -> None:
+    """Lay the figure out and put ``text`` in a strip (about 0.3 inch per line) kept free under the axes."""
+    wrapped = wrap_label(text, 110)
+    strip = (0.12 + 0.16 * (wrapped.count("\n") + 1)) / fig.get_figheight()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "linear" and axis.get_major_formatter().__class__.__name__ == "ScalarFormatter":
+                axis.set_major_formatter(FuncFormatter(_comma))
+    fig.tight_layout(rect=(0, strip, 1, 1))
+    fig.text(0.01, 0.04 / fig.get_figheight(), wrapped, fontfamily=FONT, fontsize=8, color=NOTE_COLOR, ha="left",
+             va="bottom")
+
+
+def _comma(value: float, _pos: object = None) -> str:
+    # Axis numbers with a decimal comma, as every other figure on the picture.
+    return f"{value:g}".replace(".", ",").replace("-", "−")
+
+
+def _scale_figure(qs: QuestionSummary, bars: list[tuple[str, int, float, bool]]) -> Figure:
+    """A scale as columns in scale order, the mean as a dashed line between the points."""
+    fig = Figure(figsize=(9, 4.2))
+    ax = fig.add_subplot()
+    ax.set_title(wrap_label(f"{qs.number}. {qs.title} (n = {qs.n})", 70), fontfamily=FONT, fontsize=12, loc="left")
+    xs = list(range(len(bars)))
+    values = [p for _, _, p, _ in bars]
+    ax.bar(xs, values, color=BAR)
+    labels = [label for label, *_ in bars]
+    if qs.min_label:
+        labels[0] = f"{labels[0]}\n{wrap_label(qs.min_label, 14)}"
+    if qs.max_label:
+        labels[-1] = f"{labels[-1]}\n{wrap_label(qs.max_label, 14)}"
+    ax.set_xticks(xs, labels, fontfamily=FONT, fontsize=9)
+    top = max(values + [1.0])
+    ax.set_ylim(0, top * 1.3)
+    for x, (_, count, pct, _) in zip(xs, bars):
+        ax.text(x, pct + top * 0.02, f"{fmt_percent(_dec(pct))}\n({count})", ha="center", va="bottom",
+                fontfamily=FONT, fontsize=8)
+    extra = []
+    mean = _mean_marker(qs)
+    if mean is not None and qs.scale_min is not None:
+        position = mean - qs.scale_min  # the columns stand at 0 .. k-1 for the points min .. max
+        ax.axvline(position, color=MEAN_COLOR, linestyle="--", linewidth=1.5)
+        ax.text(position, top * 1.25, f" среднее {fmt_mean(mean)}", color=MEAN_COLOR, fontfamily=FONT, fontsize=9,
+                ha="left", va="top")
+        extra.append(f"среднее {fmt_mean(mean)}, медиана {fmt_mean(float(qs.median))}" if qs.median is not None
+                     else f"среднее {fmt_mean(mean)}")
+    ax.set_ylabel("% ответивших", fontfamily=FONT)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    _footnote(fig, _notes(qs, extra))
+    return fig
+
+
+def answers_file(qs: QuestionSummary, filter_text: str | None = None) -> bytes:
+    """A text question's answers as a UTF-8 text file, one numbered answer per paragraph."""
+    head = [f"{qs.number}. {qs.title}", qs.text if qs.text != qs.title else "", f"Ответов: {len(qs.other_texts)} (n = {qs.n})"]
+    if filter_text:
+        head.append(f"Фильтр: {filter_text}")
+    body = [f"{i}. {text}" for i, text in enumerate(qs.other_texts, 1)] or ["(ответов пока нет)"]
+    return ("\n".join(line for line in head if line) + "\n\n" + "\n\n".join(body) + "\n").encode("utf-8")
 
 
 def _dec(value: float) -> Decimal:
     return Decimal(str(round(value, 6)))
 
 
-def question_chart(qs: QuestionSummary) -> bytes:
+def question_chart(qs: QuestionSummary, ordered: bool = False) -> bytes:
     """PNG bytes of question_figure(qs)."""
-    return _png(question_figure(qs))
+    return png_bytes(question_figure(qs, ordered))
+
+
+def funnel_points(summary: Summary) -> list[tuple[str, float, int]]:
+    """(x label, % of the started responses still in the survey, how many stopped there) per question,
+    then «завершили» with the completed share."""
+    started = summary.started or 0
+    share = (lambda n: 100.0 * n / started) if started else (lambda n: 0.0)
+    points = [(str(s.number), share(s.reached), s.dropped) for s in summary.funnel]
+    points.append(("заверш.", share(summary.completed), 0))
+    return points
 
 
 def funnel_figure(summary: Summary) -> Figure:
-    """The funnel as a Figure: per question stacked bars answered / skipped / stopped here."""
-    steps = summary.funnel
-    labels = [_wrap(f"{s.number}. {s.title}", 34) for s in steps]
-    lines = sum(label.count("\n") + 1 for label in labels) or 1
-    fig = Figure(figsize=(9, max(3.0, 1.2 + 0.3 * lines)))
+    """The funnel as the share of started responses still answering at each question (a line, so the
+    axis may start above zero without exaggerating bars), the drop-off of each step labelled."""
+    points = funnel_points(summary)
+    fig = Figure(figsize=(9, 4.6))
     ax = fig.add_subplot()
-    ax.set_title(f"Воронка (начали: {summary.started})", fontfamily=FONT, fontsize=12, loc="left")
-    ys = list(range(len(steps)))
-    answered = [s.answered for s in steps]
-    skipped = [s.skipped for s in steps]
-    dropped = [s.dropped for s in steps]
-    ax.barh(ys, answered, color=BAR, label="ответили")
-    ax.barh(ys, skipped, left=answered, color="#F2B447", label="пропустили")
-    ax.barh(ys, dropped, left=[a + b for a, b in zip(answered, skipped)], color="#E45756", label="остановились")
-    ax.set_yticks(ys, labels, fontfamily=FONT, fontsize=8)
-    ax.invert_yaxis()
-    for y, s in zip(ys, steps):
-        ax.text(s.reached, y, f" {s.reached}", va="center", fontfamily=FONT, fontsize=8)
-    ax.set_xlim(0, max([summary.started, 1]) * 1.12)
-    # Below the axes, so it never hides the bars.
-    ax.legend(prop={"family": FONT, "size": 8}, loc="upper center", bbox_to_anchor=(0.5, -0.04), ncol=3, frameon=False)
+    ax.set_title(f"Воронка: доля начавших, дошедших до вопроса (начали: {summary.started})", fontfamily=FONT,
+                 fontsize=12, loc="left")
+    xs = list(range(len(points)))
+    shares = [p for _, p, _ in points]
+    ax.plot(xs[:-1], shares[:-1], color=BAR, marker="o", linewidth=2)
+    ax.plot(xs[-2:], shares[-2:], color=BAR, linestyle=":", linewidth=1.5)
+    ax.plot(xs[-1:], shares[-1:], color="#54A24B", marker="s", markersize=8)
+    low = min(shares + [100.0])
+    bottom = max(0.0, (int(low) // 10) * 10 - 10.0)
+    ax.set_ylim(bottom, 104)
+    span = 104 - bottom
+    for x, (_, pct, stopped) in zip(xs, points):
+        ax.text(x, pct + span * 0.025, fmt_percent(_dec(pct)), ha="center", va="bottom", fontfamily=FONT, fontsize=8)
+        if stopped:
+            ax.text(x, pct - span * 0.05, f"−{stopped}", ha="center", va="top", color=MEAN_COLOR, fontfamily=FONT,
+                    fontsize=8, fontweight="bold")
+    ax.set_xticks(xs, [label for label, *_ in points], fontfamily=FONT, fontsize=9)
+    ax.set_xlabel("номер вопроса", fontfamily=FONT)
+    ax.set_ylabel("% начавших", fontfamily=FONT)
+    ax.grid(axis="y", color="#DDDDDD", linewidth=0.8)
+    ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    fig.tight_layout()
+    notes = ["красным — сколько анкет остановились на вопросе и не продолжили"]
+    if bottom > 0:
+        notes.append(f"ось начинается с {int(bottom)}%")
+    notes.append(f"завершили {summary.completed} из {summary.started}")
+    _footnote(fig, "; ".join(notes))
     return fig
 
 
 def funnel_chart(summary: Summary) -> bytes:
     """PNG bytes of the funnel chart."""
-    return _png(funnel_figure(summary))
+    return png_bytes(funnel_figure(summary))

@@ -15,7 +15,7 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from analytics.render import LIMIT, _pack, fmt_decimal, fmt_percent
+from analytics.render import LIMIT, pack_messages, fmt_decimal, fmt_percent
 from analytics.significance import TestResult, two_proportions
 from analytics.summary import QuestionSummary, Summary, percent, round_half_up
 from survey.model import Baseline, BaselineFigure, QuestionType, Survey
@@ -200,7 +200,7 @@ def render_comparison(comparison: Comparison) -> list[str]:
             lines.append("Ответов пока нет: сравнивать не с чем.")
         lines += [_figure_line(f, wave) for f in q.figures]
         blocks.append(lines)
-    return _pack(blocks, LIMIT)
+    return pack_messages(blocks, LIMIT)
 
 
 # JSON -----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from analytics.charts import BAR, FONT, _png, _wrap
+from analytics.charts import BAR, FONT, png_bytes, wrap_label
 from analytics.compare import PROVENANCE_TAGS, ComparedQuestion
 from analytics.render import fmt_percent
 
@@ -17,11 +17,11 @@ def comparison_figure(q: ComparedQuestion) -> Figure:
     """Paired horizontal bars (now / earlier wave) for every figure of a question's baseline."""
     wave = q.baseline.wave
     figures = q.figures
-    labels = [_wrap(f.label, 34) for f in figures]
+    labels = [wrap_label(f.label, 34) for f in figures]
     lines = sum(label.count("\n") + 1 for label in labels) or 1
     fig = Figure(figsize=(9, max(2.8, 1.3 + 0.34 * lines + 0.28 * len(figures))))
     ax = fig.add_subplot()
-    ax.set_title(_wrap(f"{q.number}. {q.title}: сейчас (n = {q.n}) и {wave} (n = {q.baseline.n})", 55),
+    ax.set_title(wrap_label(f"{q.number}. {q.title}: сейчас (n = {q.n}) и {wave} (n = {q.baseline.n})", 55),
                  fontfamily=FONT, fontsize=12, loc="left")
     height = 0.38
     now = [float(f.percent or 0) for f in figures]
@@ -56,4 +56,4 @@ def comparison_figure(q: ComparedQuestion) -> Figure:
 
 def comparison_chart(q: ComparedQuestion) -> bytes:
     """PNG bytes of comparison_figure(q)."""
-    return _png(comparison_figure(q))
+    return png_bytes(comparison_figure(q))

@@ -18,6 +18,7 @@ tables (``crosstab``), scipy tests them (``analytics.significance``).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.filters import Filter
 from analytics.significance import TestResult, adjusted_residuals, independence, kruskal, mark
-from analytics.summary import _mean_from, _median_from, _range_label, percent, scale_groups
+from analytics.summary import mean_from, median_from, range_label, percent, scale_groups
 from storage.db import read_only
 from storage.models import COMPLETED, Answer as AnswerRow, AnswerChoice, Respondent, Response
 from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey
@@ -131,11 +132,11 @@ def resolve_banner(survey: Survey, ref: str) -> Banner:
             columns.append(Column(OTHER, survey.other_label(q)))
         return Banner(q.id, number, q.short_title, columns, overlapping=q.type == QuestionType.MULTIPLE, question=q)
     if q.type == QuestionType.SCALE and q.scale is not None:
-        columns = [Column(key, f"{GROUP_NAMES[key]} ({_range_label(lo, hi)})") for key, lo, hi in
+        columns = [Column(key, f"{GROUP_NAMES[key]} ({range_label(lo, hi)})") for key, lo, hi in
                    scale_groups(q.scale.min, q.scale.max)]
         return Banner(q.id, number, q.short_title, columns, question=q)
     if q.type == QuestionType.NUMBER and q.buckets:
-        columns = [Column(label, _range_label(lo, hi)) for label, lo, hi in q.bucket_bounds()]
+        columns = [Column(label, range_label(lo, hi)) for label, lo, hi in q.bucket_bounds()]
         return Banner(q.id, number, q.short_title, columns, question=q)
     if q.type == QuestionType.NUMBER:
         raise CrosstabError(f"вопрос {number} — число без интервалов (buckets): по нему нельзя разбить на столбцы")
@@ -180,15 +181,24 @@ async def _gather(
     engine: AsyncEngine, survey: Survey, questions: list[Question], banner: Banner, where: Filter | None,
     completed_only: bool,
 ) -> dict[str, pd.DataFrame]:
-    """The grouped counts (by banner column, and overall as col None) of the row questions."""
+    """The grouped counts (by banner column, and overall as col NULL) of the row questions.
+
+    Two GROUP BY queries per side: answers by (question, number) — the bases, and the values of
+    scales and numbers — and selected options by (question, option). The overall side runs on the
+    covering indexes alone; the banner side joins each row answer to its response's banner answer.
+    """
     counted = _counted(survey, where, completed_only)
     b = _banner_rows(banner).subquery("b")
     ids = [q.id for q in questions]
     choice_ids = [q.id for q in questions if q.type in CHOICE_TYPES]
-    numeric_ids = [q.id for q in questions if q.type in (QuestionType.SCALE, QuestionType.NUMBER)]
-    answered = [AnswerRow.question_id.in_(ids), AnswerRow.skipped == False, AnswerRow.response_id.in_(counted)]  # noqa: E712
-    out: dict[str, list] = {"bases": [], "choices": [], "numbers": []}
+    out: dict[str, list] = {"answers": [], "choices": []}
     async with read_only(engine).begin() as conn:
+        n_counted = await conn.scalar(select(func.count()).select_from(counted.subquery())) or 0
+        n_all = await conn.scalar(select(func.count()).select_from(Response)) or 0
+
+        def restrict(column: Any) -> list:
+            # Every response counts (the usual case): no per-row membership test at all.
+            return [] if n_counted == n_all else [column.in_(counted)]
 
         async def grouped(name: str, columns: list, table: Any, tests: list) -> None:
             by_col = (
@@ -202,18 +212,17 @@ async def _gather(
             for stmt in (by_col, overall):
                 out[name] += [tuple(r) for r in await conn.execute(stmt)]
 
-        await grouped("bases", [AnswerRow.question_id], AnswerRow, answered)
+        await grouped("answers", [AnswerRow.question_id, AnswerRow.number], AnswerRow,
+                      [AnswerRow.question_id.in_(ids), AnswerRow.skipped == False,  # noqa: E712
+                       *restrict(AnswerRow.response_id)])
         if choice_ids:
             await grouped("choices", [AnswerChoice.question_id, AnswerChoice.option_id], AnswerChoice,
-                          [AnswerChoice.question_id.in_(choice_ids), AnswerChoice.response_id.in_(counted)])
-        if numeric_ids:
-            await grouped("numbers", [AnswerRow.question_id, AnswerRow.number], AnswerRow,
-                          [AnswerRow.question_id.in_(numeric_ids), AnswerRow.skipped == False,  # noqa: E712
-                           AnswerRow.number.is_not(None), AnswerRow.response_id.in_(counted)])
+                          [AnswerChoice.question_id.in_(choice_ids), *restrict(AnswerChoice.response_id)])
+    answers = pd.DataFrame(out["answers"], columns=["col", "qid", "value", "count"])
     return {
-        "bases": pd.DataFrame(out["bases"], columns=["col", "qid", "count"]),
+        "bases": answers.groupby(["col", "qid"], dropna=False, as_index=False)["count"].sum(),
         "choices": pd.DataFrame(out["choices"], columns=["col", "qid", "option", "count"]),
-        "numbers": pd.DataFrame(out["numbers"], columns=["col", "qid", "value", "count"]),
+        "numbers": answers[answers["value"].notna()],
     }
 
 
@@ -282,8 +291,8 @@ def _build(survey: Survey, q: Question, banner: Banner, frames: dict[str, pd.Dat
             part = frame[frame["col"].isna()] if key == TOTAL else frame[frame["col"] == key]
             distribution = sorted((int(v), int(c)) for v, c in zip(part["value"], part["count"]))
             n = sum(c for _, c in distribution)
-            tab.means.append(_mean_from(distribution, n))
-            tab.medians.append(_median_from(distribution, n))
+            tab.means.append(mean_from(distribution, n))
+            tab.medians.append(median_from(distribution, n))
             if key != TOTAL:
                 groups.append(np.repeat([v for v, _ in distribution], [c for _, c in distribution]))
         tab.test = kruskal(groups) if testable else None
@@ -313,8 +322,13 @@ async def build_crosstabs(
             if q.id == banner.id:
                 raise CrosstabError("вопрос нельзя разбить по самому себе")
     frames = await _gather(engine, survey, questions, banner, where, completed_only)
-    _columns_from_data(banner, frames)
-    return [_build(survey, q, banner, frames) for q in questions]
+
+    def shape() -> list[CrossTab]:
+        _columns_from_data(banner, frames)
+        return [_build(survey, q, banner, frames) for q in questions]
+
+    # pandas and scipy work off the event loop: respondents keep being answered meanwhile.
+    return await asyncio.to_thread(shape)
 
 
 # JSON -----------------------------------------------------------------------------------

@@ -189,7 +189,7 @@ async def crosstab_sheet(engine, survey, banner: str, *, where=None, completed_o
 
 def render_overview(tables: list[CrossTab], filter_text: str | None = None) -> list[str]:
     """One line per table (its test and how many cells are marked), for the chat beside the XLSX file."""
-    from analytics.render import _pack
+    from analytics.render import pack_messages
 
     if not tables:
         return ["Нет вопросов, которые можно свести в таблицы."]
@@ -211,4 +211,4 @@ def render_overview(tables: list[CrossTab], filter_text: str | None = None) -> l
             what = escape(test_line(t.test)) + (" ✱" if t.test is not None and t.test.significant else "")
         tail = f"; отмечено ячеек ▲/▼: {marked}" if marked else ""
         lines.append(f"{t.number}. {escape(_short(t.title, 50))} (n = {t.total_base}) — {what}{tail}")
-    return _pack([head, lines])
+    return pack_messages([head, lines])

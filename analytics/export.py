@@ -29,22 +29,21 @@ memory; the formatting of each batch runs in a worker thread to keep the event l
 from __future__ import annotations
 
 import asyncio
-import bisect
 import csv
 import io
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import and_, func, not_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.filters import Filter
-from analytics.summary import Summary, _restrict, build_summary
+from analytics.summary import Summary, build_summary
 from storage.db import read_only
-from storage.sql import stream_tuples
-from storage.models import COMPLETED, Answer as AnswerRow, Respondent, Response
+from storage.models import COMPLETED, Response
+from storage.records import AnswerRecord, ResponseBatch, ResponseRecord, ResponseSet, stream_responses
 from survey.model import OTHER, Question, QuestionType, Survey
 
 RESPONSE_BATCH = 2_000
@@ -68,13 +67,12 @@ def _safe(value: str | None) -> str | None:
 # Columns and row assembly ---------------------------------------------------------------
 
 
-# An answer row as the builders see it: (response_id, question_id, choices, number, text, other_text, skipped).
-CHOICES, NUMBER, TEXT, OTHER_TEXT, SKIPPED = 2, 3, 4, 5, 6
+Cells = list[object]
 
 
 def _question_columns(
     survey: Survey, q: Question, as_text: bool = False
-) -> tuple[list[str], Callable[[tuple | None], list]]:
+) -> tuple[list[str], Callable[[AnswerRecord | None], Cells]]:
     """Column names of one question and a function turning its answer row into cells."""
     qid = q.id
     if q.type == QuestionType.SINGLE:
@@ -85,13 +83,13 @@ def _question_columns(
         empty = [None] * len(cols)
         with_other = q.other_allowed
 
-        def single(a: tuple | None) -> list:
-            if a is None or a[SKIPPED] or not a[CHOICES]:
+        def single(a: AnswerRecord | None) -> Cells:
+            if a is None or a.skipped or not a.option_ids:
                 return empty
-            code = a[CHOICES].split(",", 1)[0]
+            code = a.option_ids[0]
             cells = cells_of.get(code) or [neutralize(code), neutralize(code)]
             if with_other:
-                return [*cells, _safe(a[OTHER_TEXT]) if code == OTHER else None]
+                return [*cells, _safe(a.other_text) if code == OTHER else None]
             return cells
 
         return cols, single
@@ -107,21 +105,21 @@ def _question_columns(
         zeros = [zero] * len(ids)
         with_other = q.other_allowed
 
-        # The label and 0/1 cells depend only on the stored choices string, and a question has
-        # few distinct combinations: computed once each (a third of a 100k-row export's formatting).
-        cache: dict[str, tuple[list, bool]] = {}
+        # The label and 0/1 cells depend only on the chosen ids, and a question has few distinct
+        # combinations: computed once each (a third of a 100k-row export's formatting).
+        cache: dict[tuple[str, ...], tuple[Cells, bool]] = {}
 
-        def cells_for(choices: str) -> tuple[list, bool]:
-            picked = sorted(position[o] for o in choices.split(",") if o in position)
+        def cells_for(choices: tuple[str, ...]) -> tuple[Cells, bool]:
+            picked = sorted(position[o] for o in choices if o in position)
             flags = zeros.copy()
             for i in picked:
                 flags[i] = one
             return [neutralize("; ".join([labels[i] for i in picked])), *flags], bool(with_other and flags[-1] == one)
 
-        def multiple(a: tuple | None) -> list:
-            if a is None or a[SKIPPED] or not a[CHOICES]:
+        def multiple(a: AnswerRecord | None) -> Cells:
+            if a is None or a.skipped or not a.option_ids:
                 return empty
-            choices = a[CHOICES]
+            choices = a.option_ids
             hit = cache.get(choices)
             if hit is None:
                 hit = cells_for(choices)
@@ -129,13 +127,13 @@ def _question_columns(
                     cache[choices] = hit
             cells, other_picked = hit
             if with_other:
-                return [*cells, _safe(a[OTHER_TEXT]) if other_picked else None]
+                return [*cells, _safe(a.other_text) if other_picked else None]
             return cells
 
         return cols, multiple
     if q.type in (QuestionType.SCALE, QuestionType.NUMBER):
-        return [qid], lambda a: [None if a is None or a[SKIPPED] or a[NUMBER] is None else int(a[NUMBER])]
-    return [qid], lambda a: [None if a is None or a[SKIPPED] else _safe(a[TEXT])]
+        return [qid], lambda a: [None if a is None or a.skipped or a.number is None else int(a.number)]
+    return [qid], lambda a: [None if a is None or a.skipped else _safe(a.text)]
 
 
 class _Rows:
@@ -148,25 +146,22 @@ class _Rows:
         self.columns = BASE_COLUMNS + [c for _, cols, _ in self.parts for c in cols]
         self.order = {q.id: i for i, q in enumerate(survey.questions)}
 
-    def _time(self, value: datetime | str | None) -> datetime | str | None:
-        if isinstance(value, str):
-            # SQLite's raw column text, naive UTC "YYYY-MM-DD HH:MM:SS.ffffff": its first 19
-            # characters are TIME_FORMAT already, no datetime needed for CSV.
-            return value[:19] if self.as_text else datetime.fromisoformat(value)
-        value = _utc_naive(value)
-        if value is None or not self.as_text:
-            return value
-        return value.isoformat(" ", "seconds")  # TIME_FORMAT, several times faster than strftime
+    def _time(self, value: datetime | None) -> datetime | str | None:
+        """An aware UTC time as the file wants it: naive UTC (XLSX date cells have no zone), or CSV text."""
+        if value is None:
+            return None
+        naive = value.replace(tzinfo=None)
+        return naive.isoformat(" ", "seconds") if self.as_text else naive  # TIME_FORMAT, faster than strftime
 
-    def row(self, response: tuple, answers: dict[str, tuple]) -> list:
-        """The cells of one response; ``answers`` maps question id to its answer row."""
+    def row(self, response: ResponseRecord, answers: dict[str, AnswerRecord]) -> Cells:
+        """The cells of one response; ``answers`` maps question id to its answer."""
         rid, status, started_at, completed_at, key, source = response
         if self.pseudonymize is not None:
             key = self.pseudonymize(key)
-        skipped = [qid for qid, a in answers.items() if a[SKIPPED] and qid in self.order]
+        skipped = [qid for qid, a in answers.items() if a.skipped and qid in self.order]
         if len(skipped) > 1:
             skipped.sort(key=lambda qid: self.order.get(qid, 1 << 30))
-        cells: list = [
+        cells: Cells = [
             _safe(key),
             rid,
             status,
@@ -180,28 +175,9 @@ class _Rows:
             cells += build(get(qid))
         return cells
 
-    def batch(self, responses: list[tuple], answer_rows: list[tuple]) -> list[list]:
-        """Rows of a batch of responses; both lists are sorted by response id."""
-        out = []
-        j, total = 0, len(answer_rows)
-        for r in responses:
-            rid = r[0]
-            while j < total and answer_rows[j][0] < rid:
-                j += 1  # answers of a response outside the export (cannot happen with the same filter)
-            answers = {}
-            while j < total and answer_rows[j][0] == rid:
-                a = answer_rows[j]
-                answers[a[1]] = a
-                j += 1
-            out.append(self.row(r, answers))
-        return out
-
-
-def _utc_naive(value: datetime | None) -> datetime | None:
-    # Stored in UTC; SQLite returns naive values, PostgreSQL aware ones.
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
+    def batch(self, batch: ResponseBatch) -> list[Cells]:
+        """Rows of a batch of responses (read into records here, in the caller's thread)."""
+        return [self.row(response, answers) for response, answers in batch]
 
 
 def export_columns(survey: Survey) -> list[str]:
@@ -214,7 +190,7 @@ async def _stream(
     survey: Survey,
     completed_only: bool,
     rows: _Rows,
-    sink: Callable[[list[list]], None],
+    sink: Callable[[list[Cells]], None],
     where: Filter | None = None,
 ) -> None:
     """Feed ``sink`` the export rows in response order, a batch at a time (in a worker thread)."""
@@ -225,51 +201,23 @@ async def _stream(
     async with read_only(engine).begin() as conn:
         n_counted = await conn.scalar(select(func.count()).select_from(Response).where(counted)) or 0
         n_total = await conn.scalar(select(func.count()).select_from(Response)) or 0
-        responses_stmt = (
-            select(Response.id, Response.status, Response.started_at, Response.completed_at, Respondent.user_key, Respondent.source)
-            .join(Respondent, Respondent.id == Response.respondent_id)
-            .where(counted)
-            .order_by(Response.id)
+        batches = stream_responses(
+            conn, ResponseSet.of(counted, n_counted, n_total), batch_size=RESPONSE_BATCH, answer_batch_size=ANSWER_BATCH
         )
-        answers_stmt = select(
-            AnswerRow.response_id,
-            AnswerRow.question_id,
-            AnswerRow.choices,
-            AnswerRow.number,
-            AnswerRow.text,
-            AnswerRow.other_text,
-            AnswerRow.skipped,
-        ).order_by(AnswerRow.response_id, AnswerRow.question_id)
-        answers_stmt = _restrict(answers_stmt, AnswerRow.response_id, counted, n_counted, not_(counted), n_total - n_counted)
-
-        responses = stream_tuples(conn, responses_stmt, RESPONSE_BATCH)
-        answer_parts = stream_tuples(conn, answers_stmt, ANSWER_BATCH).__aiter__()
-        pending: list = []
-        exhausted = False
-        writing: asyncio.Future | None = None
+        writing: asyncio.Future[None] | None = None
         try:
-            async for batch in responses:
-                last_id = batch[-1][0]
-                # Pull answers until we hold every row of this batch's responses.
-                while not exhausted and (not pending or pending[-1][0] <= last_id):
-                    try:
-                        pending.extend(await answer_parts.__anext__())
-                    except StopAsyncIteration:
-                        exhausted = True
-                cut = bisect.bisect_right(pending, last_id, key=lambda r: r[0])
-                mine, pending = pending[:cut], pending[cut:]
-                # Format this batch in a worker thread while SQLite fetches the next one; awaiting
-                # the previous batch first keeps the rows in order.
+            async for batch in batches:
+                # Format this batch in a worker thread while the database reads the next one;
+                # awaiting the previous batch first keeps the rows in order.
                 if writing is not None:
                     await writing
-                writing = asyncio.ensure_future(asyncio.to_thread(lambda b=batch, m=mine: sink(rows.batch(b, m))))
+                writing = asyncio.ensure_future(asyncio.to_thread(lambda b=batch: sink(rows.batch(b))))
             if writing is not None:
                 await writing
         finally:
             if writing is not None and not writing.done():
                 await asyncio.wait([writing])
-            await answer_parts.aclose()
-            await responses.aclose()
+            await batches.aclose()
 
 
 # CSV ------------------------------------------------------------------------------------

@@ -52,7 +52,7 @@ class Condition:
         """The condition as ``responses.id IN (...)`` (or a respondent test for the source)."""
         if self.kind == "choice":
             # OR of equalities rather than IN (...): plain bound parameters, which the exports' raw
-            # cursor (storage.sql.stream_tuples) can pass as they are.
+            # cursor (storage.records streams) can pass as they are.
             ids = select(AnswerChoice.response_id).where(
                 AnswerChoice.question_id == self.question_id, or_(*(AnswerChoice.option_id == v for v in self.values))
             )

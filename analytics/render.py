@@ -94,7 +94,7 @@ def _pieces(text: str, budget: int) -> list[str]:
     return out
 
 
-def _pack(blocks: list[list[str]], limit: int = LIMIT) -> list[str]:
+def pack_messages(blocks: list[list[str]], limit: int = LIMIT) -> list[str]:
     """Join blocks of lines into messages of at most ``limit`` characters.
 
     Blocks are kept whole when they fit; a block larger than a message is split between
@@ -210,7 +210,7 @@ def render_summary(summary: Summary) -> list[str]:
     blocks = [_header(summary)] + [_question_lines(q) for q in summary.questions]
     if summary.removed_questions:
         blocks.append([f"<b>{REMOVED_LABEL}</b>"] + [f"{escape(qid)} — n = {n}" for qid, n in summary.removed_questions])
-    return _pack(blocks)
+    return pack_messages(blocks)
 
 
 def render_question(summary: Summary, number: int | str) -> list[str]:
@@ -218,7 +218,7 @@ def render_question(summary: Summary, number: int | str) -> list[str]:
     lines = _question_lines(summary.question(number), detail=True)
     if summary.filter:
         lines.insert(1, f"Фильтр: {escape(summary.filter)}")
-    return _pack([lines])
+    return pack_messages([lines])
 
 
 def render_other_texts(summary: Summary, question_id: str | int) -> list[str]:
@@ -232,7 +232,7 @@ def render_other_texts(summary: Summary, question_id: str | int) -> list[str]:
         prefix = f"{i}. "
         for j, piece in enumerate(_pieces(text, LIMIT - len(prefix) - 16)):
             lines.append((prefix if j == 0 else "") + piece)
-    return _pack([lines])
+    return pack_messages([lines])
 
 
 def render_funnel(summary: Summary) -> list[str]:
@@ -248,5 +248,5 @@ def render_funnel(summary: Summary) -> list[str]:
             f"{step.number}. {escape(step.title)} — дошли {step.reached} ({fmt_percent(percent(step.reached, summary.started))}),"
             f" ответили {step.answered}, пропустили {step.skipped}, остановились {step.dropped}"
         )
-    return _pack([lines])
+    return pack_messages([lines])
 

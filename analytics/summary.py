@@ -18,39 +18,26 @@ With ``completed_only=True`` the per-question figures count completed responses 
 header counts (started / completed / in progress) and the funnel always cover all responses,
 because a funnel of finished responses would show no drop-off at all.
 
-``summary_to_json`` returns this stable shape (percentages are numbers with one decimal,
-rounded half up; times are ISO 8601 strings in UTC or null)::
-
-    {"survey": {"id", "version", "title"}, "completed_only": bool,
-     "started", "completed", "in_progress", "completion_rate", "median_completion_seconds",
-     "first_answer_at", "last_answer_at",
-     "questions": [{"id", "number", "title", "type", "n", "skipped", "not_reached",
-                    "options": [{"id", "label", "count", "percent"}],
-                    "other_texts": [str], "mean", "median",
-                    "buckets": [{"label", "count", "percent"}]}],
-     "funnel": [{"id", "number", "reached", "answered", "skipped", "dropped"}]}
-
-``options`` lists a choice question's options in questionnaire order (zero counts included)
-followed by ``"other"`` when allowed, or a scale's points (id and label are the value as a
-string); it is empty for number and text questions. ``buckets`` holds a number question's
-buckets, or a scale's low / middle / high groups; otherwise it is empty. ``other_texts``
-holds the typed "other" answers (the answers themselves for text questions). ``mean`` and
-``median`` are null except for scale and number questions.
+``summary_to_json`` gives the stable JSON form, typed by ``SummaryJSON`` below (the one
+source of its shape; the README's example is checked against real output by a test).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, assert_never
 
-from sqlalchemy import and_, func, literal, not_, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import InstrumentedAttribute
 
 from storage.db import read_only
 from storage.models import COMPLETED, IN_PROGRESS, Answer as AnswerRow, AnswerChoice, Response
+from storage.records import ResponseSet, as_utc, choices_include
 from storage.sql import duration_seconds
 from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey
 
@@ -92,25 +79,41 @@ def wilson_interval(count: int, n: int, z: float = 1.96) -> tuple[Decimal, Decim
     return round_half_up(round(low * 100, 9)), round_half_up(round(high * 100, 9))
 
 
-def scale_groups(low: int, high: int) -> list[tuple[str, int, int]]:
+class ScaleGroup(NamedTuple):
+    """A low / middle / high group of scale points, both ends included."""
+
+    key: str  # "low", "middle" or "high"
+    low: int
+    high: int
+
+
+def scale_groups(low: int, high: int) -> list[ScaleGroup]:
     """Low / middle / high groups of a scale: 1–10 gives 1–3, 4–7, 8–10; 1–5 gives 1–2, 3, 4–5."""
     points = high - low + 1
     # About 30 % of the points at each end, at least one: (3k + 5) // 10 is round(0.3 k).
     edge = max(1, (3 * points + 5) // 10)
-    groups = [("low", low, low + edge - 1)]
+    groups = [ScaleGroup("low", low, low + edge - 1)]
     if high - edge >= low + edge:
-        groups.append(("middle", low + edge, high - edge))
-    groups.append(("high", high - edge + 1, high))
+        groups.append(ScaleGroup("middle", low + edge, high - edge))
+    groups.append(ScaleGroup("high", high - edge + 1, high))
     return groups
 
 
-def _range_label(low: int, high: int | None) -> str:
+def range_label(low: int, high: int | None) -> str:
+    """A value range as shown: "4–7", "5", or "101+" when open-ended."""
     if high is None:
         return f"{low}+"
     return str(low) if low == high else f"{low}–{high}"
 
 
 # Result types ---------------------------------------------------------------------------
+
+
+class ValueCount(NamedTuple):
+    """How many answers gave one value of a scale or number question."""
+
+    value: int
+    frequency: int
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,7 @@ class Bucket:
     high: int | None
     count: int
     percent: Decimal | None
-    key: str = ""  # "low" / "middle" / "high" for scale groups, "" for number buckets
+    key: str = ""  # "low" / "middle" / "high" for scale groups, "outside" or "" for number buckets
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,7 @@ class QuestionSummary:
     other_texts: list[str] = field(default_factory=list)
     mean: Decimal | None = None  # exact-ish (4 decimals); renderers round for display
     median: Decimal | None = None
-    distribution: list[tuple[int, int]] = field(default_factory=list)  # (value, count), ascending
+    distribution: list[ValueCount] = field(default_factory=list)  # ascending by value
     buckets: list[Bucket] = field(default_factory=list)  # number questions with buckets
     groups: list[Bucket] = field(default_factory=list)  # scale low / middle / high
     scale_min: int | None = None
@@ -224,27 +227,147 @@ class Summary:
         raise KeyError(ref)
 
 
-# Building -------------------------------------------------------------------------------
+# Reading: one snapshot, each count taken from the cheaper side -------------------------
 
 
-def _utc(value: datetime | str | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything is stored in UTC.
-    if value is None:
+@dataclass(frozen=True)
+class _Scope:
+    """The responses a summary reads: the survey's (header, funnel) and the counted ones (question tables)."""
+
+    survey: Survey
+    completed_only: bool
+    started: int
+    completed: int
+    in_progress: int
+    completed_timed: int  # completed responses with a completed_at: the median's base
+    in_survey: ResponseSet
+    counted: ResponseSet
+
+
+async def _scope(
+    conn: AsyncConnection, survey: Survey, completed_only: bool, where: ColumnElement[bool] | None = None
+) -> _Scope:
+    """Responses of the survey by status (and how many have a completed_at), and of other surveys."""
+    in_survey: ColumnElement[bool] = Response.survey_id == survey.id
+    not_in_survey: ColumnElement[bool] = Response.survey_id != survey.id
+    if where is not None:  # a respondent filter: the filtered-out responses count as "not in the survey"
+        in_survey = and_(in_survey, where)
+        not_in_survey = not_(in_survey)
+    by_status: dict[str, tuple[int, int]] = {
+        status: (count, timed)
+        for status, count, timed in await conn.execute(
+            select(Response.status, func.count(), func.count(Response.completed_at))
+            .where(in_survey)
+            .group_by(Response.status)
+        )
+    }
+    others = await conn.scalar(select(func.count()).select_from(Response).where(not_in_survey)) or 0
+    started = sum(count for count, _ in by_status.values())
+    completed, completed_timed = by_status.get(COMPLETED, (0, 0))
+    survey_set = ResponseSet(in_survey, not_in_survey, started, others)
+    counted = survey_set
+    if completed_only:
+        counted = ResponseSet(
+            and_(in_survey, Response.status == COMPLETED),
+            or_(not_in_survey, Response.status != COMPLETED),
+            completed,
+            others + started - completed,
+        )
+    return _Scope(
+        survey=survey,
+        completed_only=completed_only,
+        started=started,
+        completed=completed,
+        in_progress=by_status.get(IN_PROGRESS, (0, 0))[0],
+        completed_timed=completed_timed,
+        in_survey=survey_set,
+        counted=counted,
+    )
+
+
+class _GroupCounts:
+    """``COUNT(*) GROUP BY columns`` over one table's rows, for any ResponseSet, read from the cheaper side.
+
+    The whole-table GROUP BY runs on a covering index without touching ``responses`` (once, then
+    reused). For a set: with an empty complement it is that whole-table count; when the set is the
+    smaller side its own rows are counted; otherwise it is the whole table minus the complement's
+    counts. Joining 1.4 M answer rows to their responses instead would cost seconds on SQLite, and
+    the complement (other questionnaires, unfinished responses) is usually empty or small.
+    """
+
+    def __init__(
+        self,
+        conn: AsyncConnection,
+        response_id: InstrumentedAttribute[int],
+        columns: Sequence[InstrumentedAttribute[Any]],
+        where: Sequence[ColumnElement[bool]] = (),
+    ):
+        self.conn, self.response_id, self.columns, self.where = conn, response_id, columns, where
+        self._whole_table: dict[tuple[Any, ...], int] | None = None
+
+    async def _count(self, *where: ColumnElement[bool]) -> dict[tuple[Any, ...], int]:
+        stmt = select(*self.columns, func.count()).where(*self.where, *where).group_by(*self.columns)
+        return {tuple(row[:-1]): row[-1] for row in await self.conn.execute(stmt)}
+
+    async def _of(self, responses_where: ColumnElement[bool]) -> dict[tuple[Any, ...], int]:
+        # IN (subquery) makes SQLite walk the response ids and seek each one's rows by the
+        # (response_id, ...) primary/unique index, instead of scanning the whole table.
+        return await self._count(self.response_id.in_(select(Response.id).where(responses_where)))
+
+    async def _whole(self) -> dict[tuple[Any, ...], int]:
+        if self._whole_table is None:
+            self._whole_table = await self._count()
+        return self._whole_table
+
+    async def over(self, responses: ResponseSet) -> dict[tuple[Any, ...], int]:
+        """The counts per key over the rows of ``responses``."""
+        if responses.complement_size == 0:
+            return dict(await self._whole())
+        if responses.size < responses.complement_size:
+            return await self._of(responses.where)
+        out = dict(await self._whole())
+        for key, count in (await self._of(responses.complement)).items():
+            out[key] = out.get(key, 0) - count
+        return out
+
+
+@dataclass(frozen=True)
+class _Figures:
+    """Everything a summary reads from the database, taken in one snapshot."""
+
+    answered_all: dict[str, int]  # per question, over all the survey's responses (the funnel)
+    skipped_all: dict[str, int]
+    answered: dict[str, int]  # per question, over the counted responses (the tables)
+    skipped: dict[str, int]
+    standing: dict[str, int]  # in-progress responses showing each question now
+    choices: dict[str, dict[str, int]]  # question -> option id -> responses that chose it
+    numbers: dict[str, dict[int, int]]  # question -> value -> responses that gave it
+    texts: dict[str, list[str]]  # typed "other" texts, or a text question's answers, in typing order
+    first_answer_at: datetime | None
+    last_answer_at: datetime | None
+    median_completion_seconds: float | None
+
+
+def _by_question(rows: dict[tuple[Any, ...], int]) -> tuple[dict[str, int], dict[str, int]]:
+    """(question_id, skipped) counts split into answered and skipped per question."""
+    answered: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    for (qid, was_skipped), count in rows.items():
+        target = skipped if was_skipped else answered
+        target[qid] = target.get(qid, 0) + count
+    return answered, skipped
+
+
+async def _median_completion(conn: AsyncConnection, scope: _Scope) -> float | None:
+    """Median of completed_at - started_at over the completed responses that have a completed_at."""
+    total = scope.completed_timed
+    if not total:
         return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-async def _median_completion(conn, in_survey: Any, total: int) -> float | None:  # noqa: ANN001
-    """Median of completed_at - started_at over the ``total`` completed responses with a completed_at."""
     where = and_(
-        in_survey,
+        scope.in_survey.where,
         Response.status == COMPLETED,
         Response.completed_at.is_not(None),
     )
-    if not total:
-        return None
     # The middle one or two rows, ordered in SQL; the duration itself is computed here from the
     # stored times, so SQLite (julianday, ~50 µs resolution) and PostgreSQL give the same figure.
     duration = duration_seconds(conn.dialect.name, Response.started_at, Response.completed_at)
@@ -252,17 +375,122 @@ async def _median_completion(conn, in_survey: Any, total: int) -> float | None: 
     if duration is not None:
         # Sorting bare ids (then fetching the one or two rows) keeps SQLite's sorter records small:
         # 2-3x faster than sorting the rows with their timestamps.
-        middle = select(Response.id).where(where).order_by(duration).limit(1 if total % 2 else 2).offset((total - 1) // 2)
+        middle = (
+            select(Response.id).where(where).order_by(duration).limit(1 if total % 2 else 2).offset((total - 1) // 2)
+        )
         stmt = select(Response.started_at, Response.completed_at).where(Response.id.in_(middle.scalar_subquery()))
-    rows = (await conn.execute(stmt)).all()
-    values = sorted((_utc(c) - _utc(s)).total_seconds() for s, c in rows)
+    values = sorted(
+        (completed - started).total_seconds()
+        for started, completed in await conn.execute(stmt)
+        if started is not None and completed is not None  # the WHERE says so; this tells the type checker
+    )
     if duration is None:  # no portable ordering: all completed rows were fetched
         mid = len(values) // 2
         values = values[mid : mid + 1] if len(values) % 2 else values[mid - 1 : mid + 1]
     return round(sum(values) / len(values)) if values else None
 
 
-def _median_from(distribution: list[tuple[int, int]], total: int) -> Decimal | None:
+async def _answer_time(conn: AsyncConnection, counted: ResponseSet, *, first: bool) -> datetime | None:
+    """The first (or last) answered_at among counted responses.
+
+    MIN/MAX walk the ``answers(answered_at)`` index from one end and stop at the first
+    counted row; a short list of counted responses is instead looked up response by response.
+    """
+    stmt = counted.restrict(select((func.min if first else func.max)(AnswerRow.answered_at)), AnswerRow.response_id)
+    return as_utc(await conn.scalar(stmt))
+
+
+async def _texts(conn: AsyncConnection, scope: _Scope) -> dict[str, list[str]]:
+    """Typed "other" texts of choice questions and the answers of text questions, in typing order."""
+    survey = scope.survey
+    texts: dict[str, list[str]] = {q.id: [] for q in survey.questions}
+    other_ids = [q.id for q in survey.questions if q.type in CHOICE_TYPES and q.other_allowed]
+    if other_ids:
+        # Reached through the partial index ix_answers_other: only answers with a typed text are read.
+        # "other" must still be among the answer's choices; the row's own copy of them says so
+        # without a probe into answer_choices per text.
+        stmt = (
+            select(AnswerRow.question_id, AnswerRow.other_text)
+            .where(
+                AnswerRow.question_id.in_(other_ids),
+                AnswerRow.other_text.is_not(None),
+                AnswerRow.other_text != "",
+                choices_include(OTHER),
+            )
+            .order_by(AnswerRow.id)  # insertion order, i.e. when they were typed
+        )
+        for qid, text in await conn.execute(scope.counted.restrict(stmt, AnswerRow.response_id)):
+            texts[qid].append(text or "")
+    text_ids = [q.id for q in survey.questions if q.type == QuestionType.TEXT]
+    if text_ids:
+        stmt = (
+            select(AnswerRow.question_id, AnswerRow.text)
+            .where(AnswerRow.question_id.in_(text_ids), AnswerRow.skipped == false(), AnswerRow.text.is_not(None))
+            .order_by(AnswerRow.id)
+        )
+        for qid, text in await conn.execute(scope.counted.restrict(stmt, AnswerRow.response_id)):
+            texts[qid].append(text or "")
+    return texts
+
+
+async def _read_figures(conn: AsyncConnection, scope: _Scope) -> _Figures:
+    """Every count the summary needs, over the scope's responses."""
+    survey = scope.survey
+    answers = _GroupCounts(conn, AnswerRow.response_id, [AnswerRow.question_id, AnswerRow.skipped])
+    answered_all, skipped_all = _by_question(await answers.over(scope.in_survey))
+    answered, skipped = (
+        _by_question(await answers.over(scope.counted)) if scope.completed_only else (answered_all, skipped_all)
+    )
+    standing: dict[str, int] = {
+        qid or "": count
+        for qid, count in await conn.execute(
+            select(Response.current_question, func.count())
+            .where(scope.in_survey.where, Response.status == IN_PROGRESS, Response.current_question.is_not(None))
+            .group_by(Response.current_question)
+        )
+    }
+
+    choices: dict[str, dict[str, int]] = {q.id: {} for q in survey.questions if q.type in CHOICE_TYPES}
+    if choices:
+        chosen = _GroupCounts(conn, AnswerChoice.response_id, [AnswerChoice.question_id, AnswerChoice.option_id])
+        for (qid, option_id), count in (await chosen.over(scope.counted)).items():
+            if qid in choices:
+                choices[qid][option_id] = count
+
+    numeric_ids = [q.id for q in survey.questions if q.type in (QuestionType.SCALE, QuestionType.NUMBER)]
+    numbers: dict[str, dict[int, int]] = {qid: {} for qid in numeric_ids}
+    if numeric_ids:
+        values = _GroupCounts(
+            conn,
+            AnswerRow.response_id,
+            [AnswerRow.question_id, AnswerRow.number],
+            [AnswerRow.question_id.in_(numeric_ids), AnswerRow.skipped == false(), AnswerRow.number.is_not(None)],
+        )
+        for (qid, value), count in (await values.over(scope.counted)).items():
+            if count:
+                numbers[qid][int(value)] = count
+
+    any_counted = scope.counted.size > 0
+    return _Figures(
+        answered_all=answered_all,
+        skipped_all=skipped_all,
+        answered=answered,
+        skipped=skipped,
+        standing=standing,
+        choices=choices,
+        numbers=numbers,
+        texts=await _texts(conn, scope),
+        first_answer_at=await _answer_time(conn, scope.counted, first=True) if any_counted else None,
+        last_answer_at=await _answer_time(conn, scope.counted, first=False) if any_counted else None,
+        median_completion_seconds=await _median_completion(conn, scope),
+    )
+
+
+# Shaping: figures into per-question results -----------------------------------------------
+
+
+def median_from(distribution: Sequence[tuple[int, int]], total: int) -> Decimal | None:
+    """The median of ``total`` values given as (value, count) pairs in ascending order; None when empty."""
     if not total:
         return None
 
@@ -279,15 +507,31 @@ def _median_from(distribution: list[tuple[int, int]], total: int) -> Decimal | N
     return (Decimal(nth(total // 2 - 1)) + Decimal(nth(total // 2))) / 2
 
 
-def _mean_from(distribution: list[tuple[int, int]], total: int) -> Decimal | None:
+def mean_from(distribution: Sequence[tuple[int, int]], total: int) -> Decimal | None:
+    """The mean (4 decimals, half up) of ``total`` values given as (value, count) pairs; None when empty."""
     if not total:
         return None
     mean = Decimal(sum(v * c for v, c in distribution)) / Decimal(total)
     return mean.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
 
 
-def _removed_count(q: Question, n: int, options: list[OptionCount], choices: dict[str, int]) -> int:
-    """Answers given to options the questionnaire no longer has (or stored in another question type).
+def _choice_summary(survey: Survey, q: Question, base: QuestionSummary, chosen: dict[str, int]) -> QuestionSummary:
+    """Every option in questionnaire order (zero counts too), then "other" when allowed."""
+    n = base.n
+    options = [OptionCount(o.id, o.text, chosen.get(o.id, 0), percent(chosen.get(o.id, 0), n)) for o in q.options]
+    other_label = None
+    if q.other_allowed:
+        other_label = survey.other_label(q)
+        count = chosen.get(OTHER, 0)
+        options.append(OptionCount(OTHER, other_label, count, percent(count, n), is_other=True))
+    removed = _removed_count(q, n, options, chosen)
+    if removed:  # answers to options an edit removed: a line of their own, so the lines add up to n
+        options.append(OptionCount(REMOVED, REMOVED_LABEL, removed, percent(removed, n)))
+    return replace(base, options=options, other_label=other_label)
+
+
+def _removed_count(q: Question, n: int, options: list[OptionCount], chosen: dict[str, int]) -> int:
+    """Answers given to options the questionnaire no longer has (or stored as another question type).
 
     Single choice: whatever of n the current options do not account for, so the lines add up to n.
     Multiple choice: the selections of options that are gone.
@@ -295,20 +539,54 @@ def _removed_count(q: Question, n: int, options: list[OptionCount], choices: dic
     if q.type == QuestionType.SINGLE:
         return max(0, n - sum(o.count for o in options))
     known = {o.id for o in options}
-    return sum(count for option_id, count in choices.items() if option_id not in known)
+    return sum(count for option_id, count in chosen.items() if option_id not in known)
 
 
-def _question_summary(
-    survey: Survey,
-    q: Question,
-    n: int,
-    skipped: int,
-    base: int,
-    choices: dict[str, int],
-    numbers: dict[int, int],
-    texts: list[str],
-) -> QuestionSummary:
-    common: dict[str, Any] = dict(
+def _numeric(base: QuestionSummary, values: dict[int, int]) -> QuestionSummary:
+    """Distribution, mean and median of a scale or number question."""
+    distribution = [ValueCount(v, c) for v, c in sorted(values.items())]
+    total = sum(values.values())
+    return replace(
+        base, distribution=distribution, mean=mean_from(distribution, total), median=median_from(distribution, total)
+    )
+
+
+def _scale_summary(q: Question, base: QuestionSummary, values: dict[int, int]) -> QuestionSummary:
+    """One line per scale point (stray stored values stay visible) and the low / middle / high groups."""
+    assert q.scale is not None  # the loader requires it for scales
+    s = _numeric(base, values)
+    lo, hi = q.scale.min, q.scale.max
+    options = [OptionCount(str(v), str(v), values.get(v, 0), percent(values.get(v, 0), s.n))
+               for v in sorted(set(range(lo, hi + 1)) | set(values))]
+    groups = []
+    for key, g_lo, g_hi in scale_groups(lo, hi):
+        count = sum(c for v, c in s.distribution if g_lo <= v <= g_hi)
+        groups.append(Bucket(range_label(g_lo, g_hi), g_lo, g_hi, count, percent(count, s.n), key=key))
+    return replace(s, options=options, groups=groups, scale_min=lo, scale_max=hi, min_label=q.scale.min_label,
+                   max_label=q.scale.max_label)
+
+
+def _number_summary(q: Question, base: QuestionSummary, values: dict[int, int]) -> QuestionSummary:
+    """The bucket table when the question has buckets; values outside every bucket get a line of their own."""
+    s = _numeric(base, values)
+    if not q.buckets:
+        return s
+    buckets = []
+    inside = 0
+    for _label, b_lo, b_hi in q.bucket_bounds():
+        count = sum(c for v, c in s.distribution if v >= b_lo and (b_hi is None or v <= b_hi))
+        inside += count
+        buckets.append(Bucket(range_label(b_lo, b_hi), b_lo, b_hi, count, percent(count, s.n)))
+    outside = sum(values.values()) - inside
+    if outside > 0:  # shown, not dropped
+        buckets.append(Bucket("вне интервалов", 0, None, outside, percent(outside, s.n), key="outside"))
+    return replace(s, buckets=buckets)
+
+
+def _question_summary(survey: Survey, q: Question, figures: _Figures, base_count: int) -> QuestionSummary:
+    """One question's table from the figures (``base_count``: the responses counted)."""
+    n, skipped = figures.answered.get(q.id, 0), figures.skipped.get(q.id, 0)
+    base = QuestionSummary(
         id=q.id,
         number=survey.number(q.id),
         title=q.short_title,
@@ -316,321 +594,37 @@ def _question_summary(
         type=q.type,
         n=n,
         skipped=skipped,
-        not_reached=max(0, base - n - skipped),
-        other_texts=texts,
+        not_reached=max(0, base_count - n - skipped),
+        other_texts=figures.texts.get(q.id, []),
     )
-    if q.type in CHOICE_TYPES:
-        options = [OptionCount(o.id, o.text, choices.get(o.id, 0), percent(choices.get(o.id, 0), n)) for o in q.options]
-        other_label = None
-        if q.other_allowed:
-            other_label = survey.other_label(q)
-            c = choices.get(OTHER, 0)
-            options.append(OptionCount(OTHER, other_label, c, percent(c, n), is_other=True))
-        removed = _removed_count(q, n, options, choices)
-        if removed:
-            options.append(OptionCount(REMOVED, REMOVED_LABEL, removed, percent(removed, n)))
-        return QuestionSummary(**common, options=options, other_label=other_label)
-    if q.type in (QuestionType.SCALE, QuestionType.NUMBER):
-        distribution = sorted(numbers.items())
-        total = sum(numbers.values())
-        extra: dict[str, Any] = dict(
-            distribution=distribution,
-            mean=_mean_from(distribution, total),
-            median=_median_from(distribution, total),
-        )
-        if q.type == QuestionType.SCALE and q.scale is not None:
-            lo, hi = q.scale.min, q.scale.max
-            values = sorted(set(range(lo, hi + 1)) | set(numbers))  # stray values stay visible
-            extra["options"] = [OptionCount(str(v), str(v), numbers.get(v, 0), percent(numbers.get(v, 0), n)) for v in values]
-            groups = []
-            for key, g_lo, g_hi in scale_groups(lo, hi):
-                c = sum(cnt for v, cnt in distribution if g_lo <= v <= g_hi)
-                groups.append(Bucket(_range_label(g_lo, g_hi), g_lo, g_hi, c, percent(c, n), key=key))
-            extra.update(groups=groups, scale_min=lo, scale_max=hi, min_label=q.scale.min_label, max_label=q.scale.max_label)
-        elif q.buckets:
-            buckets = []
-            inside = 0
-            for label, b_lo, b_hi in q.bucket_bounds():
-                c = sum(cnt for v, cnt in distribution if v >= b_lo and (b_hi is None or v <= b_hi))
-                inside += c
-                buckets.append(Bucket(_range_label(b_lo, b_hi), b_lo, b_hi, c, percent(c, n)))
-            if total - inside > 0:  # values the buckets do not cover are shown, not dropped
-                buckets.append(Bucket("вне интервалов", 0, None, total - inside, percent(total - inside, n), key="outside"))
-            extra["buckets"] = buckets
-        return QuestionSummary(**common, **extra)
-    return QuestionSummary(**common)
+    match q.type:
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            return _choice_summary(survey, q, base, figures.choices.get(q.id, {}))
+        case QuestionType.SCALE:
+            return _scale_summary(q, base, figures.numbers.get(q.id, {}))
+        case QuestionType.NUMBER:
+            return _number_summary(q, base, figures.numbers.get(q.id, {}))
+        case QuestionType.TEXT:
+            return base  # the answers are in other_texts
+        case _:
+            assert_never(q.type)
 
 
-class _Counter:
-    """Counts per key over a subset of responses, read from whichever side is cheaper.
-
-    The whole-table GROUP BY runs on a covering index without touching ``responses``;
-    a subset is then the total minus the (smaller) excluded part, or the part itself
-    when the subset is the smaller one. Joining 1.4 M answer rows to their responses
-    would cost seconds on SQLite; the excluded part is usually empty or small.
-    """
-
-    def __init__(self, conn, columns: list, table, where: list):  # noqa: ANN001
-        self.conn, self.columns, self.table, self.where = conn, columns, table, where
-        self._total: dict[tuple, int] | None = None
-
-    async def _run(self, stmt) -> dict[tuple, int]:  # noqa: ANN001
-        out: dict[tuple, int] = {}
-        for row in await self.conn.execute(stmt):
-            out[tuple(row[:-1])] = row[-1]
-        return out
-
-    async def total(self) -> dict[tuple, int]:
-        if self._total is None:
-            stmt = select(*self.columns, func.count()).where(*self.where).group_by(*self.columns)
-            self._total = await self._run(stmt)
-        return self._total
-
-    async def part(self, responses_where) -> dict[tuple, int]:  # noqa: ANN001
-        # IN (subquery) makes SQLite walk the response ids and seek each one's rows by the
-        # (response_id, ...) primary/unique index, instead of scanning the whole answer table.
-        stmt = (
-            select(*self.columns, func.count())
-            .where(self.table.response_id.in_(select(Response.id).where(responses_where)), *self.where)
-            .group_by(*self.columns)
-        )
-        return await self._run(stmt)
-
-    async def subset(self, included, n_included: int, excluded, n_excluded: int) -> dict[tuple, int]:  # noqa: ANN001
-        """Counts over the responses matching ``included`` (``excluded`` is its complement)."""
-        if n_excluded == 0:
-            return dict(await self.total())
-        if n_included < n_excluded:
-            return await self.part(included)
-        out = dict(await self.total())
-        for key, count in (await self.part(excluded)).items():
-            out[key] = out.get(key, 0) - count
-        return out
-
-
-def _restrict(stmt, response_id, included, n_included: int, excluded, n_excluded: int):  # noqa: ANN001, ANN202
-    """Limit a statement to counted responses through whichever id list is shorter."""
-    if n_excluded == 0:
-        return stmt
-    if n_included < n_excluded:
-        return stmt.where(response_id.in_(select(Response.id).where(included)))
-    return stmt.where(response_id.not_in(select(Response.id).where(excluded)))
-
-
-async def _answer_time_bound(conn, scope: _Scope, first: bool) -> datetime | None:  # noqa: ANN001
-    """The first (or last) answered_at among counted responses.
-
-    MIN/MAX walk the ``answers(answered_at)`` index from one end and stop at the first
-    counted row; a short list of counted responses is instead looked up response by response.
-    """
-    stmt = select((func.min if first else func.max)(AnswerRow.answered_at))
-    stmt = _restrict(stmt, AnswerRow.response_id, scope.counted, scope.n_counted, scope.not_counted, scope.n_not_counted)
-    return _utc(await conn.scalar(stmt))
-
-
-@dataclass
-class _Scope:
-    """Which responses a summary counts, and how many are on each side."""
-
-    survey: Survey
-    completed_only: bool
-    in_survey: Any
-    not_in_survey: Any
-    counted: Any
-    not_counted: Any
-    started: int = 0
-    completed: int = 0
-    in_progress: int = 0
-    others: int = 0
-    completed_timed: int = 0  # completed responses with a completed_at (the median's base)
-
-    @property
-    def n_counted(self) -> int:
-        return self.completed if self.completed_only else self.started
-
-    @property
-    def n_not_counted(self) -> int:
-        return self.others + (self.started - self.completed if self.completed_only else 0)
-
-
-def _scope(survey: Survey, completed_only: bool, where: Any = None) -> _Scope:
-    in_survey = Response.survey_id == survey.id
-    not_in_survey = Response.survey_id != survey.id
-    if where is not None:  # a respondent filter: the filtered-out responses count as "not in the survey"
-        in_survey = and_(in_survey, where)
-        not_in_survey = not_(in_survey)
-    counted = and_(in_survey, Response.status == COMPLETED) if completed_only else in_survey
-    not_counted = or_(not_in_survey, Response.status != COMPLETED) if completed_only else not_in_survey
-    return _Scope(survey, completed_only, in_survey, not_in_survey, counted, not_counted)
-
-
-async def _counts(conn, scope: _Scope) -> tuple:  # noqa: ANN001
-    """Responses of the survey by status (and how many of them have a completed_at), and of other surveys."""
-    by_status = {
-        status: (count, timed)
-        for status, count, timed in await conn.execute(
-            select(Response.status, func.count(), func.count(Response.completed_at))
-            .where(scope.in_survey)
-            .group_by(Response.status)
-        )
-    }
-    others = await conn.scalar(select(func.count()).select_from(Response).where(scope.not_in_survey)) or 0
-    return (tuple(sorted(by_status.items())), others)
-
-
-def _apply_counts(scope: _Scope, counts: tuple) -> None:
-    by_status = dict(counts[0])
-    scope.started = sum(count for count, _ in by_status.values())
-    scope.completed, scope.completed_timed = by_status.get(COMPLETED, (0, 0))
-    scope.in_progress = by_status.get(IN_PROGRESS, (0, 0))[0]
-    scope.others = counts[1]
-
-
-async def _answer_counts(conn, scope: _Scope) -> dict[str, Any]:  # noqa: ANN001
-    """Answered / skipped per question (all responses and counted ones), standing, first/last."""
-    answers = _Counter(conn, [AnswerRow.question_id, AnswerRow.skipped], AnswerRow, [])
-    all_rows = await answers.subset(scope.in_survey, scope.started, scope.not_in_survey, scope.others)
-    counted_rows = (
-        await answers.subset(scope.counted, scope.n_counted, scope.not_counted, scope.n_not_counted)
-        if scope.completed_only
-        else all_rows
-    )
-    standing = {
-        qid: count
-        for qid, count in await conn.execute(
-            select(Response.current_question, func.count())
-            .where(scope.in_survey, Response.status == IN_PROGRESS, Response.current_question.is_not(None))
-            .group_by(Response.current_question)
-        )
-    }
-    first = await _answer_time_bound(conn, scope, first=True) if scope.n_counted else None
-    last = await _answer_time_bound(conn, scope, first=False) if scope.n_counted else None
-    return {"all": all_rows, "counted": counted_rows, "standing": standing, "first": first, "last": last}
-
-
-async def _choice_counts(conn, scope: _Scope) -> dict[str, Any]:  # noqa: ANN001
-    """Option counts and typed texts of the counted responses."""
-    survey = scope.survey
-    choice_ids = [q.id for q in survey.questions if q.type in CHOICE_TYPES]
-    choices: dict[str, dict[str, int]] = {qid: {} for qid in choice_ids}
-    if choice_ids:
-        counter = _Counter(conn, [AnswerChoice.question_id, AnswerChoice.option_id], AnswerChoice, [])
-        subset = await counter.subset(scope.counted, scope.n_counted, scope.not_counted, scope.n_not_counted)
-        for (qid, option_id), count in subset.items():
-            if qid in choices:
-                choices[qid][option_id] = count
-
-    texts: dict[str, list[str]] = {q.id: [] for q in survey.questions}
-    other_ids = [q.id for q in survey.questions if q.type in CHOICE_TYPES and q.other_allowed]
-    if other_ids:
-        # Reached through the partial index ix_answers_other: only answers with a typed text are read.
-        # "other" must still be among the answer's choices; the row's own comma-joined copy says so
-        # without a probe into answer_choices per text (ids are [a-z0-9_], so LIKE is exact here).
-        stmt = (
-            select(AnswerRow.question_id, AnswerRow.other_text)
-            .where(
-                AnswerRow.question_id.in_(other_ids),
-                AnswerRow.other_text.is_not(None),
-                AnswerRow.other_text != "",
-                (literal(",") + AnswerRow.choices + literal(",")).like(f"%,{OTHER},%"),
-            )
-            .order_by(AnswerRow.id)  # insertion order, i.e. when they were typed
-        )
-        stmt = _restrict(stmt, AnswerRow.response_id, scope.counted, scope.n_counted, scope.not_counted, scope.n_not_counted)
-        for qid, text in await conn.execute(stmt):
-            texts[qid].append(text)
-    text_ids = [q.id for q in survey.questions if q.type == QuestionType.TEXT]
-    if text_ids:
-        stmt = (
-            select(AnswerRow.question_id, AnswerRow.text)
-            .where(
-                AnswerRow.question_id.in_(text_ids),
-                AnswerRow.skipped == False,  # noqa: E712 (SQL comparison)
-                AnswerRow.text.is_not(None),
-            )
-            .order_by(AnswerRow.id)
-        )
-        stmt = _restrict(stmt, AnswerRow.response_id, scope.counted, scope.n_counted, scope.not_counted, scope.n_not_counted)
-        for qid, text in await conn.execute(stmt):
-            texts[qid].append(text)
-    return {"choices": choices, "texts": texts}
-
-
-async def _number_counts(conn, scope: _Scope) -> dict[str, Any]:  # noqa: ANN001
-    """Value distributions of scale and number questions, and the median completion time."""
-    survey = scope.survey
-    numeric_ids = [q.id for q in survey.questions if q.type in (QuestionType.SCALE, QuestionType.NUMBER)]
-    numbers: dict[str, dict[int, int]] = {qid: {} for qid in numeric_ids}
-    if numeric_ids:
-        counter = _Counter(
-            conn,
-            [AnswerRow.question_id, AnswerRow.number],
-            AnswerRow,
-            [
-                AnswerRow.question_id.in_(numeric_ids),
-                AnswerRow.skipped == False,  # noqa: E712 (SQL comparison)
-                AnswerRow.number.is_not(None),
-            ],
-        )
-        subset = await counter.subset(scope.counted, scope.n_counted, scope.not_counted, scope.n_not_counted)
-        for (qid, value), count in subset.items():
-            if count:
-                numbers[qid][int(value)] = count
-    median = await _median_completion(conn, scope.in_survey, scope.completed_timed)
-    return {"numbers": numbers, "median": median}
-
-
-async def _gather(engine: AsyncEngine, scope: _Scope) -> dict[str, Any]:
-    # One connection, one read transaction: every figure comes from the same snapshot.
-    async with read_only(engine).begin() as conn:
-        _apply_counts(scope, await _counts(conn, scope))
-        return {**await _answer_counts(conn, scope), **await _choice_counts(conn, scope), **await _number_counts(conn, scope)}
+def _funnel_step(survey: Survey, q: Question, figures: _Figures) -> FunnelStep:
+    answered, skipped, standing = (figures.answered_all.get(q.id, 0), figures.skipped_all.get(q.id, 0),
+                                   figures.standing.get(q.id, 0))
+    return FunnelStep(id=q.id, number=survey.number(q.id), title=q.short_title, reached=answered + skipped + standing,
+                      answered=answered, skipped=skipped, dropped=standing)
 
 
 async def build_summary(
     engine: AsyncEngine, survey: Survey, *, completed_only: bool = False, where: Filter | None = None
 ) -> Summary:
     """Aggregate the survey's responses in SQL into a Summary (only the respondents ``where`` keeps)."""
-    scope = _scope(survey, completed_only, None if where is None else where.predicate())
-    data = await _gather(engine, scope)
-
-    def split(rows: dict[tuple, int]) -> tuple[dict[str, int], dict[str, int]]:
-        answered: dict[str, int] = {}
-        skipped: dict[str, int] = {}
-        for (qid, was_skipped), count in rows.items():
-            target = skipped if was_skipped else answered
-            target[qid] = target.get(qid, 0) + count
-        return answered, skipped
-
-    n_all, skipped_all = split(data["all"])
-    n_counted_q, skipped_counted = split(data["counted"])
-    standing = data["standing"]
-    known_ids = {q.id for q in survey.questions}
-    question_summaries = [
-        _question_summary(
-            survey,
-            q,
-            n_counted_q.get(q.id, 0),
-            skipped_counted.get(q.id, 0),
-            scope.n_counted,
-            data["choices"].get(q.id, {}),
-            data["numbers"].get(q.id, {}),
-            data["texts"][q.id],
-        )
-        for q in survey.questions
-    ]
-    funnel = [
-        FunnelStep(
-            id=q.id,
-            number=survey.number(q.id),
-            title=q.short_title,
-            reached=n_all.get(q.id, 0) + skipped_all.get(q.id, 0) + standing.get(q.id, 0),
-            answered=n_all.get(q.id, 0),
-            skipped=skipped_all.get(q.id, 0),
-            dropped=standing.get(q.id, 0),
-        )
-        for q in survey.questions
-    ]
+    # One connection, one read transaction: every figure comes from the same snapshot.
+    async with read_only(engine).begin() as conn:
+        scope = await _scope(conn, survey, completed_only, None if where is None else where.predicate())
+        figures = await _read_figures(conn, scope)
     return Summary(
         survey_id=survey.id,
         survey_version=survey.version,
@@ -640,17 +634,90 @@ async def build_summary(
         completed=scope.completed,
         in_progress=scope.in_progress,
         completion_rate=percent(scope.completed, scope.started),
-        median_completion_seconds=data["median"],
-        first_answer_at=data["first"],
-        last_answer_at=data["last"],
-        questions=question_summaries,
-        funnel=funnel,
-        removed_questions=sorted((qid, n) for qid, n in n_counted_q.items() if n and qid not in known_ids),
+        median_completion_seconds=figures.median_completion_seconds,
+        first_answer_at=figures.first_answer_at,
+        last_answer_at=figures.last_answer_at,
+        questions=[_question_summary(survey, q, figures, scope.counted.size) for q in survey.questions],
+        funnel=[_funnel_step(survey, q, figures) for q in survey.questions],
+        removed_questions=sorted((qid, n) for qid, n in figures.answered.items()
+                                 if n and qid not in {q.id for q in survey.questions}),
         filter=None if where is None else where.describe(),
     )
 
 
 # JSON -----------------------------------------------------------------------------------
+#
+# The stable shape of `surveybot stats --format json`: new keys may be added, none removed or
+# renamed. Percentages are numbers with one decimal, rounded half up, of the question's n
+# (null when n = 0); times are ISO 8601 strings in UTC or null.
+
+
+class SurveyRefJSON(TypedDict):
+    id: str
+    version: int
+    title: str
+
+
+class OptionJSON(TypedDict):
+    """A choice option in questionnaire order (zero counts too), "other", or a scale point (id = label = value)."""
+
+    id: str
+    label: str
+    count: int
+    percent: float | None
+
+
+class BucketJSON(TypedDict):
+    """A number question's bucket, or a scale's low / middle / high group."""
+
+    label: str
+    count: int
+    percent: float | None
+
+
+class QuestionJSON(TypedDict):
+    """One question: ``options`` empty for number and text questions, ``buckets`` empty unless number
+    buckets or scale groups apply, ``other_texts`` the typed "other" answers (a text question's answers),
+    ``mean`` / ``median`` null except for scale and number questions."""
+
+    id: str
+    number: int
+    title: str
+    type: str
+    n: int
+    skipped: int
+    not_reached: int
+    options: list[OptionJSON]
+    other_texts: list[str]
+    mean: float | None
+    median: float | None
+    buckets: list[BucketJSON]
+
+
+class FunnelStepJSON(TypedDict):
+    """The funnel always counts every started response (a funnel of completed ones shows no drop-off)."""
+
+    id: str
+    number: int
+    reached: int
+    answered: int
+    skipped: int
+    dropped: int
+
+
+class SummaryJSON(TypedDict):
+    survey: SurveyRefJSON
+    completed_only: bool
+    filter: str | None  # the respondent filter's description, null without one
+    started: int
+    completed: int
+    in_progress: int
+    completion_rate: float | None
+    median_completion_seconds: float | None
+    first_answer_at: str | None
+    last_answer_at: str | None
+    questions: list[QuestionJSON]
+    funnel: list[FunnelStepJSON]
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -661,29 +728,26 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def summary_to_json(summary: Summary) -> dict[str, Any]:
-    """The summary as plain JSON-ready data, in the stable shape described in the module docstring."""
-    questions = []
-    for q in summary.questions:
-        ranges = q.buckets if q.type == QuestionType.NUMBER else q.groups
-        questions.append(
-            {
-                "id": q.id,
-                "number": q.number,
-                "title": q.title,
-                "type": q.type.value,
-                "n": q.n,
-                "skipped": q.skipped,
-                "not_reached": q.not_reached,
-                "options": [
-                    {"id": o.id, "label": o.label, "count": o.count, "percent": _num(o.percent)} for o in q.options
-                ],
-                "other_texts": list(q.other_texts),
-                "mean": _num(q.mean),
-                "median": _num(q.median),
-                "buckets": [{"label": b.label, "count": b.count, "percent": _num(b.percent)} for b in ranges],
-            }
-        )
+def _question_json(q: QuestionSummary) -> QuestionJSON:
+    ranges = q.buckets if q.type == QuestionType.NUMBER else q.groups
+    return {
+        "id": q.id,
+        "number": q.number,
+        "title": q.title,
+        "type": q.type.value,
+        "n": q.n,
+        "skipped": q.skipped,
+        "not_reached": q.not_reached,
+        "options": [{"id": o.id, "label": o.label, "count": o.count, "percent": _num(o.percent)} for o in q.options],
+        "other_texts": list(q.other_texts),
+        "mean": _num(q.mean),
+        "median": _num(q.median),
+        "buckets": [{"label": b.label, "count": b.count, "percent": _num(b.percent)} for b in ranges],
+    }
+
+
+def summary_to_json(summary: Summary) -> SummaryJSON:
+    """The summary as plain JSON-ready data, in the stable shape ``SummaryJSON``."""
     return {
         "survey": {"id": summary.survey_id, "version": summary.survey_version, "title": summary.title},
         "completed_only": summary.completed_only,
@@ -695,17 +759,11 @@ def summary_to_json(summary: Summary) -> dict[str, Any]:
         "median_completion_seconds": summary.median_completion_seconds,
         "first_answer_at": _iso(summary.first_answer_at),
         "last_answer_at": _iso(summary.last_answer_at),
-        "questions": questions,
+        "questions": [_question_json(q) for q in summary.questions],
         "removed_questions": [{"id": qid, "label": REMOVED_LABEL, "n": n} for qid, n in summary.removed_questions],
         "funnel": [
-            {
-                "id": f.id,
-                "number": f.number,
-                "reached": f.reached,
-                "answered": f.answered,
-                "skipped": f.skipped,
-                "dropped": f.dropped,
-            }
+            {"id": f.id, "number": f.number, "reached": f.reached, "answered": f.answered, "skipped": f.skipped,
+             "dropped": f.dropped}
             for f in summary.funnel
         ],
     }

@@ -32,6 +32,7 @@ from bot import analysis, callbacks, field_admin, testmode
 from bot import render
 from bot.stats_args import StatsArgsError, StatsRequest, parse_stats_args
 from bot.context import Context
+from bot.outgoing import bulk_handler
 from bot.ui import toast
 
 log = logging.getLogger(__name__)
@@ -54,14 +55,30 @@ STATS_USAGE = (
     "<b>/stats by 1</b> — все вопросы по вопросу 1 (файлом)\n"
     "<b>/export [csv|xlsx] [completed]</b> — выгрузка ответов; <b>/export xlsx by 1</b> — с листом таблиц"
 )
-SUMMARY_BUTTONS = InlineKeyboardMarkup(
-    [
-        [InlineKeyboardButton("📊 Графики", callback_data="st:charts"),
-         InlineKeyboardButton("🔻 Воронка", callback_data="st:funnel")],
-        [InlineKeyboardButton("⬇️ CSV", callback_data="st:export_csv"),
-         InlineKeyboardButton("⬇️ Excel", callback_data="st:export_xlsx")],
+SUMMARY_VIEWS = (("📊 Графики", "charts"), ("🔻 Воронка", "funnel"), ("⬇️ CSV", "export_csv"), ("⬇️ Excel", "export_xlsx"))
+STORED_FILTERS = "stats_filters"  # chat_data key: filters too long for callback data, by key
+STORED_FILTERS_KEPT = 50
+
+
+def summary_buttons(context: Context | None = None, completed_only: bool = False,
+                    where: tuple[str, ...] = ()) -> InlineKeyboardMarkup:
+    """The buttons under a summary; each keeps the summary's filter (completed, where …)."""
+    key = None
+    if where and callbacks.stats_button_data("export_xlsx", completed_only, where) is None and context is not None:
+        # Too long to travel in the button: kept in this chat's memory under a short key.
+        stored = context.chat_data.setdefault(STORED_FILTERS, {})
+        key = f"{len(stored) + 1:x}"
+        stored[key] = where
+        for old in list(stored)[:-STORED_FILTERS_KEPT]:
+            del stored[old]
+    buttons = [
+        InlineKeyboardButton(label, callback_data=callbacks.stats_button_data(view, completed_only, () if key else where, key))
+        for label, view in SUMMARY_VIEWS
     ]
-)
+    return InlineKeyboardMarkup([buttons[:2], buttons[2:]])
+
+
+SUMMARY_BUTTONS = summary_buttons()
 
 
 def add_admin_handlers(app: Application) -> None:
@@ -116,6 +133,7 @@ def _parse(context: Context, formats: tuple[str, ...] = ()) -> tuple[StatsReques
     return request, (parse_filter(request.where, survey) if request.where else None)
 
 
+@bulk_handler  # everything an admin gets waits for spare budget: respondents come first
 async def stats(update: Update, context: Context) -> None:
     """/stats [completed] [N | charts | funnel | 2020] [where COND ...]."""
     if not _is_admin(update, context):
@@ -149,7 +167,7 @@ async def stats(update: Update, context: Context) -> None:
         return
     if request.view == "summary":
         messages = await asyncio.to_thread(report.render_summary, summary)
-        await _send_html(context, chat_id, messages, None if where or test else SUMMARY_BUTTONS)
+        await _send_html(context, chat_id, messages, None if test else summary_buttons(context, request.completed_only, request.where))
     elif request.view == "charts":
         await send_charts(context, chat_id, summary)
     elif request.view == "funnel":
@@ -176,25 +194,49 @@ async def send_question(context: Context, chat_id: int, summary: Summary, number
     if question.other_texts:
         messages += await asyncio.to_thread(report.render_other_texts, summary, question.id)
     await _send_html(context, chat_id, messages)
-    chart = await asyncio.to_thread(charts.question_chart, question)
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
+    if not charts.has_chart(question):
+        await _send_answers_file(context, chat_id, summary, question)
+        return
+    chart = await asyncio.to_thread(charts.question_chart, question, _ordered(context, question.id))
     await context.bot.send_photo(chat_id, InputFile(chart, filename=f"q{number}.png"), caption=caption)
+
+
+def _ordered(context: Context, question_id: str) -> bool:
+    """Whether the questionnaire marks a question's options as ordered (charts keep their order)."""
+    try:
+        return bool(getattr(context.bot_data.survey.get(question_id), "ordered", False))
+    except KeyError:
+        return False
+
+
+async def _send_answers_file(context: Context, chat_id: int, summary: Summary, question) -> None:  # noqa: ANN001
+    """A text question's answers as a .txt document (a picture of free text says nothing)."""
+    content = await asyncio.to_thread(charts.answers_file, question, summary.filter)
+    caption = f"{question.number}. {question.title}: ответы ({len(question.other_texts)})"
+    await context.bot.send_document(chat_id, InputFile(content, filename=f"q{question.number}_answers.txt"),
+                                    caption=caption[:1024])
 
 
 async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
     """One bar chart per question, as albums of up to ten photos."""
-    images = await asyncio.to_thread(lambda: [charts.question_chart(q) for q in summary.questions])
+    drawn = [q for q in summary.questions if charts.has_chart(q)]
+    images = await asyncio.to_thread(lambda: [charts.question_chart(q, _ordered(context, q.id)) for q in drawn])
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
     for start in range(0, len(images), ALBUM):
         chunk = images[start : start + ALBUM]
         media = [
-            InputMediaPhoto(InputFile(png, filename=f"q{start + i + 1}.png"), caption=caption if start + i == 0 else None)
+            InputMediaPhoto(InputFile(png, filename=f"q{drawn[start + i].number}.png"),
+                            caption=caption if start + i == 0 else None)
             for i, png in enumerate(chunk)
         ]
         if len(media) == 1:
             await context.bot.send_photo(chat_id, media[0].media, caption=caption if start == 0 else None)
         else:
             await context.bot.send_media_group(chat_id, media)
+    for question in summary.questions:
+        if not charts.has_chart(question):
+            await _send_answers_file(context, chat_id, summary, question)
 
 
 async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
@@ -205,6 +247,7 @@ async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
     await context.bot.send_photo(chat_id, InputFile(chart, filename="funnel.png"), caption=caption)
 
 
+@bulk_handler
 async def export(update: Update, context: Context) -> None:
     """/export [csv|xlsx] [completed] [where COND ...]: the responses as files."""
     if not _is_admin(update, context):
@@ -252,20 +295,34 @@ async def send_exports(
         await context.bot.send_document(chat_id, InputFile(content, filename=name), caption=caption[:1024])
 
 
+@bulk_handler
 async def stats_button(update: Update, context: Context, button: callbacks.StatsButton) -> None:
     """Buttons under the summary; a non-admin tapping a forged one learns nothing."""
     if not _is_admin(update, context):
         await toast(update, render.STALE_TOAST)
         return
-    await toast(update)
     chat_id = update.effective_chat.id
-    if button.view in ("export_csv", "export_xlsx"):
-        await send_exports(context, chat_id, [button.view.removeprefix("export_")], completed_only=False)
+    words = button.where
+    if button.key is not None:
+        words = (context.chat_data or {}).get(STORED_FILTERS, {}).get(button.key)
+        if words is None:  # kept in memory only: gone after a restart
+            await toast(update, "Кнопка устарела: пришлите /stats с фильтром ещё раз")
+            return
+    try:
+        where = parse_filter(list(words), context.bot_data.survey) if words else None
+    except FilterError:
+        await toast(update, render.STALE_TOAST)  # the questionnaire changed under an old button
         return
-    summary = await _summary(context, completed_only=False)
+    await toast(update)
+    if button.view in ("export_csv", "export_xlsx"):
+        await send_exports(context, chat_id, [button.view.removeprefix("export_")], completed_only=button.completed_only,
+                           where=where)
+        return
+    summary = await _summary(context, completed_only=button.completed_only, where=where)
     await (send_charts if button.view == "charts" else send_funnel)(context, chat_id, summary)
 
 
+@bulk_handler
 async def notify_progress(context: Context) -> None:
     """Every NOTIFY_ADMINS_EVERY completed responses, a one-line note to each admin."""
     data = context.bot_data

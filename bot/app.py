@@ -7,7 +7,6 @@ from typing import Any
 
 from telegram import BotCommand, BotCommandScopeDefault, Update
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
@@ -23,11 +22,13 @@ from bot import admin, handlers, privacy
 from bot.context import BotData
 from bot.flood import add_flood_guard
 from bot.housekeeping import start_housekeeping, stop_housekeeping
+from bot.outgoing import OutgoingLimiter
+from bot.sharedbudget import share_budget
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
 from storage import definitions
-from storage.db import create_engine, sessionmaker
+from storage.db import create_engine, is_sqlite, sessionmaker
 from storage.migrate import upgrade
 from survey.changes import blocking, report
 from survey.loader import load_survey
@@ -68,9 +69,9 @@ def build_application(
         .post_init(open_storage)
         .post_shutdown(close_storage)
     )
-    if rate_limiter and settings.outgoing_max_rate > 0:
-        # Telegram allows about 30 messages a second per bot; a 429 "retry after" is waited out.
-        builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=settings.outgoing_max_rate, max_retries=5))
+    # Always a limiter, so bulk senders may pass rate_limit_args; at rate 0 (or rate_limiter=False) it paces nothing.
+    rate = settings.outgoing_max_rate if rate_limiter else 0.0
+    builder = builder.rate_limiter(OutgoingLimiter(rate))
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     app = builder.build()
@@ -118,6 +119,7 @@ async def open_storage(app: Application) -> None:
     # One writer per process: test runs queue behind the same lock and batch connection.
     data.test_service.write_lock, data.test_service.writer = data.service.write_lock, data.service.writer
     start_housekeeping(app)  # forgets processed update ids after 48 h
+    await share_sending_budget(app)
     await register_commands(app)
 
 
@@ -130,9 +132,21 @@ async def register_commands(app: Application) -> None:
     await admin.register_admin_commands(app, RESPONDENT_COMMANDS)
 
 
+async def share_sending_budget(app: Application) -> None:
+    """On PostgreSQL the workers of one bot share its sending budget through the database (bot/sharedbudget.py)."""
+    limiter = app.bot.rate_limiter
+    engine = app.bot_data.engine
+    if not isinstance(limiter, OutgoingLimiter) or limiter.budget is None or is_sqlite(app.bot_data.settings.database_url):
+        return
+    limiter.shared = await share_budget(limiter.budget, engine, limiter.rate)
+
+
 async def close_storage(app: Application) -> None:
     """Close the batch writer and dispose of the database engine."""
     await stop_housekeeping(app)
+    limiter = app.bot.rate_limiter
+    if isinstance(limiter, OutgoingLimiter) and limiter.shared is not None:
+        await limiter.shared.stop()
     if app.bot_data.service is not None:
         app.bot_data.service.close()
     if app.bot_data.engine is not None:

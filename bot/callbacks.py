@@ -6,7 +6,9 @@ Formats (all ASCII, at most 64 bytes, which Telegram enforces):
                                    k=keep the current answer, s=skip, b=back
   m:<version>:<begin|cont|restart>   the /start menu
   f:<yes|no>                  /forget_me confirmation
-  st:<view>                   admin summary buttons (charts, funnel)
+  st:<view>[:c][:w:<where>|:k:<key>]   admin summary buttons (charts, funnel, exports) that keep
+                              the summary's filter: c = completed only, w = the where conditions
+                              (space-separated), k = a key of a filter too long to travel here
 Anything else is forged or stale and is refused without touching state.
 """
 
@@ -21,7 +23,7 @@ MAX_BYTES = 64
 _ANSWER = re.compile(r"a:(\d{1,9}):(?:([ot]):([a-z0-9_]{1,32})|([xdksb]))")
 _MENU = re.compile(r"m:(\d{1,9}):(begin|cont|restart)")
 _FORGET = re.compile(r"f:(yes|no)")
-_STATS = re.compile(r"st:(charts|funnel|export_csv|export_xlsx)")
+_STATS = re.compile(r"st:(charts|funnel|export_csv|export_xlsx)(:c)?(?::w:([!-~][ -~]*)|:k:([0-9a-f]{1,16}))?")
 
 
 @dataclass(frozen=True)
@@ -49,9 +51,12 @@ class ForgetButton:
 
 @dataclass(frozen=True)
 class StatsButton:
-    """An admin summary button."""
+    """An admin summary button, with the filter of the summary it was drawn under."""
 
     view: str
+    completed_only: bool = False
+    where: tuple[str, ...] = ()
+    key: str | None = None  # a stored filter (see stats_button_data)
 
 
 Parsed = AnswerButton | MenuButton | ForgetButton | StatsButton
@@ -74,8 +79,21 @@ def parse(data: str | None) -> Parsed | None:
     if m := _FORGET.fullmatch(data):
         return ForgetButton(m.group(1) == "yes")
     if m := _STATS.fullmatch(data):
-        return StatsButton(m.group(1))
+        view, completed, where, key = m.groups()
+        return StatsButton(view, completed is not None, tuple(where.split()) if where else (), key)
     return None
+
+
+def stats_button_data(view: str, completed_only: bool = False, where: tuple[str, ...] = (), key: str | None = None) -> str | None:
+    """Callback data of a summary button keeping its filter; None when the filter does not fit (use a key)."""
+    data = f"st:{view}" + (":c" if completed_only else "")
+    if key is not None:
+        return _check(f"{data}:k:{key}")
+    if where:
+        data += ":w:" + " ".join(where)
+    if not data.isascii() or len(data.encode()) > MAX_BYTES or not _STATS.fullmatch(data):
+        return None
+    return data
 
 
 def _check(data: str) -> str:

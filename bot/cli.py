@@ -7,12 +7,14 @@ import asyncio
 import html
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from bot.settings import Settings, SettingsError, load_settings
+from storage.preflight import DatabaseProblem, check_url, describe_failure
 from survey.loader import SurveyError, load_survey
 
 EXIT_CONFIG = 2
@@ -57,12 +59,58 @@ def _fail(message: str) -> int:
     return EXIT_CONFIG
 
 
+class OutputProblem(Exception):
+    """An output file that cannot be written; the message is one line."""
+
+
+def _run_db(url: str, make_coro):  # noqa: ANN001, ANN202
+    """asyncio.run(make_coro()), with a failure to reach or read the database turned into one line."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        return asyncio.run(make_coro())
+    except (OSError, DBAPIError) as exc:
+        line = describe_failure(exc, url)
+        if line is None:
+            raise
+        raise DatabaseProblem(line) from None
+    except Exception as exc:
+        line = describe_failure(exc, url)  # asyncpg's own errors (wrong password, no such database)
+        if line is None:
+            raise
+        raise DatabaseProblem(line) from None
+
+
+def check_output(path: str | Path) -> Path:
+    """The output path, refused (OutputProblem) before any work when it cannot be written."""
+    path = Path(path)
+    folder = path.resolve().parent
+    if path.is_dir():
+        raise OutputProblem(f"cannot write {path}: it is a folder; give a file name, e.g. {path / 'export.csv'}")
+    if not folder.is_dir():
+        raise OutputProblem(f"cannot write {path}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise OutputProblem(f"cannot write {path}: permission denied")
+    return path
+
+
+def write_output(path: Path, content: bytes) -> None:
+    """Write the file, any OS error as one line."""
+    try:
+        path.write_bytes(content)
+    except OSError as exc:
+        raise OutputProblem(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Start the bot (long polling, or a webhook server with --webhook)."""
+    from telegram.error import InvalidToken, NetworkError
+
     from bot.app import ChangesNotAccepted, build_application, run_polling, run_webhook
 
     settings = load_settings()
     settings.token()
+    check_url(settings.database_url)
     if args.accept_changes:
         settings = settings.model_copy(update={"accept_changes": True})
     setup_logging(settings)
@@ -79,6 +127,16 @@ def cmd_run(args: argparse.Namespace) -> int:
               "`surveybot run --accept-changes` to run on it anyway (no stored answer is rewritten or lost).",
               file=sys.stderr)
         return EXIT_CONFIG
+    except (InvalidToken, NetworkError) as exc:
+        # Start-up failures an operator fixes in the configuration: one line, no traceback.
+        if isinstance(exc, InvalidToken):
+            return _fail("Telegram rejected BOT_TOKEN: check the token @BotFather gave (it may have been revoked)")
+        return _fail(f"cannot reach the Telegram Bot API at {settings.telegram_api_url}: {exc.message}")
+    except Exception as exc:
+        line = describe_failure(exc, settings.database_url)
+        if line is None:
+            raise
+        return _fail(line)
     return 0
 
 
@@ -101,6 +159,19 @@ def cmd_check_survey(args: argparse.Namespace) -> int:
         print("The bot will start on this file only with `surveybot run --accept-changes`.")
         return EXIT_CHANGES
     print("Safe: the bot starts on this file as it is.")
+    return 0
+
+
+def cmd_survey_schema(args: argparse.Namespace) -> int:
+    """Print the questionnaire file's JSON Schema."""
+    from survey.schema import survey_json_schema
+
+    text = json.dumps(survey_json_schema(), ensure_ascii=False, indent=2) + "\n"
+    if args.output:
+        write_output(check_output(args.output), text.encode("utf-8"))
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -141,6 +212,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from storage.migrate import upgrade
 
     settings = load_settings()
+    check_url(settings.database_url)
 
     async def go() -> None:
         engine = create_engine(settings.database_url)
@@ -149,7 +221,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         finally:
             await engine.dispose()
 
-    asyncio.run(go())
+    _run_db(settings.database_url, go)
     print("database schema is up to date")
     return 0
 
@@ -184,6 +256,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from analytics.summary import build_summary, summary_to_json
 
     settings = load_settings()
+    check_url(settings.database_url, must_exist=True)  # reading must never create an empty database
     survey = load_survey(settings.survey_file)
     try:
         where = _filter(args, survey)
@@ -208,7 +281,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
             tables = await build_crosstabs(engine, survey, args.by, where=where, completed_only=args.completed)
         return summary, tables
 
-    summary, tables = asyncio.run(_with_engine(settings, work))
+    summary, tables = _run_db(settings.database_url, lambda: _with_engine(settings, work))
     if where is not None and summary.started == 0:
         print(f"surveybot: no respondents match the filter: {where.describe()}", file=sys.stderr)
         if args.format != "json":
@@ -241,6 +314,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from analytics.jobs import export_bytes
 
     settings = load_settings()
+    check_url(settings.database_url, must_exist=True)  # reading must never create an empty database
+    output = check_output(args.output)
     survey = load_survey(settings.survey_file)
     try:
         where = _filter(args, survey)
@@ -251,9 +326,19 @@ def cmd_export(args: argparse.Namespace) -> int:
         return await export_bytes(settings.database_url, survey, args.format, completed_only=args.completed, where=where,
                                   banner=args.by if args.format == "xlsx" else None)
 
-    content = asyncio.run(_with_engine(settings, work))
-    Path(args.output).write_bytes(content)
+    content = _run_db(settings.database_url, lambda: _with_engine(settings, work))
+    write_output(output, content)
     print(f"wrote {args.output} ({len(content):,} bytes)")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Copy the SQLite database into a new file, safely while the bot runs."""
+    from storage.backup import backup_database
+
+    settings = load_settings()
+    result = backup_database(settings.database_url, args.file)
+    print(f"wrote {result.path} ({result.size:,} bytes: {result.responses} responses, {result.answers} answers)")
     return 0
 
 
@@ -264,6 +349,8 @@ def cmd_migrate_db(args: argparse.Namespace) -> int:
 
     from storage.transfer import TransferError, copy_database
 
+    check_url(args.source, name="--from")
+    check_url(args.target, name="--to")
     try:
         counts = asyncio.run(copy_database(args.source, args.target, batch=args.batch))
     except TransferError as exc:
@@ -278,9 +365,91 @@ def cmd_migrate_db(args: argparse.Namespace) -> int:
     return 0
 
 
+# What each subcommand's --help says above and below its options: a description and examples.
+COMMAND_HELP: dict[str, tuple[str, str]] = {
+    "run": (
+        "Start the bot: long polling by default, or a webhook server behind a TLS proxy with --webhook.\n"
+        "Reads BOT_TOKEN, ADMIN_IDS, DATABASE_URL, SURVEY_FILE, … from the environment or ./.env;\n"
+        "the database schema is created or upgraded on start.",
+        "  BOT_TOKEN=123456789:AA... surveybot run\n"
+        "  surveybot run --webhook          # needs WEBHOOK_URL and WEBHOOK_SECRET",
+    ),
+    "check-survey": (
+        "Validate a questionnaire YAML file and list every problem in it at once, each as FILE:LINE: text\n"
+        "(positions counted from 1, 'did you mean' for misspelt keys and values), or print OK.",
+        "  surveybot check-survey my_survey.yaml",
+    ),
+    "survey-schema": (
+        "Print the JSON Schema of a questionnaire file (generated from the same model the bot validates\n"
+        "with), so an editor can complete keys and flag mistakes while you type. Point the editor at it\n"
+        "with a first line '# yaml-language-server: $schema=survey.schema.json' in the YAML file.",
+        "  surveybot survey-schema > survey.schema.json\n"
+        "  surveybot survey-schema -o survey.schema.json",
+    ),
+    "migrate": (
+        "Create the database (DATABASE_URL) or upgrade its schema to this version. The bot does this on\n"
+        "start too; run it by hand before starting several webhook workers.",
+        "  surveybot migrate\n"
+        "  DATABASE_URL=postgresql+asyncpg://bot:secret@127.0.0.1/survey surveybot migrate",
+    ),
+    "stats": (
+        "Print the summary of the answers in DATABASE_URL, as /stats shows it in Telegram (plain text),\n"
+        "or in the stable JSON form. Refuses a database that does not exist instead of creating one.",
+        "  surveybot stats\n"
+        "  surveybot stats --completed --format json > summary.json",
+    ),
+    "export": (
+        "Write the responses in DATABASE_URL to a file, one row per response (partial ones marked\n"
+        "in the status column). Refuses a database that does not exist instead of creating one.",
+        "  surveybot export --format xlsx -o answers.xlsx\n"
+        "  surveybot export --format csv --completed -o done.csv",
+    ),
+    "backup": (
+        "Copy the SQLite database (DATABASE_URL) into a new file with SQLite's online backup API: one\n"
+        "consistent snapshot, safe while the bot is running and writing (copying the file itself is not,\n"
+        "in WAL mode). The copy is checked and is a single self-contained file. For PostgreSQL use pg_dump.",
+        "  surveybot backup backups/surveybot-$(date +%F).db\n"
+        "  sqlite3 backups/surveybot-2026-12-01.db 'SELECT COUNT(*) FROM responses'",
+    ),
+    "migrate-db": (
+        "Copy respondents, responses and answers into another, new and empty database (ids kept),\n"
+        "e.g. from SQLite to PostgreSQL. The target is migrated first; the copy is one transaction.",
+        "  surveybot migrate-db --from sqlite+aiosqlite:///surveybot.db \\\n"
+        "                       --to postgresql+asyncpg://bot:secret@127.0.0.1/survey",
+    ),
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("surveybot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _describe_commands(sub: argparse._SubParsersAction) -> None:
+    """Give every subcommand its description and examples (commands without an entry keep their help line)."""
+    helps = {a.dest: a.help for a in sub._choices_actions}
+    for name, command in sub.choices.items():
+        description, examples = COMMAND_HELP.get(name, (helps.get(name) or "", ""))
+        command.description = description
+        command.epilog = f"examples:\n{examples}" if examples else None
+        command.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
-    parser = argparse.ArgumentParser(prog="surveybot", description="Telegram survey bot")
+    parser = argparse.ArgumentParser(
+        prog="surveybot",
+        description="Telegram survey bot: runs a questionnaire in Telegram, keeps every answer in SQL,\n"
+        "gives researchers the summary, charts and exports.",
+        epilog="examples:\n  surveybot run\n  surveybot stats --completed\n  surveybot export --format xlsx -o answers.xlsx\n"
+        "\n'surveybot COMMAND --help' describes a command. Settings come from the environment or ./.env.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"surveybot {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start the bot")
     run.add_argument("--webhook", action="store_true", help="serve a webhook instead of long polling")
@@ -292,6 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--against", action="store_true",
                        help="compare with the answers stored in DATABASE_URL and say what the change would do")
     check.set_defaults(func=cmd_check_survey)
+    schema = sub.add_parser("survey-schema", help="print the questionnaire file's JSON Schema (for editors)")
+    schema.add_argument("-o", "--output", help="write it to this file instead of stdout")
+    schema.set_defaults(func=cmd_survey_schema)
     preview = sub.add_parser("preview", help="print a questionnaire as a respondent sees it")
     preview.add_argument("file")
     preview.set_defaults(func=cmd_preview)
@@ -299,23 +471,27 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.set_defaults(func=cmd_migrate)
     stats = sub.add_parser("stats", help="print the summary of the answers")
     stats.add_argument("--completed", action="store_true", help="completed responses only")
-    stats.add_argument("--format", choices=("text", "json"), default="text")
+    stats.add_argument("--format", choices=("text", "json"), default="text", help="plain text (default) or JSON")
     stats.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50 source=channel_post'")
     stats.add_argument("--compare", action="store_true", help="compare with the questionnaire's baseline wave")
     stats.add_argument("--by", metavar="Q", help="cross every question by question Q (number or id) or 'source'")
     stats.set_defaults(func=cmd_stats)
     export = sub.add_parser("export", help="export the responses to a file")
-    export.add_argument("--format", choices=("csv", "xlsx"), required=True)
+    export.add_argument("--format", choices=("csv", "xlsx"), required=True, help="file format")
     export.add_argument("-o", "--output", required=True, help="file to write")
     export.add_argument("--completed", action="store_true", help="completed responses only")
     export.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50'")
     export.add_argument("--by", metavar="Q", help="XLSX: add a sheet with every question crossed by question Q")
     export.set_defaults(func=cmd_export)
+    backup = sub.add_parser("backup", help="copy the SQLite database into a new file, safe while the bot runs")
+    backup.add_argument("file", help="the new backup file (must not exist yet)")
+    backup.set_defaults(func=cmd_backup)
     copy = sub.add_parser("migrate-db", help="copy all survey data into another, empty database")
     copy.add_argument("--from", dest="source", required=True, metavar="URL", help="e.g. sqlite+aiosqlite:///surveybot.db")
     copy.add_argument("--to", dest="target", required=True, metavar="URL", help="e.g. postgresql+asyncpg://user@host/db")
     copy.add_argument("--batch", type=int, default=5000, help="rows per insert (default 5000)")
     copy.set_defaults(func=cmd_migrate_db)
+    _describe_commands(sub)
     return parser
 
 
@@ -323,14 +499,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``surveybot`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's shutdown
+        return code
+    except BrokenPipeError:
+        # `surveybot stats | head`: the reader has what it wanted; end quietly like other Unix tools.
+        _silence_stdout()
+        return 141
     except SettingsError as exc:
         return _fail(str(exc))
+    except (DatabaseProblem, OutputProblem) as exc:
+        return _fail(str(exc))
     except SurveyError as exc:
-        print(f"surveybot: invalid questionnaire {exc}", file=sys.stderr)
+        count = len(exc.findings)
+        print(f"surveybot: invalid questionnaire {exc.source}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        for line in exc.lines():
+            print(line, file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not complain about the pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import logging
+from html import escape
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import BadRequest, Forbidden
+from telegram.error import Forbidden
 
 from bot import callbacks, render
 from bot.admin import notify_progress, stats_button
 from bot.context import Context
 from bot.privacy import forget_button
 from bot.testmode import begin_test, respondent_service
-from bot.ui import edit, send, toast
+from bot.ui import edit_or_send, send, toast
 from bot.service import State, Status
 from survey import flow
 from storage.models import utcnow
 from survey.field import Phase
 from survey.flow import Kind
+from survey.model import Survey
 
 log = logging.getLogger(__name__)
 
@@ -33,17 +35,25 @@ async def show_current(update: Update, context: Context, lead: str | None = None
     await show_state(context, chat_id, state)
 
 
+def state_screen(survey: Survey, state: State) -> render.Screen | None:
+    """The screen of a state that is not an answer outcome: the question, the thank-you or the intro."""
+    if state.status == Status.CLOSED:  # the survey does not take this action now: why, with its dates
+        return render.Screen(escape(render.availability_text(
+            survey, state.extra["availability"], state.extra["zone"], in_progress=state.extra.get("in_progress", False))))
+    if state.status == Status.IN_PROGRESS and state.progress and state.progress.current:
+        return render.question_screen(survey, state.progress, state.version)
+    if state.status == Status.COMPLETED:
+        return render.Screen(escape(render.COMPLETED_TEXT))
+    if state.status == Status.NEW:
+        return render.intro_screen(survey)
+    return None
+
+
 async def show_state(context: Context, chat_id: int, state: State) -> None:
-    """Render a state that is not an answer outcome: the question, the thank-you or the intro."""
-    survey = context.bot_data.survey
-    if state.status == Status.CLOSED:
-        await context.bot.send_message(chat_id, _closed_text(context, state, in_progress=state.extra.get("in_progress", False)))
-    elif state.status == Status.IN_PROGRESS and state.progress and state.progress.current:
-        await send(context, chat_id, render.question_screen(survey, state.progress, state.version))
-    elif state.status == Status.COMPLETED:
-        await context.bot.send_message(chat_id, render.COMPLETED_TEXT)
-    elif state.status == Status.NEW:
-        await send(context, chat_id, render.intro_screen(survey))
+    """Send the screen of a state (the question, the thank-you or the intro) as a new message."""
+    screen = state_screen(context.bot_data.survey, state)
+    if screen is not None:
+        await send(context, chat_id, screen)
 
 
 async def start(update: Update, context: Context) -> None:
@@ -69,11 +79,6 @@ async def start(update: Update, context: Context) -> None:
         await send(context, chat_id, render.resume_screen(data.survey, state.answered, state.version))
     elif state.status != Status.DUPLICATE:
         await show_state(context, chat_id, state)
-
-
-def _closed_text(context: Context, state: State, *, in_progress: bool) -> str:
-    data = context.bot_data
-    return render.availability_text(data.survey, state.extra["availability"], data.settings.zone(), in_progress=in_progress)
 
 
 async def help_command(update: Update, context: Context) -> None:
@@ -115,11 +120,9 @@ async def _menu_button(update: Update, context: Context, button: callbacks.MenuB
         await toast(update, render.STALE_TOAST if state.status == Status.STALE else None)
         return
     await toast(update)
-    try:
-        await update.callback_query.edit_message_reply_markup(None)
-    except BadRequest as exc:
-        log.debug("menu keyboard not removed: %s", exc.message)
-    await show_state(context, update.effective_chat.id, state)
+    screen = state_screen(context.bot_data.survey, state)
+    if screen is not None:  # the menu message becomes the question: one call, and its buttons are gone
+        await edit_or_send(update, context, screen)
 
 
 async def _answer_button(update: Update, context: Context, button: callbacks.AnswerButton) -> None:
@@ -150,28 +153,22 @@ async def _answer_button(update: Update, context: Context, button: callbacks.Ans
 
 async def _render_outcome(update: Update, context: Context, state: State, *, edit_in_place: bool,
                           test: bool = False) -> None:
-    """Show what an applied action led to: a redrawn keyboard, the next question, or the thank-you."""
+    """Show what an applied action led to, in one message: the tapped message is edited into the next screen
+    (a typed answer gets a new message), with the answer just given stated at its top."""
     survey, outcome = context.bot_data.survey, state.outcome
-    chat_id = update.effective_chat.id
-    if outcome.kind in (Kind.REDRAW, Kind.ASK_OTHER):
-        screen = render.question_screen(survey, outcome.progress, state.version)
-        await (edit(update, screen) if edit_in_place else send(context, chat_id, screen))
-        return
-    if edit_in_place:
-        if outcome.kind == Kind.BACK:
-            try:
-                await update.callback_query.edit_message_reply_markup(None)
-            except BadRequest as exc:
-                log.debug("keyboard not removed: %s", exc.message)
-        else:
-            answered_qid = next(iter(outcome.changed))
-            await edit(update, render.answered_screen(survey, answered_qid, outcome.changed[answered_qid]))
     if outcome.kind == Kind.FINISHED:
-        await send(context, chat_id, render.finished_screen(survey, outcome.progress))
-        if not test:  # a test run is no completed response
-            await notify_progress(context)
+        screen = render.finished_screen(survey, outcome.progress)  # lists every answer, the last one too
     else:
-        await send(context, chat_id, render.question_screen(survey, outcome.progress, state.version))
+        screen = render.question_screen(survey, outcome.progress, state.version)
+        if outcome.kind == Kind.ADVANCED:
+            answered_qid = next(iter(outcome.changed))
+            screen = render.after_answer(survey, answered_qid, outcome.changed[answered_qid], screen)
+    if edit_in_place:
+        await edit_or_send(update, context, screen)
+    else:
+        await send(context, update.effective_chat.id, screen)
+    if outcome.kind == Kind.FINISHED and not test:  # a test run is no completed response
+        await notify_progress(context)
 
 
 async def on_text(update: Update, context: Context) -> None:

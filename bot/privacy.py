@@ -21,6 +21,11 @@ FORGET_CANCELLED = "Хорошо, ничего не удалено."
 FORGET_HINT = "Удалить всё это можно командой /forget_me."
 
 
+def your_id(user_id: int) -> str:
+    """The line telling users their own numeric Telegram id (what an operator puts in ADMIN_IDS)."""
+    return f"Ваш числовой Telegram id: <code>{user_id}</code>"
+
+
 def _when(value) -> str:  # noqa: ANN001
     return value.strftime("%d.%m.%Y %H:%M UTC") if value else "—"
 
@@ -29,8 +34,10 @@ async def my_data(update: Update, context: Context) -> None:
     """/my_data: the stored record of the user, in words."""
     data = context.bot_data
     record = await data.service.record(update.effective_user.id)
+    user_id = update.effective_user.id
     if record is None:
-        await update.effective_message.reply_text(NOTHING_STORED)
+        # Also how a new admin learns the id for ADMIN_IDS (the quick start says so): Telegram knows it anyway.
+        await update.effective_message.reply_text(f"{NOTHING_STORED}\n{your_id(user_id)}", parse_mode=ParseMode.HTML)
         return
     survey = data.survey
     anonymous = data.settings is not None and data.settings.anonymous
@@ -41,6 +48,7 @@ async def my_data(update: Update, context: Context) -> None:
         f"Первый визит: {_when(record['first_seen'])}",
         f"Источник ссылки: {escape(record['source'] or '—')}",
         "Имя, username и другие данные профиля не сохраняются.",
+        your_id(user_id) + (" (он не сохраняется)" if anonymous else ""),
     ]
     for resp in record["responses"]:
         status = "завершён" if resp["status"] == "completed" else "в процессе"

@@ -178,6 +178,23 @@ def answered_screen(survey: Survey, question_id: str, answer: Answer | None) -> 
     return Screen(f"<b>Вопрос {number} из {total}</b>\n\n{escape(q.text)}\n\n<i>{verdict}</i>")
 
 
+def answered_line(survey: Survey, question_id: str, answer: Answer | None) -> str:
+    """The answer just given, as one line on top of the next screen: «✅ 4. Заголовок — ответ»."""
+    q = survey.get(question_id)
+    head = f"{survey.number(q.id)}. {q.short_title}"
+    if answer is None or answer.skipped:
+        return f"⏭ <i>{escape(head)} — пропущен</i>"
+    label = answer_label(survey, q, answer)
+    if len(label) > 120:
+        label = label[:117] + "…"
+    return f"✅ <i>{escape(head)} — {escape(label)}</i>"
+
+
+def after_answer(survey: Survey, question_id: str, answer: Answer | None, screen: Screen) -> Screen:
+    """The next screen with the answer just given stated at its top (one message instead of two)."""
+    return Screen(f"{answered_line(survey, question_id, answer)}\n\n{screen.text}", screen.keyboard)
+
+
 def finished_screen(survey: Survey, progress: Progress) -> Screen:
     """The thank-you with a short summary of the answers."""
     lines = [f"<b>{escape(survey.survey.thanks_text)}</b>", "", "Ваши ответы:"]
@@ -270,8 +287,8 @@ def fmt_moment(value: datetime | None, zone: tzinfo) -> str:
 
 
 def availability_text(survey: Survey, av: Availability, zone: tzinfo, *, in_progress: bool = False) -> str:
-    """Why the survey does not take this action now, politely and with its dates."""
-    title = escape(survey.survey.title)
+    """Why the survey does not take this action now, politely and with its dates (plain text, not HTML)."""
+    title = survey.survey.title
     if av.phase == Phase.NOT_OPEN:
         return (f"Опрос «{title}» ещё не начался: он откроется {fmt_moment(av.opens_at, zone)}. "
                 "Загляните, пожалуйста, в это время — нажмите /start.")

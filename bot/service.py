@@ -107,7 +107,8 @@ class _Gate:
 
     def closed(self, in_progress: bool = True) -> State:
         """The answer to an action the survey does not take now (``in_progress``: the respondent has answers)."""
-        return State(Status.CLOSED, extra={"availability": self.availability, "in_progress": in_progress})
+        return State(Status.CLOSED, extra={"availability": self.availability, "in_progress": in_progress,
+                                           "zone": self.zone})
 
     def may_complete(self) -> bool:
         """Whether one more response may complete; the one that fills the quota closes the survey."""

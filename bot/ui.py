@@ -19,13 +19,21 @@ async def send(context: Context, chat_id: int, screen: render.Screen) -> None:
     await context.bot.send_message(chat_id, screen.text, parse_mode=ParseMode.HTML, reply_markup=screen.keyboard)
 
 
-async def edit(update: Update, screen: render.Screen) -> None:
-    """Replace the tapped message with a screen (an unchanged or vanished message is not an error)."""
+async def edit(update: Update, screen: render.Screen) -> bool:
+    """Replace the tapped message with a screen; False when Telegram refused (unchanged or vanished message)."""
     query = update.callback_query
     try:
         await query.edit_message_text(screen.text, parse_mode=ParseMode.HTML, reply_markup=screen.keyboard)
     except BadRequest as exc:
         log.debug("edit skipped: %s", exc.message)
+        return "not modified" in exc.message  # the screen is there already
+    return True
+
+
+async def edit_or_send(update: Update, context: Context, screen: render.Screen) -> None:
+    """Turn the tapped message into the next screen; send it anew only if that message cannot be edited."""
+    if not await edit(update, screen):
+        await send(context, update.effective_chat.id, screen)
 
 
 async def toast(update: Update, text: str | None = None) -> None:

@@ -38,6 +38,13 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """A stored moment as an aware UTC datetime: naive values are UTC already (SQLite keeps no zone)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
 class UTCDateTime(TypeDecorator):
     """A moment in UTC, timezone-aware when read back from either database.
 
@@ -49,16 +56,14 @@ class UTCDateTime(TypeDecorator):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        value = as_utc(value)
         if value is None:
             return None
-        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
         # SQLite would write the wall-clock digits and drop the zone; keep the text in UTC so it sorts.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return as_utc(value)
 
 
 class TypedText(TypeDecorator):
@@ -114,12 +119,12 @@ class Response(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # The position: the question shown now (None once completed) and input not yet confirmed.
     current_question: Mapped[str | None] = mapped_column(String(64))
-    draft: Mapped[str | None] = mapped_column(Text)  # multiple-choice selection, comma-separated
+    draft: Mapped[str | None] = mapped_column(Text)  # multiple-choice selection (storage.records encoding)
     draft_other: Mapped[str | None] = mapped_column(TypedText)
     awaiting_other: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped on every change; buttons carry it, so old or doubled taps are recognised.
     version: Mapped[int] = mapped_column(Integer, default=1)
-    # The questionnaire it started on: survey_definitions.id (None for responses started before 0003).
+    # The questionnaire it started on: survey_definitions.id (None for responses started before 0004).
     definition_id: Mapped[int | None] = mapped_column(Integer)
 
     respondent: Mapped[Respondent] = relationship(back_populates="responses")
@@ -170,7 +175,8 @@ class Answer(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"))
     question_id: Mapped[str] = mapped_column(String(64))
-    choices: Mapped[str | None] = mapped_column(Text)  # option ids, comma-separated, for loading
+    # Option ids for loading, encoded by storage.records.encode_choices; counting uses answer_choices.
+    choices: Mapped[str | None] = mapped_column(Text)
     number: Mapped[int | None] = mapped_column(BigInteger)
     text: Mapped[str | None] = mapped_column(TypedText)
     other_text: Mapped[str | None] = mapped_column(TypedText)

@@ -30,16 +30,9 @@ from storage.models import (
     Response,
     utcnow,
 )
-from survey.flow import Answer, Outcome, Progress, Kind
+from storage.records import decode_choices, encode_choices
+from survey.flow import Answer, Kind, Outcome, Progress
 from survey.model import Survey
-
-
-def _split(value: str | None) -> tuple[str, ...]:
-    return tuple(value.split(",")) if value else ()
-
-
-def _join(values: tuple[str, ...]) -> str | None:
-    return ",".join(values) if values else None
 
 
 class Repository:
@@ -74,7 +67,7 @@ class Repository:
             ).where(AnswerRow.response_id == response_id)
         )
         return {
-            qid: Answer(option_ids=_split(ch), number=num, text=txt, other_text=oth, skipped=bool(sk))
+            qid: Answer(option_ids=decode_choices(ch), number=num, text=txt, other_text=oth, skipped=bool(sk))
             for qid, ch, num, txt, oth, sk in rows
         }
 
@@ -246,7 +239,7 @@ def load_positions(conn: Connection, survey_id: str, user_keys: list[str]) -> di
         pos = Position(rid)
         if sid is not None:
             pos = Position(rid, sid, status, version, read_version=version, progress=Progress(
-                current=current, answers={}, draft=_split(draft), draft_other=draft_other, awaiting_other=bool(awaiting)))
+                current=current, answers={}, draft=decode_choices(draft), draft_other=draft_other, awaiting_other=bool(awaiting)))
             by_response[sid] = pos
         positions[key] = pos
     if by_response:
@@ -257,7 +250,7 @@ def load_positions(conn: Connection, survey_id: str, user_keys: list[str]) -> di
         )
         for sid, qid, ch, num, txt, oth, sk in rows:
             by_response[sid].progress.answers[qid] = Answer(
-                option_ids=_split(ch), number=num, text=txt, other_text=oth, skipped=bool(sk)
+                option_ids=decode_choices(ch), number=num, text=txt, other_text=oth, skipped=bool(sk)
             )
     return positions
 
@@ -303,7 +296,7 @@ _DELETE_CHOICES = delete(_CHOICES).where(
 def _position_row(p: Position, now: datetime) -> dict[str, Any]:
     return {
         "b_id": p.response_id, "b_read": p.read_version, "b_version": p.version, "b_status": p.status,
-        "b_completed": p.completed_at, "b_current": p.progress.current, "b_draft": _join(p.progress.draft),
+        "b_completed": p.completed_at, "b_current": p.progress.current, "b_draft": encode_choices(p.progress.draft),
         "b_other": p.progress.draft_other, "b_awaiting": p.progress.awaiting_other, "b_now": now,
         "b_started": p.started_at, "b_survey_version": p.survey_version, "b_definition": p.definition_id,
     }
@@ -339,7 +332,7 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position]) 
         conn.execute(insert(s), [
             {"respondent_id": p.respondent_id, "survey_id": survey.id, "survey_version": p.survey_version,
              "status": p.status, "started_at": p.started_at, "completed_at": p.completed_at, "updated_at": now,
-             "current_question": p.progress.current, "draft": _join(p.progress.draft),
+             "current_question": p.progress.current, "draft": encode_choices(p.progress.draft),
              "draft_other": p.progress.draft_other, "awaiting_other": p.progress.awaiting_other, "version": p.version,
              "definition_id": p.definition_id}
             for p in created
@@ -366,7 +359,7 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position]) 
             if ans is None:
                 continue
             answers.append({
-                "response_id": p.response_id, "question_id": qid, "choices": _join(ans.option_ids),
+                "response_id": p.response_id, "question_id": qid, "choices": encode_choices(ans.option_ids),
                 "number": ans.number, "text": ans.text, "other_text": ans.other_text, "skipped": ans.skipped,
                 "answered_at": now,
             })

@@ -1,4 +1,4 @@
-"""Loading a questionnaire file and reporting every problem in it at once."""
+"""Loading a questionnaire file and reporting every problem in it at once, each with its line."""
 
 from __future__ import annotations
 
@@ -10,18 +10,26 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from survey.diagnostics import Finding, Positions, describe_errors, did_you_mean, line_of, load_yaml
 from survey.model import CHOICE_TYPES, OTHER, Condition, Option, Question, QuestionType, Survey, SurveyMeta
 
 BUNDLED_SURVEY = "accounting.yaml"
 
 
 class SurveyError(Exception):
-    """A questionnaire file that cannot be used; ``problems`` lists every finding."""
+    """A questionnaire file that cannot be used; ``problems`` lists every finding ("line N: question x: …")."""
 
-    def __init__(self, source: str, problems: list[str]):
+    def __init__(self, source: str, problems: list[str | Finding]):
         self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems))
+        findings = [p if isinstance(p, Finding) else Finding(None, p) for p in problems]
+        # In the order of the file; problems without a line keep their place at the end.
+        self.findings = sorted(findings, key=lambda f: f.line if f.line is not None else float("inf"))
+        self.problems = [str(f) for f in self.findings]
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+    def lines(self) -> list[str]:
+        """Every problem as ``FILE:LINE: text``, the form editors and terminals make clickable."""
+        return [f"{self.source}:{f.line}: {f.text}" if f.line else f"{self.source}: {f.text}" for f in self.findings]
 
 
 def bundled_survey_path() -> Path:
@@ -33,69 +41,60 @@ def load_survey(path: str | Path | None = None) -> Survey:
     """Read and validate a questionnaire file (the bundled study when path is None)."""
     path = Path(path) if path else bundled_survey_path()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise SurveyError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError:
+        raise SurveyError(str(path), ["the file is not UTF-8 text"]) from None
+    try:
+        raw, positions = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise SurveyError(str(path), [f"not valid YAML: {exc}"]) from None
-    return parse_survey(raw, source=str(path))
+        mark = getattr(exc, "problem_mark", None)
+        reason = getattr(exc, "problem", None) or str(exc)
+        line = mark.line + 1 if mark is not None else None
+        raise SurveyError(str(path), [Finding(line, f"not valid YAML: {reason}")]) from None
+    return parse_survey(raw, source=str(path), positions=positions)
 
 
-def parse_survey(raw: Any, source: str = "<survey>") -> Survey:
-    """Validate an already-parsed questionnaire mapping."""
+def parse_survey(raw: Any, source: str = "<survey>", positions: Positions | None = None) -> Survey:
+    """Validate an already-parsed questionnaire mapping (``positions``: line of each YAML path, if known)."""
+    positions = positions or {}
     if not isinstance(raw, dict):
-        raise SurveyError(source, ["the file must be a mapping with 'survey' and 'questions'"])
+        raise SurveyError(source, [Finding(positions.get(()), "the file must be a mapping with 'survey' and 'questions'")])
     try:
         survey = Survey.model_validate(raw)
     except ValidationError as exc:
         # Cross-checks still run on whatever parts are valid, so one pass reports everything.
-        problems = _describe(exc, raw)
-        problems += [p for p in _cross_checks_lenient(raw) if p not in problems]
+        problems = describe_errors(exc, raw, positions)
+        problems += [p for p in _cross_checks_lenient(raw, positions) if p not in problems]
         raise SurveyError(source, problems) from None
-    problems = _cross_checks(survey)
+    problems = _cross_checks(survey, positions)
     if problems:
         raise SurveyError(source, problems)
     return survey
 
 
-def _question_label(raw: Any, index: int) -> str:
-    try:
-        qid = raw["questions"][index].get("id")
-    except (KeyError, IndexError, TypeError, AttributeError):
-        qid = None
-    return f"question {qid}" if qid else f"question #{index + 1}"
+def _cross_checks(survey: Survey, positions: Positions | None = None) -> list[Finding]:
+    positions = positions or {}
+    problems: list[Finding] = []
 
+    def at(*path: Any) -> int | None:
+        return line_of(positions, path)
 
-def _describe(exc: ValidationError, raw: Any) -> list[str]:
-    out = []
-    for err in exc.errors():
-        loc = list(err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        where = "survey"
-        if loc[:1] == ["questions"] and len(loc) > 1 and isinstance(loc[1], int):
-            where = _question_label(raw, loc[1])
-            loc = loc[2:]
-        elif loc[:1] == ["survey"]:
-            loc = loc[1:]
-        field = ".".join(str(p) for p in loc)
-        out.append(f"{where}: {field}: {msg}" if field else f"{where}: {msg}")
-    return out
-
-
-def _cross_checks(survey: Survey) -> list[str]:
-    problems: list[str] = []
     if not survey.questions:
-        problems.append("survey: questions: the questionnaire has no questions")
+        problems.append(Finding(at("questions"), "survey: questions: the questionnaire has no questions"))
     seen: dict[str, int] = {}
     for i, q in enumerate(survey.questions):
         where = f"question {q.id}"
         if q.id in seen:
-            problems.append(f"{where}: id: duplicate question id (also question #{seen[q.id] + 1})")
+            first = at("questions", seen[q.id], "id")
+            also = f"question #{seen[q.id] + 1}" + (f", line {first}" if first else "")
+            problems.append(Finding(at("questions", i, "id"), f"{where}: id: duplicate question id (also {also})"))
         if q.number is not None and q.number != i + 1:
-            problems.append(f"{where}: number: is {q.number} but the question stands at position {i + 1}")
-        for cond in q.show_if:
+            problems.append(Finding(at("questions", i, "number"), f"{where}: number: is {q.number} but the question stands at position {i + 1}"))
+        for c, cond in enumerate(q.show_if):
             if cond.question not in seen:
-                problems.append(f"{where}: show_if.question: '{cond.question}' is not an earlier question")
+                problems.append(Finding(at("questions", i, "show_if", c, "question"), f"{where}: show_if.question: '{cond.question}' is not an earlier question"))
                 continue
             ref = survey.questions[seen[cond.question]]
             if ref.type is None:  # its type is invalid and already reported
@@ -105,22 +104,24 @@ def _cross_checks(survey: Survey) -> list[str]:
                 if values is None:
                     continue
                 if ref.type not in CHOICE_TYPES:
-                    problems.append(f"{where}: show_if.{field}: question {ref.id} is not a choice question")
+                    problems.append(Finding(at("questions", i, "show_if", c, field), f"{where}: show_if.{field}: question {ref.id} is not a choice question"))
                     continue
                 valid = set(ref.option_ids) | ({OTHER} if ref.other_allowed else set())
-                for v in values:
+                for k, v in enumerate(values):
                     if v not in valid:
-                        problems.append(f"{where}: show_if.{field}: '{v}' is not an option of {ref.id}")
+                        hint = did_you_mean(v, sorted(valid))
+                        problems.append(Finding(at("questions", i, "show_if", c, field, k), f"{where}: show_if.{field}: '{v}' is not an option of {ref.id}{hint}"))
             if (cond.min is not None or cond.max is not None) and ref.type not in (
                 QuestionType.SCALE,
                 QuestionType.NUMBER,
             ):
-                problems.append(f"{where}: show_if.min/max: question {ref.id} is not a scale or number")
-        problems += baseline_problems(q)
+                field = "min" if cond.min is not None else "max"
+                problems.append(Finding(at("questions", i, "show_if", c, field), f"{where}: show_if.min/max: question {ref.id} is not a scale or number"))
+        problems += [Finding(at("questions", i, "baseline"), p) for p in baseline_problems(q)]
         seen.setdefault(q.id, i)
     total = survey.survey.questions_total
     if total is not None and total != len(survey.questions):
-        problems.append(f"survey: questions_total: says {total} but the file has {len(survey.questions)}")
+        problems.append(Finding(at("survey", "questions_total"), f"survey: questions_total: says {total} but the file has {len(survey.questions)}"))
     return problems
 
 
@@ -157,7 +158,7 @@ def _lenient_question(raw: Any, index: int) -> Question:
     )
 
 
-def _cross_checks_lenient(raw: dict) -> list[str]:
+def _cross_checks_lenient(raw: dict, positions: Positions | None = None) -> list[Finding]:
     """The cross-checks on a file that failed validation; nothing when 'questions' is not a list."""
     questions = raw.get("questions")
     if not isinstance(questions, list):
@@ -170,7 +171,7 @@ def _cross_checks_lenient(raw: dict) -> list[str]:
         ),
         questions=[_lenient_question(q, i) for i, q in enumerate(questions)],
     )
-    return _cross_checks(survey)
+    return _cross_checks(survey, positions)
 
 
 def _consistent(count: int, n: int, percent: Decimal, decimals: int) -> bool:

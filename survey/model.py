@@ -151,6 +151,8 @@ class Question(_Strict):
     max_length: int = 1000
     required: bool = False
     show_if: list[Condition] = Field(default_factory=list)
+    # The options form a scale (frequency, size, detail): charts keep their order instead of ranking them.
+    ordered: bool = False
     # Research metadata kept with the question; the bot does not use it.
     part: str | int | None = None
     provenance: str | None = None

@@ -10,6 +10,12 @@ Usage::
         await alice.await_text("Привет")             # (runs the wait in a worker thread)
 
 Run ``python tests/fake_botapi.py`` to serve standalone and print the URL.
+
+Options (each off by default, so tests that do not ask for them see an unlimited, faultless server):
+
+- ``FakeBotAPI(limits=TelegramLimits())`` enforces Telegram's sending limits as documented: 30 messages a second
+  per bot across chats, in one chat a burst of 10 then 1 a second, 20 a minute in one group. A call over a limit
+  is answered ``429 Too Many Requests`` with ``retry_after`` and changes nothing; ``api.limit_hits`` lists them.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import email.policy
 import html.parser
 import itertools
 import json
+import math
 import re
 import threading
 import time
@@ -64,6 +71,81 @@ class ApiError(Exception):
 def bad(description: str) -> ApiError:
     """400 Bad Request with Telegram's wording."""
     return ApiError(400, f"Bad Request: {description}")
+
+
+@dataclass
+class TelegramLimits:
+    """Telegram's sending limits (core.telegram.org/bots/faq), as the fake enforces them when asked.
+
+    Only calls that deliver a message count (send*, edit*, copy*, forward*; not sendChatAction, answerCallbackQuery
+    or anything without a chat_id); an album counts once per item. Per bot and per private chat the limits are
+    token buckets (a burst, then a steady rate); per group a sliding window of one minute.
+    """
+
+    per_bot: float = 30.0  # messages a second across all chats ...
+    per_bot_burst: float = 30.0  # ... with a short burst tolerated (one second's worth)
+    chat_burst: float = 10.0  # one chat: a burst of 10 ...
+    chat_rate: float = 1.0  # ... then one a second
+    group_per_minute: int = 20  # one group: 20 a minute
+
+
+def message_cost(method: str, p: JSON) -> int:
+    """How many messages a call counts as against the limits (0: not counted)."""
+    method = method.lower()
+    if p.get("chat_id") is None or method == "sendchataction":
+        return 0
+    if method == "sendmediagroup":
+        return max(1, len(p.get("media") or []) if isinstance(p.get("media"), list) else 1)
+    return 1 if method.startswith(("send", "edit", "copy", "forward")) else 0
+
+
+class _Limiter:
+    """The state behind TelegramLimits (called with the API lock held)."""
+
+    def __init__(self, limits: TelegramLimits) -> None:
+        self.limits = limits
+        self.bot: list[Any] = [limits.per_bot_burst, None]  # tokens, time of the last refill
+        self.chats: dict[Any, list[float]] = {}
+        self.groups: dict[Any, list[float]] = {}
+
+    @staticmethod
+    def _bucket(state: list[Any], rate: float, burst: float, now: float) -> float:
+        state[0] = min(burst, state[0] + (now - (now if state[1] is None else state[1])) * rate)
+        state[1] = now
+        return state[0]
+
+    def check(self, chat_id: Any, cost: int, now: float) -> tuple[str, float] | None:
+        """(which limit, seconds until it allows) when over a limit; else spend and return None."""
+        lim = self.limits
+        bot = self._bucket(self.bot, lim.per_bot, lim.per_bot_burst, now)
+        if bot < cost:
+            return "bot", (cost - bot) / lim.per_bot
+        group = isinstance(chat_id, str) or chat_id < 0
+        if group:
+            window = [t for t in self.groups.get(chat_id, []) if t > now - 60.0]
+            self.groups[chat_id] = window
+            if len(window) + cost > lim.group_per_minute:
+                return "group", window[len(window) + cost - lim.group_per_minute - 1] + 60.0 - now
+            window.extend([now] * cost)
+        else:
+            state = self.chats.setdefault(chat_id, [lim.chat_burst, now])
+            tokens = self._bucket(state, lim.chat_rate, lim.chat_burst, now)
+            if tokens < cost:
+                return "chat", (cost - tokens) / lim.chat_rate
+            state[0] -= cost
+        self.bot[0] -= cost
+        return None
+
+
+@dataclass
+class LimitHit:
+    """One call answered 429 because it went over a limit."""
+
+    time: float
+    method: str
+    chat_id: Any
+    limit: str  # 'bot' | 'chat' | 'group'
+    retry_after: int
 
 
 @dataclass
@@ -294,8 +376,11 @@ class _Server(ThreadingHTTPServer):
 class FakeBotAPI:
     """In-process fake Telegram Bot API with a simulated-user API for tests."""
 
-    def __init__(self, token: str = "123456789:TEST-fake-token", poll_cap: float = 1.0) -> None:
+    def __init__(self, token: str = "123456789:TEST-fake-token", poll_cap: float = 1.0,
+                 limits: TelegramLimits | None = None) -> None:
         self.token, self.poll_cap = token, poll_cap
+        self._limiter = _Limiter(limits) if limits else None
+        self.limit_hits: list[LimitHit] = []  # calls answered 429 by the limits (see TelegramLimits)
         self.seen_tokens: set[str] = set()
         self.last_token = token  # getMe's bot id comes from the token the bot actually uses
         self.calls: list[Call] = []
@@ -365,6 +450,11 @@ class FakeBotAPI:
         """Answer the next `times` calls of `method` with 429 retry_after."""
         with self._lock:
             self._flood[method.lower()] = (times, retry_after)
+
+    def set_limits(self, limits: TelegramLimits | None) -> None:
+        """Start (or, with None, stop) enforcing Telegram's sending limits."""
+        with self._lock:
+            self._limiter = _Limiter(limits) if limits else None
 
     def calls_of(self, method: str) -> list[Call]:
         """Received calls of one method (case-insensitive)."""
@@ -475,6 +565,12 @@ class FakeBotAPI:
             if times > 0:
                 self._flood[method] = (times - 1, retry)
                 raise ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
+            if self._limiter is not None and (cost := message_cost(method, p)):
+                over = self._limiter.check(p["chat_id"], cost, time.monotonic())
+                if over is not None:
+                    retry = max(1, math.ceil(over[1]))
+                    self.limit_hits.append(LimitHit(time.time(), method, p["chat_id"], over[0], retry))
+                    raise ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
             if p.get("chat_id") in self._blocked and method.startswith(("send", "edit", "copy", "forward")):
                 raise ApiError(403, "Forbidden: bot was blocked by the user")
             if isinstance(p.get("chat_id"), str) and not p["chat_id"].lstrip("-").isdigit():

@@ -288,3 +288,40 @@ async def test_non_admin_crosstab_is_an_unknown_command(make_user, filled_bot, c
     before = len(request.calls)
     await u.send(command)
     assert [(n, p["text"]) for n, p in request.calls[before:]] == [("sendMessage", render.UNKNOWN_COMMAND)]
+
+
+def test_cli_by_where_and_bad_filter(tmp_path):
+    import asyncio
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+
+    async def fill() -> None:
+        engine = create_engine(url)
+        await upgrade(engine)
+        await insert_roles(engine, load_survey())
+        await engine.dispose()
+
+    asyncio.run(fill())
+    env = {k: v for k, v in os.environ.items() if k not in ("BOT_TOKEN", "SURVEY_FILE")}
+    env |= {"DATABASE_URL": url, "PYTHONPATH": str(root)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "bot.cli", "stats", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True)
+
+    data = json.loads(cli("--by", "q14_role", "--where", "9=1", "--format", "json").stdout)
+    assert data["filter"] == "9 = Подробное ТЗ с критериями приемки" and data["started"] == 50
+    q2 = next(q for q in data["questions"] if q["id"] == "q02_am_functions")
+    assert (q2["segments"]["owner_ceo"]["n"], q2["segments"]["account_manager"]["n"]) == (20, 30)
+    text = cli("--by", "14").stdout
+    assert "9. Подробность постановки задач × 14. Роль респондента" in text and "χ² = 4,00" in text
+    bad = cli("--where", "9=42")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "у вопроса 9 нет варианта «42»" in bad.stderr
+    bad = cli("--by", "99")
+    assert bad.returncode == 2 and "вопроса «99» нет в анкете" in bad.stderr

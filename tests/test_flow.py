@@ -109,13 +109,44 @@ async def test_answer_committed_before_next_question(make_user, db_url):
     assert stored_choices(db_url, 1002) == {"q01_who_does_accounting": ["ceo"]}
 
 
-async def test_answered_message_keeps_no_keyboard(make_user):
+async def test_a_tap_costs_one_message_call_and_states_the_answer_at_the_top(make_user):
     u = make_user(1003)
     await u.begin()
     q1 = u.last()
+    before = len(u.request.calls)
     await u.press("Руководитель компании")
-    edited = u.request.messages[u.id][q1.message_id]
-    assert edited.keyboard is None and "Ваш ответ: Руководитель компании" in edited.text
+    calls = [name for name, _ in u.request.calls[before:]]
+    assert calls == ["answerCallbackQuery", "editMessageText"]  # one rate-limited call per answer
+    now = u.request.messages[u.id][q1.message_id]  # the tapped message became the next question
+    assert now.text.startswith("✅ <i>1. Кто выполняет функции аккаунтинга — Руководитель компании</i>\n\n")
+    assert "Вопрос 2 из 14" in now.text and now.button("Готово")
+    assert u.last() is now  # no second message
+    # a typed answer: one new message, with the answer on top as well
+    await u.press("Пропустить")
+    await u.press("Пропустить")
+    await u.press("Пропустить")
+    assert "⏭ <i>4. " in u.last().text
+    for _ in range(7):
+        await u.press("Пропустить")
+    assert "Вопрос 12 из 14" in u.last().text
+    before = len(u.request.calls)
+    await u.send("25")
+    assert [name for name, _ in u.request.calls[before:]] == ["sendMessage"]
+    assert u.last().text.startswith("✅ <i>12. ") and "— 25</i>" in u.last().text and "Вопрос 13 из 14" in u.last().text
+
+
+async def test_a_stale_keyboard_after_a_typed_answer_is_harmless(make_user, db_url):
+    u = make_user(1006)
+    await u.begin()
+    asked = u.last()
+    await u.press("Прочее")
+    await u.send("Менеджер проекта")
+    old = u.request.messages[u.id][asked.message_id]  # still shows the "type your variant" keyboard
+    assert old is not u.last() and old.keyboard
+    await u.press_data(old.message_id, old.button("Пропустить")["callback_data"])
+    assert u.last_toast() == render.STALE_TOAST
+    assert stored_answers(db_url, 1006)["q01_who_does_accounting"]["other_text"] == "Менеджер проекта"
+    assert "Вопрос 2 из 14" in u.last().text
 
 
 async def test_resume_menu_continue_and_restart(make_user, db_url):

@@ -52,7 +52,7 @@ async def test_forget_me_with_confirmation_deletes_everything_and_allows_a_fresh
     assert stored_choices(db_url, 2001)["q03_org_structure"] == ["account_director"]
 
     await leave.send("/my_data")
-    assert leave.last().text == "О вас ничего не сохранено."
+    assert leave.last().text == f"О вас ничего не сохранено.\nВаш числовой Telegram id: <code>{leave.id}</code>"
     # a respondent who forgot can take the survey again, from the beginning
     await leave.begin()
     assert "Вопрос 1 из 14" in leave.last().text

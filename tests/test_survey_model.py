@@ -224,9 +224,9 @@ EXPECTED = [
     "question q3: options: a choice question needs at least one option",
     "question q4: scale: a scale question needs scale.min and scale.max",
     "question q5: options: duplicate option id(s) same",
-    "question q6: options.0.id: String should match pattern",
-    "question q11: optons: Extra inputs are not permitted",
-    "question q1: id: duplicate question id (also question #1)",
+    "question q6: options #1.id: 'bad id' is not a valid id: use lowercase latin letters",
+    "question q11: optons: unknown key 'optons'; did you mean 'options'?",
+    "question q1: id: duplicate question id (also question #1, line 6)",
     "question q7: show_if.question: 'q9' is not an earlier question",
     "question q8: show_if.question: 'nowhere' is not an earlier question",
     "question q9: show_if.any_of: 'zzz' is not an option of q1",
@@ -248,8 +248,9 @@ def test_broken_file_reports_every_problem_at_once(tmp_path: Path):
     assert "question q11: options: a choice question needs at least one option" not in err.problems
     assert len(err.problems) == len(EXPECTED), err.problems
     assert f"{len(EXPECTED)} problem(s)" in str(err)
-    # Each problem names its question, or the survey header.
-    assert all(p.startswith(("question ", "survey: ")) for p in err.problems)
+    # Each problem names its question, or the survey header, and the line it is on.
+    assert all(f.text.startswith(("question ", "survey: ")) and f.line for f in err.findings)
+    assert all(p.startswith(f"line {f.line}: ") for p, f in zip(err.problems, err.findings))
 
 
 def test_valid_questions_produce_no_problems(tmp_path: Path):
@@ -282,9 +283,9 @@ def test_valid_questions_produce_no_problems(tmp_path: Path):
         ({"id": "q", "type": "number", "text": "T", "buckets": ["1-5", "lots"]}, "buckets: 'lots' is not like"),
         ({"id": "q", "type": "text", "text": "T", "buckets": ["1-5"]}, "buckets: only for number questions"),
         ({"id": "q", "type": "text", "text": "T", "max_length": 0}, "max_length: must be between 1 and 4000"),
-        ({"id": "Q Bad", "type": "text", "text": "T"}, "question Q Bad: id: String should match pattern"),
-        ({"id": "q", "type": "essay", "text": "T"}, "question q: type: Input should be"),
-        ({"id": "q", "type": "text"}, "question q: text: Field required"),
+        ({"id": "Q Bad", "type": "text", "text": "T"}, "question Q Bad: id: 'Q Bad' is not a valid id"),
+        ({"id": "q", "type": "essay", "text": "T"}, "question q: type: 'essay' is not one of single_choice, multiple_choice, scale, number, text"),
+        ({"id": "q", "type": "text"}, "question q: text: is required but missing"),
         ({"id": "q", "type": "text", "text": "T", "show_if": {"question": "q"}}, "show_if needs one of"),
     ],
 )
@@ -331,8 +332,8 @@ def test_header_problems_and_empty_questions():
     with pytest.raises(SurveyError) as info:
         parse_survey({"survey": {"id": "Bad Id", "title": "S", "colour": "red"}, "questions": []})
     problems = info.value.problems
-    assert any(p.startswith("survey: id: String should match pattern") for p in problems), problems
-    assert "survey: colour: Extra inputs are not permitted" in problems
+    assert "survey: id: 'Bad Id' is not a valid id: use lowercase latin letters, digits and _, starting with a letter (at most 32 characters)" in problems
+    assert "survey: colour: unknown key 'colour'; the keys here are id, version, title, intro_text" in "".join(problems)
     assert "survey: questions: the questionnaire has no questions" in problems
     assert len(problems) == 3
 
@@ -344,7 +345,7 @@ def test_header_problems_and_empty_questions():
 def test_missing_questions_key():
     with pytest.raises(SurveyError) as info:
         parse_survey({"survey": {"id": "s", "title": "S"}})
-    assert info.value.problems == ["survey: questions: Field required"]
+    assert info.value.problems == ["survey: questions: is required but missing"]
 
 
 def test_non_mapping_question_entry_is_reported_by_position():
@@ -360,7 +361,8 @@ def test_not_yaml(tmp_path: Path):
     with pytest.raises(SurveyError) as info:
         load_survey(path)
     assert len(info.value.problems) == 1
-    assert info.value.problems[0].startswith("not valid YAML: ")
+    assert info.value.findings[0].text.startswith("not valid YAML: ")
+    assert info.value.findings[0].line is not None
     assert str(path) in str(info.value)
 
 
@@ -379,11 +381,11 @@ def test_top_level_must_be_a_mapping(tmp_path: Path, content: str):
     path.write_text(content, encoding="utf-8")
     with pytest.raises(SurveyError) as info:
         load_survey(path)
-    assert info.value.problems == ["the file must be a mapping with 'survey' and 'questions'"]
+    assert [f.text for f in info.value.findings] == ["the file must be a mapping with 'survey' and 'questions'"]
 
 
 def test_parse_survey_rejects_non_mapping():
     with pytest.raises(SurveyError) as info:
         parse_survey(["survey"], source="x.yaml")
     assert info.value.source == "x.yaml"
-    assert info.value.problems == ["the file must be a mapping with 'survey' and 'questions'"]
+    assert [f.text for f in info.value.findings] == ["the file must be a mapping with 'survey' and 'questions'"]

@@ -31,13 +31,16 @@ from survey.model import QuestionType
 from tests import pg
 from tests.conftest import ROOT, TEST_TOKEN
 from tests.dbcheck import fetch
-from tests.fake_botapi import HOST, BotMessage, FakeBotAPI, _Handler, _Server
+from tests.fake_botapi import HOST, BotMessage, FakeBotAPI, TelegramLimits, _Handler, _Server
 
 RESPONDENTS = int(os.environ.get("TWO_WORKER_RESPONDENTS", "300"))
 DUPLICATE_RATE = 0.05  # share of updates Telegram delivers twice (as after a lost acknowledgement)
 SECRET = "two-workers-secret_0123456789"
 QUESTION = re.compile(r"Вопрос (\d+) из (\d+)")
 FINISHED = "Спасибо за участие"
+# The bot's sending budget, enforced by the fake Telegram as its per-bot limit (30 in production; 60 here keeps
+# 300 respondents to a couple of minutes). Two workers that did not share it would send up to twice as much.
+BUDGET = 60
 WAIT = 120.0  # seconds a respondent waits for the bot before the test fails (a hang, not a timing check)
 
 pytestmark = pytest.mark.slow
@@ -46,8 +49,8 @@ pytestmark = pytest.mark.slow
 class WebhookTelegram(FakeBotAPI):
     """The fake Bot API, but updates go out to a webhook instead of waiting for getUpdates."""
 
-    def __init__(self, token: str, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(token)
+    def __init__(self, token: str, loop: asyncio.AbstractEventLoop, limits: TelegramLimits | None = None) -> None:
+        super().__init__(token, limits=limits)
         self.loop = loop
         self.outbox: asyncio.Queue[dict] = asyncio.Queue()
         self.events: dict[int, asyncio.Event] = defaultdict(asyncio.Event)
@@ -145,19 +148,23 @@ async def respondent(api: WebhookTelegram, survey, uid: int, rng: random.Random)
     user.send("/start")
     menu = await until(api, uid, lambda: next((m for m in [api.newest(uid)] if m and any(
         cb and cb.endswith(":begin") for row in m.keyboard for _, cb in row)), None))
+    mark = api._stamp
     user.press(menu.message_id, next(cb for row in menu.keyboard for _, cb in row if cb and cb.endswith(":begin")))
 
-    def screen_after(mid: int):  # noqa: ANN202
+    def screen_after(mark: int):  # noqa: ANN202
+        # The reply is the newest message changed after the action: a tap edits the tapped message into the
+        # next question, a typed answer gets a new message.
         def check() -> BotMessage | None:
             m = api.newest(uid)
-            ok = m and m.message_id > mid and (FINISHED in m.content or (QUESTION.search(m.content) and m.keyboard))
+            ok = m and m.seq > mark and (FINISHED in m.content or (QUESTION.search(m.content) and m.keyboard))
             return m if ok else None
         return check
 
-    screen = await until(api, uid, screen_after(menu.message_id))
+    screen = await until(api, uid, screen_after(mark))
     answered: dict[str, tuple] = {}
     while FINISHED not in screen.content:
         q = by_number[int(QUESTION.search(screen.content)[1])]
+        mark = api._stamp
         if q.type in (QuestionType.SINGLE, QuestionType.SCALE):
             data = rng.choice(callback(screen, "o"))
             value = data.rsplit(":", 1)[1]
@@ -172,6 +179,7 @@ async def respondent(api: WebhookTelegram, survey, uid: int, rng: random.Random)
                 user.press(screen.message_id, next(cb for cb in callback(screen, "t") if cb.endswith(f":{option}")))
                 await until(api, uid, lambda: screen if screen.keyboard != before else None)
             answered[q.id] = ("choices", tuple(o for o in q.option_ids if o in chosen))
+            mark = api._stamp
             user.press(screen.message_id, callback(screen, "d")[0])
         elif q.type == QuestionType.NUMBER:
             value = rng.randint(q.min if q.min is not None else 0, q.max if q.max is not None else 10_000)
@@ -181,7 +189,7 @@ async def respondent(api: WebhookTelegram, survey, uid: int, rng: random.Random)
             text = f"ответ {uid} {rng.randint(0, 999)}"
             answered[q.id] = ("text", text)
             user.send(text)
-        screen = await until(api, uid, screen_after(screen.message_id))
+        screen = await until(api, uid, screen_after(mark))
     return answered
 
 
@@ -269,13 +277,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_worker(tmp_path: Path, n: int, port: int, api_url: str, db_url: str, public_url: str) -> subprocess.Popen:
+def start_worker(tmp_path: Path, n: int, port: int, api_url: str, db_url: str, public_url: str,
+                 rate: float = BUDGET) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "BOT_TOKEN", "ADMIN_IDS")}
     env.update(PYTHONPATH=str(ROOT), BOT_TOKEN=TEST_TOKEN, TELEGRAM_API_URL=api_url, DATABASE_URL=db_url,
                WEBHOOK_SECRET=SECRET, WEBHOOK_LISTEN="127.0.0.1", WEBHOOK_PORT=str(port), WEBHOOK_URL=public_url,
-               WEBHOOK_PATH="telegram", LOG_LEVEL="WARNING",
-               # The fake Telegram has no 30 messages/s limit to respect, so the workers do not hold to one.
-               OUTGOING_MAX_RATE="0")
+               WEBHOOK_PATH="telegram", LOG_LEVEL="WARNING", OUTGOING_MAX_RATE=str(rate))
     log = open(tmp_path / f"worker{n}.log", "wb")  # noqa: SIM115 - closed with the process
     return subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--webhook"], cwd=tmp_path, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
@@ -302,7 +309,8 @@ async def pg_url():
 
 async def test_two_webhook_workers_share_one_database(pg_url, tmp_path):
     survey = load_survey()
-    api = WebhookTelegram(TEST_TOKEN, asyncio.get_running_loop()).start()
+    api = WebhookTelegram(TEST_TOKEN, asyncio.get_running_loop(),
+                          limits=TelegramLimits(per_bot=BUDGET, per_bot_burst=BUDGET)).start()
     ports = [free_port(), free_port()]
     seen: dict[int, set[int]] = defaultdict(set)
     proxy = await forwarder([f"http://127.0.0.1:{p}" for p in ports], seen)
@@ -359,6 +367,9 @@ async def test_two_webhook_workers_share_one_database(pg_url, tmp_path):
     # Both processes worked, one respondent's updates went to both, and redeliveries happened.
     assert sum(len(w) == 2 for uid, w in seen.items() if uid in set(uids)) >= RESPONDENTS * 0.9, seen
     assert stats["duplicates"] > 0 and stats["given up"] == 0, stats
+    # The workers shared one budget and kept every chat's pace: Telegram never had to say "retry after".
+    assert api.limit_hits == [], api.limit_hits[:5]
+    assert not [c for c in api.calls if c.status == 429]
     for n in range(len(workers)):
         log = (tmp_path / f"worker{n}.log").read_text()
         assert "Traceback" not in log and " ERROR " not in log, log[-5000:]

@@ -1,0 +1,134 @@
+"""Scenario 6: analysis at scale — `/stats 2 by 1` and `/stats where 11=2` on 100,000 completed responses.
+
+Measured per run: the time of the cross-tab (build_crosstabs + its chat text) and of the filtered summary
+(build_summary with the filter + render_summary), and the longest event-loop stall while each runs (a 10 ms
+heartbeat, as in scenario 2). Baseline in the same run: the full unfiltered /stats summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import tempfile
+import time
+from pathlib import Path
+
+from bench import data
+from bench.common import Row, log, median, report
+from bench.stats import Heartbeat
+
+TARGET_SECONDS = 1.0
+TARGET_STALL_MS = 50
+WHERE = "11=2"
+
+
+async def _timed(db: Path, work) -> tuple[float, float]:  # noqa: ANN001
+    """(seconds, worst stall in seconds) of one ``work(engine)``, on a warm pooled connection."""
+    from storage.db import create_engine
+
+    engine = create_engine(f"sqlite+aiosqlite:///{db}")
+    try:
+        async with engine.connect():
+            pass
+        gc.collect()
+        async with Heartbeat() as beat:
+            start = time.perf_counter()
+            await work(engine)
+            seconds = time.perf_counter() - start
+            await asyncio.sleep(0.02)
+        return seconds, beat.worst
+    finally:
+        await engine.dispose()
+
+
+def crosstab_work(survey):  # noqa: ANN001, ANN201
+    """/stats 2 by 1: the table and the chat text (or the short summary when it is too long)."""
+    from analytics.crosstab import build_crosstabs
+    from analytics.crosstab_render import render_short, render_table
+    from analytics.render import LIMIT
+
+    async def work(engine) -> None:  # noqa: ANN001
+        (table,) = await build_crosstabs(engine, survey, "1", ["2"])
+        text = await asyncio.to_thread(render_table, table)
+        if len(text) > LIMIT:
+            await asyncio.to_thread(render_short, table)
+
+    return work
+
+
+def filtered_work(survey):  # noqa: ANN001, ANN201
+    """/stats where 11=2: the filtered summary and its messages."""
+    from analytics.filters import parse_filter
+    from analytics.render import render_summary
+    from analytics.summary import build_summary
+
+    where = parse_filter(WHERE, survey)
+
+    async def work(engine) -> None:  # noqa: ANN001
+        summary = await build_summary(engine, survey, where=where)
+        await asyncio.to_thread(render_summary, summary)
+
+    return work
+
+
+def full_work(survey):  # noqa: ANN001, ANN201
+    """The unfiltered /stats (baseline)."""
+    from analytics.render import render_summary
+    from analytics.summary import build_summary
+
+    async def work(engine) -> None:  # noqa: ANN001
+        summary = await build_summary(engine, survey)
+        await asyncio.to_thread(render_summary, summary)
+
+    return work
+
+
+def run(db: Path, survey, runs: int) -> list[Row]:  # noqa: ANN001
+    """Warm-up, then per run: baseline, cross-tab, filtered summary."""
+    jobs = {"full": full_work(survey), "crosstab": crosstab_work(survey), "filtered": filtered_work(survey)}
+    for work in jobs.values():
+        asyncio.run(_timed(db, work))
+    times: dict[str, list[float]] = {k: [] for k in jobs}
+    stalls: dict[str, list[float]] = {k: [] for k in jobs}
+    for r in range(runs):
+        for name, work in jobs.items():
+            s, stall = asyncio.run(_timed(db, work))
+            times[name].append(s)
+            stalls[name].append(stall)
+        log(f"analysis run {r + 1}/{runs}: " + ", ".join(
+            f"{k} {times[k][-1]:.3f} s (stall {stalls[k][-1] * 1000:.1f} ms)" for k in jobs))
+    base = median(times["full"])
+    rows = []
+    for name, label in (("crosstab", "/stats 2 by 1"), ("filtered", f"/stats where {WHERE}")):
+        t = median(times[name])
+        ratio = median([x / y for x, y in zip(times[name], times["full"])])
+        worst = max(stalls[name]) * 1000
+        base_stall = max(stalls["full"]) * 1000
+        rows.append(Row("6 analysis", f"{label} time, 100k responses (baseline: full /stats)", t, "s",
+                        f"≤ {TARGET_SECONDS} s", t <= TARGET_SECONDS, baseline=base, ratio=ratio))
+        rows.append(Row("6 analysis", f"{label} longest event-loop stall (worst run; baseline: full /stats)", worst,
+                        "ms", f"≤ {TARGET_STALL_MS} ms", worst <= TARGET_STALL_MS, baseline=base_stall,
+                        ratio=worst / base_stall if base_stall else None))
+    return rows
+
+
+def main() -> None:
+    """Command line: --responses, --runs, --db (reuse a generated file)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--responses", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--db", type=Path, help="a database made by bench.data (generated when missing)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-analysis-") as tmp:
+        db = args.db or Path(tmp) / "analysis.db"
+        if not db.exists():
+            log(f"analysis: generating {args.responses:,} completed responses")
+            data.generate(db, args.responses)
+        survey = data.load_survey(None)
+        log(f"analysis: {data.counts(db)}")
+        report(run(db, survey, args.runs))
+
+
+if __name__ == "__main__":
+    main()

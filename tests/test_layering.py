@@ -1,0 +1,78 @@
+"""Architecture rules that a reader relies on, checked on the source itself.
+
+Imports point one way (bot → analytics → storage → survey), no module imports another's private
+name, and nothing outside storage/ touches the encoded columns (answers.choices,
+responses.draft): they are read through storage.records.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ["survey", "storage", "analytics", "bot"]  # each may import only the ones before it
+ENCODED_COLUMNS = {"choices", "draft"}
+
+
+def _modules(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def _imports(path: Path) -> list[tuple[str, list[str], int]]:
+    """(module, imported names, line) of every import in a file."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append((node.module, [a.name for a in node.names], node.lineno))
+        elif isinstance(node, ast.Import):
+            out += [(a.name, [], node.lineno) for a in node.names]
+    return out
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_imports_point_one_way(package):
+    allowed = set(LAYERS[: LAYERS.index(package) + 1])
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in _modules(package)
+        for module, _, line in _imports(path)
+        if module.split(".")[0] in set(LAYERS) - allowed
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_no_private_names_across_modules(package):
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {name} from {module}"
+        for path in _modules(package)
+        for module, names, line in _imports(path)
+        if module.split(".")[0] in LAYERS
+        for name in names
+        if name.startswith("_") and not name.startswith("__")
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize("package", ["analytics", "bot"])
+def test_encoded_columns_are_read_through_storage(package):
+    wrong = []
+    for path in _modules(package):
+        model_names = {
+            alias
+            for module, names, _ in _imports(path)
+            if module == "storage.models"
+            for alias in names
+        } | {"AnswerRow"}
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in ENCODED_COLUMNS
+                and isinstance(node.value, ast.Name)
+                and node.value.id in model_names
+            ):
+                wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} uses {node.value.id}.{node.attr}")
+    assert not wrong, "\n".join(wrong)

@@ -1,0 +1,118 @@
+"""Several workers, one sending budget (issue 15): budgets sharing one PostgreSQL row stay inside the rate
+together, keep respondents before bulk across workers, and fall back to a fair share without the database."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from sqlalchemy import text
+
+from bot import sharedbudget
+from bot.outgoing import Budget, Priority
+from bot.sharedbudget import SharedSource, share_budget
+from storage.db import create_engine
+from storage.migrate import upgrade
+from storage.sendbudget import SharedBucket
+from tests import pg
+
+
+@pytest.fixture
+async def engine():
+    async with pg.fresh_database() as url:
+        eng = create_engine(url)
+        await upgrade(eng)
+        try:
+            yield eng
+        finally:
+            await eng.dispose()
+
+
+async def _worker(engine, rate: float) -> tuple[Budget, SharedSource]:
+    budget = Budget(rate)
+    return budget, await share_budget(budget, engine, rate)
+
+
+async def test_two_workers_together_stay_inside_one_budget_in_few_statements(engine):
+    rate = 30.0
+    (a, sa), (b, sb) = await _worker(engine, rate), await _worker(engine, rate)
+    try:
+        assert sa.live == 1 and sb.live == 2
+        start = time.monotonic()
+        await asyncio.gather(*(a.acquire(1) for _ in range(60)), *(b.acquire(1) for _ in range(60)))
+        took = time.monotonic() - start
+        # 120 messages on a shared 30/s budget (a burst of 5 in the row): never faster than ~3.8 s;
+        # each worker alone would have allowed all of its 60 in 2 s
+        assert took >= (120 - 5) / rate - 0.1, took
+        assert a.granted[0] == b.granted[0] == 60
+        takes = sa.bucket.takes + sb.bucket.takes
+        assert takes < 120 / 2, takes  # tokens were taken in batches, not one statement per message
+    finally:
+        await sa.stop()
+        await sb.stop()
+        await a.close()
+        await b.close()
+
+
+async def test_a_reply_on_one_worker_goes_before_bulk_sends_on_another(engine):
+    rate = 20.0
+    (a, sa), (b, sb) = await _worker(engine, rate), await _worker(engine, rate)
+    order: list[str] = []
+
+    async def call(budget: Budget, name: str, priority: Priority) -> None:
+        await budget.acquire(1, priority)
+        order.append(name)
+
+    try:
+        bulk = [asyncio.create_task(call(a, f"bulk{i}", Priority.BULK)) for i in range(30)]
+        await asyncio.sleep(0.5)
+        arrived = len(order)
+        replies = [asyncio.create_task(call(b, f"reply{i}", Priority.INTERACTIVE)) for i in range(10)]
+        await asyncio.gather(*replies)
+        during = order[arrived:]
+        bulk_during = [n for n in during if n.startswith("bulk")]
+        # while the replies wait, bulk gets only what the reserve leaves over: far less than its share
+        assert len(bulk_during) <= 4, order
+        await asyncio.gather(*bulk)
+    finally:
+        await sa.stop()
+        await sb.stop()
+        await a.close()
+        await b.close()
+
+
+async def test_without_the_database_a_worker_paces_at_its_fair_share(engine, monkeypatch):
+    rate = 30.0
+    (a, sa), (b, sb) = await _worker(engine, rate), await _worker(engine, rate)
+    try:
+        assert sb.live == 2
+
+        async def unreachable(*_args, **_kwargs):  # the database is gone for this worker
+            raise OSError("connection refused")
+
+        monkeypatch.setattr(sb.bucket, "take", unreachable)
+        start = time.monotonic()
+        await asyncio.gather(*(b.acquire(1) for _ in range(30)))
+        took = time.monotonic() - start
+        assert sb.fallback is not None and sb.fallback.rate == pytest.approx(rate / 2)
+        assert took >= 29 / (rate / 2) - 0.3, took  # half the budget, never the whole of it
+    finally:
+        await sa.stop()
+        await sb.stop()
+        await a.close()
+        await b.close()
+
+
+async def test_a_dead_worker_is_forgotten_within_seconds(engine, monkeypatch):
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO send_workers (worker_id, seen_at) "
+                                "VALUES ('dead:1', clock_timestamp() - interval '10 seconds')"))
+    bucket = SharedBucket(engine, 30.0, 5.0)
+    await bucket.init()
+    assert await bucket.heartbeat("me", sharedbudget.STALE) == 1  # the silent one was pruned
+    budget, source = await _worker(engine, 30.0)
+    assert source.live == 2
+    await source.stop()  # a clean stop leaves at once
+    assert await bucket.heartbeat("me", sharedbudget.STALE) == 1
+    await budget.close()
