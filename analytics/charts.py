@@ -13,13 +13,13 @@ import matplotlib
 
 matplotlib.use("Agg")  # no display; must precede any pyplot import elsewhere in the process
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-from analytics.render import fmt_percent  # noqa: E402
-from analytics.summary import QuestionSummary, Summary, round_half_up  # noqa: E402
-from survey.model import QuestionType  # noqa: E402
+from analytics.render import fmt_percent
+from analytics.summary import QuestionSummary, Summary, round_half_up
+from survey.model import QuestionType
 
 FONT = "DejaVu Sans"
 BAR = "#4C78A8"

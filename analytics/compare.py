@@ -15,7 +15,7 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from analytics.render import LIMIT, pack_messages, fmt_decimal, fmt_percent
+from analytics.render import LIMIT, fmt_decimal, fmt_percent, pack_messages
 from analytics.significance import TestResult, two_proportions
 from analytics.summary import QuestionSummary, Summary, percent, round_half_up
 from survey.model import Baseline, BaselineFigure, QuestionType, Survey

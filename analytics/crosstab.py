@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.filters import Filter
 from analytics.significance import TestResult, adjusted_residuals, independence, kruskal, mark
-from analytics.summary import mean_from, median_from, range_label, percent, scale_groups
+from analytics.summary import mean_from, median_from, percent, range_label, scale_groups
 from storage.db import read_only
 from storage.models import COMPLETED, Answer as AnswerRow, AnswerChoice, Respondent, Response
 from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey

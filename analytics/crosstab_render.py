@@ -177,7 +177,7 @@ def tables_xlsx(tables: list[CrossTab], filter_text: str | None = None) -> bytes
     return buf.getvalue()
 
 
-async def crosstab_sheet(engine, survey, banner: str, *, where=None, completed_only: bool = False) -> tuple[str, list[list]]:  # noqa: ANN001
+async def crosstab_sheet(engine, survey, banner: str, *, where=None, completed_only: bool = False) -> tuple[str, list[list]]:
     """(sheet title, rows) of every question crossed by the banner, for the XLSX export."""
     from analytics.crosstab import build_crosstabs
 

@@ -35,10 +35,12 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from analytics.codebook import DEFAULT_TIMEZONE, codebook_rows, option_codes
 from analytics.filters import Filter
 from analytics.summary import Summary, build_summary
 from storage.db import read_only
@@ -50,7 +52,8 @@ RESPONSE_BATCH = 2_000
 ANSWER_BATCH = 20_000
 DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-BASE_COLUMNS = ["respondent", "response_id", "status", "started_at", "completed_at", "source", "skipped_questions"]
+BASE_COLUMNS = ["respondent", "response_id", "status", "started_at", "completed_at", "duration_seconds", "last_question",
+                "survey_version", "source", "skipped_questions"]
 
 Out = BinaryIO | str | Path
 
@@ -70,15 +73,30 @@ def _safe(value: str | None) -> str | None:
 Cells = list[object]
 
 
+def _keep(value: str) -> str:
+    return value
+
+
 def _question_columns(
-    survey: Survey, q: Question, as_text: bool = False
+    survey: Survey, q: Question, as_text: bool = False, guard: bool = True
 ) -> tuple[list[str], Callable[[AnswerRecord | None], Cells]]:
-    """Column names of one question and a function turning its answer row into cells."""
+    """Column names of one question and a function turning its answer row into cells.
+
+    ``guard``: text cells get the formula guard (CSV); XLSX and SPSS cells are never formulas, so
+    their text stays exactly as typed. Single-choice codes are numbers (analytics.codebook).
+    """
+    neutralize_ = neutralize if guard else _keep
+
+    def _safe(value: str | None) -> str | None:
+        return None if value is None else neutralize_(value)
+
     qid = q.id
     if q.type == QuestionType.SINGLE:
-        cells_of = {o.id: [neutralize(o.text), neutralize(o.id)] for o in q.options}
+        codes = option_codes(q)
+        code_cell = (lambda c: str(c)) if as_text else (lambda c: c)
+        cells_of = {o.id: [neutralize_(o.text), code_cell(codes[o.id])] for o in q.options}
         if q.other_allowed:
-            cells_of[OTHER] = [neutralize(survey.other_label(q)), OTHER]
+            cells_of[OTHER] = [neutralize_(survey.other_label(q)), code_cell(codes[OTHER])]
         cols = [qid, f"{qid}__code"] + ([f"{qid}__other"] if q.other_allowed else [])
         empty = [None] * len(cols)
         with_other = q.other_allowed
@@ -87,7 +105,8 @@ def _question_columns(
             if a is None or a.skipped or not a.option_ids:
                 return empty
             code = a.option_ids[0]
-            cells = cells_of.get(code) or [neutralize(code), neutralize(code)]
+            # An id the questionnaire no longer has (an edited file): its id as label, no code.
+            cells = cells_of.get(code) or [neutralize_(code), None]
             if with_other:
                 return [*cells, _safe(a.other_text) if code == OTHER else None]
             return cells
@@ -114,7 +133,7 @@ def _question_columns(
             flags = zeros.copy()
             for i in picked:
                 flags[i] = one
-            return [neutralize("; ".join([labels[i] for i in picked])), *flags], bool(with_other and flags[-1] == one)
+            return [neutralize_("; ".join([labels[i] for i in picked])), *flags], bool(with_other and flags[-1] == one)
 
         def multiple(a: AnswerRecord | None) -> Cells:
             if a is None or a.skipped or not a.option_ids:
@@ -139,19 +158,29 @@ def _question_columns(
 class _Rows:
     """Turns a response and its answer rows into one list of cells."""
 
-    def __init__(self, survey: Survey, pseudonymize: Callable[[str], str] | None, as_text: bool = False):
+    def __init__(self, survey: Survey, pseudonymize: Callable[[str], str] | None, as_text: bool = False,
+                 guard: bool = True, tz_name: str = DEFAULT_TIMEZONE):
         self.pseudonymize = pseudonymize
         self.as_text = as_text  # CSV wants times as text, XLSX real datetimes
-        self.parts = [(q.id, *_question_columns(survey, q, as_text)) for q in survey.questions]
+        self.safe = (lambda v: None if v is None else neutralize(v)) if guard else (lambda v: v)
+        self.tz = ZoneInfo(tz_name)
+        # response id -> (survey_version, current_question), filled by _stream for each batch.
+        self.extras: dict[int, tuple[int, str | None]] = {}
+        self.parts = [(q.id, *_question_columns(survey, q, as_text, guard)) for q in survey.questions]
         self.columns = BASE_COLUMNS + [c for _, cols, _ in self.parts for c in cols]
         self.order = {q.id: i for i, q in enumerate(survey.questions)}
 
     def _time(self, value: datetime | None) -> datetime | str | None:
-        """An aware UTC time as the file wants it: naive UTC (XLSX date cells have no zone), or CSV text."""
+        """An aware UTC time in TIMEZONE: ISO 8601 text with the offset (CSV), or a naive local time (XLSX cells
+        have no zone; the header says which), or an aware time (DataFrame)."""
         if value is None:
             return None
-        naive = value.replace(tzinfo=None)
-        return naive.isoformat(" ", "seconds") if self.as_text else naive  # TIME_FORMAT, faster than strftime
+        local = value.astimezone(self.tz)
+        if self.as_text:
+            return local.isoformat(timespec="seconds")
+        return local.replace(tzinfo=None) if self.naive else local
+
+    naive = True
 
     def row(self, response: ResponseRecord, answers: dict[str, AnswerRecord]) -> Cells:
         """The cells of one response; ``answers`` maps question id to its answer."""
@@ -161,13 +190,20 @@ class _Rows:
         skipped = [qid for qid, a in answers.items() if a.skipped and qid in self.order]
         if len(skipped) > 1:
             skipped.sort(key=lambda qid: self.order.get(qid, 1 << 30))
+        version, current = self.extras.get(rid, (None, None))
+        duration = None
+        if completed_at is not None and started_at is not None and status == COMPLETED:
+            duration = int((completed_at - started_at).total_seconds())
         cells: Cells = [
-            _safe(key),
+            self.safe(key),
             rid,
             status,
             self._time(started_at),
             self._time(completed_at),
-            _safe(source),
+            (str(duration) if self.as_text else duration) if duration is not None else None,
+            current if status != COMPLETED else None,
+            (str(version) if self.as_text else version) if version is not None else None,
+            self.safe(source),
             "; ".join(skipped) or None,
         ]
         get = answers.get
@@ -201,6 +237,9 @@ async def _stream(
     async with read_only(engine).begin() as conn:
         n_counted = await conn.scalar(select(func.count()).select_from(Response).where(counted)) or 0
         n_total = await conn.scalar(select(func.count()).select_from(Response)) or 0
+        # The questionnaire version and the current question of each response (a small second read).
+        extras = await conn.execute(select(Response.id, Response.survey_version, Response.current_question).where(counted))
+        rows.extras = {rid: (version, current) for rid, version, current in extras}
         batches = stream_responses(
             conn, ResponseSet.of(counted, n_counted, n_total), batch_size=RESPONSE_BATCH, answer_batch_size=ANSWER_BATCH
         )
@@ -231,16 +270,22 @@ async def export_csv(
     completed_only: bool = False,
     pseudonymize: Callable[[str], str] | None = None,
     where: Filter | None = None,
+    delimiter: str = ",",
+    tz_name: str = DEFAULT_TIMEZONE,
 ) -> int:
-    """Write the raw data as CSV (UTF-8 with BOM) to a binary stream or a path; returns the row count."""
+    """Write the raw data as CSV (UTF-8 with BOM) to a binary stream or a path; returns the row count.
+
+    ``delimiter``: ``;`` for Excel in a Russian locale; ``tz_name``: the zone of the ISO 8601 times.
+    """
     if isinstance(out, (str, Path)):
         with open(out, "wb") as fh:
             return await export_csv(
-                engine, survey, fh, completed_only=completed_only, pseudonymize=pseudonymize, where=where
+                engine, survey, fh, completed_only=completed_only, pseudonymize=pseudonymize, where=where,
+                delimiter=delimiter, tz_name=tz_name,
             )
-    rows = _Rows(survey, pseudonymize, as_text=True)
+    rows = _Rows(survey, pseudonymize, as_text=True, tz_name=tz_name)
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
-    writer = csv.writer(text)
+    writer = csv.writer(text, delimiter=delimiter)
     writer.writerow(rows.columns)
     count = 0
 
@@ -268,7 +313,7 @@ TYPE_NAMES = {
 }
 
 
-def _write_row(ws, r: int, cells: list, date_format) -> None:  # noqa: ANN001
+def _write_row(ws, r: int, cells: list, date_format) -> None:
     for c, value in enumerate(cells):
         if value is None:
             continue
@@ -337,6 +382,7 @@ async def export_xlsx(
     pseudonymize: Callable[[str], str] | None = None,
     where: Filter | None = None,
     banner: str | None = None,
+    tz_name: str = DEFAULT_TIMEZONE,
 ) -> int:
     """Write the raw data as XLSX (sheets «Ответы», «Анкета», «Сводка"); returns the row count."""
     import xlsxwriter
@@ -349,12 +395,15 @@ async def export_xlsx(
     )
     date_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
     bold = workbook.add_format({"bold": True})
-    rows = _Rows(survey, pseudonymize)
+    # XLSX cells are never formulas unless written as such: text goes in exactly as typed.
+    rows = _Rows(survey, pseudonymize, guard=False, tz_name=tz_name)
     sheet = workbook.add_worksheet("Ответы")
     sheet.freeze_panes(1, 1)
     sheet.set_column(3, 4, 19)
     for c, name in enumerate(rows.columns):
         sheet.write_string(0, c, name, bold)
+        if name in ("started_at", "completed_at"):
+            sheet.write_comment(0, c, f"Время в часовом поясе {tz_name}")
     written = 0
 
     def sink(batch: list[list]) -> None:
@@ -366,7 +415,8 @@ async def export_xlsx(
     try:
         await _stream(engine, survey, completed_only, rows, sink, where)
         summary = await build_summary(engine, survey, completed_only=completed_only, where=where)
-        sheets = [("Анкета", _questionnaire_rows(survey)), ("Сводка", _summary_rows(summary))]
+        sheets = [("Анкета", _questionnaire_rows(survey)), ("Сводка", _summary_rows(summary)),
+                  ("Кодбук", codebook_rows(survey, tz_name))]
         if banner is not None:  # every question crossed by the banner question (analytics.crosstab)
             from analytics.crosstab_render import crosstab_sheet
 
@@ -383,7 +433,26 @@ async def export_xlsx(
     except BaseException:
         try:
             workbook.close()
-        except Exception:  # noqa: BLE001 (the original error matters more)
+        except Exception:
             pass
         raise
     return written
+
+
+# Rows for pandas / SPSS -----------------------------------------------------------------
+
+
+async def collect_rows(
+    engine: AsyncEngine,
+    survey: Survey,
+    *,
+    completed_only: bool = False,
+    where: Filter | None = None,
+    tz_name: str = DEFAULT_TIMEZONE,
+) -> tuple[list[str], list[Cells]]:
+    """The export's columns and rows in memory (numbers as numbers, aware times, text as typed)."""
+    rows = _Rows(survey, None, guard=False, tz_name=tz_name)
+    rows.naive = False
+    out: list[Cells] = []
+    await _stream(engine, survey, completed_only, rows, out.extend, where)
+    return rows.columns, out

@@ -3,31 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import io
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage import definitions
+from analytics.codebook import DEFAULT_TIMEZONE, codebook_rows
 from analytics.filters import Filter
+from storage import definitions
 from storage.db import create_engine, read_only
 from storage.models import COMPLETED, Response
 from survey.model import Survey
 
-FORMATS = ("csv", "xlsx")
+FORMATS = ("csv", "xlsx", "sav")
 
 
 def export_filename(survey: Survey, fmt: str, completed_only: bool) -> str:
     """A file name like manao_accounting_digital_2026-11-27_completed.xlsx."""
-    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
     return f"{survey.id}_{day}{'_completed' if completed_only else ''}.{fmt}"
 
 
 def _export_blocking(
-    db_url: str, survey: Survey, fmt: str, completed_only: bool, where: Filter | None = None, banner: str | None = None
+    db_url: str, survey: Survey, fmt: str, completed_only: bool, where: Filter | None = None, banner: str | None = None,
+    delimiter: str = ",", tz_name: str = DEFAULT_TIMEZONE,
 ) -> bytes:
-    from analytics.export import export_csv, export_xlsx
+    from analytics.export import collect_rows, export_csv, export_xlsx
 
     async def go() -> bytes:
         # A private engine in this thread's own event loop: the bot's loop keeps serving respondents.
@@ -37,9 +40,17 @@ def _export_blocking(
             # Answers to questions an edit removed stay in the file, in columns after the current ones.
             full = await definitions.with_removed(read_only(engine), survey)
             if fmt == "csv":
-                await export_csv(read_only(engine), full, out, completed_only=completed_only, where=where)
+                await export_csv(read_only(engine), full, out, completed_only=completed_only, where=where,
+                                 delimiter=delimiter, tz_name=tz_name)
+            elif fmt == "sav":
+                from analytics.dataset import sav_bytes, typed_frame
+
+                columns, rows = await collect_rows(read_only(engine), full, completed_only=completed_only,
+                                                   where=where, tz_name=tz_name)
+                return sav_bytes(full, typed_frame(full, columns, rows, tz_name), tz_name)
             else:
-                await export_xlsx(read_only(engine), full, out, completed_only=completed_only, where=where, banner=banner)
+                await export_xlsx(read_only(engine), full, out, completed_only=completed_only, where=where,
+                                  banner=banner, tz_name=tz_name)
             return out.getvalue()
         finally:
             await engine.dispose()
@@ -55,11 +66,44 @@ async def export_bytes(
     completed_only: bool = False,
     where: Filter | None = None,
     banner: str | None = None,
+    delimiter: str = ",",
+    tz_name: str = DEFAULT_TIMEZONE,
 ) -> bytes:
-    """The export file's bytes, built in a worker thread (``where``: a respondent filter; ``banner``: XLSX cross-tabs)."""
+    """The export file's bytes, built in a worker thread (``where``: a respondent filter; ``banner``: XLSX cross-tabs;
+    ``delimiter``: CSV only; ``tz_name``: the zone of the times)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
-    return await asyncio.to_thread(_export_blocking, db_url, survey, fmt, completed_only, where, banner)
+    return await asyncio.to_thread(_export_blocking, db_url, survey, fmt, completed_only, where, banner, delimiter,
+                                   tz_name)
+
+
+def codebook_csv(survey: Survey, tz_name: str = DEFAULT_TIMEZONE, delimiter: str = ",") -> bytes:
+    """The codebook (analytics.codebook) as a CSV file, UTF-8 with BOM."""
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter).writerows(codebook_rows(survey, tz_name))
+    return out.getvalue().encode("utf-8-sig")
+
+
+async def export_files(
+    db_url: str,
+    survey: Survey,
+    fmt: str,
+    stem: str,
+    *,
+    completed_only: bool = False,
+    where: Filter | None = None,
+    banner: str | None = None,
+    delimiter: str = ",",
+    tz_name: str = DEFAULT_TIMEZONE,
+) -> list[tuple[str, bytes]]:
+    """The export and its codebook as (file name, bytes): XLSX carries the codebook as a sheet, CSV and SAV get
+    ``<stem>.codebook.csv`` beside them."""
+    content = await export_bytes(db_url, survey, fmt, completed_only=completed_only, where=where, banner=banner,
+                                 delimiter=delimiter, tz_name=tz_name)
+    files = [(f"{stem}.{fmt}", content)]
+    if fmt != "xlsx":
+        files.append((f"{stem}.codebook.csv", codebook_csv(survey, tz_name, delimiter if fmt == "csv" else ",")))
+    return files
 
 
 async def completed_count(engine: AsyncEngine, survey: Survey) -> int:

@@ -59,7 +59,7 @@ def fmt_duration(seconds: float | None) -> str:
     """A duration like "4 мин 12 с" or "1 ч 5 мин"."""
     if seconds is None:
         return "—"
-    total = int(round(seconds))
+    total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:

@@ -23,7 +23,7 @@ TARGET_STALL_MS = 50
 WHERE = "11=2"
 
 
-async def _timed(db: Path, work) -> tuple[float, float]:  # noqa: ANN001
+async def _timed(db: Path, work) -> tuple[float, float]:
     """(seconds, worst stall in seconds) of one ``work(engine)``, on a warm pooled connection."""
     from storage.db import create_engine
 
@@ -42,13 +42,13 @@ async def _timed(db: Path, work) -> tuple[float, float]:  # noqa: ANN001
         await engine.dispose()
 
 
-def crosstab_work(survey):  # noqa: ANN001, ANN201
+def crosstab_work(survey):
     """/stats 2 by 1: the table and the chat text (or the short summary when it is too long)."""
     from analytics.crosstab import build_crosstabs
     from analytics.crosstab_render import render_short, render_table
     from analytics.render import LIMIT
 
-    async def work(engine) -> None:  # noqa: ANN001
+    async def work(engine) -> None:
         (table,) = await build_crosstabs(engine, survey, "1", ["2"])
         text = await asyncio.to_thread(render_table, table)
         if len(text) > LIMIT:
@@ -57,7 +57,7 @@ def crosstab_work(survey):  # noqa: ANN001, ANN201
     return work
 
 
-def filtered_work(survey):  # noqa: ANN001, ANN201
+def filtered_work(survey):
     """/stats where 11=2: the filtered summary and its messages."""
     from analytics.filters import parse_filter
     from analytics.render import render_summary
@@ -65,26 +65,26 @@ def filtered_work(survey):  # noqa: ANN001, ANN201
 
     where = parse_filter(WHERE, survey)
 
-    async def work(engine) -> None:  # noqa: ANN001
+    async def work(engine) -> None:
         summary = await build_summary(engine, survey, where=where)
         await asyncio.to_thread(render_summary, summary)
 
     return work
 
 
-def full_work(survey):  # noqa: ANN001, ANN201
+def full_work(survey):
     """The unfiltered /stats (baseline)."""
     from analytics.render import render_summary
     from analytics.summary import build_summary
 
-    async def work(engine) -> None:  # noqa: ANN001
+    async def work(engine) -> None:
         summary = await build_summary(engine, survey)
         await asyncio.to_thread(render_summary, summary)
 
     return work
 
 
-def run(db: Path, survey, runs: int) -> list[Row]:  # noqa: ANN001
+def run(db: Path, survey, runs: int) -> list[Row]:
     """Warm-up, then per run: baseline, cross-tab, filtered summary."""
     jobs = {"full": full_work(survey), "crosstab": crosstab_work(survey), "filtered": filtered_work(survey)}
     for work in jobs.values():

@@ -91,7 +91,7 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def lean_request():  # noqa: ANN201
+def lean_request():
     """A PTB request object answering every Bot API call at once and remembering nothing.
 
     The tests' RecordingRequest keeps a message counter per chat even with record=False, which
@@ -110,7 +110,7 @@ def lean_request():  # noqa: ANN201
         def read_timeout(self) -> float:
             return 5.0
 
-        async def do_request(self, url: str, method: str, request_data=None, **_: object) -> tuple[int, bytes]:  # noqa: ANN001
+        async def do_request(self, url: str, method: str, request_data=None, **_: object) -> tuple[int, bytes]:
             endpoint = url.rsplit("/", 1)[-1]
             params = request_data.parameters if request_data else {}
             result: object = True

@@ -39,7 +39,7 @@ def tap(user_id: int, update_id: int, data_: str) -> dict:
                                                         "message": msg, "data": data_}}
 
 
-async def feed(app, users: range, version: int, value: str, concurrency: int = 256) -> None:  # noqa: ANN001
+async def feed(app, users: range, version: int, value: str, concurrency: int = 256) -> None:
     """Every user taps the answer once; at most ``concurrency`` updates in flight, built lazily."""
     processor = app.update_processor
     it = iter(users)

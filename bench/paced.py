@@ -20,7 +20,6 @@ import os
 import random
 import re
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,6 +70,7 @@ class Run:
     unanswered: int = 0
     steady: tuple[float, float] = (0.0, 0.0)
     charts_seconds: float | None = None
+    hit_kinds: str = ""
     peak_per_s: int = 0
     steady_per_s: float = float("nan")
 
@@ -90,7 +90,7 @@ class Run:
         return (f"N={self.users}: p50 {self.pct(50):.3f} s, p95 {self.pct(95):.3f} s, p99 {self.pct(99):.3f} s, "
                 f"max {max(self.latencies, default=0):.2f} s; {self.served_per_s:.1f} actions/s served "
                 f"(steady {self.steady[0]:.0f}–{self.steady[1]:.0f} s); {self.calls / max(1, self.actions):.2f} "
-                f"calls/action; 429: {self.hits} (limits) + {self.other_429}; unanswered {self.unanswered}"
+                f"calls/action; 429: {self.hits} (limits{self.hit_kinds}) + {self.other_429}; unanswered {self.unanswered}"
                 + (f"; charts delivered in {self.charts_seconds:.1f} s" if self.charts_seconds else ""))
 
 
@@ -140,7 +140,7 @@ async def respondent(api: TimedAPI, run: Run, uid: int, delay: float, t0: float,
             while api.last_seq[uid] <= mark:
                 await asyncio.wait_for(event.wait(), wait)
                 event.clear()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             run.unanswered += 1
             return
         replied = api.changed_at[uid]
@@ -200,6 +200,8 @@ async def one_run(users: int, ramp: float, *, charts_at: float | None = None, ra
                 if c.params.get("chat_id") in respondents and c.status == 200:
                     run.calls += message_cost(c.method, c.params)
             run.hits = len(api.limit_hits)
+            run.hit_kinds = "".join(f", {k}: {sum(h.limit == k for h in api.limit_hits)}"
+                                    for k in sorted({h.limit for h in api.limit_hits}))
             run.other_429 = sum(1 for c in api.calls if c.status == 429) - run.hits
         out = (Path(tmp) / "bot.out").read_text(errors="replace")
         if "Traceback" in out:
@@ -222,8 +224,7 @@ async def admin_charts(api: TimedAPI, run: Run, at: float) -> None:
 async def two_worker_run(users: int, ramp: float, pg_url: str, *, think: tuple[float, float] = (3.0, 6.0)) -> Run:
     """Two `surveybot run --webhook` workers on one PostgreSQL database behind a round-robin forwarder,
     sharing the 30/s budget; updates reach them as Telegram's webhook would (tests/test_two_workers.py)."""
-    from tests import pg
-    from tests import test_two_workers as tw
+    from tests import pg, test_two_workers as tw
 
     class TimedWebhookAPI(tw.WebhookTelegram):
         def __init__(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -40,7 +40,7 @@ class Heartbeat:
             self.worst = max(self.worst, now - self._last - self.period)
             self._last = now
 
-    async def __aenter__(self) -> "Heartbeat":
+    async def __aenter__(self) -> Heartbeat:
         self._task = asyncio.create_task(self._run())
         await asyncio.sleep(0)
         return self
@@ -55,7 +55,7 @@ class Heartbeat:
             pass
 
 
-async def summary_once(db: Path, survey) -> tuple[float, float, int]:  # noqa: ANN001
+async def summary_once(db: Path, survey) -> tuple[float, float, int]:
     """(seconds, worst stall in seconds, lines) of one full /stats text."""
     from analytics.render import render_summary
     from analytics.summary import build_summary
@@ -77,7 +77,7 @@ async def summary_once(db: Path, survey) -> tuple[float, float, int]:  # noqa: A
         await engine.dispose()
 
 
-def baseline_once(db: Path, survey) -> float:  # noqa: ANN001
+def baseline_once(db: Path, survey) -> float:
     """pandas.read_sql of every answer plus value_counts per question."""
     import pandas as pd
 
@@ -91,7 +91,7 @@ def baseline_once(db: Path, survey) -> float:  # noqa: ANN001
     return time.perf_counter() - start
 
 
-def run(db: Path, survey, runs: int) -> list[Row]:  # noqa: ANN001
+def run(db: Path, survey, runs: int) -> list[Row]:
     """Warm-up, then alternate baseline and summary runs."""
     asyncio.run(summary_once(db, survey))
     baseline_once(db, survey)

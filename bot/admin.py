@@ -28,18 +28,17 @@ from analytics.compare import baseline_waves
 from analytics.crosstab import CrosstabError, resolve_banner
 from analytics.filters import Filter, FilterError, parse_filter
 from analytics.summary import Summary, build_summary
-from bot import analysis, callbacks, field_admin, testmode
-from bot import render
-from bot.stats_args import StatsArgsError, StatsRequest, parse_stats_args
+from bot import analysis, callbacks, field_admin, render, testmode
 from bot.context import Context
 from bot.outgoing import bulk_handler
+from bot.stats_args import StatsArgsError, StatsRequest, parse_stats_args
 from bot.ui import toast
 
 log = logging.getLogger(__name__)
 
 ADMIN_COMMANDS = [
     BotCommand("stats", "Сводка: /stats [completed | N | charts | funnel | 2020] [by M] [where 11=2]"),
-    BotCommand("export", "Выгрузка: /export [csv | xlsx] [completed] [by M] [where 11=2]"),
+    BotCommand("export", "Выгрузка: /export [csv | xlsx | sav] [completed] [by M] [where 11=2]"),
 ]
 ALBUM = 10  # Telegram's limit of photos in one media group
 STATS_USAGE = (
@@ -53,7 +52,7 @@ STATS_USAGE = (
     "source=channel_post; условия через пробел — все сразу); работает с любым видом /stats и с /export\n"
     "<b>/stats 2 by 1</b> — таблица: вопрос 2 по вариантам вопроса 1 (или by source), с проверкой значимости; "
     "<b>/stats by 1</b> — все вопросы по вопросу 1 (файлом)\n"
-    "<b>/export [csv|xlsx] [completed]</b> — выгрузка ответов; <b>/export xlsx by 1</b> — с листом таблиц"
+    "<b>/export [csv|xlsx|sav] [completed]</b> — выгрузка ответов (sav — для SPSS, с кодбуком); <b>/export xlsx by 1</b> — с листом таблиц"
 )
 SUMMARY_VIEWS = (("📊 Графики", "charts"), ("🔻 Воронка", "funnel"), ("⬇️ CSV", "export_csv"), ("⬇️ Excel", "export_xlsx"))
 STORED_FILTERS = "stats_filters"  # chat_data key: filters too long for callback data, by key
@@ -210,7 +209,7 @@ def _ordered(context: Context, question_id: str) -> bool:
         return False
 
 
-async def _send_answers_file(context: Context, chat_id: int, summary: Summary, question) -> None:  # noqa: ANN001
+async def _send_answers_file(context: Context, chat_id: int, summary: Summary, question) -> None:
     """A text question's answers as a .txt document (a picture of free text says nothing)."""
     content = await asyncio.to_thread(charts.answers_file, question, summary.filter)
     caption = f"{question.number}. {question.title}: ответы ({len(question.other_texts)})"
@@ -226,7 +225,7 @@ async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
     for start in range(0, len(images), ALBUM):
         chunk = images[start : start + ALBUM]
         media = [
-            InputMediaPhoto(InputFile(png, filename=f"q{drawn[start + i].number}.png"),
+            InputMediaPhoto(png, filename=f"q{drawn[start + i].number}.png",
                             caption=caption if start + i == 0 else None)
             for i, png in enumerate(chunk)
         ]
@@ -264,7 +263,7 @@ async def export(update: Update, context: Context) -> None:
         if summary.started == 0:
             await context.bot.send_message(chat_id, analysis.no_respondents_text(where.describe()))
             return
-    formats = list(request.formats) or list(jobs.FORMATS)
+    formats = list(request.formats) or ["csv", "xlsx"]  # SPSS only when asked for
     if request.banner is not None:
         try:
             resolve_banner(context.bot_data.survey, request.banner)
@@ -284,15 +283,20 @@ async def send_exports(
     data = context.bot_data
     for fmt in formats:
         await context.bot.send_chat_action(chat_id, "upload_document")
-        content = await jobs.export_bytes(data.settings.database_url, data.survey, fmt, completed_only=completed_only,
-                                          where=where, banner=banner if fmt == "xlsx" else None)
         name = jobs.export_filename(data.survey, fmt, completed_only)
         if where is not None:
             name = name.replace(f".{fmt}", f"_filtered.{fmt}")
+        # The codebook comes with it: a sheet inside XLSX, a .codebook.csv file after CSV and SAV.
+        files = await jobs.export_files(data.settings.database_url, data.survey, fmt, name.removesuffix(f".{fmt}"),
+                                        completed_only=completed_only, where=where,
+                                        banner=banner if fmt == "xlsx" else None,
+                                        tz_name=getattr(data.settings, "timezone", "Europe/Moscow"))
         caption = "Только завершённые анкеты" if completed_only else "Все анкеты, включая незавершённые (столбец status)"
         if where is not None:
             caption += f"; фильтр: {where.describe()}"
-        await context.bot.send_document(chat_id, InputFile(content, filename=name), caption=caption[:1024])
+        for i, (file_name, content) in enumerate(files):
+            text = caption if i == 0 else "Кодбук: столбцы, коды вариантов и их подписи"
+            await context.bot.send_document(chat_id, InputFile(content, filename=file_name), caption=text[:1024])
 
 
 @bulk_handler

@@ -8,8 +8,7 @@ from html import escape
 from telegram import InputFile, InputMediaPhoto
 from telegram.constants import ParseMode
 
-from analytics import compare as comparing
-from analytics import crosstab_render
+from analytics import compare as comparing, crosstab_render
 from analytics.crosstab import build_crosstabs, count_respondents
 from analytics.filters import Filter
 from analytics.render import LIMIT
@@ -49,7 +48,7 @@ async def send_comparison(context: Context, chat_id: int, summary: Summary, wave
     for start in range(0, len(images), ALBUM):
         chunk = images[start : start + ALBUM]
         media = [
-            InputMediaPhoto(InputFile(png, filename=f"compare_q{comparison.questions[start + i].number}.png"),
+            InputMediaPhoto(png, filename=f"compare_q{comparison.questions[start + i].number}.png",
                             caption=caption if start + i == 0 else None)
             for i, png in enumerate(chunk)
         ]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram.error import TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -15,25 +17,28 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.error import TelegramError
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, HTTPXRequest
 
 from bot import admin, handlers, privacy
 from bot.context import BotData
+from bot.delivery import RetryingRequest
 from bot.flood import add_flood_guard
+from bot.guard import FaultNotices, GuardedService
+from bot.health import TELEGRAM, Health
 from bot.housekeeping import start_housekeeping, stop_housekeeping
-from bot.outgoing import OutgoingLimiter
-from bot.sharedbudget import share_budget
+from bot.monitor import serve_healthz, start_monitor, stop_monitor
+from bot.outgoing import BULK, OutgoingLimiter
 from bot.processor import PerUserUpdateProcessor
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
+from bot.sharedbudget import share_budget
 from storage import definitions
-from storage.db import create_engine, is_sqlite, sessionmaker
+from storage.db import create_engine, is_sqlite
 from storage.migrate import upgrade
 from survey.changes import blocking, report
 from survey.loader import load_survey
-from survey.testmode import copy_for_tests
 from survey.model import Survey
+from survey.testmode import copy_for_tests
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +60,12 @@ def build_application(
     survey: Survey | None = None,
     request: BaseRequest | None = None,
     rate_limiter: bool = True,
+    monitor: bool = False,
 ) -> Application:
-    """The configured bot; storage is opened (and migrated) in post_init, not here."""
+    """The configured bot; storage is opened (and migrated) in post_init, not here.
+
+    ``monitor``: probe the database and the Bot API and write ``HEALTH_FILE`` while running (``surveybot run``).
+    """
     survey = survey or load_survey(settings.survey_file)
     api = settings.telegram_api_url
     builder = (
@@ -72,13 +81,67 @@ def build_application(
     # Always a limiter, so bulk senders may pass rate_limit_args; at rate 0 (or rate_limiter=False) it paces nothing.
     rate = settings.outgoing_max_rate if rate_limiter else 0.0
     builder = builder.rate_limiter(OutgoingLimiter(rate))
-    if request is not None:
-        builder = builder.request(request).get_updates_request(request)
+    health = Health()
+    calls, polls = transports(settings, request, health)
+    builder = builder.request(calls).get_updates_request(polls)
     app = builder.build()
     app.bot_data.settings = settings
     app.bot_data.survey = survey
+    app.bot_data.health = health
+    app.bot_data.notices = FaultNotices()
+    app.bot_data.health_file = settings.health_file if monitor else None
+    health.alert = lambda text: alert_admins(app, text)
     add_handlers(app)
     return app
+
+
+def transports(settings: Settings, request: BaseRequest | None = None,
+               health: Health | None = None) -> tuple[BaseRequest, BaseRequest]:
+    """HTTP transports for Bot API calls (made again when they fail in transit) and for getUpdates."""
+    if request is None:
+        timeout = settings.telegram_timeout_seconds
+        request = HTTPXRequest(connection_pool_size=256, read_timeout=timeout, write_timeout=timeout,
+                               connect_timeout=timeout)
+        polls: BaseRequest = HTTPXRequest(connection_pool_size=1)  # what PTB builds for getUpdates
+    else:
+        polls = request
+    # getUpdates is not made again here (the updater polls again by itself), only reported to Health;
+    # a poll that answers shows the Bot API is there, but only a send that works ends an incident.
+    return (RetryingRequest(request, retry_seconds=settings.telegram_retry_seconds, observe=_observer(health)),
+            RetryingRequest(polls, observe=_observer(health, ends_incident=False)))
+
+
+def _observer(health: Health | None, ends_incident: bool = True):
+    """Bot API outcomes reported to Health: an incident opens only when a call is given up."""
+    if health is None:
+        return None
+
+    def observe(failure: str | None, gave_up: bool) -> None:
+        if failure is None:
+            health.answered(TELEGRAM, ends_incident=ends_incident)
+        else:
+            health.failed(TELEGRAM, failure, lasting=gave_up)
+
+    return observe
+
+
+def alert_admins(app: Application, text: str) -> None:
+    """Send an incident alert to every admin in the background; it never delays a respondent."""
+    admins = sorted(app.bot_data.settings.admin_ids)
+    if not admins:
+        return
+
+    async def send() -> None:
+        for admin_id in admins:
+            try:
+                await app.bot.send_message(admin_id, text, rate_limit_args=BULK)  # after respondents' replies
+            except TelegramError as exc:  # Telegram itself may be the incident
+                log.debug("incident alert not delivered: %s", exc.message)
+
+    tasks = app.bot_data.background
+    task = asyncio.get_running_loop().create_task(send())
+    tasks.add(task)  # a task nobody references may be collected before it ends
+    task.add_done_callback(tasks.discard)
 
 
 def add_handlers(app: Application) -> None:
@@ -112,13 +175,17 @@ async def open_storage(app: Application) -> None:
             raise ChangesNotAccepted(report(changes))
         log.warning("questionnaire changes accepted by the operator:\n%s", report(changes))
     definition_id = await definitions.register(data.engine, data.survey)  # also creates the survey_state row
-    data.service = SurveyService(data.survey, sessionmaker(data.engine), anonymity_key=key, definition_id=definition_id,
-                                 grace=settings.close_grace, zone=settings.zone())
-    data.test_service = SurveyService(copy_for_tests(data.survey), sessionmaker(data.engine), anonymity_key=key,
-                                      definition_id=definition_id, grace=settings.close_grace, zone=settings.zone())
-    # One writer per process: test runs queue behind the same lock and batch connection.
-    data.test_service.write_lock, data.test_service.writer = data.service.write_lock, data.service.writer
+    grace, zone = settings.close_grace, settings.zone()
+    service = SurveyService(data.survey, data.engine, anonymity_key=key, definition_id=definition_id, grace=grace,
+                            zone=zone)
+    # Admins' test runs: the same questions under the test id, queued behind the same write lock and writer.
+    tests = SurveyService(copy_for_tests(data.survey), data.engine, anonymity_key=key, definition_id=definition_id,
+                          grace=grace, zone=zone, shares=service)
+    data.service = GuardedService(service, data.health)  # database faults told, not hidden (bot/guard.py)
+    data.test_service = GuardedService(tests, data.health)
     start_housekeeping(app)  # forgets processed update ids after 48 h
+    if data.health_file is not None:
+        start_monitor(app, data.health_file, settings.health_interval_seconds)
     await share_sending_budget(app)
     await register_commands(app)
 
@@ -144,6 +211,7 @@ async def share_sending_budget(app: Application) -> None:
 async def close_storage(app: Application) -> None:
     """Close the batch writer and dispose of the database engine."""
     await stop_housekeeping(app)
+    await stop_monitor(app)
     limiter = app.bot.rate_limiter
     if isinstance(limiter, OutgoingLimiter) and limiter.shared is not None:
         await limiter.shared.stop()
@@ -168,6 +236,7 @@ def run_webhook(app: Application, settings: Settings) -> Any:
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     if secret is None:
         raise SettingsError("webhook mode needs WEBHOOK_SECRET (letters, digits, _ and -; 1-256 characters)")
+    serve_healthz(app.bot_data.health)  # GET /healthz on the same port (bot/monitor.py)
     path = settings.webhook_path.strip("/")
     url = settings.webhook_url.rstrip("/") + "/" + path if settings.webhook_url else None
     return app.run_webhook(

@@ -63,7 +63,7 @@ class OutputProblem(Exception):
     """An output file that cannot be written; the message is one line."""
 
 
-def _run_db(url: str, make_coro):  # noqa: ANN001, ANN202
+def _run_db(url: str, make_coro):
     """asyncio.run(make_coro()), with a failure to reach or read the database turned into one line."""
     from sqlalchemy.exc import DBAPIError
 
@@ -114,7 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.accept_changes:
         settings = settings.model_copy(update={"accept_changes": True})
     setup_logging(settings)
-    app = build_application(settings)
+    app = build_application(settings, monitor=True)
     try:
         if args.webhook:
             run_webhook(app, settings)
@@ -162,6 +162,15 @@ def cmd_check_survey(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Print a questionnaire as a respondent would see it (texts, buttons, skip logic)."""
+    from bot.preview import preview_lines
+
+    survey = load_survey(args.file)
+    print("\n".join(preview_lines(survey)))
+    return 0
+
+
 def cmd_survey_schema(args: argparse.Namespace) -> int:
     """Print the questionnaire file's JSON Schema."""
     from survey.schema import survey_json_schema
@@ -175,26 +184,17 @@ def cmd_survey_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_preview(args: argparse.Namespace) -> int:
-    """Print a questionnaire as a respondent would see it (texts, buttons, skip logic)."""
-    from bot.preview import preview_lines
-
-    survey = load_survey(args.file)
-    print("\n".join(preview_lines(survey)))
-    return 0
-
-
 class _Changes:
     """The findings of a questionnaire comparison, as the CLI shows them."""
 
-    def __init__(self, changes: list) -> None:  # noqa: D107
+    def __init__(self, changes: list) -> None:
         from survey.changes import blocking, report
 
         self.blocking = blocking(changes)
         self.text = report(changes)
 
 
-async def _changes(engine, survey) -> _Changes:  # noqa: ANN001
+async def _changes(engine, survey) -> _Changes:
     from storage.definitions import check_changes
 
     return _Changes(await check_changes(engine, survey))
@@ -230,7 +230,7 @@ def _html_to_text(message: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", message))
 
 
-async def _with_engine(settings: Settings, work):  # noqa: ANN001, ANN202
+async def _with_engine(settings: Settings, work):
     from storage.db import create_engine
     from storage.migrate import upgrade
 
@@ -242,7 +242,7 @@ async def _with_engine(settings: Settings, work):  # noqa: ANN001, ANN202
         await engine.dispose()
 
 
-def _filter(args: argparse.Namespace, survey):  # noqa: ANN001, ANN202
+def _filter(args: argparse.Namespace, survey):
     from analytics.filters import parse_filter
 
     return parse_filter(args.where, survey) if args.where else None
@@ -272,7 +272,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         except CrosstabError as exc:
             return _fail(f"--by: {exc}")
 
-    async def work(engine):  # noqa: ANN001, ANN202
+    async def work(engine):
         summary = await build_summary(engine, survey, completed_only=args.completed, where=where)
         tables = []
         if args.by:
@@ -309,10 +309,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write a CSV or XLSX export of the responses to a file."""
+    """Write a CSV, XLSX or SPSS export of the responses to a file, with its codebook."""
     from analytics.filters import FilterError
-    from analytics.jobs import export_bytes
+    from analytics.jobs import export_files
 
+    delimiter = ";" if args.excel_ru else args.delimiter
+    if args.format != "csv" and (args.excel_ru or args.delimiter != ","):
+        return _fail("--delimiter and --excel-ru are for --format csv")
+    if len(delimiter) != 1:
+        return _fail(f"--delimiter must be one character, got {delimiter!r}")
     settings = load_settings()
     check_url(settings.database_url, must_exist=True)  # reading must never create an empty database
     output = check_output(args.output)
@@ -322,13 +327,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     except FilterError as exc:
         return _fail(f"--where: {exc}")
 
-    async def work(_engine) -> bytes:  # noqa: ANN001 - the schema is ensured; the export opens its own engine
-        return await export_bytes(settings.database_url, survey, args.format, completed_only=args.completed, where=where,
-                                  banner=args.by if args.format == "xlsx" else None)
+    stem = output.name[: -len(output.suffix)] if output.suffix else output.name
 
-    content = _run_db(settings.database_url, lambda: _with_engine(settings, work))
+    async def work(_engine) -> list[tuple[str, bytes]]:
+        return await export_files(settings.database_url, survey, args.format, stem, completed_only=args.completed,
+                                  where=where, banner=args.by if args.format == "xlsx" else None, delimiter=delimiter,
+                                  tz_name=settings.timezone)
+
+    files = _run_db(settings.database_url, lambda: _with_engine(settings, work))
+    (_, content), *extra = files
     write_output(output, content)
     print(f"wrote {args.output} ({len(content):,} bytes)")
+    for name, data in extra:  # the codebook beside it
+        path = check_output(output.with_name(name))
+        write_output(path, data)
+        print(f"wrote {path}")
     return 0
 
 
@@ -365,6 +378,33 @@ def cmd_migrate_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    """Read the running bot's health file: exit 0 when the database and the Bot API answered recently."""
+    from bot.health import problems
+
+    settings = load_settings()
+    path = Path(args.file) if args.file else settings.health_file
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"UNKNOWN: no readable health file at {path} ({exc.__class__.__name__}): is `surveybot run` "
+              "running in this directory (or HEALTH_FILE pointing here)?")
+        return 1
+    found = problems(report)
+    if args.format == "json":
+        print(json.dumps({"ok": not found, "problems": found, **report}, ensure_ascii=False, indent=2))
+        return 1 if found else 0
+    print("OK" if not found else "PROBLEM: " + "; ".join(found))
+    for part in ("database", "telegram"):
+        state = report.get(part) or {}
+        last = state.get("last_ok_seconds_ago")
+        line = f"  {part}: last answered " + (f"{last:.0f} s before the report" if last is not None else "never")
+        if state.get("last_failure"):
+            line += f"; last failure {state['last_failure_seconds_ago']:.0f} s before it ({state['last_failure']})"
+        print(line)
+    return 1 if found else 0
+
+
 # What each subcommand's --help says above and below its options: a description and examples.
 COMMAND_HELP: dict[str, tuple[str, str]] = {
     "run": (
@@ -378,6 +418,10 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
         "Validate a questionnaire YAML file and list every problem in it at once, each as FILE:LINE: text\n"
         "(positions counted from 1, 'did you mean' for misspelt keys and values), or print OK.",
         "  surveybot check-survey my_survey.yaml",
+    ),
+    "preview": (
+        "Print a questionnaire as a respondent sees it, question by question, without starting the bot.",
+        "  surveybot preview my_survey.yaml",
     ),
     "survey-schema": (
         "Print the JSON Schema of a questionnaire file (generated from the same model the bot validates\n"
@@ -400,9 +444,11 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
     ),
     "export": (
         "Write the responses in DATABASE_URL to a file, one row per response (partial ones marked\n"
-        "in the status column). Refuses a database that does not exist instead of creating one.",
+        "in the status column), with a codebook: a sheet in XLSX, FILE.codebook.csv beside CSV and SAV.\n"
+        "Times are ISO 8601 in TIMEZONE (default Europe/Moscow). Refuses a database that does not exist.",
         "  surveybot export --format xlsx -o answers.xlsx\n"
-        "  surveybot export --format csv --completed -o done.csv",
+        "  surveybot export --format sav -o answers.sav          # SPSS, R (haven), Stata, pandas\n"
+        "  surveybot export --format csv --excel-ru --completed -o done.csv",
     ),
     "backup": (
         "Copy the SQLite database (DATABASE_URL) into a new file with SQLite's online backup API: one\n"
@@ -410,6 +456,13 @@ COMMAND_HELP: dict[str, tuple[str, str]] = {
         "in WAL mode). The copy is checked and is a single self-contained file. For PostgreSQL use pg_dump.",
         "  surveybot backup backups/surveybot-$(date +%F).db\n"
         "  sqlite3 backups/surveybot-2026-12-01.db 'SELECT COUNT(*) FROM responses'",
+    ),
+    "health": (
+        "Say whether the running bot is healthy: reads the health report `surveybot run` writes every\n"
+        "HEALTH_INTERVAL_SECONDS to HEALTH_FILE; exit 0 when the database and the Bot API answered recently\n"
+        "and no incident is open, 1 otherwise (also when the report is missing or older than 120 s).",
+        "  surveybot health                 # in the bot's working directory\n"
+        "  HEALTH_FILE=/var/lib/surveybot/surveybot-health.json surveybot health --format json",
     ),
     "migrate-db": (
         "Copy respondents, responses and answers into another, new and empty database (ids kept),\n"
@@ -461,12 +514,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--against", action="store_true",
                        help="compare with the answers stored in DATABASE_URL and say what the change would do")
     check.set_defaults(func=cmd_check_survey)
-    schema = sub.add_parser("survey-schema", help="print the questionnaire file's JSON Schema (for editors)")
-    schema.add_argument("-o", "--output", help="write it to this file instead of stdout")
-    schema.set_defaults(func=cmd_survey_schema)
     preview = sub.add_parser("preview", help="print a questionnaire as a respondent sees it")
     preview.add_argument("file")
     preview.set_defaults(func=cmd_preview)
+    schema = sub.add_parser("survey-schema", help="print the questionnaire file's JSON Schema (for editors)")
+    schema.add_argument("-o", "--output", help="write it to this file instead of stdout")
+    schema.set_defaults(func=cmd_survey_schema)
     migrate = sub.add_parser("migrate", help="create or upgrade the database schema")
     migrate.set_defaults(func=cmd_migrate)
     stats = sub.add_parser("stats", help="print the summary of the answers")
@@ -477,12 +530,20 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--by", metavar="Q", help="cross every question by question Q (number or id) or 'source'")
     stats.set_defaults(func=cmd_stats)
     export = sub.add_parser("export", help="export the responses to a file")
-    export.add_argument("--format", choices=("csv", "xlsx"), required=True, help="file format")
+    export.add_argument("--format", choices=("csv", "xlsx", "sav"), required=True,
+                        help="csv, xlsx, or sav (SPSS, with variable and value labels; R and Stata read it too)")
+    export.add_argument("--delimiter", default=",", help="CSV field separator (default ',')")
+    export.add_argument("--excel-ru", action="store_true",
+                        help="CSV for Excel in a Russian locale: ';' as the separator (UTF-8 with BOM as always)")
     export.add_argument("-o", "--output", required=True, help="file to write")
     export.add_argument("--completed", action="store_true", help="completed responses only")
     export.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50'")
     export.add_argument("--by", metavar="Q", help="XLSX: add a sheet with every question crossed by question Q")
     export.set_defaults(func=cmd_export)
+    health = sub.add_parser("health", help="is the running bot healthy? (exit 0 yes, 1 no)")
+    health.add_argument("--file", help="the health file (default HEALTH_FILE, surveybot-health.json)")
+    health.add_argument("--format", choices=("text", "json"), default="text")
+    health.set_defaults(func=cmd_health)
     backup = sub.add_parser("backup", help="copy the SQLite database into a new file, safe while the bot runs")
     backup.add_argument("file", help="the new backup file (must not exist yet)")
     backup.set_defaults(func=cmd_backup)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from telegram.ext import CallbackContext, ExtBot
@@ -9,6 +11,8 @@ from telegram.ext import CallbackContext, ExtBot
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from bot.guard import FaultNotices
+    from bot.health import Health
     from bot.service import SurveyService
     from bot.settings import Settings
     from survey.model import Survey
@@ -26,6 +30,11 @@ class BotData:
         self.test_service: SurveyService | None = None
         # Group chats already told that the bot works in private only (said once per chat).
         self.groups_told: set[int] = set()
+        # Incidents of the database and the Bot API, and who was told about a fault (bot/health.py, bot/guard.py).
+        self.health: Health | None = None
+        self.notices: FaultNotices | None = None
+        self.background: set[asyncio.Task] = set()  # fire-and-forget tasks in flight (incident alerts)
+        self.health_file: Path | None = None  # set for `surveybot run`: the monitor writes it (bot/monitor.py)
 
 
 Context = CallbackContext[ExtBot, dict, dict, BotData]

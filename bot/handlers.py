@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, tzinfo
 from html import escape
 
 from telegram import Update
 from telegram.constants import ChatType
-from telegram.error import Forbidden
+from telegram.error import Forbidden, NetworkError
 
 from bot import callbacks, render
 from bot.admin import notify_progress, stats_button
 from bot.context import Context
+from bot.guard import StorageUnavailable, fault_of, tell_fault
+from bot.health import DATABASE
 from bot.privacy import forget_button
+from bot.service import Reply, ReplyStatus
 from bot.testmode import begin_test, respondent_service
 from bot.ui import edit_or_send, send, toast
-from bot.service import State, Status
-from survey import flow
 from storage.models import utcnow
+from survey import flow
 from survey.field import Phase
 from survey.flow import Kind
 from survey.model import Survey
@@ -35,23 +38,24 @@ async def show_current(update: Update, context: Context, lead: str | None = None
     await show_state(context, chat_id, state)
 
 
-def state_screen(survey: Survey, state: State) -> render.Screen | None:
-    """The screen of a state that is not an answer outcome: the question, the thank-you or the intro."""
-    if state.status == Status.CLOSED:  # the survey does not take this action now: why, with its dates
-        return render.Screen(escape(render.availability_text(
-            survey, state.extra["availability"], state.extra["zone"], in_progress=state.extra.get("in_progress", False))))
-    if state.status == Status.IN_PROGRESS and state.progress and state.progress.current:
+def state_screen(survey: Survey, state: Reply, zone: tzinfo = UTC) -> render.Screen | None:
+    """The screen of a state that is not an answer outcome: the question, the thank-you, the intro, or why the
+    survey does not take it now (dates shown in ``zone``)."""
+    if state.status == ReplyStatus.CLOSED and state.availability is not None:
+        return render.Screen(escape(render.availability_text(survey, state.availability, zone,
+                                                             in_progress=state.in_progress)))
+    if state.status == ReplyStatus.IN_PROGRESS and state.progress and state.progress.current:
         return render.question_screen(survey, state.progress, state.version)
-    if state.status == Status.COMPLETED:
+    if state.status == ReplyStatus.COMPLETED:
         return render.Screen(escape(render.COMPLETED_TEXT))
-    if state.status == Status.NEW:
+    if state.status == ReplyStatus.NEW:
         return render.intro_screen(survey)
     return None
 
 
-async def show_state(context: Context, chat_id: int, state: State) -> None:
+async def show_state(context: Context, chat_id: int, state: Reply) -> None:
     """Send the screen of a state (the question, the thank-you or the intro) as a new message."""
-    screen = state_screen(context.bot_data.survey, state)
+    screen = state_screen(context.bot_data.survey, state, context.bot_data.settings.zone())
     if screen is not None:
         await send(context, chat_id, screen)
 
@@ -67,17 +71,16 @@ async def start(update: Update, context: Context) -> None:
     service = await respondent_service(context, user_id)
     state = await service.status(user_id, source=source, update_id=update.update_id)
     chat_id = update.effective_chat.id
-    av = state.extra.get("availability")
-    zone = data.settings.zone()
-    if state.status == Status.NEW and av is not None and av.phase != Phase.OPEN:
+    av, zone = state.availability, data.settings.zone()
+    if state.status == ReplyStatus.NEW and av is not None and av.phase != Phase.OPEN:
         await context.bot.send_message(chat_id, render.availability_text(data.survey, av, zone))
-    elif state.status == Status.IN_PROGRESS and av is not None and not av.may_continue(utcnow()):
+    elif state.status == ReplyStatus.IN_PROGRESS and av is not None and not av.may_continue(utcnow()):
         await context.bot.send_message(chat_id, render.availability_text(data.survey, av, zone, in_progress=True))
-    elif state.status == Status.IN_PROGRESS:
+    elif state.status == ReplyStatus.IN_PROGRESS:
         if av is not None and av.in_grace:
             await context.bot.send_message(chat_id, render.grace_note(av, zone))
         await send(context, chat_id, render.resume_screen(data.survey, state.answered, state.version))
-    elif state.status != Status.DUPLICATE:
+    elif state.status != ReplyStatus.DUPLICATE:
         await show_state(context, chat_id, state)
 
 
@@ -116,11 +119,11 @@ async def _menu_button(update: Update, context: Context, button: callbacks.MenuB
     state = await service.show(
         update.effective_user.id, button.version, restart=button.choice == "restart", update_id=update.update_id
     )
-    if state.status in (Status.STALE, Status.DUPLICATE):
-        await toast(update, render.STALE_TOAST if state.status == Status.STALE else None)
+    if state.status in (ReplyStatus.STALE, ReplyStatus.DUPLICATE):
+        await toast(update, render.STALE_TOAST if state.status == ReplyStatus.STALE else None)
         return
     await toast(update)
-    screen = state_screen(context.bot_data.survey, state)
+    screen = state_screen(context.bot_data.survey, state, context.bot_data.settings.zone())
     if screen is not None:  # the menu message becomes the question: one call, and its buttons are gone
         await edit_or_send(update, context, screen)
 
@@ -129,18 +132,18 @@ async def _answer_button(update: Update, context: Context, button: callbacks.Ans
     data = context.bot_data
     service = await respondent_service(context, update.effective_user.id)
     state = await service.act(update.effective_user.id, button.action, button.version, update.update_id)
-    if state.status == Status.DUPLICATE:
+    if state.status == ReplyStatus.DUPLICATE:
         return
-    if state.extra.get("relocated"):
+    if state.relocated:
         await toast(update, render.RELOCATED)
         await show_state(context, update.effective_chat.id, state)
         return
-    if state.status == Status.CLOSED:
+    if state.status == ReplyStatus.CLOSED:
         await toast(update, render.CLOSED_TOAST)
         await show_state(context, update.effective_chat.id, state)
         return
-    if state.status != Status.APPLIED:
-        notice = {Status.STALE: render.STALE_TOAST, Status.NEW: render.NOT_STARTED, Status.COMPLETED: render.COMPLETED_TEXT}
+    if state.status != ReplyStatus.APPLIED:
+        notice = {ReplyStatus.STALE: render.STALE_TOAST, ReplyStatus.NEW: render.NOT_STARTED, ReplyStatus.COMPLETED: render.COMPLETED_TEXT}
         await toast(update, notice.get(state.status, render.STALE_TOAST))
         return
     outcome = state.outcome
@@ -151,7 +154,7 @@ async def _answer_button(update: Update, context: Context, button: callbacks.Ans
     await _render_outcome(update, context, state, edit_in_place=True, test=service is not data.service)
 
 
-async def _render_outcome(update: Update, context: Context, state: State, *, edit_in_place: bool,
+async def _render_outcome(update: Update, context: Context, state: Reply, *, edit_in_place: bool,
                           test: bool = False) -> None:
     """Show what an applied action led to, in one message: the tapped message is edited into the next screen
     (a typed answer gets a new message), with the answer just given stated at its top."""
@@ -178,19 +181,19 @@ async def on_text(update: Update, context: Context) -> None:
     service = await respondent_service(context, update.effective_user.id)
     state = await service.act(update.effective_user.id, flow.TypeText(text), None, update.update_id)
     chat_id = update.effective_chat.id
-    if state.status == Status.DUPLICATE:
+    if state.status == ReplyStatus.DUPLICATE:
         return
-    if state.extra.get("relocated"):
+    if state.relocated:
         await context.bot.send_message(chat_id, render.RELOCATED)
         await show_state(context, chat_id, state)
         return
-    if state.status == Status.CLOSED:
+    if state.status == ReplyStatus.CLOSED:
         await show_state(context, chat_id, state)
         return
-    if state.status == Status.NEW:
-        await show_state(context, chat_id, State(Status.NEW))
+    if state.status == ReplyStatus.NEW:
+        await show_state(context, chat_id, Reply(ReplyStatus.NEW))
         return
-    if state.status == Status.COMPLETED:
+    if state.status == ReplyStatus.COMPLETED:
         await context.bot.send_message(chat_id, render.COMPLETED_TEXT)
         return
     outcome = state.outcome
@@ -204,9 +207,9 @@ async def on_other_message(update: Update, context: Context) -> None:
     """Stickers, photos, voice, files and the like: explained, and the question shown again."""
     service = await respondent_service(context, update.effective_user.id)
     state = await service.status(update.effective_user.id, update_id=update.update_id)
-    if state.status == Status.IN_PROGRESS:
+    if state.status == ReplyStatus.IN_PROGRESS:
         await show_current(update, context, lead=render.NON_TEXT)
-    elif state.status != Status.DUPLICATE:
+    elif state.status != ReplyStatus.DUPLICATE:
         await update.effective_message.reply_text(f"{render.NON_TEXT_ONLY} {render.NOT_STARTED}")
 
 
@@ -225,11 +228,23 @@ async def on_group(update: Update, context: Context) -> None:
 
 
 async def on_error(update: object, context: Context) -> None:
-    """Log errors without secrets; a respondent who blocked the bot is marked and skipped."""
+    """Log errors without secrets; a respondent who blocked the bot is marked and skipped; a database
+    fault is told to the respondent (the incident itself is logged once, by bot/health.py)."""
     error = context.error
+    fault = fault_of(error)
+    if fault is not None and isinstance(update, Update):
+        data = context.bot_data
+        if not isinstance(error, StorageUnavailable) and data.health is not None:
+            data.health.failed(DATABASE, fault.kind)  # met outside the service (e.g. /stats reading)
+        await tell_fault(update, context.bot, data.notices)
+        log.debug("update %s not handled: database %s", update.update_id, fault.kind)
+        return
     if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_user:
         await context.bot_data.service.mark_blocked(update.effective_user.id)
         log.info("user blocked the bot; marked")
         return
     update_id = update.update_id if isinstance(update, Update) else None
+    if isinstance(error, NetworkError):  # given up after retries: the Telegram incident is logged once
+        log.debug("update %s: Bot API call given up: %s", update_id, error)
+        return
     log.error("error while handling update %s", update_id, exc_info=error)

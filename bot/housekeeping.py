@@ -50,7 +50,7 @@ class Housekeeper:
                 self.runs += 1
                 if deleted:
                     log.info("forgot %d processed update ids older than %s", deleted, PROCESSED_UPDATE_TTL)
-            except Exception as exc:  # noqa: BLE001 - housekeeping must never stop the bot; try again later
+            except Exception as exc:
                 log.warning("housekeeping failed: %s", exc)
             await asyncio.sleep(self.interval)
 

@@ -126,7 +126,7 @@ class ClockSource:
 
 
 class _Waiter:
-    __slots__ = ("need", "reserved", "future")
+    __slots__ = ("future", "need", "reserved")
 
     def __init__(self, need: float, future: asyncio.Future) -> None:
         self.need, self.reserved, self.future = need, 0.0, future
@@ -273,7 +273,7 @@ class Budget:
 class _Allowance:
     """One chat's allowance: a token bucket (private chats) or a sliding window (groups)."""
 
-    __slots__ = ("rate", "burst", "tokens", "stamp", "window", "period", "paused_until")
+    __slots__ = ("burst", "paused_until", "period", "rate", "stamp", "tokens", "window")
 
     def __init__(self, rate: float, burst: float, now: float, window: int = 0, period: float = 60.0) -> None:
         self.rate, self.burst, self.tokens, self.stamp = rate, burst, burst, now
@@ -325,8 +325,8 @@ class ChatLimits:
             self._chats[chat_id] = allowance
         return allowance
 
-    async def wait(self, chat_id: int | str, need: int) -> None:
-        """Wait for this chat's allowance, then spend it."""
+    async def wait(self, chat_id: int | str, need: int) -> float:
+        """Wait for this chat's allowance, then spend it; returns what is left (for ``sent``)."""
         while True:
             now = self.clock()
             allowance = self._of(chat_id, now)
@@ -334,8 +334,17 @@ class ChatLimits:
             delay = allowance.delay(need, now)
             if delay <= 0:
                 allowance.take(need, now)
-                return
+                return allowance.tokens
             await asyncio.sleep(delay)
+
+    def sent(self, chat_id: int | str, left: float) -> None:
+        """The call is done: the allowance does not grow while a call is in flight (an album's upload may
+        take a second; Telegram counts it when it arrives, so the refill starts from now)."""
+        allowance = self._chats.get(chat_id)
+        if allowance is not None and allowance.window is None:
+            now = self.clock()
+            allowance.delay(0, now)
+            allowance.tokens = min(allowance.tokens, left)
 
     def pause(self, chat_id: int | str, seconds: float) -> None:
         """Send nothing to this chat for that long."""
@@ -396,7 +405,7 @@ class OutgoingLimiter(BaseRateLimiter[dict]):
         chat = _chat_key(data["chat_id"])
         priority = priority_of(rate_limit_args)
         for attempt in range(self.max_retries + 1):
-            await self.chats.wait(chat, cost)
+            left = await self.chats.wait(chat, cost)
             await self.budget.acquire(cost, priority)
             try:
                 return await callback(*args, **kwargs)
@@ -408,6 +417,8 @@ class OutgoingLimiter(BaseRateLimiter[dict]):
                 log.warning("Telegram asked to slow down (%s); waiting %.1f s", endpoint, seconds)
                 self.chats.pause(chat, seconds)
                 self.budget.pause(seconds)
+            finally:
+                self.chats.sent(chat, left)
         raise AssertionError("unreachable")  # pragma: no cover
 
 

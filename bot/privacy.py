@@ -26,7 +26,7 @@ def your_id(user_id: int) -> str:
     return f"Ваш числовой Telegram id: <code>{user_id}</code>"
 
 
-def _when(value) -> str:  # noqa: ANN001
+def _when(value) -> str:
     return value.strftime("%d.%m.%Y %H:%M UTC") if value else "—"
 
 

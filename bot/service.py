@@ -1,17 +1,28 @@
-"""The respondent service: every respondent action committed before it returns, no Telegram in here.
+"""The respondent write path, top to bottom: every respondent action committed before it returns.
 
-Handlers call these methods; each commits before returning, so the bot only shows the next
-question once the answer is durable. The respondent's position comes from the database on
-every call, which is what lets a killed bot resume exactly where people were.
+How one tap or message becomes a durable answer (read this module top-down):
 
-``status``, ``show`` and ``act`` go through group commit (storage/groupcommit.py): the requests
-of many respondents that arrive together are applied in ONE transaction (rows read with IN (...),
-written with executemany), in arrival order, and each caller gets its result only after that
-commit. Every guarantee of one-transaction-per-action holds per request: the update id is claimed
-in the same transaction (a redelivery changes nothing), the keyboard version is checked against
-the position as the earlier requests of the batch left it, and a request that fails is retried or
-failed alone without costing the others their answers. One asyncio lock serialises this process's
-write transactions, so they queue in memory instead of spinning on SQLite's busy timeout.
+    bot/handlers.py           on_button / on_text parse the update into a flow.Action and call
+    SurveyService.act         (or .show / .status) which wraps it in a Job and
+    GroupCommit.submit        queues it (storage/groupcommit.py); callers that arrive together form a batch
+    SurveyService._commit     runs the batch as ONE transaction (see _transaction, the single place a
+                              transaction is opened; storage.db.BatchWriter runs it), and if that fails
+                              runs each job alone, retrying a lost race with another process
+    SurveyService._apply      inside the transaction: claim the update ids, load every position at once,
+                              run each job in arrival order (_act_on / _show_on / _status_of, which call
+                              the pure survey.flow.apply and Position.begin/advance), write the changes
+    Pending.resolve           after COMMIT each caller gets its own Reply (or its own exception)
+
+Names, each for one thing: ``flow.Progress`` is where a respondent is in the questionnaire (pure);
+``flow.Outcome`` (with its ``flow.Kind``) is what one action did to it; ``storage.repository.Position``
+is a response row as a batch reads and changes it; ``Reply`` (with its ``ReplyStatus``) is what the
+service tells the handler; ``Job`` / ``JobKind`` / ``JobResult`` are one queued request and its result.
+
+Every guarantee of one-transaction-per-action holds per request: the update id is claimed in the same
+transaction (a redelivery changes nothing), the keyboard version is checked against the position as the
+earlier requests of the batch left it, and a request that fails is retried or failed alone without
+costing the others their answers. The position comes from the database on every call, which is what
+lets a killed bot resume exactly where people were.
 """
 
 from __future__ import annotations
@@ -19,15 +30,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
+from typing import assert_never
 
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import fieldstate
-from storage.db import Writer, is_conflict
+from storage.db import BatchWriter, is_conflict, sessionmaker
 from storage.groupcommit import GroupCommit, Pending
 from storage.models import COMPLETED, utcnow
 from storage.repository import (
@@ -41,15 +53,14 @@ from storage.repository import (
     save_positions,
 )
 from survey import flow
+from survey.field import Availability, FieldState, Phase, Why, availability
 from survey.flow import Action, Outcome, Progress
-from survey.field import FieldState, Phase, Why, availability
 from survey.model import Survey
-
 
 CONFLICT_RETRIES = 3
 
 
-class Status(StrEnum):
+class ReplyStatus(StrEnum):
     """How a request to the service ended."""
 
     NEW = "new"  # never started this survey
@@ -57,27 +68,38 @@ class Status(StrEnum):
     COMPLETED = "completed"
     APPLIED = "applied"  # the action went through (see outcome.kind)
     STALE = "stale"  # the button belongs to an older message
-    CLOSED = "closed"  # the survey does not take this action now (see extra["availability"])
+    CLOSED = "closed"  # the survey does not take this action now (see Reply.availability)
     DUPLICATE = "duplicate"  # this Telegram update was already processed
 
 
 @dataclass
-class State:
+class Reply:
     """What the bot needs to answer a respondent: status, position and the keyboard version."""
 
-    status: Status
+    status: ReplyStatus
     progress: Progress | None = None
     version: int = 0
     outcome: Outcome | None = None
     answered: int = 0
-    extra: dict = field(default_factory=dict)
+    relocated: bool = False  # the edited questionnaire no longer has the question this action was meant for
+    # The survey's open/closed state when the request ran (survey/field.py); None only for DUPLICATE/STALE.
+    availability: Availability | None = None
+    in_progress: bool = False  # CLOSED: the respondent has a response under way (their answers are kept)
+
+
+class JobKind(StrEnum):
+    """The three requests a handler can make."""
+
+    STATUS = "status"  # where does the user stand (creates the respondent on first contact)
+    SHOW = "show"  # draw the current question again (starting or restarting the response when asked)
+    ACT = "act"  # apply one flow.Action
 
 
 @dataclass(frozen=True)
 class Job:
-    """One respondent request waiting for its batch: act, status or show."""
+    """One respondent request waiting for its batch."""
 
-    kind: str
+    kind: JobKind
     key: str
     update_id: int | None = None
     action: Action | None = None
@@ -87,10 +109,10 @@ class Job:
 
 
 @dataclass
-class _Done:
-    """A job's result, and whether its update claim must be given back (nothing was applied)."""
+class JobResult:
+    """A job's reply (or error), and whether its update claim must be given back (nothing was applied)."""
 
-    state: State | None = None
+    reply: Reply | None = None
     error: Exception | None = None
     release: bool = False
 
@@ -98,31 +120,30 @@ class _Done:
 class _Gate:
     """The survey's field state for one batch: who may begin or go on, and the quota, counted exactly."""
 
-    def __init__(self, conn: Connection, service: "SurveyService", now: datetime):
-        self.conn, self.survey, self.now = conn, service.survey, now
+    def __init__(self, conn: Connection, service: SurveyService, now: datetime):
+        self.conn, self.meta, self.survey_id, self.now = conn, service.survey.survey, service.survey.id, now
         self.grace, self.zone = service.grace, service.zone
-        self.availability = availability(self.survey.survey, fieldstate.read(conn, self.survey.id), now, self.grace,
-                                         self.zone)
+        self.availability = availability(self.meta, fieldstate.read(conn, self.survey_id), now, self.grace, self.zone)
         self.completed: int | None = None  # completed responses, counted under the lock once needed
 
-    def closed(self, in_progress: bool = True) -> State:
-        """The answer to an action the survey does not take now (``in_progress``: the respondent has answers)."""
-        return State(Status.CLOSED, extra={"availability": self.availability, "in_progress": in_progress,
-                                           "zone": self.zone})
+    def closed(self, in_progress: bool = True) -> Reply:
+        """The reply to an action the survey does not take now (``in_progress``: the respondent has answers)."""
+        return Reply(ReplyStatus.CLOSED, availability=self.availability, in_progress=in_progress)
 
     def may_complete(self) -> bool:
         """Whether one more response may complete; the one that fills the quota closes the survey."""
-        quota = self.survey.survey.quota
+        quota = self.meta.quota
         if quota is None or not self.availability.quota_applies:
             return True
         if self.completed is None:
             # Locked, then counted: a second worker finishing at the same moment waits here and then
-            # counts this one too, so the quota is never exceeded.
-            state = fieldstate.read(self.conn, self.survey.id, lock=True)
-            self.availability = availability(self.survey.survey, state, self.now, self.grace, self.zone)
+            # counts this one too, so the quota is never exceeded (SQLite: BEGIN IMMEDIATE already
+            # serialises the writers).
+            state = fieldstate.read(self.conn, self.survey_id, lock=True)
+            self.availability = availability(self.meta, state, self.now, self.grace, self.zone)
             if not self.availability.quota_applies:
                 return True
-            self.completed = fieldstate.completed_count(self.conn, self.survey.id)
+            self.completed = fieldstate.completed_count(self.conn, self.survey_id)
         if self.completed >= quota:
             self._quota_reached()
             return False
@@ -133,9 +154,9 @@ class _Gate:
 
     def _quota_reached(self) -> None:
         if self.availability.why != Why.QUOTA:
-            fieldstate.mark_quota_reached(self.conn, self.survey.id, self.now)
-        self.availability = availability(self.survey.survey, FieldState(quota_reached_at=self.now), self.now,
-                                         self.grace, self.zone)
+            fieldstate.mark_quota_reached(self.conn, self.survey_id, self.now)
+        self.availability = availability(self.meta, FieldState(quota_reached_at=self.now), self.now, self.grace,
+                                         self.zone)
 
 
 def _answered(progress: Progress) -> int:
@@ -152,118 +173,141 @@ def user_key(user_id: int, anonymity_key: str | None) -> str:
 class SurveyService:
     """Start, answer, go back, resume, restart and forget, each committed before it returns."""
 
-    def __init__(self, survey: Survey, sessions: async_sessionmaker[AsyncSession], anonymity_key: str | None = None,
+    def __init__(self, survey: Survey, engine: AsyncEngine, anonymity_key: str | None = None,
                  *, max_batch: int = 256, linger: float = 0.0, definition_id: int | None = None,
-                 grace: timedelta = timedelta(hours=24), zone: tzinfo = timezone.utc):
+                 grace: timedelta = timedelta(hours=24), zone: tzinfo = UTC, shares: SurveyService | None = None):
+        """``definition_id``: survey_definitions.id of this questionnaire, stored with each response it starts;
+        ``grace``/``zone``: CLOSE_GRACE and the zone of dates without one; ``shares``: another service of this
+        process whose write lock and batch writer this one uses (the test copy shares the main service's)."""
         self.survey = survey
-        self.definition_id = definition_id  # survey_definitions.id of this questionnaire, stored with new responses
+        self.engine = engine
+        self.definition_id = definition_id
         self.grace, self.zone = grace, zone
-        self._gate: _Gate | None = None  # the field state of the batch being applied (batches run one at a time)
-        self.sessions = sessions
-        self.engine = sessions.kw["bind"]
+        self.sessions = sessionmaker(engine)  # the few non-batched operations (forget, /my_data, ...)
         self.anonymity_key = anonymity_key
-        # One writer at a time in this process: queueing here is cheap, SQLite's busy wait is not.
-        self.write_lock = asyncio.Lock()
-        self.writer = Writer(self.engine)
-        self.batches: GroupCommit[Job] = GroupCommit(self._run_batch, max_batch=max_batch, linger=linger)
+        # Every write transaction of this process takes this lock first. Waiting here is a cheap
+        # in-memory queue, whereas two transactions of ours contending for SQLite's write lock would
+        # busy-wait (and the batch writer, which never waits for SQLite's lock on the event loop's
+        # thread, would fall back to a worker thread). Other processes are handled by the database.
+        self.write_lock = shares.write_lock if shares is not None else asyncio.Lock()
+        self.writer = shares.writer if shares is not None else BatchWriter(engine)
+        self._owns_writer = shares is None
+        self.batches: GroupCommit[Job] = GroupCommit(self._commit, max_batch=max_batch, linger=linger)
 
     def close(self) -> None:
         """Close the batch writer's own connections (call when the engine is disposed)."""
-        self.writer.dispose()
+        if self._owns_writer:
+            self.writer.dispose()
 
     def key(self, user_id: int) -> str:
         """The stored key of a Telegram user."""
         return user_key(user_id, self.anonymity_key)
 
-    async def _submit(self, job: Job) -> State:
+    async def _submit(self, job: Job) -> Reply:
         result = await self.batches.submit(job)
-        assert isinstance(result, State)
+        assert isinstance(result, Reply)
         return result
 
-    async def status(self, user_id: int, source: str | None = None, update_id: int | None = None) -> State:
+    async def status(self, user_id: int, source: str | None = None, update_id: int | None = None) -> Reply:
         """Where a user stands (creating the respondent on first contact, with its deep-link source)."""
-        return await self._submit(Job("status", self.key(user_id), update_id, source=source))
+        return await self._submit(Job(JobKind.STATUS, self.key(user_id), update_id, source=source))
 
     async def show(self, user_id: int, expected_version: int | None = None, *, restart: bool = False,
-                   update_id: int | None = None) -> State:
+                   update_id: int | None = None) -> Reply:
         """Put the current question on screen again (starting or restarting the response when asked).
 
         The version is bumped so that keyboards sent earlier stop working: only the newest one counts.
         """
-        return await self._submit(Job("show", self.key(user_id), update_id, expected_version=expected_version,
+        return await self._submit(Job(JobKind.SHOW, self.key(user_id), update_id, expected_version=expected_version,
                                       restart=restart))
 
     async def act(self, user_id: int, action: Action, expected_version: int | None = None,
-                  update_id: int | None = None) -> State:
+                  update_id: int | None = None) -> Reply:
         """Apply one respondent action; STALE when the button's version is not the current one."""
-        return await self._submit(Job("act", self.key(user_id), update_id, action=action,
+        return await self._submit(Job(JobKind.ACT, self.key(user_id), update_id, action=action,
                                       expected_version=expected_version))
 
-    async def _run_batch(self, batch: list[Pending[Job]], attempt: int = 0) -> None:
-        """One transaction for a batch of requests; if it fails, each request is retried alone."""
+    async def _commit(self, batch: list[Pending[Job]]) -> None:
+        """Run a batch as one transaction; if it fails, run each job alone (one bad job costs the others nothing)."""
         jobs = [p.item for p in batch]
         try:
-            async with self.write_lock:
-                results = await self.writer.run(lambda conn: self._apply(conn, jobs))
-        except Exception as exc:  # noqa: BLE001 - decided per request below
+            results = await self._transaction(jobs)
+        except Exception as exc:
             if len(batch) == 1:
-                # Another process won a race for the same rows (PostgreSQL, several workers): by now
-                # it has committed, so a fresh transaction reads its result and goes on from there.
-                if attempt < CONFLICT_RETRIES and is_conflict(exc):
-                    await self._run_batch(batch, attempt + 1)
-                else:
-                    batch[0].fail(exc)
-                return
-            # One bad request must not cost the others their answers.
-            for p in batch:
-                await self._run_batch([p])
+                await self._commit_alone(batch[0], first_error=exc)
+            else:
+                for pending in batch:
+                    await self._commit_alone(pending)
             return
-        for p, done in zip(batch, results):
-            p.fail(done.error) if done.error is not None else p.resolve(done.state)
+        for pending, result in zip(batch, results, strict=True):
+            pending.fail(result.error) if result.error is not None else pending.resolve(result.reply)
 
-    def _apply(self, conn: Connection, jobs: list[Job]) -> list[_Done]:
+    async def _commit_alone(self, pending: Pending[Job], first_error: Exception | None = None) -> None:
+        """One job in its own transaction; a race lost to another process is retried on the fresh rows."""
+        attempt = 0
+        error = first_error
+        while True:
+            if error is None:
+                try:
+                    (result,) = await self._transaction([pending.item])
+                except Exception as exc:
+                    error = exc
+                else:
+                    pending.fail(result.error) if result.error is not None else pending.resolve(result.reply)
+                    return
+            # Another process won a race for the same rows (PostgreSQL, several workers): by now it
+            # has committed, so a fresh transaction reads its result and goes on from there.
+            if attempt >= CONFLICT_RETRIES or not is_conflict(error):
+                pending.fail(error)
+                return
+            attempt, error = attempt + 1, None
+
+    async def _transaction(self, jobs: list[Job]) -> list[JobResult]:
+        """THE place where respondent writes meet the database: one transaction for these jobs, committed."""
+        async with self.write_lock:  # see __init__: our own writers queue here, not on SQLite's lock
+            return await self.writer.run(lambda conn: self._apply(conn, jobs))
+
+    def _apply(self, conn: Connection, jobs: list[Job]) -> list[JobResult]:
         """Claim the updates, read every position at once, run the requests in order, write the changes."""
         claimed = claim_updates(conn, list(dict.fromkeys(j.update_id for j in jobs if j.update_id is not None)))
         positions = load_positions(conn, self.survey.id, list(dict.fromkeys(j.key for j in jobs)))
         # status and show create the respondent on first contact (with the source of the first request).
         new: dict[str, str | None] = {}
         for j in jobs:
-            if j.kind != "act" and j.key not in positions and (j.update_id is None or j.update_id in claimed):
+            if j.kind != JobKind.ACT and j.key not in positions and (j.update_id is None or j.update_id in claimed):
                 new.setdefault(j.key, j.source)
         positions |= add_respondents(conn, new)
         now = utcnow()
         relocated = self._relocate(positions, now)
-        self._gate = _Gate(conn, self, now)
-        results: list[_Done] = []
+        gate = _Gate(conn, self, now)
+        results: list[JobResult] = []
         seen: set[int] = set()
         for job in jobs:
             if job.update_id is not None:
                 if job.update_id not in claimed or job.update_id in seen:
-                    results.append(_Done(State(Status.DUPLICATE)))
+                    results.append(JobResult(Reply(ReplyStatus.DUPLICATE)))
                     continue
                 seen.add(job.update_id)
-            if job.kind == "act" and job.key in relocated:
-                # The tap or text was meant for a question the edited questionnaire no longer has:
-                # it is not applied to another question; the respondent is shown where they continue.
+            if job.kind == JobKind.ACT and job.key in relocated:
+                # The tap or text was meant for a question the edited questionnaire no longer has: it is not
+                # applied to another question; the respondent is shown where they continue.
                 relocated.discard(job.key)
                 pos = positions[job.key]
-                results.append(_Done(State(Status.IN_PROGRESS, pos.progress, pos.version, extra={"relocated": True})))
+                results.append(JobResult(Reply(ReplyStatus.IN_PROGRESS, pos.progress, pos.version, relocated=True)))
                 continue
             try:
-                handler = {"act": self._act_on, "status": self._status_of, "show": self._show_on}[job.kind]
-                results.append(handler(positions.get(job.key), job, now))
-            except Exception as exc:  # noqa: BLE001 - only this request fails; its update may be redelivered
-                results.append(_Done(error=exc, release=True))
-        self._gate = None
+                results.append(self._run_job(positions.get(job.key), job, now, gate))
+            except Exception as exc:
+                results.append(JobResult(error=exc, release=True))
         save_positions(conn, self.survey, list(positions.values()))
         release_updates(conn, [j.update_id for j, d in zip(jobs, results) if d.release and j.update_id is not None])
         return results
 
-    def _relocate(self, positions: dict[str, Position], now) -> set[str]:  # noqa: ANN001
+    def _relocate(self, positions: dict[str, Position], now: datetime) -> set[str]:
         """Fit in-progress positions to the questionnaire as it is now; the keys whose question moved.
 
-        A moved position gets a new version (saved with this batch), so keyboards drawn for the
-        removed question stop working instead of answering a different one.
+        A moved position gets a new version (saved with this batch), so keyboards drawn for the removed
+        question stop working instead of answering a different one.
         """
         moved: set[str] = set()
         for key, pos in positions.items():
@@ -277,58 +321,70 @@ class SurveyService:
                 pos.progress = fixed
         return moved
 
-    def _status_of(self, pos: Position, job: Job, now) -> _Done:  # noqa: ANN001
-        extra = {"availability": self._gate.availability}
-        if pos.response_id is None and not pos.created:
-            return _Done(State(Status.NEW, extra=extra))
-        status = Status.COMPLETED if pos.status == COMPLETED else Status.IN_PROGRESS
-        return _Done(State(status, pos.progress, pos.version, answered=_answered(pos.progress), extra=extra))
+    def _run_job(self, pos: Position | None, job: Job, now: datetime, gate: _Gate) -> JobResult:
+        match job.kind:
+            case JobKind.ACT:
+                return self._act_on(pos, job, now, gate)
+            case JobKind.STATUS:
+                assert pos is not None  # status and show create the respondent
+                return self._status_of(pos, job, now, gate)
+            case JobKind.SHOW:
+                assert pos is not None
+                return self._show_on(pos, job, now, gate)
+            case _:
+                assert_never(job.kind)
 
-    def _show_on(self, pos: Position, job: Job, now) -> _Done:  # noqa: ANN001
+    def _status_of(self, pos: Position, job: Job, now: datetime, gate: _Gate) -> JobResult:
+        if pos.response_id is None and not pos.created:
+            return JobResult(Reply(ReplyStatus.NEW, availability=gate.availability))
+        status = ReplyStatus.COMPLETED if pos.status == COMPLETED else ReplyStatus.IN_PROGRESS
+        return JobResult(Reply(status, pos.progress, pos.version, answered=_answered(pos.progress),
+                               availability=gate.availability))
+
+    def _show_on(self, pos: Position, job: Job, now: datetime, gate: _Gate) -> JobResult:
         exists = pos.response_id is not None or pos.created
         if job.expected_version is not None and job.expected_version != (pos.version if exists else 0):
-            return _Done(State(Status.STALE), release=True)
-        gate = self._gate
+            return JobResult(Reply(ReplyStatus.STALE), release=True)
         if (not exists or job.restart) and gate.availability.phase != Phase.OPEN:
-            return _Done(gate.closed(in_progress=exists), release=True)
+            return JobResult(gate.closed(in_progress=exists), release=True)
         if exists and pos.status != COMPLETED and not gate.availability.may_continue(now):
-            return _Done(gate.closed(), release=True)
+            return JobResult(gate.closed(), release=True)
         if not exists or job.restart:
             pos.begin(self.survey, flow.start(self.survey).current, now)
             pos.definition_id = self.definition_id
         elif pos.status == COMPLETED:
-            return _Done(State(Status.COMPLETED), release=True)
+            return JobResult(Reply(ReplyStatus.COMPLETED), release=True)
         else:
             pos.advance(Outcome(flow.Kind.REDRAW, pos.progress), now)
-        return _Done(State(Status.IN_PROGRESS, pos.progress, pos.version))
+        return JobResult(Reply(ReplyStatus.IN_PROGRESS, pos.progress, pos.version))
 
-    def _act_on(self, pos: Position | None, job: Job, now) -> _Done:  # noqa: ANN001
+    def _act_on(self, pos: Position | None, job: Job, now: datetime, gate: _Gate) -> JobResult:
         """Check version and status, run the pure flow, advance the position in memory."""
         if pos is None or (pos.response_id is None and not pos.created):
-            return _Done(State(Status.NEW))
+            return JobResult(Reply(ReplyStatus.NEW))
         if job.expected_version is not None and job.expected_version != pos.version:
-            return _Done(State(Status.STALE))
+            return JobResult(Reply(ReplyStatus.STALE))
         if pos.status == COMPLETED:
-            return _Done(State(Status.COMPLETED))
-        if not self._gate.availability.may_continue(now):
-            return _Done(self._gate.closed())
+            return JobResult(Reply(ReplyStatus.COMPLETED))
+        if not gate.availability.may_continue(now):
+            return JobResult(gate.closed())
         outcome = flow.apply(self.survey, pos.progress, job.action)
-        if outcome.kind == flow.Kind.FINISHED and not self._gate.may_complete():
-            return _Done(self._gate.closed())
+        if outcome.kind == flow.Kind.FINISHED and not gate.may_complete():
+            return JobResult(gate.closed())
         if outcome.kind != flow.Kind.REJECTED:
             pos.advance(outcome, now)
-        return _Done(State(Status.APPLIED, outcome.progress, pos.version, outcome=outcome,
+        return JobResult(Reply(ReplyStatus.APPLIED, outcome.progress, pos.version, outcome=outcome,
                            answered=_answered(outcome.progress)))
 
     async def mark_blocked(self, user_id: int) -> None:
         """Remember that a user blocked the bot."""
-        async with self.write_lock, UnitOfWork(self.sessions) as uow:
+        async with self.write_lock, UnitOfWork(self.sessions) as uow:  # a write: queues with the batches
             await uow.repo.mark_blocked(self.key(user_id))
             await uow.commit()
 
     async def forget(self, user_id: int) -> bool:
         """Delete everything stored about a user; False when nothing was stored."""
-        async with self.write_lock:
+        async with self.write_lock:  # a write: queues with the batches; also covers the WAL truncation
             async with UnitOfWork(self.sessions) as uow:
                 found = await uow.repo.forget(self.key(user_id))
                 await uow.commit()
@@ -338,5 +394,8 @@ class SurveyService:
 
     async def record(self, user_id: int) -> dict | None:
         """Everything stored about a user (None when nothing is)."""
+        # Read as a writer would: the respondent's row is locked while its answers are read (FOR UPDATE on
+        # PostgreSQL; on SQLite the session's BEGIN IMMEDIATE takes the write lock), so the record never
+        # shows half of a concurrent batch; taking our lock first keeps it off SQLite's busy wait.
         async with self.write_lock, UnitOfWork(self.sessions) as uow:
             return await respondent_record(uow.repo, self.key(user_id))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -40,15 +40,33 @@ class Settings(BaseSettings):
     flood_window_seconds: Annotated[float, Field(gt=0)] = 10.0
     # Outgoing messages per second across all chats; 0 turns the limiter off (a local Bot API server, tests).
     outgoing_max_rate: Annotated[float, Field(ge=0)] = 30.0
+    # Seconds to wait for the Bot API to answer one call; a call that times out is made again (bot/delivery.py).
+    telegram_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+    # How long a failing Bot API call is made again before it is given up (and an incident opens).
+    telegram_retry_seconds: Annotated[float, Field(ge=0, le=600)] = 20.0
+    # Where `surveybot run` writes its health report every 15 s (read by `surveybot health`).
+    health_file: Path = Path("surveybot-health.json")
+    health_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 15.0
     webhook_url: str | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: Annotated[int, Field(ge=1, le=65535)] = 8443
     webhook_path: str = "telegram"
     webhook_secret: SecretStr | None = None
-    # Field operations: respondents in progress may finish this long after a closing; dates are read in TIMEZONE.
+    # Field operations: respondents in progress may finish this long after a closing; the questionnaire's dates
+    # without a zone are read in TIMEZONE.
     close_grace: timedelta = timedelta(hours=24)
-    timezone: str = "Europe/Moscow"
     accept_changes: bool = False  # run even if the questionnaire orphans or misreads stored answers
+    # The zone of the times in exports (ISO 8601 with the offset) and of the questionnaire's dates; an IANA name.
+    timezone: str = "Europe/Moscow"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"TIMEZONE '{value}' is not a time zone name like Europe/Moscow or UTC") from None
+        return value
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -80,15 +98,6 @@ class Settings(BaseSettings):
     def _duration(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value
 
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Moscow, UTC)") from None
-        return value
-
     def zone(self) -> ZoneInfo:
         """The time zone of questionnaire dates and quiet hours."""
         return ZoneInfo(self.timezone)
@@ -99,7 +108,7 @@ class Settings(BaseSettings):
         return value.rstrip("/")
 
     @model_validator(mode="after")
-    def _anonymity(self) -> "Settings":
+    def _anonymity(self) -> Settings:
         if self.anonymous and (self.anonymity_key is None or len(self.anonymity_key.get_secret_value()) < 16):
             raise ValueError("ANONYMOUS=true needs ANONYMITY_KEY of at least 16 characters")
         return self

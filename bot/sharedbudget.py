@@ -70,7 +70,7 @@ class SharedSource:
         want = min(want, BATCH)
         try:
             got, _left = await self.bucket.take(want, keep=RESERVE if bulk else 0.0)
-        except Exception as exc:  # noqa: BLE001 - any database trouble: pace on the fair share instead
+        except Exception as exc:
             self.failures += 1
             if self.fallback is None:
                 log.warning("shared sending budget unreachable (%s); pacing at a fair share of %.1f/s",
@@ -93,7 +93,7 @@ class SharedSource:
                     self.fallback.rate = self.fair_rate()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the next beat tries again
+            except Exception as exc:
                 log.warning("worker heartbeat failed: %s", type(exc).__name__)
             await asyncio.sleep(HEARTBEAT)
 

@@ -11,7 +11,7 @@ from telegram.ext import Application, CommandHandler, filters
 
 from bot import render
 from bot.context import Context
-from bot.service import Status, SurveyService
+from bot.service import ReplyStatus, SurveyService
 from bot.ui import send
 from storage.testmode import reset_test
 
@@ -32,7 +32,7 @@ async def respondent_service(context: Context, user_id: int) -> SurveyService:
     """The service a user's update goes to: the test run while an admin has one in progress."""
     data = context.bot_data
     test = data.test_service
-    if test is not None and data.settings.is_admin(user_id) and (await test.status(user_id)).status == Status.IN_PROGRESS:
+    if test is not None and data.settings.is_admin(user_id) and (await test.status(user_id)).status == ReplyStatus.IN_PROGRESS:
         return test
     return data.service
 
@@ -51,10 +51,10 @@ async def test_command(update: Update, context: Context) -> None:
 async def begin_test(context: Context, user_id: int, chat_id: int) -> None:
     """Start (or continue) the test run and show its current question."""
     test = context.bot_data.test_service
-    if (await test.status(user_id)).status == Status.COMPLETED:
+    if (await test.status(user_id)).status == ReplyStatus.COMPLETED:
         await context.bot.send_message(chat_id, TEST_DONE)
         return
     state = await test.show(user_id)
     await context.bot.send_message(chat_id, TEST_LEAD)
-    if state.status == Status.IN_PROGRESS and state.progress and state.progress.current:
+    if state.status == ReplyStatus.IN_PROGRESS and state.progress and state.progress.current:
         await send(context, chat_id, render.question_screen(context.bot_data.survey, state.progress, state.version))

@@ -1,6 +1,6 @@
 """Engine set-up: SQLite in WAL mode with a busy timeout and write-locking transactions.
 
-Also the ``Writer`` that runs batched write transactions (see storage/groupcommit.py).
+Also the ``BatchWriter`` that runs batched write transactions (see storage/groupcommit.py).
 """
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine as create_sync_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 T = TypeVar("T")
 
@@ -38,7 +38,7 @@ def _configure_sqlite(sync_engine: Engine) -> None:
     """WAL, busy timeout, foreign keys, and BEGIN IMMEDIATE unless the execution options say otherwise."""
 
     @event.listens_for(sync_engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # noqa: ANN001
+    def _on_connect(dbapi_conn, _record):
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -52,7 +52,7 @@ def _configure_sqlite(sync_engine: Engine) -> None:
         cur.close()
 
     @event.listens_for(sync_engine, "begin")
-    def _on_begin(conn):  # noqa: ANN001
+    def _on_begin(conn):
         # Read-then-write work takes the write lock up front, so two writers never deadlock
         # into "database is locked"; read-only work asks for DEFERRED.
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
@@ -69,7 +69,7 @@ def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-class Writer:
+class BatchWriter:
     """Runs ``fn(connection)`` in one write transaction and commits; the batches of group commit use it.
 
     On SQLite the transaction runs on a plain sqlite3 connection right in the event loop's thread:
@@ -103,9 +103,11 @@ class Writer:
             return await asyncio.to_thread(self._run_sqlite, fn, wait=True)
 
     def _run_sqlite(self, fn: Callable[[Connection], T], *, wait: bool) -> T:
+        assert self.sync is not None  # run() comes here only on SQLite
         with self.sync.connect() as conn:
+            raw: Any = conn.connection.dbapi_connection  # a sqlite3.Connection
             # In the loop thread never wait for a lock: SQLITE_BUSY at once, and the batch goes to a thread.
-            conn.connection.dbapi_connection.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS if wait else 0}")
+            raw.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS if wait else 0}")
             try:
                 with conn.begin():
                     return fn(conn)
@@ -120,7 +122,7 @@ class Writer:
         if self.sync is None:
             return
         with self.sync.connect() as conn:
-            raw = conn.connection.dbapi_connection  # outside any transaction, as the pragma needs
+            raw: Any = conn.connection.dbapi_connection  # outside any transaction, as the pragma needs
             raw.execute("PRAGMA busy_timeout=0")
             raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,7 +39,7 @@ async def register(engine: AsyncEngine, survey: Survey) -> int:
     The survey's survey_state row is created here too if missing.
     """
     d, now = digest(survey), utcnow()
-    table = SurveyDefinition.__table__
+    table = cast(Table, SurveyDefinition.__table__)
     async with engine.begin() as conn:
         insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         await conn.execute(
@@ -49,9 +50,9 @@ async def register(engine: AsyncEngine, survey: Survey) -> int:
         )
         await conn.execute(update(table).where(table.c.digest == d).values(activated_at=now))
         # The survey's field state row, locked by the quota gate (storage.fieldstate); one commit for both.
-        await conn.execute(insert(SurveyState.__table__).values(survey_id=survey.id)
+        await conn.execute(insert(cast(Table, SurveyState.__table__)).values(survey_id=survey.id)
                            .on_conflict_do_nothing(index_elements=["survey_id"]))
-        return await conn.scalar(select(table.c.id).where(table.c.digest == d))
+        return (await conn.execute(select(table.c.id).where(table.c.digest == d))).scalar_one()
 
 
 @dataclass(frozen=True)
@@ -96,19 +97,19 @@ async def usage(engine: AsyncEngine, survey_id: str) -> Usage:
             (out.skipped if skipped else out.answered)[qid] = n
             if not skipped:
                 out.numbers[qid], out.texts[qid] = numbers, texts
-        rows = await conn.execute(
+        choices = await conn.execute(
             select(AnswerChoice.question_id, AnswerChoice.option_id, func.count())
             .where(AnswerChoice.response_id.in_(ours)).group_by(AnswerChoice.question_id, AnswerChoice.option_id)
         )
-        for qid, option_id, n in rows:
+        for qid, option_id, n in choices:
             out.options.setdefault(qid, {})[option_id] = n
-        rows = await conn.execute(
+        standing = await conn.execute(
             select(Response.current_question, func.count())
             .where(Response.survey_id == survey_id, Response.status == IN_PROGRESS,
                    Response.current_question.is_not(None))
             .group_by(Response.current_question)
         )
-        out.standing = {qid: n for qid, n in rows}
+        out.standing = {qid: n for qid, n in standing if qid is not None}
     return out
 
 

@@ -8,9 +8,10 @@ includes the other's commit; SQLite's BEGIN IMMEDIATE already serialises writers
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Table, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,23 +20,21 @@ from storage.db import read_only
 from storage.models import COMPLETED, Response, SurveyState, utcnow
 from survey.field import FieldState
 
-_STATE = SurveyState.__table__
+_STATE = cast(Table, SurveyState.__table__)
 
 
-def _row_to_state(row) -> FieldState:  # noqa: ANN001
+def _row_to_state(row) -> FieldState:
     if row is None:
         return FieldState()
     return FieldState(manual=row.manual, changed_at=_utc(row.changed_at), quota_reached_at=_utc(row.quota_reached_at))
 
 
-def _utc(value):  # noqa: ANN001, ANN202
-    from datetime import timezone
-
-    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
+def _utc(value):
+    if value is None or (isinstance(value, datetime) and value.tzinfo is not None):
         return value
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=UTC)
 
 
 _SELECT = select(_STATE.c.manual, _STATE.c.changed_at, _STATE.c.quota_reached_at)

@@ -19,7 +19,7 @@ T = TypeVar("T")
 class Pending(Generic[T]):
     """One queued item and the future its caller waits on."""
 
-    __slots__ = ("item", "future")
+    __slots__ = ("future", "item")
 
     def __init__(self, item: T, future: asyncio.Future):
         self.item = item
@@ -68,7 +68,7 @@ class GroupCommit(Generic[T]):
                 self.items += len(batch)
                 try:
                     await self._run_batch(batch)
-                except BaseException as exc:  # noqa: BLE001 - never leave a caller waiting forever
+                except BaseException as exc:
                     for p in batch:
                         p.fail(exc)
                     if not isinstance(exc, Exception):

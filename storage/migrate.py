@@ -27,7 +27,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the database schema up to date (idempotent)."""
     cfg = alembic_config()
 
-    def _run(sync_conn) -> None:  # noqa: ANN001
+    def _run(sync_conn) -> None:
         cfg.attributes["connection"] = sync_conn
         command.upgrade(cfg, revision)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -35,14 +35,14 @@ COMPLETED = "completed"
 
 def utcnow() -> datetime:
     """The current time in UTC (stored as timezone-aware)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
     """A stored moment as an aware UTC datetime: naive values are UTC already (SQLite keeps no zone)."""
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class UTCDateTime(TypeDecorator):
@@ -55,14 +55,14 @@ class UTCDateTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
         value = as_utc(value)
         if value is None:
             return None
         # SQLite would write the wall-clock digits and drop the zone; keep the text in UTC so it sorts.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
         return as_utc(value)
 
 
@@ -73,14 +73,14 @@ class TypedText(TypeDecorator):
     impl = Text
     cache_ok = True
 
-    def process_bind_param(self, value: str | None, dialect) -> str | None:  # noqa: ANN001
+    def process_bind_param(self, value: str | None, dialect) -> str | None:
         return value.replace("\x00", "") if value else value
 
 
 class TypedString(TypedText):
     """A bounded string a person typed (e.g. a deep-link parameter), NUL dropped like TypedText."""
 
-    impl = String
+    impl = String  # type: ignore[assignment]  # String is Text's base in SQLAlchemy, not a subtype
     cache_ok = True
 
 

@@ -2,7 +2,7 @@
 
 The respondent's actions go through the batch functions at the end (claim_updates, load_positions,
 add_respondents, save_positions, release_updates), run by group commit inside one
-``storage.db.Writer`` transaction. The few other operations (prune, mark blocked, forget, the
+``storage.db.BatchWriter`` transaction. The few other operations (prune, mark blocked, forget, the
 /my_data record) use ``Repository`` through a ``UnitOfWork``, whose caller owns the transaction:
 ``async with UnitOfWork(sessions) as uow: ...; await uow.commit()``; leaving the block without
 ``commit`` rolls everything back.
@@ -96,7 +96,7 @@ class UnitOfWork:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]):
         self._sessions = sessions
 
-    async def __aenter__(self) -> "UnitOfWork":
+    async def __aenter__(self) -> UnitOfWork:
         self.session = self._sessions()
         self.repo = Repository(self.session)
         return self
@@ -142,7 +142,7 @@ async def respondent_record(repo: Repository, user_key: str) -> dict[str, Any] |
 #
 # One transaction serves many respondents: rows are read with IN (...) and written with
 # executemany, so the number of statements per batch does not grow with its size. These run on a
-# synchronous connection (see storage.db.Writer), inside the caller's transaction.
+# synchronous connection (see storage.db.BatchWriter), inside the caller's transaction.
 
 _RESPONDENTS = Respondent.__table__
 _RESPONSES = Response.__table__
@@ -195,7 +195,7 @@ class Position:
         self.version += 1
 
 
-def _insert_for(conn: Connection):  # noqa: ANN202
+def _insert_for(conn: Connection):
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 

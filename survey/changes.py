@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey
+from survey.model import CHOICE_TYPES, OTHER, Option, Question, QuestionType, Survey
 
 
 class Severity(StrEnum):
@@ -131,7 +131,7 @@ def _question_changes(new: Survey, q: Question, before: Question | None, usage: 
     if q.type not in CHOICE_TYPES:
         return out
     valid = set(q.option_ids) | ({OTHER} if q.other_allowed else set())
-    old_options = {o.id: o for o in before.options} if before is not None and before.type in CHOICE_TYPES else {}
+    old_options: dict[str, Option | None] = {o.id: o for o in before.options} if before is not None and before.type in CHOICE_TYPES else {}
     if before is not None and before.type in CHOICE_TYPES and before.other_allowed:
         old_options.setdefault(OTHER, None)
     counts = usage.options.get(qid, {})

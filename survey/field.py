@@ -79,17 +79,19 @@ def aware(value: datetime | None, zone: tzinfo) -> datetime | None:
 def availability(meta: SurveyMeta, state: FieldState, now: datetime, grace: timedelta, zone: tzinfo) -> Availability:
     """The survey's phase at ``now``."""
     opens, closes = aware(meta.opens_at, zone), aware(meta.closes_at, zone)
-    common = dict(opens_at=opens, quota=meta.quota, quota_applies=state.manual != MANUAL_OPEN)
+
+    def at(phase: Phase, why: Why, closes_at: datetime | None, grace_until: datetime | None = None) -> Availability:
+        return Availability(phase, why, opens_at=opens, closes_at=closes_at, grace_until=grace_until, quota=meta.quota,
+                            quota_applies=state.manual != MANUAL_OPEN)
+
     if state.manual == MANUAL_CLOSED:
-        return Availability(Phase.CLOSED, Why.ADMIN, closes_at=state.changed_at,
-                            grace_until=(state.changed_at or now) + grace, **common)
+        return at(Phase.CLOSED, Why.ADMIN, state.changed_at, (state.changed_at or now) + grace)
     if state.manual == MANUAL_OPEN:
-        return Availability(Phase.OPEN, Why.ADMIN, closes_at=None, grace_until=None, **common)
+        return at(Phase.OPEN, Why.ADMIN, None)
     if meta.quota is not None and state.quota_reached_at is not None:
-        return Availability(Phase.CLOSED, Why.QUOTA, closes_at=state.quota_reached_at, grace_until=None, **common)
+        return at(Phase.CLOSED, Why.QUOTA, state.quota_reached_at)
     if closes is not None and now >= closes:
-        return Availability(Phase.CLOSED, Why.DATES, closes_at=closes, grace_until=closes + grace, **common)
+        return at(Phase.CLOSED, Why.DATES, closes, closes + grace)
     if opens is not None and now < opens:
-        return Availability(Phase.NOT_OPEN, Why.DATES, closes_at=closes, grace_until=None, **common)
-    why = Why.DATES if opens or closes else Why.ALWAYS
-    return Availability(Phase.OPEN, why, closes_at=closes, grace_until=None, **common)
+        return at(Phase.NOT_OPEN, Why.DATES, closes)
+    return at(Phase.OPEN, Why.DATES if opens or closes else Why.ALWAYS, closes)

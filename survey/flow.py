@@ -366,7 +366,7 @@ def expects_text(survey: Survey, progress: Progress) -> bool:
 
 
 def relocate(survey: Survey, progress: Progress) -> Progress:
-    """Progress made valid for an edited questionnaire (pure; unchanged when nothing needs it).
+    """Progress made valid for an edited questionnaire (pure; the same object when nothing needs it).
 
     A current question that no longer exists is replaced by the first shown question still
     unanswered (or, when all are answered, the last shown one, whose «Оставить ответ» finishes);
@@ -374,8 +374,7 @@ def relocate(survey: Survey, progress: Progress) -> Progress:
     """
     if progress.current is None:
         return progress
-    known = {q.id for q in survey.questions}
-    if progress.current not in known:
+    if progress.current not in {q.id for q in survey.questions}:
         shown = [q.id for q in survey.questions if is_visible(q, progress.answers)]
         target = next((qid for qid in shown if qid not in progress.answers), shown[-1] if shown else None)
         if target is None:  # every question is hidden: nothing to ask

@@ -54,7 +54,7 @@ class Scale(_Strict):
     max_label: str | None = None
 
     @model_validator(mode="after")
-    def _range(self) -> "Scale":
+    def _range(self) -> Scale:
         if self.max <= self.min:
             raise ValueError("scale.max must be greater than scale.min")
         if self.max - self.min > 10:
@@ -73,7 +73,7 @@ class Condition(_Strict):
     answered: bool | None = None
 
     @model_validator(mode="after")
-    def _one_test(self) -> "Condition":
+    def _one_test(self) -> Condition:
         if all(v is None for v in (self.any_of, self.none_of, self.min, self.max, self.answered)):
             raise ValueError("show_if needs one of any_of, none_of, min, max, answered")
         return self
@@ -166,7 +166,7 @@ class Question(_Strict):
         return [value] if isinstance(value, dict) else value
 
     @model_validator(mode="after")
-    def _by_type(self) -> "Question":
+    def _by_type(self) -> Question:
         problems: list[str] = []
         is_choice = self.type in CHOICE_TYPES
         if is_choice and not self.options:
@@ -263,7 +263,7 @@ class SurveyMeta(_Strict):
     quota: Annotated[int, Field(ge=1)] | None = None
 
     @model_validator(mode="after")
-    def _dates(self) -> "SurveyMeta":
+    def _dates(self) -> SurveyMeta:
         a, b = self.opens_at, self.closes_at
         if a is not None and b is not None and (a.tzinfo is None) == (b.tzinfo is None) and b <= a:
             raise ValueError("closes_at must be after opens_at")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.models import COMPLETED, IN_PROGRESS, Answer, AnswerChoice, Respondent, Response
 from survey.model import OTHER, QuestionType, Survey
 
-BASE = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
+BASE = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 HYPERLINK = '=HYPERLINK("http://evil.example","click")'
 
 Q01_OTHER_TEXTS = {

@@ -13,8 +13,8 @@ sys.path.insert(0, str(ROOT))
 
 from bot.settings import Settings  # noqa: E402
 from tests import pg  # noqa: E402
-from tests.recording import SimUser  # noqa: E402
 from tests.harness import running_app  # noqa: E402
+from tests.recording import SimUser  # noqa: E402
 
 TEST_TOKEN = "123456789:TEST-token_for_the_surveybot_tests_0001"
 ADMIN_ID = 4242

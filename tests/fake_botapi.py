@@ -28,13 +28,15 @@ import html.parser
 import itertools
 import json
 import math
+import random
 import re
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 HOST = "127.0.0.1"  # the only address this module ever binds to
 JSON = dict[str, Any]
@@ -58,6 +60,30 @@ HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span",
              "pre", "blockquote", "tg-emoji"}
 BUTTON_ACTIONS = {"callback_data", "url", "web_app", "login_url", "switch_inline_query", "pay", "copy_text",
                   "switch_inline_query_current_chat", "switch_inline_query_chosen_chat", "callback_game"}
+
+
+@dataclass
+class Faults:
+    """Failures injected between the bot and this server (``FakeBotAPI(faults=Faults(...))``).
+
+    A share ``rate`` of the calls whose method starts with one of ``methods`` fails, each with one of
+    ``kinds`` picked at random (seeded):
+      http500, http502   answered with that status; nothing is done
+      timeout            held ``hold`` seconds (longer than the bot waits), then 504; nothing is done
+      slow_delivered     done, then held ``hold`` seconds before the answer (the bot has given up by then)
+      lost               done, then the connection is closed without an answer
+      garbled            done, then answered 200 with half of the JSON body
+    """
+
+    rate: float = 0.15
+    kinds: tuple[str, ...] = ("http500", "http502", "timeout", "slow_delivered", "lost", "garbled")
+    methods: tuple[str, ...] = ("send", "edit")
+    hold: float = 2.0
+    seed: int = 0
+
+
+DONE_FIRST = {"slow_delivered", "lost", "garbled"}
+DROP_CONNECTION = 0  # handle_http status meaning: close the connection without answering
 
 
 class ApiError(Exception):
@@ -343,12 +369,15 @@ class _Handler(BaseHTTPRequestHandler):
     """Routes HTTP requests to FakeBotAPI.handle_http."""
 
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         status, payload, ctype = self.server.api.handle_http(self.path, self.headers.get("Content-Type", ""), body)
+        if status == DROP_CONNECTION:  # an injected fault: the answer is lost on its way back
+            self.close_connection = True
+            return
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
@@ -369,7 +398,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 1024
     daemon_threads = True
     block_on_close = False
-    api: "FakeBotAPI"
+    api: FakeBotAPI
 
 
 # ----------------------------------------------------------------------------- the fake API
@@ -377,10 +406,13 @@ class FakeBotAPI:
     """In-process fake Telegram Bot API with a simulated-user API for tests."""
 
     def __init__(self, token: str = "123456789:TEST-fake-token", poll_cap: float = 1.0,
-                 limits: TelegramLimits | None = None) -> None:
+                 limits: TelegramLimits | None = None, faults: Faults | None = None) -> None:
         self.token, self.poll_cap = token, poll_cap
         self._limiter = _Limiter(limits) if limits else None
         self.limit_hits: list[LimitHit] = []  # calls answered 429 by the limits (see TelegramLimits)
+        self.faults = faults
+        self.injected: list[tuple[str, str]] = []  # (method, fault kind) of every injected failure
+        self._fault_rng = random.Random(faults.seed if faults else 0)
         self.seen_tokens: set[str] = set()
         self.last_token = token  # getMe's bot id comes from the token the bot actually uses
         self.calls: list[Call] = []
@@ -411,7 +443,7 @@ class FakeBotAPI:
         self._closed = False
 
     # -- lifecycle
-    def start(self) -> "FakeBotAPI":
+    def start(self) -> FakeBotAPI:
         """Bind 127.0.0.1:<random port> and serve in a daemon thread."""
         self._server = _Server((HOST, 0), _Handler)
         self._server.api = self
@@ -428,7 +460,7 @@ class FakeBotAPI:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "FakeBotAPI":
+    def __enter__(self) -> FakeBotAPI:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -467,7 +499,7 @@ class FakeBotAPI:
             return [m for m in self.sent if m.chat_id == chat_id and (include_deleted or not m.deleted)]
 
     def user(self, user_id: int, first_name: str = "Тест", language_code: str | None = "ru",
-             username: str | None = None) -> "FakeUser":
+             username: str | None = None) -> FakeUser:
         """Get or create a simulated user (private chat id == user id)."""
         with self._lock:
             if user_id not in self._users:
@@ -540,8 +572,13 @@ class FakeBotAPI:
             with self._cond:
                 self.calls.append(call)
                 self._cond.notify_all()
+            fault = self._pick_fault(call)
+            if fault is not None and fault not in DONE_FIRST:
+                return self._fail_undone(call, fault)
             result: Any = self._dispatch(call.method.lower(), call.params, files)
             status, answer = 200, {"ok": True, "result": result}
+            if fault is not None:
+                return self._fail_done(call, fault, json.dumps(answer, ensure_ascii=False).encode())
         except ApiError as e:
             status, answer = e.code, {"ok": False, "error_code": e.code, "description": e.description}
             if e.parameters:
@@ -554,6 +591,40 @@ class FakeBotAPI:
             call.status = status
             self._cond.notify_all()
         return status, json.dumps(answer, ensure_ascii=False).encode(), "application/json"
+
+    def _pick_fault(self, call: Call) -> str | None:
+        """The fault to inject into this call, if any (see ``Faults``)."""
+        f = self.faults
+        if f is None or not call.method.lower().startswith(tuple(m.lower() for m in f.methods)):
+            return None
+        with self._lock:
+            if self._fault_rng.random() >= f.rate:
+                return None
+            kind = self._fault_rng.choice(f.kinds)
+            self.injected.append((call.method, kind))
+            return kind
+
+    def _fail_undone(self, call: Call, fault: str) -> tuple[int, bytes, str]:
+        code = {"http500": 500, "http502": 502, "timeout": 504}[fault]
+        if fault == "timeout":
+            time.sleep(self.faults.hold)  # type: ignore[union-attr]
+        with self._cond:
+            call.status, call.description = code, f"injected {fault}"
+            self._cond.notify_all()
+        body = {"ok": False, "error_code": code, "description": "Internal Server Error" if code == 500 else
+                "Bad Gateway" if code == 502 else "Gateway Timeout"}
+        return code, json.dumps(body).encode(), "application/json"
+
+    def _fail_done(self, call: Call, fault: str, payload: bytes) -> tuple[int, bytes, str]:
+        with self._cond:
+            call.status, call.description = 200, f"injected {fault} (done)"
+            self._cond.notify_all()
+        if fault == "slow_delivered":
+            time.sleep(self.faults.hold)  # type: ignore[union-attr]
+            return 200, payload, "application/json"
+        if fault == "lost":
+            return DROP_CONNECTION, b"", ""
+        return 200, payload[: len(payload) // 2], "application/json"
 
     def _dispatch(self, method: str, p: JSON, files: Files) -> Any:
         handler = getattr(self, f"_m_{method}", None)

@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,7 +147,7 @@ class Respondent:
             await self.user.send("/start")
             await self.user.press("Продолжить")
 
-    async def _answer(self, q, dbl: bool) -> None:  # noqa: ANN001
+    async def _answer(self, q, dbl: bool) -> None:
         rng = self.rng
         if q.type == QuestionType.SINGLE:
             if q.other_allowed and rng.random() < 0.2:
@@ -173,7 +174,7 @@ class Respondent:
         else:
             raise AssertionError(f"question type {q.type} not scripted")
 
-    async def _multiple(self, q, dbl: bool) -> None:  # noqa: ANN001
+    async def _multiple(self, q, dbl: bool) -> None:
         rng = self.rng
         prev = self.expected.get(q.id)
         draft = set(prev.choices) if prev and not prev.skipped else set()
@@ -227,8 +228,10 @@ def stored_matches(db_answers: dict[str, dict], db_choices: dict[str, list[str]]
 class BotProcess:
     """``python -m bot.cli run`` against a fake Bot API, with its output captured to files."""
 
-    def __init__(self, tmp_path: Path, env: dict[str, str], args: tuple[str, ...] = ()):
-        self.tmp_path, self.args = tmp_path, args
+    def __init__(self, tmp_path: Path, env: dict[str, str], args: tuple[str, ...] = (), *, pipe: bool = False):
+        # pipe: output goes through a pipe copied to the files by this process, so the bot's log survives
+        # a test that takes away the bot's right to write files.
+        self.tmp_path, self.args, self.pipe = tmp_path, args, pipe
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **env}
         self.env.pop("BOT_TOKEN", None) if "BOT_TOKEN" not in env else None
         self.proc: subprocess.Popen | None = None
@@ -242,10 +245,16 @@ class BotProcess:
         out = self.tmp_path / f"bot-{self.runs}.out"
         err = self.tmp_path / f"bot-{self.runs}.err"
         self.out_files += [out, err]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", *self.args],
-            cwd=self.tmp_path, env=self.env, stdout=out.open("wb"), stderr=err.open("wb"),
-        )
+        if not self.pipe:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "run", *self.args],
+                cwd=self.tmp_path, env=self.env, stdout=out.open("wb"), stderr=err.open("wb"),
+            )
+            return
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", *self.args],
+                                     cwd=self.tmp_path, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for stream, path in ((self.proc.stdout, out), (self.proc.stderr, err)):
+            threading.Thread(target=_copy, args=(stream, path), daemon=True).start()
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs."""
@@ -266,6 +275,14 @@ class BotProcess:
     def output(self) -> str:
         """Everything the process wrote to stdout and stderr, all runs."""
         return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in self.out_files if p.exists())
+
+
+def _copy(stream, path: Path) -> None:
+    """Copy a child's output pipe to a file, line by line, until it closes."""
+    with path.open("ab") as f:
+        for line in iter(stream.readline, b""):
+            f.write(line)
+            f.flush()
 
 
 @asynccontextmanager

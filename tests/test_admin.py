@@ -11,8 +11,8 @@ from openpyxl import load_workbook
 from bot import render
 from bot.settings import Settings
 from tests.conftest import ADMIN_ID, TEST_TOKEN
-from tests.recording import SimUser
 from tests.harness import running_app
+from tests.recording import SimUser
 
 ADMIN_COMMANDS = ["/stats", "/stats completed", "/stats 1", "/stats charts", "/stats funnel", "/stats 99",
                   "/stats nonsense", "/export", "/export csv", "/export xlsx completed"]
@@ -88,18 +88,19 @@ async def test_admin_exports_open_and_round_trip(make_user, bot):
     admin = make_user(ADMIN_ID)
     await admin.send("/export")
     docs = [p for name, p in request.calls if name == "sendDocument" and int(p["chat_id"]) == ADMIN_ID]
-    assert len(docs) == 2
+    assert len(docs) == 3  # CSV, its codebook, XLSX (the codebook is a sheet inside)
     files = dict(f for d in docs for f in d["_files"].values())
-    csv_name = next(n for n in files if n.endswith(".csv"))
+    assert any(n.endswith(".codebook.csv") for n in files)
+    csv_name = next(n for n in files if n.endswith(".csv") and not n.endswith(".codebook.csv"))
     xlsx_name = next(n for n in files if n.endswith(".xlsx"))
     assert files[csv_name].startswith(b"\xef\xbb\xbf")  # BOM for Excel
     frame = pd.read_csv(io.BytesIO(files[csv_name]), encoding="utf-8-sig")
     assert len(frame) == 2
     book = load_workbook(io.BytesIO(files[xlsx_name]), read_only=True)
-    assert len(book.sheetnames) == 3
+    assert len(book.sheetnames) == 4
     await admin.send("/export csv completed")
     docs = [p for name, p in request.calls if name == "sendDocument" and int(p["chat_id"]) == ADMIN_ID]
-    (_, content), = docs[-1]["_files"].values()
+    (_, content), = docs[-2]["_files"].values()  # the last one is its codebook
     frame = pd.read_csv(io.BytesIO(content), encoding="utf-8-sig")
     assert len(frame) == 1
 

@@ -285,11 +285,11 @@ async def test_csv_round_trip(engine, survey):
     assert len(df) == 100 and set(df["status"]) == {"completed", "in_progress"}
     r1 = df.set_index("response_id").loc["1"]
     assert r1["respondent"] == "u001"
-    assert r1[Q01] == "Аккаунт-менеджеры" and r1[f"{Q01}__code"] == "account_managers"
+    assert r1[Q01] == "Аккаунт-менеджеры" and r1[f"{Q01}__code"] == "1"
     assert r1[Q02] == "Коммуникации с клиентами; Консультирование по всем вопросам, связанным с услугами; Допродажи"
     assert r1[f"{Q02}__client_communication"] == "1" and r1[f"{Q02}__reporting"] == "0"
     assert r1[Q05] == "1" and r1[Q12] == "1"
-    assert r1["started_at"] == "2026-03-01 10:01:00"
+    assert r1["started_at"] == "2026-03-01T13:01:00+03:00"  # ISO 8601 in TIMEZONE (Europe/Moscow)
     rows = df.set_index("response_id")
     assert rows.loc["90", f"{Q01}__other"] == "'" + HYPERLINK  # neutralised
     assert rows.loc["8", f"{Q02}__other"] == "'-1+1"
@@ -317,22 +317,22 @@ async def test_xlsx_round_trip(engine, survey, tmp_path):
     path = tmp_path / "out.xlsx"
     assert await export_xlsx(engine, survey, path) == 100
     wb = openpyxl.load_workbook(path, read_only=True)
-    assert wb.sheetnames == ["Ответы", "Анкета", "Сводка"]
+    assert wb.sheetnames == ["Ответы", "Анкета", "Сводка", "Кодбук"]
     rows = list(wb["Ответы"].iter_rows(values_only=True))
     header, data = list(rows[0]), rows[1:]
     assert header == export_columns(survey) and len(data) == 100
     by_id = {r[header.index("response_id")]: dict(zip(header, r)) for r in data}
     r1 = by_id[1]
-    assert r1[Q01] == "Аккаунт-менеджеры" and r1[f"{Q01}__code"] == "account_managers"
+    assert r1[Q01] == "Аккаунт-менеджеры" and r1[f"{Q01}__code"] == 1
     assert r1[Q05] == 1 and isinstance(r1[Q05], int)
     assert by_id[8][Q12] == 250 and isinstance(by_id[8][Q12], int)
     assert r1[f"{Q02}__consulting"] == 1 and r1[f"{Q02}__reporting"] == 0
-    assert r1["started_at"].isoformat() == "2026-03-01T10:01:00"
-    assert by_id[90][f"{Q01}__other"] == "'" + HYPERLINK
+    assert r1["started_at"].isoformat() == "2026-03-01T13:01:00"  # a date cell in Europe/Moscow
+    assert by_id[90][f"{Q01}__other"] == HYPERLINK  # text as text: an XLSX cell is never a formula
     assert by_id[9][Q02] is None and by_id[9][f"{Q02}__consulting"] is None
     assert by_id[95]["status"] == "in_progress"
     questionnaire = list(wb["Анкета"].iter_rows(values_only=True))
-    assert (1, Q01, "один вариант") == questionnaire[1][:3] and questionnaire[1][4:] == ("account_managers", "Аккаунт-менеджеры")
+    assert questionnaire[1][:3] == (1, Q01, "один вариант") and questionnaire[1][4:] == ("account_managers", "Аккаунт-менеджеры")
     summary_rows = list(wb["Сводка"].iter_rows(values_only=True))
     assert (1, "Кто выполняет функции аккаунтинга", "Аккаунт-менеджеры", 54, 58.1, 93, 4, 3) in summary_rows
     wb.close()
@@ -399,6 +399,6 @@ async def test_scale_number_text_without_extras(tmp_path):
         assert await export_xlsx(eng, mini, buf) == 40
         wb = openpyxl.load_workbook(io.BytesIO(buf.getvalue()), read_only=True)
         data = list(wb["Ответы"].iter_rows(values_only=True))
-        assert data[0][-3:] == ("rate", "age", "note") and data[1][-1] == "'+просто текст"
+        assert data[0][-3:] == ("rate", "age", "note") and data[1][-1] == "+просто текст"
     finally:
         await eng.dispose()

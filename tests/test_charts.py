@@ -184,7 +184,7 @@ async def test_buttons_under_a_filtered_summary_keep_the_filter(team):
 
     before = len(request.calls)
     await admin.press("CSV", message=summary_message)
-    (doc,) = sent(request, "sendDocument", before)
+    doc, codebook = sent(request, "sendDocument", before)  # the CSV, then its codebook
     (name, content), = doc["_files"].values()
     assert "_completed" in name and "_filtered" in name
     lines = content.decode("utf-8-sig").strip().splitlines()

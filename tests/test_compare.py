@@ -7,7 +7,7 @@ import math
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from tests.conftest import ADMIN_ID
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT.parent.parent / "shared" / "survey" / "published_2020.yaml"
-BASE = datetime(2026, 3, 1, 10, 0, tzinfo=timezone.utc)
+BASE = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -161,7 +161,7 @@ def test_chi_square_of_a_known_2x2_table():
 # Data that reproduce the 2020 counts -----------------------------------------------------
 
 
-async def insert_2020_copy(engine, survey) -> None:  # noqa: ANN001
+async def insert_2020_copy(engine, survey) -> None:
     """99 completed responses whose answers to q1-q5 give exactly the 2020 counts and n."""
     answers, choices = [], []
     for qid in ("q01_who_does_accounting", "q02_am_functions", "q03_org_structure", "q04_subcontractors",

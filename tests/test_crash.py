@@ -71,7 +71,7 @@ class Person:
         self.done = False
         self.error: BaseException | None = None
 
-    def newest(self):  # noqa: ANN201
+    def newest(self):
         msgs = self.user.messages()
         return msgs[-1] if msgs else None
 
@@ -118,9 +118,7 @@ class Person:
                 data = next(d for d in buttons.values() if d.endswith(":d"))
             else:
                 final = False
-        elif kind == "option":
-            data = next(d for d in buttons.values() if d.endswith(f":o:{value}"))
-        elif q.type == QuestionType.SCALE:
+        elif kind == "option" or q.type == QuestionType.SCALE:
             data = next(d for d in buttons.values() if d.endswith(f":o:{value}"))
         else:
             self.user.send(str(value))
@@ -158,7 +156,7 @@ class Person:
             while not self.done and not self.stop.is_set():
                 self.act()
                 time.sleep(self.think.uniform(0.0, THINK))  # people read before they tap
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:
             self.error = exc
 
 

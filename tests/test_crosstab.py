@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -38,7 +38,7 @@ from survey.loader import load_survey
 from tests.conftest import ADMIN_ID
 from tests.test_compare import _fisher_by_hand
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def _answers(i: int) -> dict[str, tuple[list[str], int | None]]:
@@ -62,7 +62,7 @@ def _answers(i: int) -> dict[str, tuple[list[str], int | None]]:
 OFFSET = 10_000  # explicit ids far above the ones PostgreSQL's sequences hand to the bot's own respondents
 
 
-async def insert_roles(engine, survey) -> None:  # noqa: ANN001
+async def insert_roles(engine, survey) -> None:
     answers, choices = [], []
     for i in range(1, 101):
         for qid, (opts, number) in _answers(i).items():
@@ -95,7 +95,7 @@ async def engine(db_url, survey):
     await eng.dispose()
 
 
-async def table(engine, survey, row: str, banner: str = "14", **kw):  # noqa: ANN001, ANN201
+async def table(engine, survey, row: str, banner: str = "14", **kw):
     return (await build_crosstabs(engine, survey, banner, [row], **kw))[0]
 
 
@@ -198,7 +198,7 @@ async def test_xlsx_export_by_banner(engine, survey):
     out = io.BytesIO()
     await export_xlsx(engine, survey, out, banner="14")
     book = load_workbook(io.BytesIO(out.getvalue()), read_only=True)
-    assert book.sheetnames == ["Ответы", "Анкета", "Сводка", "По вопросу 14"]
+    assert book.sheetnames == ["Ответы", "Анкета", "Сводка", "Кодбук", "По вопросу 14"]
     cells = [c for row in book["По вопросу 14"].iter_rows(values_only=True) for c in row if c is not None]
     assert "9. Подробность постановки задач × 14. Роль респондента" in cells
     assert "хи-квадрат: χ² = 4,00, df = 1, p = 0,046, V Крамера = 0,20" in cells

@@ -25,7 +25,7 @@ from bot.cli import main
 from bot.settings import Settings
 from storage.preflight import check_url
 from tests.fake_botapi import FakeBotAPI
-from tests.harness import E2E_TOKEN, ROOT, Respondent, QueuedUser
+from tests.harness import E2E_TOKEN, ROOT, QueuedUser, Respondent
 from tests.recording import SimUser
 
 VENV_BIN = Path(sys.executable).parent

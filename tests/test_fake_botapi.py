@@ -9,17 +9,25 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import pytest
-from telegram import (Bot, BotCommand, BotCommandScopeChat, InlineKeyboardButton, InlineKeyboardMarkup,
-                      InputFile, InputMediaPhoto, Update)
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeChat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaPhoto,
+    Update,
+)
 from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.ext import ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_botapi import FakeBotAPI  # noqa: E402
+from fake_botapi import FakeBotAPI
 
 KB = InlineKeyboardMarkup([[InlineKeyboardButton("Да", callback_data="q1:yes"),
                             InlineKeyboardButton("Нет", callback_data="q1:no")]])

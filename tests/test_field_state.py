@@ -4,7 +4,7 @@ closes the survey at exactly N completed responses even when many finish at once
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -21,11 +21,11 @@ from tests.harness import running_app
 from tests.recording import SimUser
 
 MSK = ZoneInfo("Europe/Moscow")
-NOW = datetime(2026, 12, 2, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)
 
 
-def meta(**kw) -> SurveyMeta:  # noqa: ANN003
+def meta(**kw) -> SurveyMeta:
     return SurveyMeta(id="f", title="Поле", **kw)
 
 
@@ -34,7 +34,7 @@ def test_availability_dates_switch_quota_and_grace():
     assert availability(meta(), FieldState(), NOW, grace, MSK).phase == Phase.OPEN
     # A date without a zone is read in TIMEZONE: 16:00 in Moscow is 13:00 UTC, after NOW.
     later = availability(meta(opens_at=datetime(2026, 12, 2, 16, 0)), FieldState(), NOW, grace, MSK)
-    assert (later.phase, later.opens_at) == (Phase.NOT_OPEN, datetime(2026, 12, 2, 13, 0, tzinfo=timezone.utc))
+    assert (later.phase, later.opens_at) == (Phase.NOT_OPEN, datetime(2026, 12, 2, 13, 0, tzinfo=UTC))
     assert availability(meta(opens_at=datetime(2026, 12, 2, 14, 0)), FieldState(), NOW, grace, MSK).phase == Phase.OPEN
     closed = availability(meta(closes_at=NOW - timedelta(hours=2)), FieldState(), NOW, grace, MSK)
     assert (closed.phase, closed.why, closed.may_continue(NOW)) == (Phase.CLOSED, Why.DATES, True)
@@ -49,7 +49,7 @@ def test_availability_dates_switch_quota_and_grace():
         meta(opens_at=NOW, closes_at=NOW - DAY)
 
 
-def one_question(tmp_path: Path, name: str, **header) -> Path:  # noqa: ANN003
+def one_question(tmp_path: Path, name: str, **header) -> Path:
     raw = {"survey": {"id": "field", "title": "Полевой опрос", **header},
            "questions": [{"id": "f_role", "type": "single_choice", "text": "Кто вы?",
                           "options": [{"id": "dev", "text": "Разработчик"}, {"id": "pm", "text": "Менеджер"}]},
@@ -59,7 +59,7 @@ def one_question(tmp_path: Path, name: str, **header) -> Path:  # noqa: ANN003
     return path
 
 
-def field_settings(db_url: str, survey_file: Path, **kw) -> Settings:  # noqa: ANN003
+def field_settings(db_url: str, survey_file: Path, **kw) -> Settings:
     return Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=db_url, admin_ids=str(ADMIN_ID),
                     survey_file=survey_file, flood_messages=10_000, **kw)
 
@@ -90,7 +90,7 @@ async def test_closed_by_date_grace_for_those_in_progress(db_url, tmp_path):
     async with running_app(field_settings(db_url, path)) as (app, request):
         early = SimUser(app, request, 8101)
         await early.begin()
-    closing = one_question(tmp_path, "closed.yaml", closes_at=(datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat())
+    closing = one_question(tmp_path, "closed.yaml", closes_at=(datetime.now(UTC) - timedelta(minutes=5)).isoformat())
     async with running_app(field_settings(db_url, closing, accept_changes=True)) as (app, request):
         early, late = SimUser(app, request, 8101), SimUser(app, request, 8102)
         await late.send("/start")
@@ -144,7 +144,7 @@ async def test_close_and_survey_by_admin_only(db_url, tmp_path):
     assert fetch(db_url, "SELECT manual FROM survey_state WHERE survey_id = 'field'")[0]["manual"] == "closed"
 
 
-async def _ready(app, request, ids: range) -> list[SimUser]:  # noqa: ANN001
+async def _ready(app, request, ids: range) -> list[SimUser]:
     users = [SimUser(app, request, i) for i in ids]
     for u in users:
         await u.begin()

@@ -140,7 +140,7 @@ async def test_filtered_export_has_only_the_subset(engine, survey, tmp_path):
 # In the chat ----------------------------------------------------------------------------
 
 
-async def _walk(u, role: str) -> None:  # noqa: ANN001
+async def _walk(u, role: str) -> None:
     await u.begin()
     await u.press(role)
 

@@ -18,8 +18,8 @@ from survey.flow import max_selected, other_text_limit
 from survey.loader import load_survey
 from survey.model import OTHER, QuestionType, Survey
 from tests.conftest import TEST_TOKEN
-from tests.recording import SimUser
 from tests.harness import running_app
+from tests.recording import SimUser
 
 EXAMPLES = 32  # about 0.5 s each (most of it the final walk of every user to the end)
 SURVEY = load_survey(None)
@@ -115,7 +115,7 @@ async def complete(u: SimUser) -> None:
     await u.send("/start")
     for _ in range(60):
         last = u.last()
-        if render.COMPLETED_TEXT == last.text or "Спасибо за участие" in last.text:
+        if last.text == render.COMPLETED_TEXT or "Спасибо за участие" in last.text:
             return
         labels = [b["text"] for b in last.buttons()]
         if "Продолжить" in labels:
@@ -146,9 +146,7 @@ async def scenario(ops: list[tuple]) -> None:
                 history: list[dict] = []
                 for kind, uid, arg in ops:
                     u = users[uid]
-                    if kind == "text":
-                        await u.send(arg)
-                    elif kind == "command":
+                    if kind == "text" or kind == "command":
                         await u.send(arg)
                     elif kind == "media":
                         await getattr(u, arg)()

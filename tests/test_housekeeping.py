@@ -8,14 +8,14 @@ from datetime import timedelta
 from sqlalchemy import Connection, update
 
 from bot.settings import Settings
-from storage.db import Writer, create_engine
+from storage.db import BatchWriter, create_engine
 from storage.migrate import upgrade
 from storage.models import ProcessedUpdate, utcnow
 from storage.repository import claim_updates
 from tests.conftest import TEST_TOKEN
 from tests.dbcheck import count, stored_choices
-from tests.recording import SimUser
 from tests.harness import running_app
+from tests.recording import SimUser
 
 # Far above the ids SimUser numbers its own updates with (one counter for the whole test run), so
 # the later press of "Начать" never lands on one of the ids claimed here.
@@ -25,7 +25,7 @@ BASE = 10**9
 async def test_old_update_ids_are_pruned_at_start_and_may_come_again(db_url):
     engine = create_engine(db_url)
     await upgrade(engine)
-    writer = Writer(engine)
+    writer = BatchWriter(engine)
     updates = ProcessedUpdate.__table__
 
     def claim_and_age(conn: Connection) -> None:

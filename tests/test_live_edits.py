@@ -46,7 +46,7 @@ BASE = {
 }
 
 
-def edited(change) -> dict:  # noqa: ANN001
+def edited(change) -> dict:
     raw = copy.deepcopy(BASE)
     change(raw)
     return raw
@@ -56,11 +56,11 @@ def q(raw: dict, qid: str) -> dict:
     return next(x for x in raw["questions"] if x["id"] == qid)
 
 
-def drop_question(qid: str):  # noqa: ANN201
+def drop_question(qid: str):
     return lambda raw: raw["questions"].remove(q(raw, qid))
 
 
-def drop_option(qid: str, oid: str):  # noqa: ANN201
+def drop_option(qid: str, oid: str):
     return lambda raw: q(raw, qid)["options"].remove(next(o for o in q(raw, qid)["options"] if o["id"] == oid))
 
 
@@ -208,8 +208,52 @@ async def test_respondent_on_removed_question_finishes_and_counts_add_up(db_url,
     table = pd.read_csv(io.BytesIO(csv_bytes), encoding="utf-8-sig", dtype=str).set_index("respondent")
     columns = list(table.columns)
     assert "q_tools" in columns and columns.index("q_tools") > columns.index("q_wish")
-    assert table.loc["7001", "q_tools"] == "Jira" and table.loc["7001", "q_role__code"] == "qa"
-    assert table.loc["7002", "q_role__code"] == "qa" and pd.isna(table.loc["7002", "q_tools"])
+    # A removed option has no code any more: its id stands in the label column, the code cell is empty.
+    assert table.loc["7001", "q_tools"] == "Jira" and table.loc["7001", "q_role"] == "qa"
+    assert pd.isna(table.loc["7001", "q_role__code"])
+    assert table.loc["7002", "q_role"] == "qa" and pd.isna(table.loc["7002", "q_tools"])
+
+
+async def test_taps_and_typing_meant_for_removed_questions_are_not_applied_elsewhere(db_url, tmp_path):
+    async with running_app(settings_for(db_url, write(tmp_path, BASE, "v1.yaml"))) as (app, request):
+        standing = SimUser(app, request, 7002)
+        await walk_to_tools(standing)
+        await standing.press("Figma")  # a pending selection on the question about to be removed
+        typing = SimUser(app, request, 7003)
+        await typing.begin()
+        await typing.press("Разработчик")
+        await typing.press("Jira")
+        await typing.press("Готово")
+        assert "Сколько человек" in typing.last().text
+
+    # The file loses q_tools (where 7002 stands) and q_size (where 7003 is asked to type a number).
+    raw = edited(lambda r: (drop_question("q_tools")(r), drop_question("q_size")(r)))
+    async with running_app(settings_for(db_url, write(tmp_path, raw, "v2.yaml"), accept=True)) as (app, request):
+        standing = SimUser(app, request, 7002)
+        # A tap on the old keyboard of the removed question is not applied to another question: the respondent
+        # is told and gets the question where they continue.
+        await standing.press_data(555, "a:3:t:jira")
+        assert standing.last_toast() == render.RELOCATED
+        assert "Как настроение?" in standing.last().text
+        await standing.send("/start")
+        await standing.press("Продолжить")
+        assert "Как настроение?" in standing.last().text
+        await standing.press("2")
+        await standing.press("Пропустить")
+        assert "Спасибо" in standing.last().text
+
+        typing = SimUser(app, request, 7003)
+        await typing.send("12")  # meant for the removed number question: not stored anywhere else
+        assert any(render.RELOCATED in m.text for m in typing.messages())
+        assert "Как настроение?" in typing.last().text
+        await typing.press("4")
+        await typing.send("Меньше встреч")
+        assert "Спасибо" in typing.last().text
+
+    # Nothing stored was rewritten or lost; the removed question's answer stays.
+    assert response_row(db_url, 7002)["status"] == "completed"
+    assert set(stored_answers(db_url, 7002)) == {"q_role", "q_mood", "q_wish"}
+    assert set(stored_answers(db_url, 7003)) == {"q_role", "q_tools", "q_mood", "q_wish"}
 
 
 # ---------------------------------------------------------------- check-survey --against and the start guard
@@ -272,7 +316,7 @@ async def test_bot_refuses_to_start_on_orphaning_change_unless_accepted(db_url, 
     assert count(db_url, "answers") == 2  # q_tools' answer is still stored
 
 
-async def _changes(db_url: str, path: Path):  # noqa: ANN202
+async def _changes(db_url: str, path: Path):
     from storage.db import create_engine
     from survey.loader import load_survey
 

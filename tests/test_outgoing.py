@@ -211,3 +211,19 @@ async def test_limiter_waits_out_a_429_and_pauses_only_chat_bound_calls():
     assert attempts == 2 and time.monotonic() - start >= 1.0
     assert limiter.retries == 1
     await limiter.shutdown()
+
+
+async def test_an_admins_charts_albums_arrive_within_the_limits_over_http(tmp_path):
+    """/stats charts: 14 images as albums (10 + 4) into one chat, bulk, paced by the chat's allowance: all
+    delivered, and the limit-enforcing double never answers 429."""
+    with FakeBotAPI(limits=TelegramLimits()) as api:
+        settings = Settings(_env_file=None, bot_token=TEST_TOKEN, telegram_api_url=api.url, admin_ids="4242",
+                            database_url=f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+        async with polling_app(settings):
+            await asyncio.to_thread(api.wait_call, "setMyCommands")
+            admin = api.user(4242)
+            admin.send("/stats charts")
+            await admin.await_for(lambda m: sum(x.kind == "photo" for x in admin.messages()) >= 14, timeout=60)
+        photos = [m for m in admin.messages() if m.kind == "photo"]
+        assert len(photos) == 14 and len({m.media_group_id for m in photos}) == 2
+        assert api.limit_hits == [] and not api.errors

@@ -18,7 +18,7 @@ from tests.recording import SimUser
 KEY = "anonymity-key-for-tests-0123456789"
 
 
-async def answer_some(u) -> None:  # noqa: ANN001
+async def answer_some(u) -> None:
     await u.begin()
     await u.press("Прочее")
     await u.send("Свой вариант ответа")

@@ -7,13 +7,11 @@ import csv
 import io
 from pathlib import Path
 
-
+from analytics import export, summary
 from bot.settings import Settings
 from tests.conftest import TEST_TOKEN
 from tests.harness import running_app
 from tests.recording import SimUser
-
-from analytics import export, summary
 
 KEY = "anonymity-key-for-tests-0123456789"
 PEOPLE = [(7364519208, "Варвара", "varvara_secret_handle"), (6029384751, "Zebulon", "zebulon_q_private")]

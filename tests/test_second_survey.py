@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_TOKEN
 from bot.settings import Settings
+from tests.conftest import TEST_TOKEN
 from tests.dbcheck import response_row, stored_answers, stored_choices
-from tests.recording import SimUser
 from tests.harness import running_app
+from tests.recording import SimUser
 
 TEAM = Path(__file__).with_name("data") / "team_survey.yaml"
 

@@ -1,4 +1,4 @@
-"""Storage on both databases, through the code production runs (batch functions in a Writer transaction, the service):
+"""Storage on both databases, through the code production runs (batch functions in a BatchWriter transaction, the service):
 round trip, concurrency, rollback, constraints, idempotency, prune, forget."""
 
 from __future__ import annotations
@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import replace
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import Connection, insert
 from sqlalchemy.exc import IntegrityError
 
 from bot.housekeeping import prune_once
-from bot.service import Status, SurveyService
-from storage.db import Writer, create_engine, sessionmaker
+from bot.service import ReplyStatus, SurveyService
+from storage.db import BatchWriter, create_engine, sessionmaker
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import IN_PROGRESS, Answer as AnswerRow, utcnow
 from storage.repository import (
@@ -47,9 +47,9 @@ async def engine(db_url: str):
 
 
 @pytest.fixture
-def writer(engine) -> Writer:
+def writer(engine) -> BatchWriter:
     """The group-commit writer production runs its batches with."""
-    w = Writer(engine)
+    w = BatchWriter(engine)
     try:
         yield w
     finally:
@@ -58,7 +58,7 @@ def writer(engine) -> Writer:
 
 @pytest.fixture
 def service(engine) -> SurveyService:
-    svc = SurveyService(SURVEY, sessionmaker(engine))
+    svc = SurveyService(SURVEY, engine)
     try:
         yield svc
     finally:
@@ -86,7 +86,7 @@ async def complete(service: SurveyService, user_id: int) -> None:
     while state.progress.current is not None:
         for action in answer_actions(service.survey, state.progress.current, seed):
             state = await service.act(user_id, action)
-            assert state.status == Status.APPLIED and state.outcome.kind != flow.Kind.REJECTED, state
+            assert state.status == ReplyStatus.APPLIED and state.outcome.kind != flow.Kind.REJECTED, state
         seed += 1
 
 
@@ -106,7 +106,7 @@ async def test_workers_migrating_at_once_take_turns(db_url):
             await e.dispose()
 
 
-def _first(qtype: QuestionType):  # noqa: ANN202
+def _first(qtype: QuestionType):
     return next(q for q in SURVEY.questions if q.type == qtype)
 
 
@@ -177,7 +177,7 @@ async def test_repository_round_trip(engine, writer, db_url):
 async def test_full_survey_and_large_number_round_trip(service, db_url):
     await complete(service, 7_000_000_001)  # Telegram ids exceed 32 bits
     state = await service.status(7_000_000_001)
-    assert state.status == Status.COMPLETED
+    assert state.status == ReplyStatus.COMPLETED
     assert len(state.progress.answers) == count(db_url, "answers")
     numbers = [q.id for q in SURVEY.questions if q.type == QuestionType.NUMBER]
     if numbers:
@@ -192,14 +192,14 @@ async def test_full_survey_and_large_number_round_trip(service, db_url):
         await service.writer.run(store_big)
         assert (stored_answers(db_url, "7000000001"))[numbers[0]]["number"] == 9_000_000_000
         state = await service.status(7_000_000_001)
-        assert state.status == Status.COMPLETED and state.progress.answers[numbers[0]] == big
+        assert state.status == ReplyStatus.COMPLETED and state.progress.answers[numbers[0]] == big
 
 
 async def test_concurrent_respondents_do_not_lock_each_other_out(engine, db_url):
     # Two engines stand for two bot processes; each writes for its own respondents at the same time.
     other = create_engine(db_url)
     try:
-        services = [SurveyService(SURVEY, sessionmaker(engine)), SurveyService(SURVEY, sessionmaker(other))]
+        services = [SurveyService(SURVEY, engine), SurveyService(SURVEY, other)]
         await asyncio.gather(*(complete(services[i % 2], 100 + i) for i in range(20)))
     finally:
         await other.dispose()
@@ -211,11 +211,11 @@ async def test_same_new_respondent_from_two_processes_at_once(engine, db_url):
     # The first two updates of one user reach two workers together: one respondent, one response.
     other = create_engine(db_url)
     try:
-        a, b = SurveyService(SURVEY, sessionmaker(engine)), SurveyService(SURVEY, sessionmaker(other))
+        a, b = SurveyService(SURVEY, engine), SurveyService(SURVEY, other)
         for uid in range(300, 310):
             await asyncio.gather(a.status(uid), b.status(uid), a.status(uid), b.status(uid))
             results = await asyncio.gather(a.show(uid), b.show(uid))
-            assert {r.status for r in results} == {Status.IN_PROGRESS}
+            assert {r.status for r in results} == {ReplyStatus.IN_PROGRESS}
     finally:
         await other.dispose()
     assert count(db_url, "respondents") == 10
@@ -226,7 +226,7 @@ async def test_one_respondents_concurrent_taps_apply_in_turn(engine, db_url):
     # Many taps carrying the same keyboard version: exactly one applies, the rest are stale.
     other = create_engine(db_url)
     try:
-        a, b = SurveyService(SURVEY, sessionmaker(engine)), SurveyService(SURVEY, sessionmaker(other))
+        a, b = SurveyService(SURVEY, engine), SurveyService(SURVEY, other)
         state = await a.show(42)
         qid = state.progress.current
         taps = [svc.act(42, answer_actions(SURVEY, qid, i)[0], expected_version=state.version)
@@ -234,9 +234,9 @@ async def test_one_respondents_concurrent_taps_apply_in_turn(engine, db_url):
         results = await asyncio.gather(*taps)
     finally:
         await other.dispose()
-    applied = [r for r in results if r.status == Status.APPLIED]
+    applied = [r for r in results if r.status == ReplyStatus.APPLIED]
     assert len(applied) == 1
-    assert all(r.status in (Status.APPLIED, Status.STALE) for r in results)
+    assert all(r.status in (ReplyStatus.APPLIED, ReplyStatus.STALE) for r in results)
     assert (fetch(db_url, "SELECT version FROM responses"))[0]["version"] == applied[0].version
     assert len(stored_answers(db_url, 42)) == 1
 
@@ -290,7 +290,7 @@ async def test_claim_updates_is_idempotent_even_concurrently(engine, writer, db_
 
     # Two engines and writers stand for two bot processes; four transactions claim overlapping ids at once.
     other = create_engine(db_url)
-    writers = [writer, Writer(other)]
+    writers = [writer, BatchWriter(other)]
     try:
         for start in range(100, 140, 10):
             batches = [list(range(start + i, start + i + 5)) for i in range(4)]
@@ -332,7 +332,7 @@ async def test_record_has_aware_utc_times(service):
     await service.show(21)
     record = await service.record(21)
     for moment in (record["first_seen"], record["responses"][0]["started_at"]):
-        assert moment.tzinfo is not None and moment.astimezone(timezone.utc) == moment
+        assert moment.tzinfo is not None and moment.astimezone(UTC) == moment
 
 
 async def test_nul_characters_are_dropped_on_both_databases(make_user, db_url):

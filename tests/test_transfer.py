@@ -17,8 +17,8 @@ from storage.migrate import upgrade
 from storage.transfer import COPIED, TransferError, copy_database
 from tests.conftest import TEST_TOKEN
 from tests.dbcheck import count
-from tests.recording import SimUser
 from tests.harness import running_app
+from tests.recording import SimUser
 
 try:  # the summary comparison needs the analytics package (issue 2)
     from analytics.summary import build_summary, summary_to_json

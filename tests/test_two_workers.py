@@ -55,7 +55,7 @@ class WebhookTelegram(FakeBotAPI):
         self.outbox: asyncio.Queue[dict] = asyncio.Queue()
         self.events: dict[int, asyncio.Event] = defaultdict(asyncio.Event)
 
-    def start(self) -> "WebhookTelegram":
+    def start(self) -> WebhookTelegram:
         self._server = _Server((HOST, 0), _Handler)
         self._server.api = self
         threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-botapi", daemon=True).start()
@@ -83,7 +83,7 @@ class WebhookTelegram(FakeBotAPI):
         return None
 
 
-async def until(api: WebhookTelegram, chat_id: int, check) -> BotMessage:  # noqa: ANN001
+async def until(api: WebhookTelegram, chat_id: int, check) -> BotMessage:
     """Wait until check() returns a message; woken by every change in the chat."""
     event = api.events[chat_id]
     deadline = asyncio.get_running_loop().time() + WAIT
@@ -151,7 +151,7 @@ async def respondent(api: WebhookTelegram, survey, uid: int, rng: random.Random)
     mark = api._stamp
     user.press(menu.message_id, next(cb for row in menu.keyboard for _, cb in row if cb and cb.endswith(":begin")))
 
-    def screen_after(mark: int):  # noqa: ANN202
+    def screen_after(mark: int):
         # The reply is the newest message changed after the action: a tap edits the tapped message into the
         # next question, a typed answer gets a new message.
         def check() -> BotMessage | None:
@@ -177,7 +177,7 @@ async def respondent(api: WebhookTelegram, survey, uid: int, rng: random.Random)
             for option in chosen:
                 before = screen.keyboard
                 user.press(screen.message_id, next(cb for cb in callback(screen, "t") if cb.endswith(f":{option}")))
-                await until(api, uid, lambda: screen if screen.keyboard != before else None)
+                await until(api, uid, lambda: screen if screen.keyboard != before else None)  # noqa: B023 - awaited in this iteration
             answered[q.id] = ("choices", tuple(o for o in q.option_ids if o in chosen))
             mark = api._stamp
             user.press(screen.message_id, callback(screen, "d")[0])

@@ -1,0 +1,146 @@
+"""How the exports code the answers, and the codebook that says so beside every export.
+
+* single choice: the options are numbered 1..k in questionnaire order; "other" is ``OTHER_CODE``
+  (97; k + 1 when a question has 97 options or more), so adding an option at the end never moves it;
+* multiple choice: one 0/1 column per option (``<qid>__<option>``, ``<qid>__other_selected``);
+  empty when the question was skipped or never reached, so 0 always means "answered, did not pick";
+* scales and numbers: the value itself; text: the text;
+* times: ISO 8601 in ``TIMEZONE`` (default Europe/Moscow) with the offset, e.g. 2026-03-01T13:00:01+03:00;
+* ``duration_seconds``: completed_at − started_at of a completed response (empty for partial ones);
+* ``last_question``: the question a partial response stands at (empty for completed ones);
+* ``survey_version``: the questionnaire version the response was given under.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from survey.model import OTHER, Question, QuestionType, Survey
+
+OTHER_CODE = 97
+DEFAULT_TIMEZONE = "Europe/Moscow"
+TYPE_NAMES = {
+    QuestionType.SINGLE: "один вариант",
+    QuestionType.MULTIPLE: "несколько вариантов",
+    QuestionType.SCALE: "шкала",
+    QuestionType.NUMBER: "число",
+    QuestionType.TEXT: "текст",
+}
+CODEBOOK_COLUMNS = ["variable", "question", "label", "type", "code", "value_label"]
+
+
+def other_code(q: Question) -> int:
+    """The numeric code of "other" in a single-choice question."""
+    return OTHER_CODE if len(q.options) < OTHER_CODE else len(q.options) + 1
+
+
+def option_codes(q: Question) -> dict[str, int]:
+    """Option id -> numeric code of a single-choice question (1..k in questionnaire order; "other" apart)."""
+    codes = {o.id: i for i, o in enumerate(q.options, 1)}
+    if q.other_allowed:
+        codes[OTHER] = other_code(q)
+    return codes
+
+
+def value_labels(survey: Survey, q: Question) -> dict[int, str]:
+    """Numeric code -> label of a single-choice question, or the end labels of a scale."""
+    if q.type == QuestionType.SINGLE:
+        return {code: q.option_label(oid, survey.other_label(q)) for oid, code in option_codes(q).items()}
+    if q.type == QuestionType.SCALE and q.scale is not None:
+        labels = {}
+        if q.scale.min_label:
+            labels[q.scale.min] = q.scale.min_label
+        if q.scale.max_label:
+            labels[q.scale.max] = q.scale.max_label
+        return labels
+    return {}
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One column of the coded export: its name, what it holds, and its value labels."""
+
+    name: str
+    question: int | None  # the question's number, None for response-level columns
+    label: str
+    kind: str  # "single", "flag", "number", "text", "time", "id"
+    values: dict[int, str]
+
+
+def base_variables(tz_name: str) -> list[Variable]:
+    """The response-level columns that open every export."""
+    return [
+        Variable("respondent", None, "Респондент (Telegram id или ключ-псевдоним при ANONYMOUS=true)", "text", {}),
+        Variable("response_id", None, "Номер анкеты", "id", {}),
+        Variable("status", None, "Статус: completed — завершена, in_progress — в процессе", "text", {}),
+        Variable("started_at", None, f"Начало (ISO 8601, часовой пояс {tz_name})", "time", {}),
+        Variable("completed_at", None, f"Завершение (ISO 8601, часовой пояс {tz_name})", "time", {}),
+        Variable("duration_seconds", None, "Длительность заполнения, секунд (только завершённые)", "number", {}),
+        Variable("last_question", None, "Вопрос, на котором остановилась незавершённая анкета", "text", {}),
+        Variable("survey_version", None, "Версия анкеты, по которой дан ответ", "number", {}),
+        Variable("source", None, "Источник (параметр ссылки ?start=)", "text", {}),
+        Variable("skipped_questions", None, "Пропущенные вопросы (id через «; »)", "text", {}),
+    ]
+
+
+def question_variables(survey: Survey, q: Question) -> list[Variable]:
+    """The columns of one question, in export order."""
+    number = survey.number(q.id)
+    text = f"{number}. {q.text}"
+    other_label = survey.other_label(q)
+    if q.type == QuestionType.SINGLE:
+        out = [
+            Variable(q.id, number, text, "text", {}),
+            Variable(f"{q.id}__code", number, f"{text} (код)", "single", value_labels(survey, q)),
+        ]
+        if q.other_allowed:
+            out.append(Variable(f"{q.id}__other", number, f"{text} — {other_label}: текст", "text", {}))
+        return out
+    if q.type == QuestionType.MULTIPLE:
+        out = [Variable(q.id, number, f"{text} (выбранные варианты через «; »)", "text", {})]
+        flags = {0: "не выбран", 1: "выбран"}
+        for o in q.options:
+            out.append(Variable(f"{q.id}__{o.id}", number, f"{text} — {o.text}", "flag", flags))
+        if q.other_allowed:
+            out.append(Variable(f"{q.id}__other_selected", number, f"{text} — {other_label}", "flag", flags))
+            out.append(Variable(f"{q.id}__other", number, f"{text} — {other_label}: текст", "text", {}))
+        return out
+    if q.type in (QuestionType.SCALE, QuestionType.NUMBER):
+        return [Variable(q.id, number, text, "number", value_labels(survey, q))]
+    return [Variable(q.id, number, text, "text", {})]
+
+
+def variables(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[Variable]:
+    """Every column of the coded export, in order."""
+    out = base_variables(tz_name)
+    for q in survey.questions:
+        out += question_variables(survey, q)
+    return out
+
+
+def codebook_rows(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[list]:
+    """The codebook as a table: a header, then one row per variable and one per coded value."""
+    rows: list[list] = [CODEBOOK_COLUMNS]
+    kinds = {"single": "один вариант (код)", "flag": "0/1", "number": "число", "text": "текст", "time": "время",
+             "id": "число"}
+    by_id = {q.id: q for q in survey.questions}
+    for v in variables(survey, tz_name):
+        qid = v.name.split("__", 1)[0]
+        kind = kinds[v.kind]
+        q = by_id.get(qid)
+        if q is not None and v.name == qid:
+            kind = TYPE_NAMES[q.type]
+            if q.type == QuestionType.SCALE and q.scale is not None:
+                kind += f" {q.scale.min}–{q.scale.max}"
+        rows.append([v.name, v.question, v.label, kind, None, None])
+        for code, label in v.values.items():
+            rows.append([v.name, v.question, None, None, code, label])
+        if q is not None and v.kind == "single" and q.other_allowed:
+            rows[-1][5] = f"{rows[-1][5]} (код «другое»: {other_code(q)}, текст в {q.id}__other)"
+    rows.append([])
+    rows.append(["", None, "Пустая ячейка — нет ответа: вопрос пропущен (см. skipped_questions) или не показан.",
+                 None, None, None])
+    rows.append(["", None, f"Время — ISO 8601 с поправкой к UTC, часовой пояс {tz_name}.", None, None, None])
+    rows.append(["", None, "Коды вариантов — 1..k в порядке анкеты; «другое» — 97 (k + 1, если вариантов 97 и больше).",
+                 None, None, None])
+    return rows

@@ -1,0 +1,118 @@
+"""Bot API calls that fail in transit are made again, with backoff, for a bounded time.
+
+``RetryingRequest`` wraps the HTTP transport (PTB's ``BaseRequest``), below any rate limiter, so it
+composes with whatever decides *when* a call may go out: it only decides what to do when a call that
+went out came back broken. Retried: a 5xx answer, a timeout, a dropped connection and a 2xx answer
+that is not readable JSON. Not retried: 4xx answers (the call was understood and refused: blocked,
+"message is not modified", a 429 that the rate limiter waits out) and ``getUpdates`` (the updater
+polls again by itself).
+
+A call that timed out or lost its answer may already have been carried out, so retrying a
+``sendMessage`` can deliver the message twice. For the respondent that is the lesser harm: every
+keyboard carries the response's version, so two copies of a question are one question, while a
+question that never arrives leaves them in silence. A repeated edit or callback answer is refused
+by Telegram with a 400, which the handlers already treat as harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 20.0  # no new attempt starts later than this after the first one
+FIRST_DELAY, MAX_DELAY = 0.25, 4.0
+NOT_RETRIED = frozenset({"getUpdates"})
+
+# Told after every attempt: (None, False) when the Bot API answered, else (the kind of failure, whether
+# the call is given up, i.e. the failure reaches the caller).
+Observer = Callable[[str | None, bool], None]
+
+
+class RetryingRequest(BaseRequest):
+    """A ``BaseRequest`` that makes a call again when it failed in transit (see the module docstring)."""
+
+    def __init__(self, inner: BaseRequest, *, retry_seconds: float = RETRY_SECONDS,
+                 first_delay: float = FIRST_DELAY, max_delay: float = MAX_DELAY, observe: Observer | None = None):
+        self.inner = inner
+        self.retry_seconds, self.first_delay, self.max_delay = retry_seconds, first_delay, max_delay
+        self.observe = observe
+        self.retries = 0  # for tests and diagnostics: attempts made again so far
+
+    @property
+    def read_timeout(self) -> float | None:
+        """The wrapped transport's read timeout."""
+        return self.inner.read_timeout
+
+    async def initialize(self) -> None:
+        """Initialise the wrapped transport."""
+        await self.inner.initialize()
+
+    async def shutdown(self) -> None:
+        """Shut the wrapped transport down."""
+        await self.inner.shutdown()
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         **timeouts: object) -> tuple[int, bytes]:
+        """Make the call; make it again while it fails in transit and the time budget lasts."""
+        endpoint = url.rsplit("/", 1)[-1]
+        if endpoint in NOT_RETRIED:
+            return await self._once(url, method, request_data, **timeouts)
+        deadline = time.monotonic() + self.retry_seconds
+        delay = self.first_delay
+        while True:
+            error: NetworkError | None = None
+            try:
+                code, payload = await self.inner.do_request(url, method, request_data, **timeouts)
+                failure = _failure(code, payload)
+            except NetworkError as exc:  # TimedOut included
+                failure, error = ("timeout" if isinstance(exc, TimedOut) else "network error"), exc
+            give_up = failure is not None and time.monotonic() + delay > deadline
+            if self.observe is not None:
+                self.observe(failure, give_up)
+            if failure is None:
+                return code, payload
+            if give_up:
+                if error is not None:
+                    raise error
+                if code >= 300:
+                    return code, payload  # PTB raises NetworkError with the status
+                # PTB would log the unreadable body (it may hold a respondent's text) at ERROR level.
+                raise NetworkError(f"unreadable answer from the Bot API ({endpoint})")
+            self.retries += 1
+            log.debug("Bot API %s failed (%s); trying again in %.2f s", endpoint, failure, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_delay)
+
+
+    async def _once(self, url: str, method: str, request_data: RequestData | None, **timeouts: object
+                    ) -> tuple[int, bytes]:
+        """One attempt, reported to the observer (a long poll that answers shows the Bot API is there)."""
+        try:
+            code, payload = await self.inner.do_request(url, method, request_data, **timeouts)
+        except NetworkError as exc:
+            if self.observe is not None:
+                self.observe("timeout" if isinstance(exc, TimedOut) else "network error", False)
+            raise
+        if self.observe is not None:
+            self.observe(_failure(code, payload), False)
+        return code, payload
+
+
+def _failure(code: int, payload: bytes) -> str | None:
+    """Why an HTTP answer counts as failed in transit, or None when it is a real answer."""
+    if code >= 500:
+        return f"http {code}"
+    if 200 <= code < 300:
+        try:
+            json.loads(payload)
+        except ValueError:
+            return "unreadable answer"
+    return None

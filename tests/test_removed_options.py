@@ -1,0 +1,46 @@
+"""An option removed from a live questionnaire: its answers are counted on a line of their own
+«(удалён из анкеты)», so a single-choice question's lines still add up to n (issue 14, item 3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from analytics.render import render_summary
+from analytics.summary import REMOVED, REMOVED_LABEL, build_summary, summary_to_json
+from bot.settings import Settings
+from survey.loader import parse_survey
+from tests.conftest import TEST_TOKEN
+from tests.harness import running_app
+from tests.recording import SimUser
+
+
+def raw_survey(options: list[tuple[str, str]]) -> dict:
+    return {"survey": {"id": "edits", "title": "Правки"},
+            "questions": [{"id": "q_role", "type": "single_choice", "text": "Кто вы?",
+                           "options": [{"id": i, "text": t} for i, t in options]},
+                          {"id": "q_tools", "type": "multiple_choice", "text": "Чем пользуетесь?",
+                           "options": [{"id": "jira", "text": "Jira"}, {"id": "figma", "text": "Figma"}]}]}
+
+
+async def test_removed_option_counts_add_up_to_n(db_url, tmp_path: Path):
+    first = tmp_path / "v1.yaml"
+    first.write_text(yaml.safe_dump(raw_survey([("dev", "Разработчик"), ("pm", "Менеджер"), ("qa", "Тестировщик")]),
+                                    allow_unicode=True), encoding="utf-8")
+    settings = Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=db_url, survey_file=first, flood_messages=10_000)
+    async with running_app(settings) as (app, request):
+        for uid, label in ((7001, "Тестировщик"), (7002, "Тестировщик"), (7003, "Разработчик"), (7004, "Менеджер")):
+            u = SimUser(app, request, uid)
+            await u.begin()
+            await u.press(label)
+        edited = parse_survey(raw_survey([("dev", "Разработчик"), ("pm", "Менеджер")]))
+        summary = await build_summary(app.bot_data.engine, edited)
+        same = await build_summary(app.bot_data.engine, app.bot_data.survey)
+    role = summary.question("q_role")
+    counts = {o.id: o.count for o in role.options}
+    assert counts == {"dev": 1, "pm": 1, REMOVED: 2} and sum(counts.values()) == role.n == 4
+    assert f"{REMOVED_LABEL} — 2 (50,0%)" in "\n".join(render_summary(summary))
+    assert {o["id"] for o in summary_to_json(summary)["questions"][0]["options"]} == {"dev", "pm", REMOVED}
+    # Nothing changes for a questionnaire that still has every option.
+    assert REMOVED not in {o.id for o in same.question("q_role").options}
