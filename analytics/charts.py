@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import textwrap
 from decimal import Decimal
+from typing import assert_never
 
 import matplotlib
 
@@ -19,7 +20,7 @@ from matplotlib.ticker import FuncFormatter
 
 from analytics.render import fmt_percent
 from analytics.summary import QuestionSummary, Summary, round_half_up
-from survey.model import QuestionType
+from survey.model import NUMERIC_TYPES, QuestionType
 
 FONT = "DejaVu Sans"
 BAR = "#4C78A8"
@@ -28,7 +29,6 @@ LABEL_WIDTH = 38  # characters per line of a wrapped bar label
 MAX_HIST_VALUES = 15  # number questions without buckets: one bar per value up to this many
 
 
-OTHER_LAST_IDS = ("other",)
 MEAN_COLOR = "#E45756"
 NOTE_COLOR = "#555555"
 MULTI_NOTE = "несколько ответов, сумма больше 100%"
@@ -42,39 +42,47 @@ def wrap_label(text: str, width: int = LABEL_WIDTH) -> str:
 
 def has_chart(qs: QuestionSummary) -> bool:
     """Whether a question gets a picture (text questions get a file of their answers instead)."""
-    return qs.type != QuestionType.TEXT
+    return _bars(qs) is not None
 
 
-def _bars(qs: QuestionSummary, ordered: bool = False) -> list[tuple[str, int, float, bool]]:
-    """(label, count, percent, is_other) per bar, in reading order.
+Bars = list[tuple[str, int, float, bool]]
+
+
+def _bars(qs: QuestionSummary, ordered: bool = False) -> Bars | None:
+    """(label, count, percent, is_other) per bar, in reading order; None: this type has no chart.
 
     Nominal options are ranked by share (ties keep questionnaire order) with "other" last; ordered
     options (``ordered: true`` in the questionnaire), scale points and number values keep their order.
+    The charts' one dispatch on the question type: a type without a case here fails loudly (assert_never).
     """
-    if qs.is_choice:
-        bars = [(o.label, o.count, float(o.percent or 0), o.is_other) for o in qs.options]
-        if not ordered:
-            bars.sort(key=lambda b: (b[3], -b[1]))  # stable: equal counts stay in questionnaire order
-        else:
-            bars.sort(key=lambda b: b[3])
-        return bars
-    if qs.type == QuestionType.SCALE:
-        return [(o.label, o.count, float(o.percent or 0), o.is_other) for o in qs.options]
-    if qs.type == QuestionType.NUMBER:
-        if qs.buckets:
-            return [(b.label, b.count, float(b.percent or 0), False) for b in qs.buckets]
-        if len(qs.distribution) <= MAX_HIST_VALUES:
-            return [(str(v), c, 100.0 * c / qs.n if qs.n else 0.0, False) for v, c in qs.distribution]
-        # Many distinct values: ten equal ranges between the smallest and the largest.
-        lo, hi = qs.distribution[0][0], qs.distribution[-1][0]
-        step = max(1, -(-(hi - lo + 1) // 10))
-        out = []
-        for start in range(lo, hi + 1, step):
-            end = start + step - 1
-            c = sum(cnt for v, cnt in qs.distribution if start <= v <= end)
-            out.append((f"{start}–{end}", c, 100.0 * c / qs.n if qs.n else 0.0, False))
-        return out
-    return []
+    match qs.type:
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            bars = [(o.label, o.count, float(o.percent or 0), o.is_other) for o in qs.options]
+            if not ordered:
+                bars.sort(key=lambda b: (b[3], -b[1]))  # stable: equal counts stay in questionnaire order
+            else:
+                bars.sort(key=lambda b: b[3])
+            return bars
+        case QuestionType.SCALE:
+            return [(o.label, o.count, float(o.percent or 0), o.is_other) for o in qs.options]
+        case QuestionType.NUMBER:
+            if qs.buckets:
+                return [(b.label, b.count, float(b.percent or 0), False) for b in qs.buckets]
+            if len(qs.distribution) <= MAX_HIST_VALUES:
+                return [(str(v), c, 100.0 * c / qs.n if qs.n else 0.0, False) for v, c in qs.distribution]
+            # Many distinct values: ten equal ranges between the smallest and the largest.
+            lo, hi = qs.distribution[0][0], qs.distribution[-1][0]
+            step = max(1, -(-(hi - lo + 1) // 10))
+            out = []
+            for start in range(lo, hi + 1, step):
+                end = start + step - 1
+                c = sum(cnt for v, cnt in qs.distribution if start <= v <= end)
+                out.append((f"{start}–{end}", c, 100.0 * c / qs.n if qs.n else 0.0, False))
+            return out
+        case QuestionType.TEXT:
+            return None  # no chart: the answers go out as a file (answers_file)
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def png_bytes(fig: Figure) -> bytes:
@@ -94,13 +102,13 @@ def _notes(qs: QuestionSummary, extra: list[str] | None = None) -> str:
 
 
 def _mean_marker(qs: QuestionSummary) -> float | None:
-    return float(qs.mean) if qs.mean is not None and qs.type in (QuestionType.SCALE, QuestionType.NUMBER) else None
+    return float(qs.mean) if qs.mean is not None and qs.type in NUMERIC_TYPES else None
 
 
 def question_figure(qs: QuestionSummary, ordered: bool = False) -> Figure:
     """The chart of one question: ranked horizontal bars for nominal options, columns in scale order
     with the mean marked for scales; the base (and the multiple-choice note) under the picture."""
-    bars = _bars(qs, ordered)
+    bars = _bars(qs, ordered) or []
     if qs.type == QuestionType.SCALE and bars:
         return _scale_figure(qs, bars)
     labels = [wrap_label(label) for label, *_ in bars]
@@ -158,7 +166,7 @@ def _comma(value: float, _pos: object = None) -> str:
     return f"{value:g}".replace(".", ",").replace("-", "−")
 
 
-def _scale_figure(qs: QuestionSummary, bars: list[tuple[str, int, float, bool]]) -> Figure:
+def _scale_figure(qs: QuestionSummary, bars: Bars) -> Figure:
     """A scale as columns in scale order, the mean as a dashed line between the points."""
     fig = Figure(figsize=(9, 4.2))
     ax = fig.add_subplot()

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import assert_never
 
 from survey.model import OTHER, Question, QuestionType, Survey
 
@@ -26,6 +27,10 @@ TYPE_NAMES = {
     QuestionType.NUMBER: "число",
     QuestionType.TEXT: "текст",
 }
+# A registry keyed by type, checked complete at import: a new type without a name stops the program at once.
+_UNNAMED = set(QuestionType) - set(TYPE_NAMES)
+if _UNNAMED:
+    raise ImportError(f"analytics.codebook.TYPE_NAMES has no name for {sorted(_UNNAMED)}")
 CODEBOOK_COLUMNS = ["variable", "question", "label", "type", "code", "value_label"]
 
 
@@ -42,18 +47,19 @@ def option_codes(q: Question) -> dict[str, int]:
     return codes
 
 
-def value_labels(survey: Survey, q: Question) -> dict[int, str]:
-    """Numeric code -> label of a single-choice question, or the end labels of a scale."""
-    if q.type == QuestionType.SINGLE:
-        return {code: q.option_label(oid, survey.other_label(q)) for oid, code in option_codes(q).items()}
-    if q.type == QuestionType.SCALE and q.scale is not None:
-        labels = {}
-        if q.scale.min_label:
-            labels[q.scale.min] = q.scale.min_label
-        if q.scale.max_label:
-            labels[q.scale.max] = q.scale.max_label
-        return labels
-    return {}
+def _option_labels(survey: Survey, q: Question) -> dict[int, str]:
+    """Numeric code -> label of a single-choice question."""
+    return {code: q.option_label(oid, survey.other_label(q)) for oid, code in option_codes(q).items()}
+
+
+def _scale_labels(q: Question) -> dict[int, str]:
+    """The end labels of a scale, keyed by their points."""
+    labels: dict[int, str] = {}
+    if q.scale is not None and q.scale.min_label:
+        labels[q.scale.min] = q.scale.min_label
+    if q.scale is not None and q.scale.max_label:
+        labels[q.scale.max] = q.scale.max_label
+    return labels
 
 
 @dataclass(frozen=True)
@@ -88,26 +94,34 @@ def question_variables(survey: Survey, q: Question) -> list[Variable]:
     number = survey.number(q.id)
     text = f"{number}. {q.text}"
     other_label = survey.other_label(q)
-    if q.type == QuestionType.SINGLE:
-        out = [
-            Variable(q.id, number, text, "text", {}),
-            Variable(f"{q.id}__code", number, f"{text} (код)", "single", value_labels(survey, q)),
-        ]
-        if q.other_allowed:
-            out.append(Variable(f"{q.id}__other", number, f"{text} — {other_label}: текст", "text", {}))
-        return out
-    if q.type == QuestionType.MULTIPLE:
-        out = [Variable(q.id, number, f"{text} (выбранные варианты через «; »)", "text", {})]
-        flags = {0: "не выбран", 1: "выбран"}
-        for o in q.options:
-            out.append(Variable(f"{q.id}__{o.id}", number, f"{text} — {o.text}", "flag", flags))
-        if q.other_allowed:
-            out.append(Variable(f"{q.id}__other_selected", number, f"{text} — {other_label}", "flag", flags))
-            out.append(Variable(f"{q.id}__other", number, f"{text} — {other_label}: текст", "text", {}))
-        return out
-    if q.type in (QuestionType.SCALE, QuestionType.NUMBER):
-        return [Variable(q.id, number, text, "number", value_labels(survey, q))]
-    return [Variable(q.id, number, text, "text", {})]
+    # The codebook's one dispatch on the question type (the exports' columns follow it); a type without a
+    # case fails loudly (assert_never).
+    match q.type:
+        case QuestionType.SINGLE:
+            out = [
+                Variable(q.id, number, text, "text", {}),
+                Variable(f"{q.id}__code", number, f"{text} (код)", "single", _option_labels(survey, q)),
+            ]
+            if q.other_allowed:
+                out.append(Variable(f"{q.id}__other", number, f"{text} — {other_label}: текст", "text", {}))
+            return out
+        case QuestionType.MULTIPLE:
+            out = [Variable(q.id, number, f"{text} (выбранные варианты через «; »)", "text", {})]
+            flags = {0: "не выбран", 1: "выбран"}
+            for o in q.options:
+                out.append(Variable(f"{q.id}__{o.id}", number, f"{text} — {o.text}", "flag", flags))
+            if q.other_allowed:
+                out.append(Variable(f"{q.id}__other_selected", number, f"{text} — {other_label}", "flag", flags))
+                out.append(Variable(f"{q.id}__other", number, f"{text} — {other_label}: текст", "text", {}))
+            return out
+        case QuestionType.SCALE:
+            return [Variable(q.id, number, text, "number", _scale_labels(q))]
+        case QuestionType.NUMBER:
+            return [Variable(q.id, number, text, "number", {})]
+        case QuestionType.TEXT:
+            return [Variable(q.id, number, text, "text", {})]
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def variables(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[Variable]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, assert_never
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ from analytics.significance import TestResult, adjusted_residuals, independence,
 from analytics.summary import mean_from, median_from, percent, range_label, scale_groups
 from storage.db import read_only
 from storage.models import COMPLETED, Answer as AnswerRow, AnswerChoice, Respondent, Response
-from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey
+from survey.model import CHOICE_TYPES, NUMERIC_TYPES, OTHER, Question, QuestionType, Survey
 
 SOURCE = "source"
 NO_SOURCE_LABEL = "без метки"
@@ -109,7 +109,7 @@ class CrossTab:
     @property
     def is_numeric(self) -> bool:
         """Scale or number: mean and median per column instead of option rows."""
-        return self.type in (QuestionType.SCALE, QuestionType.NUMBER)
+        return self.type in NUMERIC_TYPES
 
 
 def _question_ref(survey: Survey, ref: str) -> Question:
@@ -126,21 +126,27 @@ def resolve_banner(survey: Survey, ref: str) -> Banner:
         return Banner(SOURCE, None, "источник", [])  # columns: the sources found in the data
     q = _question_ref(survey, ref)
     number = survey.number(q.id)
-    if q.type in CHOICE_TYPES:
-        columns = [Column(o.id, o.text) for o in q.options]
-        if q.other_allowed:
-            columns.append(Column(OTHER, survey.other_label(q)))
-        return Banner(q.id, number, q.short_title, columns, overlapping=q.type == QuestionType.MULTIPLE, question=q)
-    if q.type == QuestionType.SCALE and q.scale is not None:
-        columns = [Column(key, f"{GROUP_NAMES[key]} ({range_label(lo, hi)})") for key, lo, hi in
-                   scale_groups(q.scale.min, q.scale.max)]
-        return Banner(q.id, number, q.short_title, columns, question=q)
-    if q.type == QuestionType.NUMBER and q.buckets:
-        columns = [Column(label, range_label(lo, hi)) for label, lo, hi in q.bucket_bounds()]
-        return Banner(q.id, number, q.short_title, columns, question=q)
-    if q.type == QuestionType.NUMBER:
-        raise CrosstabError(f"вопрос {number} — число без интервалов (buckets): по нему нельзя разбить на столбцы")
-    raise CrosstabError(f"вопрос {number} — свободный текст: по нему нельзя разбить на столбцы")
+    # The banners' one dispatch on the question type; a type without a case fails loudly (assert_never).
+    match q.type:
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            columns = [Column(o.id, o.text) for o in q.options]
+            if q.other_allowed:
+                columns.append(Column(OTHER, survey.other_label(q)))
+            return Banner(q.id, number, q.short_title, columns, overlapping=q.type == QuestionType.MULTIPLE, question=q)
+        case QuestionType.SCALE:
+            assert q.scale is not None  # the model requires it for scales
+            columns = [Column(key, f"{GROUP_NAMES[key]} ({range_label(lo, hi)})") for key, lo, hi in
+                       scale_groups(q.scale.min, q.scale.max)]
+            return Banner(q.id, number, q.short_title, columns, question=q)
+        case QuestionType.NUMBER:
+            if not q.buckets:
+                raise CrosstabError(f"вопрос {number} — число без интервалов (buckets): по нему нельзя разбить на столбцы")
+            columns = [Column(label, range_label(lo, hi)) for label, lo, hi in q.bucket_bounds()]
+            return Banner(q.id, number, q.short_title, columns, question=q)
+        case QuestionType.TEXT:
+            raise CrosstabError(f"вопрос {number} — свободный текст: по нему нельзя разбить на столбцы")
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def _banner_rows(banner: Banner) -> Any:
@@ -262,42 +268,45 @@ def _build(survey: Survey, q: Question, banner: Banner, frames: dict[str, pd.Dat
     testable = not banner.overlapping
     if banner.overlapping:
         tab.note = "Столбцы пересекаются (по вопросу-баннеру можно было выбрать несколько вариантов): тест не применяется."
-    if q.type in CHOICE_TYPES:
-        options = q.option_ids + ([OTHER] if q.other_allowed else [])
-        frame = frames["choices"][frames["choices"]["qid"] == q.id]
-        counts = _table(frame, "option", keys, options)
-        observed = counts[keys].to_numpy()
-        if q.type == QuestionType.SINGLE:
-            residuals = adjusted_residuals(observed) if testable else None
-            tab.test = independence(observed) if testable else None
-            for i, option_id in enumerate(options):
-                cells = [_cell(observed[i, j], bases[j], None if residuals is None else residuals[i, j])
-                         for j in range(len(keys))]
-                total = _cell(counts.loc[option_id, TOTAL], total_base)
-                tab.rows.append(TableRow(option_id, q.option_label(option_id, survey.other_label(q)), cells, total))
-        else:
-            for i, option_id in enumerate(options):
-                chose = observed[i]
-                two_by_k = np.vstack([chose, np.maximum(np.array(bases) - chose, 0)])
-                residuals = adjusted_residuals(two_by_k)[0] if testable else None
-                cells = [_cell(chose[j], bases[j], None if residuals is None else residuals[j]) for j in range(len(keys))]
-                total = _cell(counts.loc[option_id, TOTAL], total_base)
-                test = independence(two_by_k) if testable else None
-                tab.rows.append(TableRow(option_id, q.option_label(option_id, survey.other_label(q)), cells, total, test))
-    elif tab.is_numeric:
-        frame = frames["numbers"][frames["numbers"]["qid"] == q.id]
-        groups = []
-        for key in keys + [TOTAL]:
-            part = frame[frame["col"].isna()] if key == TOTAL else frame[frame["col"] == key]
-            distribution = sorted((int(v), int(c)) for v, c in zip(part["value"], part["count"]))
-            n = sum(c for _, c in distribution)
-            tab.means.append(mean_from(distribution, n))
-            tab.medians.append(median_from(distribution, n))
-            if key != TOTAL:
-                groups.append(np.repeat([v for v, _ in distribution], [c for _, c in distribution]))
-        tab.test = kruskal(groups) if testable else None
-    else:
-        tab.note = "Свободный текст: в таблицу не сводится."
+    match q.type:  # a type without a case fails loudly (assert_never)
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            options = q.option_ids + ([OTHER] if q.other_allowed else [])
+            frame = frames["choices"][frames["choices"]["qid"] == q.id]
+            counts = _table(frame, "option", keys, options)
+            observed = counts[keys].to_numpy()
+            if q.type == QuestionType.SINGLE:
+                residuals = adjusted_residuals(observed) if testable else None
+                tab.test = independence(observed) if testable else None
+                for i, option_id in enumerate(options):
+                    cells = [_cell(observed[i, j], bases[j], None if residuals is None else residuals[i, j])
+                             for j in range(len(keys))]
+                    total = _cell(counts.loc[option_id, TOTAL], total_base)
+                    tab.rows.append(TableRow(option_id, q.option_label(option_id, survey.other_label(q)), cells, total))
+            else:
+                for i, option_id in enumerate(options):
+                    chose = observed[i]
+                    two_by_k = np.vstack([chose, np.maximum(np.array(bases) - chose, 0)])
+                    residuals = adjusted_residuals(two_by_k)[0] if testable else None
+                    cells = [_cell(chose[j], bases[j], None if residuals is None else residuals[j]) for j in range(len(keys))]
+                    total = _cell(counts.loc[option_id, TOTAL], total_base)
+                    test = independence(two_by_k) if testable else None
+                    tab.rows.append(TableRow(option_id, q.option_label(option_id, survey.other_label(q)), cells, total, test))
+        case QuestionType.SCALE | QuestionType.NUMBER:
+            frame = frames["numbers"][frames["numbers"]["qid"] == q.id]
+            groups = []
+            for key in keys + [TOTAL]:
+                part = frame[frame["col"].isna()] if key == TOTAL else frame[frame["col"] == key]
+                distribution = sorted((int(v), int(c)) for v, c in zip(part["value"], part["count"]))
+                n = sum(c for _, c in distribution)
+                tab.means.append(mean_from(distribution, n))
+                tab.medians.append(median_from(distribution, n))
+                if key != TOTAL:
+                    groups.append(np.repeat([v for v, _ in distribution], [c for _, c in distribution]))
+            tab.test = kruskal(groups) if testable else None
+        case QuestionType.TEXT:
+            tab.note = "Свободный текст: в таблицу не сводится."
+        case _ as unreachable:
+            assert_never(unreachable)
     return tab
 
 

@@ -13,7 +13,7 @@ import concurrent.futures
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -34,18 +34,24 @@ def typed_frame(survey: Survey, columns: list[str], rows: list[list], tz_name: s
         frame[name] = frame[name].astype("Int64")
     kinds = {v.name: v for v in variables(survey, tz_name)}
     for q in survey.questions:
-        if q.type == QuestionType.SINGLE:
-            labels = [o.text for o in q.options] + ([survey.other_label(q)] if q.other_allowed else [])
-            # Labels the questionnaire no longer has (an edited file) stay visible as extra categories.
-            extra = sorted(set(frame[q.id].dropna()) - set(labels))
-            frame[q.id] = pd.Categorical(frame[q.id], categories=labels + extra, ordered=q.ordered)
-            frame[f"{q.id}__code"] = pd.to_numeric(frame[f"{q.id}__code"], errors="coerce").astype("Int64")
-        elif q.type == QuestionType.MULTIPLE:
-            for v in kinds.values():
-                if v.name.startswith(f"{q.id}__") and v.kind == "flag":
-                    frame[v.name] = pd.to_numeric(frame[v.name], errors="coerce").astype("Int8")
-        elif q.type in (QuestionType.SCALE, QuestionType.NUMBER):
-            frame[q.id] = pd.to_numeric(frame[q.id], errors="coerce").astype("Int64")
+        # The data frame's (and so the SAV file's) one dispatch on the question type; assert_never for a missed one.
+        match q.type:
+            case QuestionType.SINGLE:
+                labels = [o.text for o in q.options] + ([survey.other_label(q)] if q.other_allowed else [])
+                # Labels the questionnaire no longer has (an edited file) stay visible as extra categories.
+                extra = sorted(set(frame[q.id].dropna()) - set(labels))
+                frame[q.id] = pd.Categorical(frame[q.id], categories=labels + extra, ordered=q.ordered)
+                frame[f"{q.id}__code"] = pd.to_numeric(frame[f"{q.id}__code"], errors="coerce").astype("Int64")
+            case QuestionType.MULTIPLE:
+                for v in kinds.values():
+                    if v.name.startswith(f"{q.id}__") and v.kind == "flag":
+                        frame[v.name] = pd.to_numeric(frame[v.name], errors="coerce").astype("Int8")
+            case QuestionType.SCALE | QuestionType.NUMBER:
+                frame[q.id] = pd.to_numeric(frame[q.id], errors="coerce").astype("Int64")
+            case QuestionType.TEXT:
+                pass  # text stays text (object)
+            case _ as unreachable:
+                assert_never(unreachable)
     return frame
 
 

@@ -1,17 +1,10 @@
 """Raw-data exports: one row per response, as CSV (UTF-8 with BOM) or XLSX.
 
-Columns, in this order:
-
-* ``respondent`` (respondents.user_key, or ``pseudonymize(user_key)``), ``response_id``,
-  ``status`` (``completed`` / ``in_progress``), ``started_at``, ``completed_at`` (UTC;
-  CSV ``YYYY-MM-DD HH:MM:SS``, XLSX real date cells), ``source``;
-* ``skipped_questions`` — ids of the questions the respondent skipped, joined with "; ";
-* per single-choice question ``<qid>`` (option label) and ``<qid>__code`` (option id,
-  ``other`` for "other");
-* per multiple-choice question ``<qid>`` (labels joined with "; "), then one 0/1 column
-  ``<qid>__<option_id>`` per option and ``<qid>__other_selected`` when "other" is allowed;
-* per choice question with "other": ``<qid>__other`` — the typed text;
-* per scale / number question ``<qid>`` as an integer; per text question ``<qid>``.
+Columns, in order: the response-level ones (``respondent`` — the Telegram id, or its keyed hash when
+ANONYMOUS=true — ``response_id``, ``status``, ``started_at``, ``completed_at``, ``duration_seconds``,
+``last_question``, ``survey_version``, ``source``, ``skipped_questions``), then each question's; what each
+holds and how answers are coded (option numbers, 0/1 flags, ISO 8601 times in TIMEZONE) is
+``analytics.codebook``, whose codebook goes beside every export.
 
 Empty cells mean "no answer": a skipped question (listed in ``skipped_questions``) or one
 the respondent never reached. The 0/1 columns are empty too in both cases, so a 0 always
@@ -34,13 +27,13 @@ import io
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, assert_never
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analytics.codebook import DEFAULT_TIMEZONE, codebook_rows, option_codes
+from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes
 from analytics.filters import Filter
 from analytics.summary import Summary, build_summary
 from storage.db import read_only
@@ -51,7 +44,6 @@ from survey.model import OTHER, Question, QuestionType, Survey
 RESPONSE_BATCH = 2_000
 ANSWER_BATCH = 20_000
 DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 BASE_COLUMNS = ["respondent", "response_id", "status", "started_at", "completed_at", "duration_seconds", "last_question",
                 "survey_version", "source", "skipped_questions"]
 
@@ -91,68 +83,74 @@ def _question_columns(
         return None if value is None else neutralize_(value)
 
     qid = q.id
-    if q.type == QuestionType.SINGLE:
-        codes = option_codes(q)
-        code_cell = (lambda c: str(c)) if as_text else (lambda c: c)
-        cells_of = {o.id: [neutralize_(o.text), code_cell(codes[o.id])] for o in q.options}
-        if q.other_allowed:
-            cells_of[OTHER] = [neutralize_(survey.other_label(q)), code_cell(codes[OTHER])]
-        cols = [qid, f"{qid}__code"] + ([f"{qid}__other"] if q.other_allowed else [])
-        empty = [None] * len(cols)
-        with_other = q.other_allowed
+    # The exports' one dispatch on the question type (CSV, XLSX and SAV share it); a type without a case
+    # fails loudly (assert_never) instead of being written as text.
+    match q.type:
+        case QuestionType.SINGLE:
+            codes = option_codes(q)
+            code_cell = (lambda c: str(c)) if as_text else (lambda c: c)
+            cells_of = {o.id: [neutralize_(o.text), code_cell(codes[o.id])] for o in q.options}
+            if q.other_allowed:
+                cells_of[OTHER] = [neutralize_(survey.other_label(q)), code_cell(codes[OTHER])]
+            cols = [qid, f"{qid}__code"] + ([f"{qid}__other"] if q.other_allowed else [])
+            empty = [None] * len(cols)
+            with_other = q.other_allowed
 
-        def single(a: AnswerRecord | None) -> Cells:
-            if a is None or a.skipped or not a.option_ids:
-                return empty
-            code = a.option_ids[0]
-            # An id the questionnaire no longer has (an edited file): its id as label, no code.
-            cells = cells_of.get(code) or [neutralize_(code), None]
-            if with_other:
-                return [*cells, _safe(a.other_text) if code == OTHER else None]
-            return cells
+            def single(a: AnswerRecord | None) -> Cells:
+                if a is None or a.skipped or not a.option_ids:
+                    return empty
+                code = a.option_ids[0]
+                # An id the questionnaire no longer has (an edited file): its id as label, no code.
+                cells = cells_of.get(code) or [neutralize_(code), None]
+                if with_other:
+                    return [*cells, _safe(a.other_text) if code == OTHER else None]
+                return cells
 
-        return cols, single
-    if q.type == QuestionType.MULTIPLE:
-        ids = q.option_ids + ([OTHER] if q.other_allowed else [])
-        position = {o: i for i, o in enumerate(ids)}
-        labels = [o.text for o in q.options] + ([survey.other_label(q)] if q.other_allowed else [])
-        flag_cols = [f"{qid}__{o}" for o in q.option_ids] + ([f"{qid}__other_selected"] if q.other_allowed else [])
-        cols = [qid, *flag_cols] + ([f"{qid}__other"] if q.other_allowed else [])
-        empty = [None] * len(cols)
-        # CSV gets the 0/1 flags as text: the csv module writes str cells ~20 % faster than ints.
-        zero, one = ("0", "1") if as_text else (0, 1)
-        zeros = [zero] * len(ids)
-        with_other = q.other_allowed
+            return cols, single
+        case QuestionType.MULTIPLE:
+            ids = q.option_ids + ([OTHER] if q.other_allowed else [])
+            position = {o: i for i, o in enumerate(ids)}
+            labels = [o.text for o in q.options] + ([survey.other_label(q)] if q.other_allowed else [])
+            flag_cols = [f"{qid}__{o}" for o in q.option_ids] + ([f"{qid}__other_selected"] if q.other_allowed else [])
+            cols = [qid, *flag_cols] + ([f"{qid}__other"] if q.other_allowed else [])
+            empty = [None] * len(cols)
+            # CSV gets the 0/1 flags as text: the csv module writes str cells ~20 % faster than ints.
+            zero, one = ("0", "1") if as_text else (0, 1)
+            zeros = [zero] * len(ids)
+            with_other = q.other_allowed
 
-        # The label and 0/1 cells depend only on the chosen ids, and a question has few distinct
-        # combinations: computed once each (a third of a 100k-row export's formatting).
-        cache: dict[tuple[str, ...], tuple[Cells, bool]] = {}
+            # The label and 0/1 cells depend only on the chosen ids, and a question has few distinct
+            # combinations: computed once each (a third of a 100k-row export's formatting).
+            cache: dict[tuple[str, ...], tuple[Cells, bool]] = {}
 
-        def cells_for(choices: tuple[str, ...]) -> tuple[Cells, bool]:
-            picked = sorted(position[o] for o in choices if o in position)
-            flags = zeros.copy()
-            for i in picked:
-                flags[i] = one
-            return [neutralize_("; ".join([labels[i] for i in picked])), *flags], bool(with_other and flags[-1] == one)
+            def cells_for(choices: tuple[str, ...]) -> tuple[Cells, bool]:
+                picked = sorted(position[o] for o in choices if o in position)
+                flags = zeros.copy()
+                for i in picked:
+                    flags[i] = one
+                return [neutralize_("; ".join([labels[i] for i in picked])), *flags], bool(with_other and flags[-1] == one)
 
-        def multiple(a: AnswerRecord | None) -> Cells:
-            if a is None or a.skipped or not a.option_ids:
-                return empty
-            choices = a.option_ids
-            hit = cache.get(choices)
-            if hit is None:
-                hit = cells_for(choices)
-                if len(cache) < 4096:  # bounded, whatever odd strings the database holds
-                    cache[choices] = hit
-            cells, other_picked = hit
-            if with_other:
-                return [*cells, _safe(a.other_text) if other_picked else None]
-            return cells
+            def multiple(a: AnswerRecord | None) -> Cells:
+                if a is None or a.skipped or not a.option_ids:
+                    return empty
+                choices = a.option_ids
+                hit = cache.get(choices)
+                if hit is None:
+                    hit = cells_for(choices)
+                    if len(cache) < 4096:  # bounded, whatever odd strings the database holds
+                        cache[choices] = hit
+                cells, other_picked = hit
+                if with_other:
+                    return [*cells, _safe(a.other_text) if other_picked else None]
+                return cells
 
-        return cols, multiple
-    if q.type in (QuestionType.SCALE, QuestionType.NUMBER):
-        return [qid], lambda a: [None if a is None or a.skipped or a.number is None else int(a.number)]
-    return [qid], lambda a: [None if a is None or a.skipped else _safe(a.text)]
+            return cols, multiple
+        case QuestionType.SCALE | QuestionType.NUMBER:
+            return [qid], lambda a: [None if a is None or a.skipped or a.number is None else int(a.number)]
+        case QuestionType.TEXT:
+            return [qid], lambda a: [None if a is None or a.skipped else _safe(a.text)]
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 class _Rows:
@@ -214,11 +212,6 @@ class _Rows:
     def batch(self, batch: ResponseBatch) -> list[Cells]:
         """Rows of a batch of responses (read into records here, in the caller's thread)."""
         return [self.row(response, answers) for response, answers in batch]
-
-
-def export_columns(survey: Survey) -> list[str]:
-    """The column names of the raw-data export, in order."""
-    return _Rows(survey, None).columns
 
 
 async def _stream(
@@ -304,13 +297,6 @@ async def export_csv(
 
 # XLSX -----------------------------------------------------------------------------------
 
-TYPE_NAMES = {
-    QuestionType.SINGLE: "один вариант",
-    QuestionType.MULTIPLE: "несколько вариантов",
-    QuestionType.SCALE: "шкала",
-    QuestionType.NUMBER: "число",
-    QuestionType.TEXT: "текст",
-}
 
 
 def _write_row(ws, r: int, cells: list, date_format) -> None:

@@ -18,12 +18,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import assert_never
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import Answer as AnswerRow, AnswerChoice, Respondent, Response
-from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey
+from survey.model import OTHER, Question, QuestionType, Survey
 
 SYNTAX = (
     "фильтр пишется так: where 11=2 (вариант 2 вопроса 11), 11=2,5 (любой из них), 11=other, "
@@ -83,17 +84,6 @@ class Filter:
     def describe(self) -> str:
         """A one-line description for headers: "11 = Digital-агентство полного цикла; 12 = 1–50"."""
         return "; ".join(c.text for c in self.conditions)
-
-    @property
-    def expression(self) -> str:
-        """A canonical filter expression that parses back to the same filter (for file names, logs)."""
-        out = []
-        for c in self.conditions:
-            if c.kind == "range":
-                out.append(f"{c.question_id}={c.low}" + ("+" if c.high is None else f"-{c.high}"))
-            else:
-                out.append(f"{c.question_id or 'source'}={','.join(c.values)}")
-        return " ".join(out)
 
 
 def _question(survey: Survey, ref: str) -> Question:
@@ -163,11 +153,15 @@ def parse_condition(survey: Survey, token: str) -> Condition:
         return Condition("source", None, values, text=f"источник = {shown}")
     q = _question(survey, left)
     number = survey.number(q.id)
-    if q.type in CHOICE_TYPES:
-        return _choice(survey, q, number, right.strip())
-    if q.type in (QuestionType.SCALE, QuestionType.NUMBER):
-        return _range(q, number, right.strip())
-    raise FilterError(f"вопрос {number} — свободный текст, по нему фильтровать нельзя; {SYNTAX}")
+    match q.type:  # a type without a case fails loudly (assert_never)
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            return _choice(survey, q, number, right.strip())
+        case QuestionType.SCALE | QuestionType.NUMBER:
+            return _range(q, number, right.strip())
+        case QuestionType.TEXT:
+            raise FilterError(f"вопрос {number} — свободный текст, по нему фильтровать нельзя; {SYNTAX}")
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def parse_filter(expr: str | Sequence[str], survey: Survey) -> Filter:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from html import escape
+from typing import assert_never
 
 from analytics.summary import (
     REMOVED_LABEL,
@@ -143,6 +144,8 @@ def _header(summary: Summary) -> list[str]:
     ]
     if summary.filter:
         lines.insert(1, f"Фильтр: {escape(summary.filter)} — респондентов: {summary.started}")
+    if summary.reminders.reminded:
+        lines.append(reminders_line(summary))
     if summary.completed_only:
         lines.append(f"<i>Учтены только завершённые анкеты ({summary.completed}).</i>")
     else:
@@ -163,6 +166,14 @@ def _range_line(b: Bucket, name: str | None = None) -> str:
     return f"{label} — {b.count} ({fmt_percent(b.percent)})"
 
 
+def _texts_lines(texts: list[str], shown: int) -> list[str]:
+    """The first ``shown`` typed answers, clipped, and how many more there are."""
+    lines = [f"  «{escape(_clip(t, PREVIEW_CHARS))}»" for t in texts[:shown]]
+    if len(texts) > shown:
+        lines.append(f"  … и ещё {len(texts) - shown}")
+    return lines
+
+
 def _question_lines(q: QuestionSummary, *, detail: bool = False) -> list[str]:
     lines = [f"<b>{q.number}. {escape(q.title)}</b>"]
     if detail and q.text != q.title:
@@ -173,32 +184,33 @@ def _question_lines(q: QuestionSummary, *, detail: bool = False) -> list[str]:
         return lines
     wilson = detail and q.n < WILSON_BELOW
     shown = DETAIL_TEXTS if detail else PREVIEW_TEXTS
-    if q.is_choice:
-        for o in q.options:
-            lines.append(_option_line(o, q.n, wilson))
-            if o.is_other and q.other_texts:
-                lines.extend(f"  «{escape(_clip(t, PREVIEW_CHARS))}»" for t in q.other_texts[:shown])
-                if len(q.other_texts) > shown:
-                    lines.append(f"  … и ещё {len(q.other_texts) - shown}")
-        if q.is_multiple:
-            lines.append(f"<i>{MULTIPLE_NOTE}</i>")
-    elif q.type in (QuestionType.SCALE, QuestionType.NUMBER):
-        lines.append(f"Среднее {fmt_decimal(q.mean)} · медиана {fmt_median(q.median)}")
-        if q.type == QuestionType.SCALE:
+    # The text rendering's one dispatch on the question type: a type without a case fails loudly (assert_never).
+    match q.type:
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            for o in q.options:
+                lines.append(_option_line(o, q.n, wilson))
+                if o.is_other and q.other_texts:
+                    lines.extend(_texts_lines(q.other_texts, shown))
+            if q.is_multiple:
+                lines.append(f"<i>{MULTIPLE_NOTE}</i>")
+        case QuestionType.SCALE:
+            lines.append(f"Среднее {fmt_decimal(q.mean)} · медиана {fmt_median(q.median)}")
             if q.min_label or q.max_label:
                 lines.append(
                     f"<i>{q.scale_min} — {escape(q.min_label or '')}, {q.scale_max} — {escape(q.max_label or '')}</i>"
                 )
             lines.extend(_option_line(o, q.n, wilson) for o in q.options)
             lines.extend(_range_line(g, GROUP_NAMES.get(g.key)) for g in q.groups)
-        elif q.buckets:
-            lines.extend(_range_line(b) for b in q.buckets)
-        elif q.distribution:
-            lines.append(f"Минимум {q.distribution[0][0]} · максимум {q.distribution[-1][0]}")
-    else:  # text answers
-        lines.extend(f"  «{escape(_clip(t, PREVIEW_CHARS))}»" for t in q.other_texts[:shown])
-        if len(q.other_texts) > shown:
-            lines.append(f"  … и ещё {len(q.other_texts) - shown}")
+        case QuestionType.NUMBER:
+            lines.append(f"Среднее {fmt_decimal(q.mean)} · медиана {fmt_median(q.median)}")
+            if q.buckets:
+                lines.extend(_range_line(b) for b in q.buckets)
+            elif q.distribution:
+                lines.append(f"Минимум {q.distribution[0][0]} · максимум {q.distribution[-1][0]}")
+        case QuestionType.TEXT:
+            lines.extend(_texts_lines(q.other_texts, shown))
+        case _ as unreachable:
+            assert_never(unreachable)
     return lines
 
 
@@ -235,6 +247,13 @@ def render_other_texts(summary: Summary, question_id: str | int) -> list[str]:
     return pack_messages([lines])
 
 
+def reminders_line(summary: Summary) -> str:
+    """Reminded respondents, and of them how many came back (answered after it) and completed."""
+    r = summary.reminders
+    return (f"Напоминания: получили {r.reminded}, вернулись {r.came_back} ({fmt_percent(percent(r.came_back, r.reminded))}),"
+            f" завершили {r.completed} ({fmt_percent(percent(r.completed, r.reminded))})")
+
+
 def render_funnel(summary: Summary) -> list[str]:
     """The question-by-question funnel: reached, answered, skipped, stopped here."""
     lines = [
@@ -248,5 +267,7 @@ def render_funnel(summary: Summary) -> list[str]:
             f"{step.number}. {escape(step.title)} — дошли {step.reached} ({fmt_percent(percent(step.reached, summary.started))}),"
             f" ответили {step.answered}, пропустили {step.skipped}, остановились {step.dropped}"
         )
+    if summary.reminders.reminded:
+        lines.append(reminders_line(summary))
     return pack_messages([lines])
 

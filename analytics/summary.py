@@ -38,8 +38,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 from storage.db import read_only
 from storage.models import COMPLETED, IN_PROGRESS, Answer as AnswerRow, AnswerChoice, Response
 from storage.records import ResponseSet, S, as_utc, choices_include
+from storage.reminders import ReminderCounts, reminder_counts
 from storage.sql import duration_seconds
-from survey.model import CHOICE_TYPES, OTHER, Question, QuestionType, Survey
+from survey.model import CHOICE_TYPES, NUMERIC_TYPES, OTHER, Question, QuestionType, Survey
 
 if TYPE_CHECKING:
     from analytics.filters import Filter
@@ -213,6 +214,8 @@ class Summary:
     # Question ids no longer in the questionnaire that still hold answers of counted responses: (id, answers).
     removed_questions: list[tuple[str, int]] = field(default_factory=list)
     filter: str | None = None  # the respondent filter's description (analytics.filters), when one applies
+    # Of the responses in the survey (and the filter): reminded, came back after it, completed (storage/reminders.py).
+    reminders: ReminderCounts = field(default_factory=ReminderCounts)
 
     @property
     def base(self) -> int:
@@ -474,7 +477,7 @@ async def _read_figures(conn: AsyncConnection, scope: _Scope) -> _Figures:
             if qid in choices:
                 choices[qid][option_id] = count
 
-    numeric_ids = [q.id for q in survey.questions if q.type in (QuestionType.SCALE, QuestionType.NUMBER)]
+    numeric_ids = [q.id for q in survey.questions if q.type in NUMERIC_TYPES]
     numbers: dict[str, dict[int, int]] = {qid: {} for qid in numeric_ids}
     for (qid, was_skipped, value), count in counted_rows.items():
         if qid in numbers and not was_skipped and value is not None and count:
@@ -616,8 +619,8 @@ def _question_summary(survey: Survey, q: Question, figures: _Figures, base_count
             return _number_summary(q, base, figures.numbers.get(q.id, {}))
         case QuestionType.TEXT:
             return base  # the answers are in other_texts
-        case _:
-            assert_never(q.type)
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def _funnel_step(survey: Survey, q: Question, figures: _Figures) -> FunnelStep:
@@ -635,6 +638,7 @@ async def build_summary(
     async with read_only(engine).begin() as conn:
         scope = await _scope(conn, survey, completed_only, None if where is None else where.predicate())
         figures = await _read_figures(conn, scope)
+        reminded = await reminder_counts(conn, scope.in_survey.where)
     return Summary(
         survey_id=survey.id,
         survey_version=survey.version,
@@ -652,6 +656,7 @@ async def build_summary(
         removed_questions=sorted((qid, n) for qid, n in figures.answered.items()
                                  if n and qid not in {q.id for q in survey.questions}),
         filter=None if where is None else where.describe(),
+        reminders=reminded,
     )
 
 
@@ -723,6 +728,14 @@ class RemovedQuestionJSON(TypedDict):
     n: int
 
 
+class RemindersJSON(TypedDict):
+    """Responses reminded (a reminder delivered), of them came back (answered after it) and completed."""
+
+    reminded: int
+    came_back: int
+    completed: int
+
+
 class SummaryJSON(TypedDict):
     survey: SurveyRefJSON
     completed_only: bool
@@ -737,6 +750,7 @@ class SummaryJSON(TypedDict):
     questions: list[QuestionJSON]
     removed_questions: list[RemovedQuestionJSON]
     funnel: list[FunnelStepJSON]
+    reminders: RemindersJSON
 
 
 def _num(value: Decimal | None) -> float | None:
@@ -785,4 +799,6 @@ def summary_to_json(summary: Summary) -> SummaryJSON:
              "dropped": f.dropped}
             for f in summary.funnel
         ],
+        "reminders": {"reminded": summary.reminders.reminded, "came_back": summary.reminders.came_back,
+                      "completed": summary.reminders.completed},
     }

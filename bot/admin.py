@@ -77,9 +77,6 @@ def summary_buttons(context: Context | None = None, completed_only: bool = False
     return InlineKeyboardMarkup([buttons[:2], buttons[2:]])
 
 
-SUMMARY_BUTTONS = summary_buttons()
-
-
 def add_admin_handlers(app: Application) -> None:
     """Register the admin commands behind a numeric-id filter."""
     admins = filters.User(user_id=sorted(app.bot_data.settings.admin_ids))

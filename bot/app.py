@@ -29,6 +29,7 @@ from bot.housekeeping import start_housekeeping, stop_housekeeping
 from bot.monitor import serve_healthz, start_monitor, stop_monitor
 from bot.outgoing import BULK, OutgoingLimiter
 from bot.processor import PerUserUpdateProcessor
+from bot.reminders import start_reminders, stop_reminders
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
 from bot.sharedbudget import share_budget
@@ -188,6 +189,7 @@ async def open_storage(app: Application) -> None:
         start_monitor(app, data.health_file, settings.health_interval_seconds)
     await share_sending_budget(app)
     await register_commands(app)
+    start_reminders(app)  # after the menu: the loop's first look is one period away anyway
 
 
 async def register_commands(app: Application) -> None:
@@ -210,6 +212,7 @@ async def share_sending_budget(app: Application) -> None:
 
 async def close_storage(app: Application) -> None:
     """Close the batch writer and dispose of the database engine."""
+    await stop_reminders(app)
     await stop_housekeeping(app)
     await stop_monitor(app)
     limiter = app.bot.rate_limiter

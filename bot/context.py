@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from bot.guard import FaultNotices
     from bot.health import Health
+    from bot.reminders import Reminders
     from bot.service import SurveyService
     from bot.settings import Settings
     from survey.model import Survey
@@ -35,6 +36,7 @@ class BotData:
         self.notices: FaultNotices | None = None
         self.background: set[asyncio.Task] = set()  # fire-and-forget tasks in flight (incident alerts)
         self.health_file: Path | None = None  # set for `surveybot run`: the monitor writes it (bot/monitor.py)
+        self.reminders: Reminders | None = None  # the reminder loop, when REMIND_AFTER is set (bot/reminders.py)
 
 
 Context = CallbackContext[ExtBot, dict, dict, BotData]

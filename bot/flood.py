@@ -110,12 +110,3 @@ def add_flood_guard(app: Application) -> FloodGuard:
     guard = FloodGuard(settings.flood_messages, settings.flood_window_seconds)
     app.add_handler(TypeHandler(Update, guard.check), group=-1)
     return guard
-
-
-def guard_of(app: Application) -> FloodGuard | None:
-    """The flood guard registered on an application (for tests and diagnostics)."""
-    for handler in app.handlers.get(-1, []):
-        owner = getattr(handler.callback, "__self__", None)
-        if isinstance(owner, FloodGuard):
-            return owner
-    return None

@@ -174,10 +174,6 @@ class Budget:
         self._tokens = 0.0
         self._poke()
 
-    def waiting(self) -> tuple[int, int]:
-        """Calls waiting now, per priority."""
-        return len(self._queues[0]), len(self._queues[1])
-
     async def acquire(self, need: float, priority: Priority = Priority.INTERACTIVE) -> None:
         """Wait until this call may go: interactive before bulk, first come first served within each."""
         now = self._refill()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from html import escape
+from typing import assert_never
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -42,31 +43,6 @@ def _fmt_int(value: int) -> str:
     return f"{value:,}".replace(",", "\u00a0")
 
 
-def _hint(survey: Survey, q: Question, progress: Progress) -> str:
-    if progress.awaiting_other:
-        return f"✍️ Напишите свой вариант ответа одним сообщением (до {flow.other_text_limit(q)} символов)."
-    if q.hint:
-        return q.hint
-    match q.type:
-        case QuestionType.SINGLE:
-            return "Выберите один вариант."
-        case QuestionType.MULTIPLE:
-            most = flow.max_selected(q)
-            total = len(q.options) + (1 if q.other_allowed else 0)
-            limit = f" (не больше {most})" if most < total else ""
-            return f"Можно выбрать несколько вариантов{limit}, затем нажмите «{DONE}»."
-        case QuestionType.SCALE:
-            return "Выберите оценку на кнопках."
-        case QuestionType.NUMBER:
-            lo = _fmt_int(q.min) if q.min is not None else None
-            hi = _fmt_int(q.max) if q.max is not None else None
-            bounds = f" от {lo} до {hi}" if lo and hi else (f" от {lo}" if lo else (f" до {hi}" if hi else ""))
-            return f"Напишите целое число{bounds} в ответном сообщении."
-        case QuestionType.TEXT:
-            return f"Напишите ответ одним сообщением (до {q.max_length} символов)."
-    return ""
-
-
 def _long_options(q: Question) -> bool:
     return any(len(o.text) > BUTTON_LIMIT for o in q.options)
 
@@ -78,25 +54,104 @@ def _button_label(index: int, text: str, numbered: bool) -> str:
     return label if len(label) <= BUTTON_LIMIT else label[: BUTTON_LIMIT - 1].rstrip() + "…"
 
 
+@dataclass(frozen=True)
+class _TypeView:
+    """The parts of a question screen that depend on the question's type."""
+
+    hint: str  # the default hint (the questionnaire's own hint replaces it)
+    buttons: list[list[InlineKeyboardButton]]  # the answer buttons, above «Назад» / «Пропустить»
+    before: list[str]  # lines above «Сейчас вопрос пропущен.»
+    after: list[str]  # lines below it
+    keep: bool  # «Оставить ответ →» is offered for an answer given before
+
+
+def _type_view(survey: Survey, q: Question, progress: Progress, version: int, numbered: bool) -> _TypeView:
+    """What a question of each type adds to its screen: bot.render's one dispatch on the question type
+    (with ``answer_label``); a type without a case here fails loudly (assert_never)."""
+    current = progress.answers.get(q.id)
+    given = current if current is not None and not current.skipped else None
+    match q.type:
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            multiple = q.type == QuestionType.MULTIPLE
+            chosen = set(progress.draft) if multiple else set(given.option_ids if given else ())
+            make = callbacks.toggle if multiple else callbacks.choose
+            rows = [[InlineKeyboardButton(_mark(chosen, o.id, _button_label(i, o.text, numbered)),
+                                          callback_data=make(version, o.id))] for i, o in enumerate(q.options, 1)]
+            if q.other_allowed:
+                label = ("✍️ " if progress.awaiting_other else "") + survey.other_label(q)
+                rows.append([InlineKeyboardButton(_mark(chosen, OTHER, label), callback_data=callbacks.simple(version, "x"))])
+            after: list[str] = []
+            if multiple:
+                rows.append([InlineKeyboardButton(DONE, callback_data=callbacks.simple(version, "d"))])
+                most = flow.max_selected(q)
+                total = len(q.options) + (1 if q.other_allowed else 0)
+                limit = f" (не больше {most})" if most < total else ""
+                hint = f"Можно выбрать несколько вариантов{limit}, затем нажмите «{DONE}»."
+                if OTHER in progress.draft and progress.draft_other:
+                    after = ["", f"Ваш вариант: <i>{escape(progress.draft_other)}</i>"]
+            else:
+                hint = "Выберите один вариант."
+                if given and OTHER in given.option_ids and given.other_text:
+                    after = ["", f"Ваш вариант: <i>{escape(given.other_text)}</i>"]
+            return _TypeView(hint, rows, [], after, keep=not multiple)
+        case QuestionType.SCALE:
+            assert q.scale is not None  # the model requires it for scales
+            chosen = {str(given.number)} if given and given.number is not None else set()
+            values = [str(v) for v in range(q.scale.min, q.scale.max + 1)]
+            per_row = 5 if len(values) > 6 else len(values)
+            rows = [[InlineKeyboardButton(_mark(chosen, v, v), callback_data=callbacks.choose(version, v))
+                     for v in values[start : start + per_row]] for start in range(0, len(values), per_row)]
+            ends = []
+            if q.scale.min_label:
+                ends.append(f"{q.scale.min} — {escape(q.scale.min_label)}")
+            if q.scale.max_label:
+                ends.append(f"{q.scale.max} — {escape(q.scale.max_label)}")
+            return _TypeView("Выберите оценку на кнопках.", rows, ["", ", ".join(ends)] if ends else [], [], keep=True)
+        case QuestionType.NUMBER:
+            lo = _fmt_int(q.min) if q.min is not None else None
+            hi = _fmt_int(q.max) if q.max is not None else None
+            bounds = f" от {lo} до {hi}" if lo and hi else (f" от {lo}" if lo else (f" до {hi}" if hi else ""))
+            return _TypeView(f"Напишите целое число{bounds} в ответном сообщении.", [],
+                             _current_line(survey, q, current), [], keep=True)
+        case QuestionType.TEXT:
+            return _TypeView(f"Напишите ответ одним сообщением (до {q.max_length} символов).", [],
+                             _current_line(survey, q, current), [], keep=True)
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
+def _mark(chosen: set[str], key: str, label: str) -> str:
+    return (CHECK + label) if key in chosen else label
+
+
+def _current_line(survey: Survey, q: Question, current: Answer | None) -> list[str]:
+    """The answer given before, for questions answered by a message (they have no button to tick)."""
+    return [] if current is None else ["", f"Текущий ответ: <i>{escape(answer_label(survey, q, current))}</i>"]
+
+
 def answer_label(survey: Survey, q: Question, answer: Answer | None) -> str:
     """The answer in words, for the edited question message and the final summary."""
     if answer is None:
         return "—"
     if answer.skipped:
         return "пропущен"
-    if q.type in (QuestionType.SINGLE, QuestionType.MULTIPLE):
-        parts = []
-        for oid in answer.option_ids:
-            if oid == OTHER:
-                parts.append(f"{survey.other_label(q)}: {answer.other_text or ''}".strip())
-            else:
-                parts.append(q.option_label(oid, survey.other_label(q)))
-        return "; ".join(parts)
-    if q.type == QuestionType.SCALE:
-        return str(answer.number)
-    if q.type == QuestionType.NUMBER:
-        return _fmt_int(answer.number) if answer.number is not None else "—"
-    return answer.text or "—"
+    match q.type:
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            parts = []
+            for oid in answer.option_ids:
+                if oid == OTHER:
+                    parts.append(f"{survey.other_label(q)}: {answer.other_text or ''}".strip())
+                else:
+                    parts.append(q.option_label(oid, survey.other_label(q)))
+            return "; ".join(parts)
+        case QuestionType.SCALE:
+            return str(answer.number)
+        case QuestionType.NUMBER:
+            return _fmt_int(answer.number) if answer.number is not None else "—"
+        case QuestionType.TEXT:
+            return answer.text or "—"
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def question_screen(survey: Survey, progress: Progress, version: int) -> Screen:
@@ -109,59 +164,27 @@ def question_screen(survey: Survey, progress: Progress, version: int) -> Screen:
     if numbered:
         lines.append("")
         lines += [f"{i}. {escape(o.text)}" for i, o in enumerate(q.options, 1)]
-    if q.type == QuestionType.SCALE and q.scale:
-        ends = []
-        if q.scale.min_label:
-            ends.append(f"{q.scale.min} — {escape(q.scale.min_label)}")
-        if q.scale.max_label:
-            ends.append(f"{q.scale.max} — {escape(q.scale.max_label)}")
-        if ends:
-            lines += ["", ", ".join(ends)]
+    view = _type_view(survey, q, progress, version, numbered)
     current = progress.answers.get(q.id)
-    if current is not None and q.type in (QuestionType.NUMBER, QuestionType.TEXT):
-        lines += ["", f"Текущий ответ: <i>{escape(answer_label(survey, q, current))}</i>"]
+    lines += view.before
     if current is not None and current.skipped:
         lines += ["", "Сейчас вопрос пропущен."]
-    if q.type == QuestionType.MULTIPLE and OTHER in progress.draft and progress.draft_other:
-        lines += ["", f"Ваш вариант: <i>{escape(progress.draft_other)}</i>"]
-    elif q.type == QuestionType.SINGLE and current and OTHER in current.option_ids and current.other_text:
-        lines += ["", f"Ваш вариант: <i>{escape(current.other_text)}</i>"]
-    lines += ["", f"<i>{escape(_hint(survey, q, progress))}</i>"]
-    return Screen("\n".join(lines), _keyboard(survey, q, progress, version, numbered))
+    lines += view.after
+    if progress.awaiting_other:
+        hint = f"✍️ Напишите свой вариант ответа одним сообщением (до {flow.other_text_limit(q)} символов)."
+    else:
+        hint = q.hint or view.hint
+    lines += ["", f"<i>{escape(hint)}</i>"]
+    return Screen("\n".join(lines), _keyboard(survey, q, progress, version, view))
 
 
-def _keyboard(survey: Survey, q: Question, progress: Progress, version: int, numbered: bool) -> InlineKeyboardMarkup:
-    rows: list[list[InlineKeyboardButton]] = []
+def _keyboard(survey: Survey, q: Question, progress: Progress, version: int, view: _TypeView) -> InlineKeyboardMarkup:
+    rows = list(view.buttons)
     current = progress.answers.get(q.id)
-    chosen: set[str] = set()
-    if q.type == QuestionType.MULTIPLE:
-        chosen = set(progress.draft)
-    elif current and not current.skipped:
-        chosen = set(current.option_ids) | ({str(current.number)} if current.number is not None else set())
-    mark = lambda key, label: (CHECK + label) if key in chosen else label  # noqa: E731
-    if q.type in (QuestionType.SINGLE, QuestionType.MULTIPLE):
-        make = callbacks.choose if q.type == QuestionType.SINGLE else callbacks.toggle
-        for i, opt in enumerate(q.options, 1):
-            label = mark(opt.id, _button_label(i, opt.text, numbered))
-            rows.append([InlineKeyboardButton(label, callback_data=make(version, opt.id))])
-        if q.other_allowed:
-            label = survey.other_label(q)
-            if progress.awaiting_other:
-                label = "✍️ " + label
-            rows.append([InlineKeyboardButton(mark(OTHER, label), callback_data=callbacks.simple(version, "x"))])
-        if q.type == QuestionType.MULTIPLE:
-            rows.append([InlineKeyboardButton(DONE, callback_data=callbacks.simple(version, "d"))])
-    elif q.type == QuestionType.SCALE and q.scale:
-        values = [str(v) for v in range(q.scale.min, q.scale.max + 1)]
-        per_row = 5 if len(values) > 6 else len(values)
-        for start in range(0, len(values), per_row):
-            rows.append(
-                [InlineKeyboardButton(mark(v, v), callback_data=callbacks.choose(version, v)) for v in values[start : start + per_row]]
-            )
     nav = []
     if flow.previous_question(survey, progress.answers, q.id) is not None:
         nav.append(InlineKeyboardButton(BACK, callback_data=callbacks.simple(version, "b")))
-    if current is not None and not current.skipped and q.type != QuestionType.MULTIPLE:
+    if current is not None and not current.skipped and view.keep:
         nav.append(InlineKeyboardButton(KEEP, callback_data=callbacks.simple(version, "k")))
     if not q.required:
         nav.append(InlineKeyboardButton(SKIP, callback_data=callbacks.simple(version, "s")))
@@ -257,7 +280,6 @@ REASONS: dict[Reason, str] = {
     Reason.TOO_LONG: "Слишком длинный ответ: не больше {limit} символов. Сократите, пожалуйста.",
     Reason.EMPTY: "Пустой ответ не сохраняется. Напишите текст ответа.",
     Reason.NEED_BUTTON: NEED_BUTTON,
-    Reason.NEED_TEXT: "Здесь ответ пишется сообщением.",
     Reason.TOO_FEW: "Выберите хотя бы {limit} вариант(а), затем нажмите «Готово».",
     Reason.TOO_MANY: "Можно выбрать не больше {limit} вариантов.",
     Reason.REQUIRED: "Этот вопрос обязательный — пропустить его нельзя.",

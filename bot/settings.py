@@ -31,7 +31,6 @@ class Settings(BaseSettings):
     telegram_api_url: str = "https://api.telegram.org"
     survey_file: Path | None = None
     log_level: str = "INFO"
-    admin_language: str = "ru"
     anonymous: bool = False
     anonymity_key: SecretStr | None = None
     notify_admins_every: Annotated[int, Field(ge=0)] = 0
@@ -58,6 +57,11 @@ class Settings(BaseSettings):
     accept_changes: bool = False  # run even if the questionnaire orphans or misreads stored answers
     # The zone of the times in exports (ISO 8601 with the offset) and of the questionnaire's dates; an IANA name.
     timezone: str = "Europe/Moscow"
+    # Reminders to respondents who stopped half-way (bot/reminders.py): after this long untouched; None = off.
+    remind_after: timedelta | None = None
+    remind_max: Annotated[int, Field(ge=1, le=10)] = 1  # reminders per response at most, REMIND_AFTER apart
+    # How often the database is asked for due reminders; None: REMIND_AFTER / 10, between 1 s and 60 s.
+    remind_check_every: timedelta | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -67,6 +71,29 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"TIMEZONE '{value}' is not a time zone name like Europe/Moscow or UTC") from None
         return value
+
+    @field_validator("remind_after", "remind_check_every", mode="before")
+    @classmethod
+    def _remind_duration(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().lower() in ("", "0", "off", "none", "no"):
+                return None
+            return parse_duration(value)
+        return value
+
+    @field_validator("remind_after", "remind_check_every")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("must be a positive duration like 24h, 90m or 30s (or off)")
+        return value
+
+    def remind_period(self) -> float:
+        """Seconds between two looks for due reminders."""
+        if self.remind_check_every is not None:
+            return self.remind_check_every.total_seconds()
+        after = self.remind_after.total_seconds() if self.remind_after is not None else 600.0
+        return min(60.0, max(1.0, after / 10))
 
     @field_validator("admin_ids", mode="before")
     @classmethod

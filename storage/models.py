@@ -124,8 +124,13 @@ class Response(Base):
     awaiting_other: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped on every change; buttons carry it, so old or doubled taps are recognised.
     version: Mapped[int] = mapped_column(Integer, default=1)
-    # The questionnaire it started on: survey_definitions.id (None for responses started before 0004).
+    # The questionnaire it started on: survey_definitions.id (None for responses started before migration 0005).
     definition_id: Mapped[int | None] = mapped_column(Integer)
+    # Reminders (storage/reminders.py): how many were claimed, the first delivered one and the last claim. The
+    # respondent's own writes never touch these, and a claim never touches the position or its version.
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    first_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     respondent: Mapped[Respondent] = relationship(back_populates="responses")
 

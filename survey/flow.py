@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import assert_never
 
 from survey.model import CHOICE_TYPES, OTHER, Condition, Question, QuestionType, Survey
 
@@ -61,7 +62,6 @@ class Reason(StrEnum):
     TOO_LONG = "too_long"
     EMPTY = "empty"
     NEED_BUTTON = "need_button"
-    NEED_TEXT = "need_text"
     TOO_FEW = "too_few"
     TOO_MANY = "too_many"
     REQUIRED = "required"
@@ -273,8 +273,8 @@ def apply(survey: Survey, progress: Progress, action: Action) -> Outcome:
             if ans is None:
                 return _reject(progress, Reason.NEED_BUTTON)
             return _record(survey, progress, ans)
-        case Choose(value=value):
-            return _choose(survey, progress, q, value)
+        case Choose():
+            return _answer(survey, progress, q, action)
         case Toggle(option_id=option_id):
             return _toggle(progress, q, option_id)
         case ChooseOther():
@@ -294,18 +294,47 @@ def apply(survey: Survey, progress: Progress, action: Action) -> Outcome:
 _SCALE_VALUE = re.compile(r"-?[0-9]{1,4}")
 
 
-def _choose(survey: Survey, progress: Progress, q: Question, value: str) -> Outcome:
-    if q.type == QuestionType.SINGLE:
-        if q.option(value) is None:
-            return _reject(progress, Reason.UNKNOWN_OPTION)
-        return _record(survey, progress, Answer(option_ids=(value,)))
-    if q.type == QuestionType.SCALE:
-        assert q.scale is not None
-        # Buttons send str(int); anything else (e.g. '²', which isdigit() but int() rejects) is no option.
-        if not _SCALE_VALUE.fullmatch(value) or not q.scale.min <= int(value) <= q.scale.max:
-            return _reject(progress, Reason.UNKNOWN_OPTION)
-        return _record(survey, progress, Answer(number=int(value)))
-    return _reject(progress, Reason.UNKNOWN_OPTION)
+def _answer(survey: Survey, progress: Progress, q: Question, action: Choose | TypeText) -> Outcome:
+    """A button value (Choose) or a typed message (TypeText) as the answer to the current question.
+
+    The flow's one dispatch on the question type: a type without a case here fails loudly (assert_never).
+    """
+    value = action.value if isinstance(action, Choose) else None
+    text = action.text if isinstance(action, TypeText) else None
+    wrong_way = _reject(progress, Reason.NEED_BUTTON if value is None else Reason.UNKNOWN_OPTION)
+    match q.type:
+        case QuestionType.SINGLE:
+            if value is None:
+                return wrong_way
+            if q.option(value) is None:
+                return _reject(progress, Reason.UNKNOWN_OPTION)
+            return _record(survey, progress, Answer(option_ids=(value,)))
+        case QuestionType.MULTIPLE:
+            return wrong_way  # options are toggled (Toggle) and confirmed (Done), see _toggle and _done
+        case QuestionType.SCALE:
+            if value is None:
+                return wrong_way
+            assert q.scale is not None
+            # Buttons send str(int); anything else (e.g. '²', which isdigit() but int() rejects) is no option.
+            if not _SCALE_VALUE.fullmatch(value) or not q.scale.min <= int(value) <= q.scale.max:
+                return _reject(progress, Reason.UNKNOWN_OPTION)
+            return _record(survey, progress, Answer(number=int(value)))
+        case QuestionType.NUMBER:
+            if text is None:
+                return wrong_way
+            number = parse_number(q, text)
+            if isinstance(number, Reason):
+                return _reject(progress, number)
+            return _record(survey, progress, Answer(number=number))
+        case QuestionType.TEXT:
+            if text is None:
+                return wrong_way
+            cleaned = clean_text(text, q.max_length)
+            if isinstance(cleaned, Reason):
+                return _reject(progress, cleaned, q.max_length)
+            return _record(survey, progress, Answer(text=cleaned))
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def _toggle(progress: Progress, q: Question, option_id: str) -> Outcome:
@@ -344,25 +373,7 @@ def _typed(survey: Survey, progress: Progress, q: Question, text: str) -> Outcom
             draft = progress.draft if OTHER in progress.draft else progress.draft + (OTHER,)
             return Outcome(Kind.REDRAW, replace(progress, draft=draft, draft_other=cleaned, awaiting_other=False))
         return _record(survey, progress, Answer(option_ids=(OTHER,), other_text=cleaned))
-    if q.type == QuestionType.NUMBER:
-        value = parse_number(q, text)
-        if isinstance(value, Reason):
-            return _reject(progress, value)
-        return _record(survey, progress, Answer(number=value))
-    if q.type == QuestionType.TEXT:
-        cleaned = clean_text(text, q.max_length)
-        if isinstance(cleaned, Reason):
-            return _reject(progress, cleaned, q.max_length)
-        return _record(survey, progress, Answer(text=cleaned))
-    return _reject(progress, Reason.NEED_BUTTON)
-
-
-def expects_text(survey: Survey, progress: Progress) -> bool:
-    """Whether the respondent's next typed message is an answer."""
-    if progress.current is None:
-        return False
-    q = survey.get(progress.current)
-    return progress.awaiting_other or q.type in (QuestionType.NUMBER, QuestionType.TEXT)
+    return _answer(survey, progress, q, TypeText(text))
 
 
 def relocate(survey: Survey, progress: Progress) -> Progress:

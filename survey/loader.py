@@ -11,7 +11,17 @@ import yaml
 from pydantic import ValidationError
 
 from survey.diagnostics import Finding, Positions, describe_errors, did_you_mean, line_of, load_yaml
-from survey.model import CHOICE_TYPES, OTHER, Condition, Option, Question, QuestionType, Survey, SurveyMeta
+from survey.model import (
+    CHOICE_TYPES,
+    NUMERIC_TYPES,
+    OTHER,
+    Condition,
+    Option,
+    Question,
+    QuestionType,
+    Survey,
+    SurveyMeta,
+)
 
 BUNDLED_SURVEY = "accounting.yaml"
 
@@ -111,10 +121,7 @@ def _cross_checks(survey: Survey, positions: Positions | None = None) -> list[Fi
                     if v not in valid:
                         hint = did_you_mean(v, sorted(valid))
                         problems.append(Finding(at("questions", i, "show_if", c, field, k), f"{where}: show_if.{field}: '{v}' is not an option of {ref.id}{hint}"))
-            if (cond.min is not None or cond.max is not None) and ref.type not in (
-                QuestionType.SCALE,
-                QuestionType.NUMBER,
-            ):
+            if (cond.min is not None or cond.max is not None) and ref.type not in NUMERIC_TYPES:
                 field = "min" if cond.min is not None else "max"
                 problems.append(Finding(at("questions", i, "show_if", c, field), f"{where}: show_if.min/max: question {ref.id} is not a scale or number"))
         problems += [Finding(at("questions", i, "baseline"), p) for p in baseline_problems(q)]
@@ -201,7 +208,7 @@ def baseline_problems(q: Question) -> list[str]:
                 problems.append(f"{where}.options.{key}: not a point of the scale {lo}-{hi}")
     elif b.options:
         problems.append(f"{where}.options: a number question compares ranges (baseline.groups), not options")
-    if b.groups and q.type not in (QuestionType.SCALE, QuestionType.NUMBER):
+    if b.groups and q.type not in NUMERIC_TYPES:
         problems.append(f"{where}.groups: only scale and number questions have value ranges")
     for key in b.groups:
         bounds = b.group_bounds(key)

@@ -1,16 +1,17 @@
 """The questionnaire as data: question types, options, skip conditions.
 
 A questionnaire file is validated as a whole by ``survey.loader``; the models here
-also hold the per-question rules (answer validation lives in ``survey.answers``).
+also hold the per-question rules; answers are validated by ``survey.flow``.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -30,7 +31,35 @@ class QuestionType(StrEnum):
     TEXT = "text"
 
 
-CHOICE_TYPES = (QuestionType.SINGLE, QuestionType.MULTIPLE)
+@dataclass(frozen=True)
+class TypeTraits:
+    """What a question type's answer is and how it is given; the survey layer's one table of types."""
+
+    choice: bool  # the answer is option ids (stored in answer_choices)
+    numeric: bool  # the answer is a whole number (Answer.number)
+    typed: bool  # the respondent types the answer in a message (no answer buttons)
+
+
+def type_traits(qtype: QuestionType) -> TypeTraits:
+    """The traits of a question type. A new type must get a case here: the table below is built at import."""
+    match qtype:
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            return TypeTraits(choice=True, numeric=False, typed=False)
+        case QuestionType.SCALE:
+            return TypeTraits(choice=False, numeric=True, typed=False)
+        case QuestionType.NUMBER:
+            return TypeTraits(choice=False, numeric=True, typed=True)
+        case QuestionType.TEXT:
+            return TypeTraits(choice=False, numeric=False, typed=True)
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
+# Built at import from the exhaustive match above, so a type without traits stops the program at once.
+TRAITS: dict[QuestionType, TypeTraits] = {t: type_traits(t) for t in QuestionType}
+CHOICE_TYPES = tuple(t for t in QuestionType if TRAITS[t].choice)
+NUMERIC_TYPES = tuple(t for t in QuestionType if TRAITS[t].numeric)  # scale and number
+TYPED_TYPES = tuple(t for t in QuestionType if TRAITS[t].typed)  # number and text
 
 
 class _Strict(BaseModel):
@@ -79,7 +108,6 @@ class Condition(_Strict):
         return self
 
 
-PROVENANCES = ("published", "inferred", "assumed")
 Provenance = Literal["published", "inferred", "assumed"]
 
 
@@ -241,6 +269,8 @@ class Question(_Strict):
 
 
 OTHER = "other"
+DEFAULT_REMINDER_TEXT = ("Вы начали опрос, но не закончили его. Ответы, которые вы уже дали, сохранены — "
+                         "продолжите с того же места, когда будет удобно.")
 
 
 class SurveyMeta(_Strict):
@@ -251,7 +281,10 @@ class SurveyMeta(_Strict):
     title: Annotated[str, Field(min_length=1)]
     intro_text: str = ""
     thanks_text: str = "Спасибо! Ваши ответы записаны."
-    language: Literal["ru", "en"] = "ru"
+    # The reminder sent to a respondent who stopped half-way (REMIND_AFTER), above a «Продолжить» button.
+    reminder_text: Annotated[str, Field(min_length=1, max_length=1000)] = DEFAULT_REMINDER_TEXT
+    # The bot speaks Russian only: any other value is refused; the key stays so files that name it still load.
+    language: Literal["ru"] = "ru"
     other_label_default: str = DEFAULT_OTHER_LABEL
     author: str | None = None
     published_in: str | None = None

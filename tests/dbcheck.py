@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -36,12 +36,36 @@ def fetch(db_url: str, sql: str, **params: Any) -> list[dict]:
         return pool.submit(asyncio.run, _fetch(db_url, sql, params)).result()
 
 
-def db_path(db_url: str) -> str:
-    """The file path of a sqlite+aiosqlite URL (tests that open the file themselves are SQLite-only)."""
+def sqlite_only(db_url: str, why: str) -> str:
+    """The file path of a sqlite+aiosqlite URL; on PostgreSQL the test is skipped, saying ``why`` the feature it
+    checks is SQLite's own. Call it first thing: a test that checks stored data uses ``fetch`` and runs on both."""
     url = make_url(db_url)
     if url.get_backend_name() != "sqlite":
-        pytest.skip("this check reads the SQLite file directly; use tests.dbcheck.fetch to run it on PostgreSQL")
+        pytest.skip(f"SQLite only: {why}")
+    assert url.database is not None
     return url.database
+
+
+async def _cells(db_url: str) -> list[tuple[str, str, object]]:
+    engine = create_async_engine(db_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda sync: inspect(sync).get_table_names())
+            cells: list[tuple[str, str, object]] = []
+            for table in tables:
+                result = await conn.execute(text(f'SELECT * FROM "{table}"'))
+                columns = list(result.keys())
+                for row in result:
+                    cells += [(table, c, v) for c, v in zip(columns, row)]
+            return cells
+    finally:
+        await engine.dispose()
+
+
+def all_cells(db_url: str) -> list[tuple[str, str, object]]:
+    """Every value of every column of every table of the database: (table, column, value)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _cells(db_url)).result()
 
 
 def stored_answers(db_url: str, user_key: str | int) -> dict[str, dict]:

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from analytics.charts import funnel_chart, question_chart, question_figure
-from analytics.export import export_columns, export_csv, export_xlsx, neutralize
+from analytics.codebook import variables
+from analytics.export import export_csv, export_xlsx, neutralize
 from analytics.render import LIMIT, MULTIPLE_NOTE, render_funnel, render_other_texts, render_question, render_summary
 from analytics.summary import build_summary, percent, scale_groups, summary_to_json, wilson_interval
 from storage.db import create_engine
@@ -180,7 +181,7 @@ async def test_json_shape(summary):
     data = summary_to_json(summary)
     assert set(data) == {
         "survey", "completed_only", "started", "completed", "in_progress", "completion_rate",
-        "median_completion_seconds", "first_answer_at", "last_answer_at", "questions", "funnel", "filter",
+        "median_completion_seconds", "first_answer_at", "last_answer_at", "questions", "funnel", "filter", "reminders",
         "removed_questions",
     }
     assert data["survey"] == {"id": "manao_accounting_digital", "version": 1, "title": summary.title}
@@ -281,7 +282,7 @@ async def test_csv_round_trip(engine, survey):
     raw = buf.getvalue()
     assert raw.startswith(b"\xef\xbb\xbf")
     df = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype=str, keep_default_na=False)
-    assert list(df.columns) == export_columns(survey)
+    assert list(df.columns) == [v.name for v in variables(survey)]
     assert len(df) == 100 and set(df["status"]) == {"completed", "in_progress"}
     r1 = df.set_index("response_id").loc["1"]
     assert r1["respondent"] == "u001"
@@ -320,7 +321,7 @@ async def test_xlsx_round_trip(engine, survey, tmp_path):
     assert wb.sheetnames == ["Ответы", "Анкета", "Сводка", "Кодбук"]
     rows = list(wb["Ответы"].iter_rows(values_only=True))
     header, data = list(rows[0]), rows[1:]
-    assert header == export_columns(survey) and len(data) == 100
+    assert header == [v.name for v in variables(survey)] and len(data) == 100
     by_id = {r[header.index("response_id")]: dict(zip(header, r)) for r in data}
     r1 = by_id[1]
     assert r1[Q01] == "Аккаунт-менеджеры" and r1[f"{Q01}__code"] == 1

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from bot.flood import TAP_FACTOR, WARNING_TEXT, FloodGuard, Verdict, guard_of
+from bot.flood import TAP_FACTOR, WARNING_TEXT, FloodGuard, Verdict
 from bot.settings import Settings
 from tests.conftest import TEST_TOKEN
 from tests.dbcheck import count, stored_choices
@@ -15,6 +15,12 @@ from tests.fake_botapi import FakeBotAPI
 from tests.harness import QueuedUser, deliver, polling_app, running_app
 
 LIMIT = 10
+
+
+def guard_of(app):
+    """The flood guard registered on an application (group -1), to drive its clock and read its counters."""
+    return next(h.callback.__self__ for h in app.handlers.get(-1, [])
+                if isinstance(getattr(h.callback, "__self__", None), FloodGuard))
 
 
 class Clock:

@@ -11,7 +11,7 @@ import bot.service as service_module
 from bot.service import ReplyStatus
 from storage.repository import StaleWrite
 from survey import flow
-from tests.dbcheck import count, db_path, response_row, stored_answers
+from tests.dbcheck import count, fetch, response_row, sqlite_only, stored_answers
 
 
 @pytest.fixture
@@ -103,8 +103,8 @@ async def test_a_failing_action_does_not_lose_the_others(service, db_url):
     q1 = service.survey.questions[0].id
     assert q1 in stored_answers(db_url, 6301) and q1 in stored_answers(db_url, 6303)
     assert stored_answers(db_url, 6302) == {}
-    with sqlite3.connect(db_path(db_url)) as con:  # its update may be redelivered and then applied
-        claimed = {r[0] for r in con.execute("SELECT update_id FROM processed_updates")}
+    # its update may be redelivered and then applied
+    claimed = {r["update_id"] for r in fetch(db_url, "SELECT update_id FROM processed_updates")}
     assert {21, 23} <= claimed and 22 not in claimed
     assert (await service.act(6302, first_option(service), 1, update_id=22)).status == ReplyStatus.APPLIED
 
@@ -134,15 +134,16 @@ async def test_start_show_and_act_of_new_users_in_one_batch(service, db_url):
     assert all(s.status == ReplyStatus.NEW for s in statuses)
     shows = await asyncio.gather(*(service.show(u, 0, update_id=50 + u) for u in users))
     assert all(s.status == ReplyStatus.IN_PROGRESS and s.version == 1 for s in shows)
-    with sqlite3.connect(db_path(db_url)) as con:
-        assert con.execute("SELECT COUNT(*) FROM respondents WHERE source = 'chan'").fetchone()[0] == 3
+    assert fetch(db_url, "SELECT COUNT(*) AS n FROM respondents WHERE source = 'chan'")[0]["n"] == 3
     restarted = await service.show(6501, 1, restart=True)
     assert restarted.version == 2 and restarted.progress.current == service.survey.questions[0].id
 
 
 async def test_a_write_lock_held_elsewhere_does_not_block_the_event_loop(service, db_url):
+    path = sqlite_only(db_url, "SQLite's database-wide write lock is waited for in a worker thread (BatchWriter); "
+                               "PostgreSQL locks rows and asyncpg waits without blocking the loop")
     await started(service, [6601])
-    other = sqlite3.connect(db_path(db_url), isolation_level=None)
+    other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # e.g. `surveybot migrate` or another process writing
     try:
         task = asyncio.create_task(service.act(6601, first_option(service), 1, update_id=61))

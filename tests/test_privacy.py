@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 
 from bot.privacy import FORGET_CANCELLED, FORGOTTEN
 from bot.settings import Settings
 from tests.conftest import TEST_TOKEN
-from tests.dbcheck import count, db_path, response_row, stored_answers, stored_choices
+from tests.dbcheck import all_cells, count, respondent_row, response_row, stored_answers, stored_choices
 from tests.harness import running_app
 from tests.recording import SimUser
 
@@ -45,8 +43,7 @@ async def test_forget_me_with_confirmation_deletes_everything_and_allows_a_fresh
     await leave.press("Да, удалить")
     assert leave.last().text == FORGOTTEN and leave.last().keyboard is None
     assert response_row(db_url, 2002) is None and stored_answers(db_url, 2002) == {}
-    with closing(sqlite3.connect(db_path(db_url))) as con:
-        assert con.execute("SELECT COUNT(*) FROM respondents WHERE user_key='2002'").fetchone()[0] == 0
+    assert respondent_row(db_url, 2002) is None
     assert {t: count(db_url, t) for t in tables} == {
         "respondents": 1, "responses": 1, "answers": 3, "answer_choices": 3}  # only the other respondent's rows
     assert stored_choices(db_url, 2001)["q03_org_structure"] == ["account_director"]
@@ -60,26 +57,16 @@ async def test_forget_me_with_confirmation_deletes_everything_and_allows_a_fresh
     assert stored_choices(db_url, 2002) == {"q01_who_does_accounting": ["ceo"]}
 
 
-def all_cells(path: str) -> list[tuple[str, str, object]]:
-    """Every value of every column of every table: (table, column, value)."""
-    cells = []
-    with closing(sqlite3.connect(path)) as con:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        for table in tables:
-            cursor = con.execute(f'SELECT * FROM "{table}"')
-            columns = [d[0] for d in cursor.description]
-            for row in cursor:
-                cells += [(table, c, v) for c, v in zip(columns, row)]
-    return cells
+PEOPLE = [(7364519208, "Варвара", "varvara_secret_handle"), (6029384751, "Zebulon", "zebulon_q_private"),
+          (5192837460, "Ёжик", "hedgehog_in_fog_88")]
+FORBIDDEN = {str(uid) for uid, _, _ in PEOPLE} | {n for _, n, _ in PEOPLE} | {u for _, _, u in PEOPLE}
 
 
-async def test_anonymous_mode_stores_no_telegram_identity(tmp_path: Path):
-    db_url = f"sqlite+aiosqlite:///{tmp_path / 'anon.db'}"
+async def complete_anonymously(db_url: str) -> None:
+    """The three PEOPLE, with names and usernames, take the survey with ANONYMOUS=true."""
     settings = Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=db_url, anonymous=True, anonymity_key=KEY)
-    people = [(7364519208, "Варвара", "varvara_secret_handle"), (6029384751, "Zebulon", "zebulon_q_private"),
-              (5192837460, "Ёжик", "hedgehog_in_fog_88")]
     async with running_app(settings) as (app, request):
-        for uid, name, username in people:
+        for uid, name, username in PEOPLE:
             u = SimUser(app, request, uid, name)
             u.user["username"] = username
             u.user["last_name"] = name + "ов"
@@ -93,28 +80,37 @@ async def test_anonymous_mode_stores_no_telegram_identity(tmp_path: Path):
             assert "Спасибо за участие" in u.last().text
             await u.send("/my_data")
             assert "Telegram id не хранится" in u.last().text
-        await app.bot_data.engine.dispose()  # checkpoint nothing pending: everything is in the files now
+        await app.bot_data.engine.dispose()  # SQLite: checkpoint nothing pending, everything is in the files now
 
-    cells = all_cells(db_path(db_url))
+
+async def test_anonymous_mode_stores_no_telegram_identity(db_url):
+    await complete_anonymously(db_url)
+    cells = all_cells(db_url)  # every column of every table, read through SQL on either database
     assert len(cells) > 100
-    forbidden = {str(uid) for uid, _, _ in people} | {n for _, n, _ in people} | {u for _, _, u in people}
-    leaks = [(t, c, v) for t, c, v in cells for word in forbidden if word.lower() in str(v).lower()]
+    leaks = [(t, c, v) for t, c, v in cells for word in FORBIDDEN if word.lower() in str(v).lower()]
     assert not leaks, leaks[:5]
-    # and not in the raw bytes of the database files either (free pages and the WAL included)
-    for f in tmp_path.glob("anon.db*"):
-        raw = f.read_bytes()
-        for word in forbidden:
-            assert word.encode() not in raw, (f.name, word)
     # the stored key is a keyed hash: not the plain id, and not a plain (unkeyed) hash of it
     keys = sorted(v for t, c, v in cells if (t, c) == ("respondents", "user_key"))
-    expected = sorted(hmac.new(KEY.encode(), str(uid).encode(), hashlib.sha256).hexdigest() for uid, _, _ in people)
+    expected = sorted(hmac.new(KEY.encode(), str(uid).encode(), hashlib.sha256).hexdigest() for uid, _, _ in PEOPLE)
     assert keys == expected
-    assert not set(keys) & {hashlib.sha256(str(uid).encode()).hexdigest() for uid, _, _ in people}
+    assert not set(keys) & {hashlib.sha256(str(uid).encode()).hexdigest() for uid, _, _ in PEOPLE}
     assert count(db_url, "responses") == 3 and count(db_url, "answers") == 3 * 14
 
 
-async def test_anonymous_forget_me_finds_the_hashed_respondent(tmp_path: Path):
-    db_url = f"sqlite+aiosqlite:///{tmp_path / 'anon2.db'}"
+async def test_anonymous_mode_leaves_no_identity_in_the_sqlite_files(tmp_path: Path):
+    # SQLite only: the database is a file (and its WAL) whose raw bytes, free pages included, can be read here;
+    # PostgreSQL's files belong to its server. The tables themselves are checked on both databases above.
+    db = tmp_path / "anon.db"
+    await complete_anonymously(f"sqlite+aiosqlite:///{db}")
+    files = list(tmp_path.glob("anon.db*"))
+    assert files
+    for f in files:
+        raw = f.read_bytes()
+        for word in FORBIDDEN:
+            assert word.encode() not in raw, (f.name, word)
+
+
+async def test_anonymous_forget_me_finds_the_hashed_respondent(db_url):
     settings = Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=db_url, anonymous=True, anonymity_key=KEY)
     async with running_app(settings) as (app, request):
         u = SimUser(app, request, 7364519208, "Варвара")
@@ -126,6 +122,7 @@ async def test_anonymous_forget_me_finds_the_hashed_respondent(tmp_path: Path):
 
 
 async def test_forgotten_answers_are_not_left_in_the_database_file(tmp_path: Path):
+    # SQLite only: PRAGMA secure_delete and the bytes of the database file are SQLite's own.
     db = tmp_path / "sd.db"
     settings = Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=f"sqlite+aiosqlite:///{db}")
     async with running_app(settings) as (app, request):

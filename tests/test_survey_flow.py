@@ -22,7 +22,6 @@ from survey.flow import (
     Toggle,
     TypeText,
     apply,
-    expects_text,
     is_visible,
     start,
 )
@@ -63,6 +62,11 @@ MINI = parse_survey(
     },
     source="mini",
 )
+
+
+def expects_text(survey, progress) -> bool:
+    """Whether the flow takes a typed message as the answer (not refused with «answer with the buttons»)."""
+    return apply(survey, progress, TypeText("1")).reason not in (Reason.NEED_BUTTON, Reason.FINISHED)
 
 
 @pytest.fixture(scope="module")
