@@ -82,7 +82,9 @@ def _clip(text: str, limit: int) -> str:
 
 def _pieces(text: str, budget: int) -> list[str]:
     """Escaped pieces of a text, each at most ``budget`` characters once escaped."""
-    out, current, size = [], [], 0
+    out: list[str] = []
+    current: list[str] = []
+    size = 0
     for ch in text:
         e = escape(ch)
         if size + len(e) > budget:
@@ -155,8 +157,9 @@ def _header(summary: Summary) -> list[str]:
 
 def _option_line(o: OptionCount, n: int, wilson: bool) -> str:
     share = fmt_percent(o.percent)
-    if wilson and n:
-        low, high = wilson_interval(o.count, n)
+    interval = wilson_interval(o.count, n) if wilson else None
+    if interval is not None:
+        low, high = interval
         share += f"; 95% ДИ {fmt_decimal(low)}–{fmt_decimal(high)}%"
     return f"{escape(o.label)} — {o.count} ({share})"
 

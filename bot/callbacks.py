@@ -61,7 +61,7 @@ class StatsButton:
 
 Parsed = AnswerButton | MenuButton | ForgetButton | StatsButton
 
-_SIMPLE = {"x": flow.ChooseOther(), "d": flow.Done(), "k": flow.Keep(), "s": flow.Skip(), "b": flow.Back()}
+_SIMPLE: dict[str, flow.Action] = {"x": flow.ChooseOther(), "d": flow.Done(), "k": flow.Keep(), "s": flow.Skip(), "b": flow.Back()}
 
 
 def parse(data: str | None) -> Parsed | None:

@@ -138,16 +138,16 @@ class Outcome:
 
 def condition_holds(cond: Condition, answers: dict[str, Answer]) -> bool:
     """Whether one show_if condition is met by the answers so far."""
-    ans = answers.get(cond.question)
-    given = ans is not None and not ans.skipped
-    if cond.answered is not None and given != cond.answered:
+    stored = answers.get(cond.question)
+    ans = stored if stored is not None and not stored.skipped else None  # an answer given (not skipped)
+    if cond.answered is not None and (ans is not None) != cond.answered:
         return False
-    if cond.any_of is not None and not (given and set(ans.option_ids) & set(cond.any_of)):
+    if cond.any_of is not None and not (ans is not None and set(ans.option_ids) & set(cond.any_of)):
         return False
-    if cond.none_of is not None and given and set(ans.option_ids) & set(cond.none_of):
+    if cond.none_of is not None and ans is not None and set(ans.option_ids) & set(cond.none_of):
         return False
     if cond.min is not None or cond.max is not None:
-        if not given or ans.number is None:
+        if ans is None or ans.number is None:
             return False
         if cond.min is not None and ans.number < cond.min:
             return False
