@@ -325,3 +325,146 @@ async def _changes(db_url: str, path: Path):
         return await check_changes(engine, load_survey(path))
     finally:
         await engine.dispose()
+
+
+# ---------------------------------------------------------------- each kind of change, on a database with answers
+
+
+async def fill_answers(db_url: str, tmp_path: Path) -> None:
+    """7201 completes every question; 7202 answered the first one and stands on q_tools."""
+    async with running_app(settings_for(db_url, write(tmp_path, BASE, "v1.yaml"))) as (app, request):
+        done = SimUser(app, request, 7201)
+        await done.begin()
+        await done.press("Разработчик")
+        await done.press("Jira")
+        await done.press("Готово")
+        await done.send("12")
+        await done.press("4")
+        await done.send("Меньше встреч")
+        assert "Спасибо" in done.last().text
+        standing = SimUser(app, request, 7202)
+        await standing.begin()
+        await standing.press("Менеджер")
+        assert "Чем пользуетесь?" in standing.last().text
+
+
+STORED = ("SELECT p.user_key, a.question_id, a.skipped, a.number, a.text, a.choices FROM answers a "
+          "JOIN responses r ON r.id = a.response_id JOIN respondents p ON p.id = r.respondent_id "
+          "ORDER BY p.user_key, a.question_id")
+
+
+async def start_on(db_url: str, path: Path, severities: set[Severity]):
+    """The changes the file makes (of the expected severities only); blocking ones refuse a start without accept."""
+    changes = await _changes(db_url, path)
+    assert {c.severity for c in changes} == severities, changes
+    if Severity.BLOCKING in severities:
+        with pytest.raises(ChangesNotAccepted):
+            async with running_app(settings_for(db_url, path)):
+                pass
+    return changes
+
+
+async def admin_stats(app, request, *args: str) -> str:
+    admin = SimUser(app, request, ADMIN_ID)
+    before = len(admin.messages())
+    await admin.send(" ".join(("/stats", *args)))
+    return "\n".join(m.text for m in admin.messages()[before:])
+
+
+async def test_reworded_question_and_option_are_harmless(db_url, tmp_path):
+    await fill_answers(db_url, tmp_path)
+    before = fetch(db_url, STORED)
+
+    def reword(raw: dict) -> None:
+        q(raw, "q_role")["text"] = "Кем вы работаете?"
+        q(raw, "q_role")["options"][0]["text"] = "Программист"
+    path = write(tmp_path, edited(reword), "v2.yaml")
+    changes = await start_on(db_url, path, {Severity.HARMLESS})
+    assert {(c.kind, c.option) for c in changes} == {("text_changed", None), ("option_text_changed", "dev")}
+    async with running_app(settings_for(db_url, path)) as (app, request):  # starts without --accept-changes
+        text = await admin_stats(app, request, "1")
+        # The answers keep their ids: the count is under the new wording.
+        assert "Кем вы работаете?" in text and "Программист — 1 (50,0%" in text and "Менеджер — 1 (50,0%" in text
+        standing = SimUser(app, request, 7202)
+        await standing.send("/start")
+        await standing.press("Продолжить")
+        assert "Чем пользуетесь?" in standing.last().text
+    assert fetch(db_url, STORED) == before
+
+
+async def test_new_question_is_asked_of_those_in_progress_when_they_reach_it(db_url, tmp_path):
+    await fill_answers(db_url, tmp_path)
+    before = fetch(db_url, STORED)
+
+    def add(raw: dict) -> None:
+        raw["questions"].insert(2, {"id": "q_office", "type": "single_choice", "text": "Где вы работаете?",
+                                    "options": [{"id": "home", "text": "Дома"}, {"id": "office", "text": "В офисе"}]})
+    path = write(tmp_path, edited(add), "v2.yaml")
+    changes = await start_on(db_url, path, {Severity.NOTICE})
+    assert [(c.kind, c.question) for c in changes] == [("new_question", "q_office")]
+    assert "1 in-progress respondent(s) are already past it" not in changes[0].message  # 7202 stands before it
+    async with running_app(settings_for(db_url, path)) as (app, request):
+        standing = SimUser(app, request, 7202)
+        await standing.send("/start")
+        await standing.press("Продолжить")
+        await standing.press("Slack")
+        await standing.press("Готово")
+        assert "Где вы работаете?" in standing.last().text  # the new question, where it now stands
+        await standing.press("Дома")
+        assert "Сколько человек в команде?" in standing.last().text
+        summary = await build_summary(app.bot_data.engine, app.bot_data.survey)
+    # The respondent who completed before the edit keeps a completed response; the new question counts only
+    # those who were asked it.
+    office = summary.question("q_office")
+    assert office.n == 1 and {o.id: o.count for o in office.options} == {"home": 1, "office": 0}
+    assert summary.completed == 1 and summary.question("q_role").n == 2
+    after = fetch(db_url, STORED)
+    assert [r for r in after if r not in before] and all(r in after for r in before)
+
+
+async def test_renamed_id_keeps_old_answers_under_the_old_id(db_url, tmp_path):
+    await fill_answers(db_url, tmp_path)
+    before = fetch(db_url, STORED)
+    path = write(tmp_path, edited(lambda r: q(r, "q_wish").update(id="q_wishes")), "v2.yaml")
+    changes = await start_on(db_url, path, {Severity.BLOCKING, Severity.NOTICE})
+    assert [(c.kind, c.question) for c in changes] == [("renamed", "q_wish"), ("new_question", "q_wishes")]
+    async with running_app(settings_for(db_url, path, accept=True)) as (app, request):
+        text = await admin_stats(app, request)
+        summary = await build_summary(app.bot_data.engine, app.bot_data.survey)
+        csv_bytes = await export_bytes(db_url, app.bot_data.survey, "csv")
+    assert summary.question("q_wishes").n == 0 and summary.removed_questions == [("q_wish", 1)]
+    assert REMOVED_LABEL in text and "q_wish — n = 1" in text
+    table = pd.read_csv(io.BytesIO(csv_bytes), encoding="utf-8-sig", dtype=str).set_index("respondent")
+    assert table.loc["7201", "q_wish"] == "Меньше встреч" and pd.isna(table.loc["7201", "q_wishes"])
+    assert fetch(db_url, STORED) == before
+
+
+async def test_changed_type_is_refused_then_stored_answers_stay_as_they_were(db_url, tmp_path):
+    await fill_answers(db_url, tmp_path)
+    before = fetch(db_url, STORED)
+
+    def retype(raw: dict) -> None:
+        q(raw, "q_size").update(type="text")
+        del q(raw, "q_size")["min"], q(raw, "q_size")["max"]
+    path = write(tmp_path, edited(retype), "v2.yaml")
+    changes = await start_on(db_url, path, {Severity.BLOCKING})
+    assert [(c.kind, c.question) for c in changes] == [("type_changed", "q_size")]
+    async with running_app(settings_for(db_url, path, accept=True)) as (app, request):
+        text = await admin_stats(app, request)  # the summary is still built; the number stays stored as one
+        assert "<b>3. Сколько человек в команде?</b>\nn = 1 " in text  # counted in n (a number is no text to list)
+        standing = SimUser(app, request, 7202)
+        await standing.send("/start")
+        await standing.press("Продолжить")
+        await standing.press("Jira")
+        await standing.press("Готово")
+        await standing.send("человек пять")  # now a text answer
+        assert "Как настроение?" in standing.last().text
+    after = fetch(db_url, STORED)
+    assert all(r in after for r in before)
+    size = {r["user_key"]: r for r in after if r["question_id"] == "q_size"}
+    assert (size["7201"]["number"], size["7201"]["text"]) == (12, None)  # the old number, not rewritten
+    assert size["7202"]["text"] == "человек пять"
+    # The export writes both as the text question's column: the old number as it was given, the new text.
+    table = pd.read_csv(io.BytesIO(await export_bytes(db_url, parse_survey(edited(retype)), "csv")),
+                        encoding="utf-8-sig", dtype=str).set_index("respondent")
+    assert (table.loc["7201", "q_size"], table.loc["7202", "q_size"]) == ("12", "человек пять")
