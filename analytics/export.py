@@ -148,7 +148,14 @@ def _question_columns(
         case QuestionType.SCALE | QuestionType.NUMBER:
             return [qid], lambda a: [None if a is None or a.skipped or a.number is None else int(a.number)]
         case QuestionType.TEXT:
-            return [qid], lambda a: [None if a is None or a.skipped else _safe(a.text)]
+            def text(a: AnswerRecord | None) -> Cells:
+                if a is None or a.skipped:
+                    return [None]
+                # A number stored before the question became a text question (an accepted type change) is
+                # written as it was given, not left out.
+                return [_safe(a.text if a.text is not None or a.number is None else str(a.number))]
+
+            return [qid], text
         case _ as unreachable:
             assert_never(unreachable)
 

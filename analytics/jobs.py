@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.codebook import DEFAULT_TIMEZONE, codebook_rows
 from analytics.filters import Filter
+from storage import definitions
 from storage.db import create_engine, read_only
 from storage.models import COMPLETED, Response
 from survey.model import Survey
@@ -36,17 +37,19 @@ def _export_blocking(
         engine = create_engine(db_url)
         try:
             out = io.BytesIO()
+            # Answers to questions an edit removed stay in the file, in columns after the current ones.
+            full = await definitions.with_removed(read_only(engine), survey)
             if fmt == "csv":
-                await export_csv(read_only(engine), survey, out, completed_only=completed_only, where=where,
+                await export_csv(read_only(engine), full, out, completed_only=completed_only, where=where,
                                  delimiter=delimiter, tz_name=tz_name)
             elif fmt == "sav":
                 from analytics.dataset import sav_bytes, typed_frame
 
-                columns, rows = await collect_rows(read_only(engine), survey, completed_only=completed_only,
+                columns, rows = await collect_rows(read_only(engine), full, completed_only=completed_only,
                                                    where=where, tz_name=tz_name)
-                return sav_bytes(survey, typed_frame(survey, columns, rows, tz_name), tz_name)
+                return sav_bytes(full, typed_frame(full, columns, rows, tz_name), tz_name)
             else:
-                await export_xlsx(read_only(engine), survey, out, completed_only=completed_only, where=where,
+                await export_xlsx(read_only(engine), full, out, completed_only=completed_only, where=where,
                                   banner=banner, tz_name=tz_name)
             return out.getvalue()
         finally:

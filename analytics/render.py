@@ -13,7 +13,16 @@ from decimal import Decimal
 from html import escape
 from typing import assert_never
 
-from analytics.summary import Bucket, OptionCount, QuestionSummary, Summary, percent, round_half_up, wilson_interval
+from analytics.summary import (
+    REMOVED_LABEL,
+    Bucket,
+    OptionCount,
+    QuestionSummary,
+    Summary,
+    percent,
+    round_half_up,
+    wilson_interval,
+)
 from survey.model import QuestionType
 
 LIMIT = 4096
@@ -213,7 +222,10 @@ def _question_lines(q: QuestionSummary, *, detail: bool = False) -> list[str]:
 
 def render_summary(summary: Summary) -> list[str]:
     """The whole summary as Telegram HTML messages (header, then every question)."""
-    return pack_messages([_header(summary)] + [_question_lines(q) for q in summary.questions])
+    blocks = [_header(summary)] + [_question_lines(q) for q in summary.questions]
+    if summary.removed_questions:
+        blocks.append([f"<b>{REMOVED_LABEL}</b>"] + [f"{escape(qid)} — n = {n}" for qid, n in summary.removed_questions])
+    return pack_messages(blocks)
 
 
 def render_question(summary: Summary, number: int | str) -> list[str]:

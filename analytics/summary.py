@@ -46,8 +46,7 @@ if TYPE_CHECKING:
     from analytics.filters import Filter
 
 ONE_DECIMAL = Decimal("0.1")
-
-# Answers kept for options an edited questionnaire no longer has.
+# Answers kept for options or questions an edited questionnaire no longer has.
 REMOVED = "_removed"
 REMOVED_LABEL = "(удалён из анкеты)"
 
@@ -212,6 +211,8 @@ class Summary:
     last_answer_at: datetime | None
     questions: list[QuestionSummary]
     funnel: list[FunnelStep]
+    # Question ids no longer in the questionnaire that still hold answers of counted responses: (id, answers).
+    removed_questions: list[tuple[str, int]] = field(default_factory=list)
     filter: str | None = None  # the respondent filter's description (analytics.filters), when one applies
     # Of the responses in the survey (and the filter): reminded, came back after it, completed (storage/reminders.py).
     reminders: ReminderCounts = field(default_factory=ReminderCounts)
@@ -652,6 +653,8 @@ async def build_summary(
         last_answer_at=figures.last_answer_at,
         questions=[_question_summary(survey, q, figures, scope.counted.size) for q in survey.questions],
         funnel=[_funnel_step(survey, q, figures) for q in survey.questions],
+        removed_questions=sorted((qid, n) for qid, n in figures.answered.items()
+                                 if n and qid not in {q.id for q in survey.questions}),
         filter=None if where is None else where.describe(),
         reminders=reminded,
     )
@@ -717,6 +720,14 @@ class FunnelStepJSON(TypedDict):
     dropped: int
 
 
+class RemovedQuestionJSON(TypedDict):
+    """A question an edited questionnaire no longer has that still holds answers of counted responses."""
+
+    id: str
+    label: str  # always «(удалён из анкеты)»
+    n: int
+
+
 class RemindersJSON(TypedDict):
     """Responses reminded (a reminder delivered), of them came back (answered after it) and completed."""
 
@@ -737,6 +748,7 @@ class SummaryJSON(TypedDict):
     first_answer_at: str | None
     last_answer_at: str | None
     questions: list[QuestionJSON]
+    removed_questions: list[RemovedQuestionJSON]
     funnel: list[FunnelStepJSON]
     reminders: RemindersJSON
 
@@ -781,6 +793,7 @@ def summary_to_json(summary: Summary) -> SummaryJSON:
         "first_answer_at": _iso(summary.first_answer_at),
         "last_answer_at": _iso(summary.last_answer_at),
         "questions": [_question_json(q) for q in summary.questions],
+        "removed_questions": [{"id": qid, "label": REMOVED_LABEL, "n": n} for qid, n in summary.removed_questions],
         "funnel": [
             {"id": f.id, "number": f.number, "reached": f.reached, "answered": f.answered, "skipped": f.skipped,
              "dropped": f.dropped}

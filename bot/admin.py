@@ -28,7 +28,7 @@ from analytics.compare import baseline_waves
 from analytics.crosstab import CrosstabError, resolve_banner
 from analytics.filters import Filter, FilterError, parse_filter
 from analytics.summary import Summary, build_summary
-from bot import analysis, callbacks, render
+from bot import analysis, callbacks, field_admin, render, testmode
 from bot.context import Context
 from bot.outgoing import bulk_handler
 from bot.stats_args import StatsArgsError, StatsRequest, parse_stats_args
@@ -83,13 +83,16 @@ def add_admin_handlers(app: Application) -> None:
     only = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & admins
     app.add_handler(CommandHandler("stats", stats, filters=only))
     app.add_handler(CommandHandler("export", export, filters=only))
+    field_admin.add_field_handlers(app, only)
+    testmode.add_test_handlers(app, only)
 
 
 async def register_admin_commands(app: Application, respondent_commands: list[BotCommand]) -> None:
     """Show the admin commands in the menu of the admins' chats only."""
     for admin_id in sorted(app.bot_data.settings.admin_ids):
         try:
-            await app.bot.set_my_commands(respondent_commands + ADMIN_COMMANDS, scope=BotCommandScopeChat(admin_id))
+            await app.bot.set_my_commands(respondent_commands + ADMIN_COMMANDS + field_admin.FIELD_COMMANDS + testmode.TEST_COMMANDS,
+                                          scope=BotCommandScopeChat(admin_id))
         except TelegramError as exc:  # e.g. the admin has not opened the bot yet
             log.warning("admin command menu not set for one admin: %s", exc.message)
 
@@ -99,9 +102,10 @@ def _is_admin(update: Update, context: Context) -> bool:
     return user is not None and context.bot_data.settings.is_admin(user.id)
 
 
-async def _summary(context: Context, completed_only: bool, where: Filter | None = None) -> Summary:
+async def _summary(context: Context, completed_only: bool, where: Filter | None = None, *, test: bool = False) -> Summary:
     data = context.bot_data
-    return await build_summary(data.engine, data.survey, completed_only=completed_only, where=where)
+    survey = data.test_service.survey if test else data.survey
+    return await build_summary(data.engine, survey, completed_only=completed_only, where=where)
 
 
 async def _send_html(context: Context, chat_id: int, messages: list[str], keyboard: InlineKeyboardMarkup | None = None) -> None:
@@ -132,6 +136,10 @@ async def stats(update: Update, context: Context) -> None:
         await update.effective_message.reply_text(render.UNKNOWN_COMMAND)
         return
     chat_id = update.effective_chat.id
+    # "/stats test": the admins' test runs, which every other view leaves out.
+    test = any(a.lower() == "test" for a in context.args or [])
+    if test:
+        context.args = [a for a in context.args if a.lower() != "test"]
     try:
         request, where = _parse(context)
     except (StatsArgsError, FilterError) as exc:
@@ -139,18 +147,23 @@ async def stats(update: Update, context: Context) -> None:
         return
     await context.bot.send_chat_action(chat_id, "typing")
     if request.banner is not None:
+        if test:
+            await context.bot.send_message(chat_id, "Для тестовых ответов таблицы «by» не строятся: /stats test или /stats test N.")
+            return
         try:
             await analysis.send_crosstab(context, chat_id, request.banner, request.question, where, request.completed_only)
         except CrosstabError as exc:
             await context.bot.send_message(chat_id, f"Таблицу не построить: {exc}.")
         return
-    summary = await _summary(context, request.completed_only, where)
+    summary = await _summary(context, request.completed_only, where, test=test)
+    if test:
+        await context.bot.send_message(chat_id, "🧪 Тестовые ответы (в обычную статистику, графики, воронку и выгрузки не входят):")
     if where is not None and summary.started == 0:
         await context.bot.send_message(chat_id, analysis.no_respondents_text(where.describe()))
         return
     if request.view == "summary":
         messages = await asyncio.to_thread(report.render_summary, summary)
-        await _send_html(context, chat_id, messages, summary_buttons(context, request.completed_only, request.where))
+        await _send_html(context, chat_id, messages, None if test else summary_buttons(context, request.completed_only, request.where))
     elif request.view == "charts":
         await send_charts(context, chat_id, summary)
     elif request.view == "funnel":

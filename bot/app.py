@@ -33,10 +33,13 @@ from bot.reminders import start_reminders, stop_reminders
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
 from bot.sharedbudget import share_budget
+from storage import definitions
 from storage.db import create_engine, is_sqlite
 from storage.migrate import upgrade
+from survey.changes import blocking, report
 from survey.loader import load_survey
 from survey.model import Survey
+from survey.testmode import copy_for_tests
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,10 @@ RESPONDENT_COMMANDS = [
     BotCommand("my_data", "Что о вас сохранено"),
     BotCommand("forget_me", "Удалить ваши ответы"),
 ]
+
+
+class ChangesNotAccepted(Exception):
+    """The questionnaire would orphan or misread stored answers and --accept-changes was not given."""
 
 
 def build_application(
@@ -163,8 +170,20 @@ async def open_storage(app: Application) -> None:
     data.engine = create_engine(settings.database_url)
     await upgrade(data.engine)
     key = settings.anonymity_key.get_secret_value() if settings.anonymous and settings.anonymity_key else None
-    service = SurveyService(data.survey, data.engine, anonymity_key=key)
+    changes = await definitions.check_changes(data.engine, data.survey)
+    if blocking(changes):
+        if not settings.accept_changes:
+            raise ChangesNotAccepted(report(changes))
+        log.warning("questionnaire changes accepted by the operator:\n%s", report(changes))
+    definition_id = await definitions.register(data.engine, data.survey)  # also creates the survey_state row
+    grace, zone = settings.close_grace, settings.zone()
+    service = SurveyService(data.survey, data.engine, anonymity_key=key, definition_id=definition_id, grace=grace,
+                            zone=zone)
+    # Admins' test runs: the same questions under the test id, queued behind the same write lock and writer.
+    tests = SurveyService(copy_for_tests(data.survey), data.engine, anonymity_key=key, definition_id=definition_id,
+                          grace=grace, zone=zone, shares=service)
     data.service = GuardedService(service, data.health)  # database faults told, not hidden (bot/guard.py)
+    data.test_service = GuardedService(tests, data.health)
     start_housekeeping(app)  # forgets processed update ids after 48 h
     if data.health_file is not None:
         start_monitor(app, data.health_file, settings.health_interval_seconds)

@@ -18,6 +18,7 @@ from storage.preflight import DatabaseProblem, check_url, describe_failure
 from survey.loader import SurveyError, load_survey
 
 EXIT_CONFIG = 2
+EXIT_CHANGES = 1  # check-survey --against: the file would orphan or misread stored answers
 
 
 class RedactSecrets(logging.Filter):
@@ -105,11 +106,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Start the bot (long polling, or a webhook server with --webhook)."""
     from telegram.error import InvalidToken, NetworkError
 
-    from bot.app import build_application, run_polling, run_webhook
+    from bot.app import ChangesNotAccepted, build_application, run_polling, run_webhook
 
     settings = load_settings()
     settings.token()
     check_url(settings.database_url)
+    if args.accept_changes:
+        settings = settings.model_copy(update={"accept_changes": True})
     setup_logging(settings)
     app = build_application(settings, monitor=True)
     try:
@@ -117,6 +120,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             run_webhook(app, settings)
         else:
             run_polling(app)
+    except ChangesNotAccepted as exc:
+        print(f"surveybot: the questionnaire {settings.survey_file or '(bundled)'} differs from the one the stored "
+              f"answers were given to:\n{exc}\n"
+              "Nothing was changed. Run `surveybot check-survey FILE --against` for the details, then start with "
+              "`surveybot run --accept-changes` to run on it anyway (no stored answer is rewritten or lost).",
+              file=sys.stderr)
+        return EXIT_CONFIG
     except (InvalidToken, NetworkError) as exc:
         # Start-up failures an operator fixes in the configuration: one line, no traceback.
         if isinstance(exc, InvalidToken):
@@ -131,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check_survey(args: argparse.Namespace) -> int:
-    """Validate a questionnaire file and list every problem."""
+    """Validate a questionnaire file and list every problem; with --against, what it would do to stored answers."""
     survey = load_survey(args.file)
     print(f"OK: {survey.survey.title} — {len(survey.questions)} questions (id {survey.id}, version {survey.version})")
     baselines = [q.baseline for q in survey.questions if q.baseline is not None]
@@ -139,6 +149,16 @@ def cmd_check_survey(args: argparse.Namespace) -> int:
         figures = [f for b in baselines if b.wave == wave for f in (*b.options.values(), *b.groups.values())]
         kinds = ", ".join(f"{sum(f.provenance == p for f in figures)} {p}" for p in ("published", "inferred", "assumed"))
         print(f"baseline {wave}: {sum(b.wave == wave for b in baselines)} questions, {len(figures)} figures ({kinds})")
+    if not args.against:
+        return 0
+    settings = load_settings()
+    changes = asyncio.run(_with_engine(settings, lambda engine: _changes(engine, survey)))
+    print(f"Against the stored answers in {_shown_url(settings.database_url)}:")
+    print(changes.text)
+    if changes.blocking:
+        print("The bot will start on this file only with `surveybot run --accept-changes`.")
+        return EXIT_CHANGES
+    print("Safe: the bot starts on this file as it is.")
     return 0
 
 
@@ -162,6 +182,28 @@ def cmd_survey_schema(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+class _Changes:
+    """The findings of a questionnaire comparison, as the CLI shows them."""
+
+    def __init__(self, changes: list) -> None:
+        from survey.changes import blocking, report
+
+        self.blocking = blocking(changes)
+        self.text = report(changes)
+
+
+async def _changes(engine, survey) -> _Changes:
+    from storage.definitions import check_changes
+
+    return _Changes(await check_changes(engine, survey))
+
+
+def _shown_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -464,9 +506,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start the bot")
     run.add_argument("--webhook", action="store_true", help="serve a webhook instead of long polling")
+    run.add_argument("--accept-changes", action="store_true",
+                     help="start even if the questionnaire orphans or misreads stored answers (nothing is rewritten)")
     run.set_defaults(func=cmd_run)
     check = sub.add_parser("check-survey", help="validate a questionnaire file")
     check.add_argument("file")
+    check.add_argument("--against", action="store_true",
+                       help="compare with the answers stored in DATABASE_URL and say what the change would do")
     check.set_defaults(func=cmd_check_survey)
     preview = sub.add_parser("preview", help="print a questionnaire as a respondent sees it")
     preview.add_argument("file")

@@ -27,6 +27,8 @@ class BotData:
         self.survey: Survey | None = None
         self.engine: AsyncEngine | None = None
         self.service: SurveyService | None = None
+        # The same questionnaire under its test id, for admins' test runs (bot.testmode).
+        self.test_service: SurveyService | None = None
         # Group chats already told that the bot works in private only (said once per chat).
         self.groups_told: set[int] = set()
         # Incidents of the database and the Bot API, and who was told about a fault (bot/health.py, bot/guard.py).

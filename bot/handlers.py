@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, tzinfo
 from html import escape
 
 from telegram import Update
@@ -16,8 +17,11 @@ from bot.guard import StorageUnavailable, fault_of, tell_fault
 from bot.health import DATABASE
 from bot.privacy import forget_button
 from bot.service import Reply, ReplyStatus
+from bot.testmode import begin_test, respondent_service
 from bot.ui import edit_or_send, send, toast
+from storage.models import utcnow
 from survey import flow
+from survey.field import Phase
 from survey.flow import Kind
 from survey.model import Survey
 
@@ -27,14 +31,19 @@ log = logging.getLogger(__name__)
 async def show_current(update: Update, context: Context, lead: str | None = None) -> None:
     """Send the respondent's current question again (the old keyboards stop working)."""
     user, chat_id = update.effective_user, update.effective_chat.id
-    state = await context.bot_data.service.show(user.id)
+    service = await respondent_service(context, user.id)
+    state = await service.show(user.id)
     if lead:
         await context.bot.send_message(chat_id, lead)
     await show_state(context, chat_id, state)
 
 
-def state_screen(survey: Survey, state: Reply) -> render.Screen | None:
-    """The screen of a state that is not an answer outcome: the question, the thank-you or the intro."""
+def state_screen(survey: Survey, state: Reply, zone: tzinfo = UTC) -> render.Screen | None:
+    """The screen of a state that is not an answer outcome: the question, the thank-you, the intro, or why the
+    survey does not take it now (dates shown in ``zone``)."""
+    if state.status == ReplyStatus.CLOSED and state.availability is not None:
+        return render.Screen(escape(render.availability_text(survey, state.availability, zone,
+                                                             in_progress=state.in_progress)))
     if state.status == ReplyStatus.IN_PROGRESS and state.progress and state.progress.current:
         return render.question_screen(survey, state.progress, state.version)
     if state.status == ReplyStatus.COMPLETED:
@@ -46,7 +55,7 @@ def state_screen(survey: Survey, state: Reply) -> render.Screen | None:
 
 async def show_state(context: Context, chat_id: int, state: Reply) -> None:
     """Send the screen of a state (the question, the thank-you or the intro) as a new message."""
-    screen = state_screen(context.bot_data.survey, state)
+    screen = state_screen(context.bot_data.survey, state, context.bot_data.settings.zone())
     if screen is not None:
         await send(context, chat_id, screen)
 
@@ -55,9 +64,21 @@ async def start(update: Update, context: Context) -> None:
     """/start [source]: greet, offer to resume, or say the answers are recorded."""
     source = context.args[0][:64] if context.args else None
     data = context.bot_data
-    state = await data.service.status(update.effective_user.id, source=source, update_id=update.update_id)
+    user_id = update.effective_user.id
+    if source == "test" and data.settings.is_admin(user_id) and data.test_service is not None:
+        await begin_test(context, user_id, update.effective_chat.id)
+        return
+    service = await respondent_service(context, user_id)
+    state = await service.status(user_id, source=source, update_id=update.update_id)
     chat_id = update.effective_chat.id
-    if state.status == ReplyStatus.IN_PROGRESS:
+    av, zone = state.availability, data.settings.zone()
+    if state.status == ReplyStatus.NEW and av is not None and av.phase != Phase.OPEN:
+        await context.bot.send_message(chat_id, render.availability_text(data.survey, av, zone))
+    elif state.status == ReplyStatus.IN_PROGRESS and av is not None and not av.may_continue(utcnow()):
+        await context.bot.send_message(chat_id, render.availability_text(data.survey, av, zone, in_progress=True))
+    elif state.status == ReplyStatus.IN_PROGRESS:
+        if av is not None and av.in_grace:
+            await context.bot.send_message(chat_id, render.grace_note(av, zone))
         await send(context, chat_id, render.resume_screen(data.survey, state.answered, state.version))
     elif state.status != ReplyStatus.DUPLICATE:
         await show_state(context, chat_id, state)
@@ -94,7 +115,7 @@ async def on_button(update: Update, context: Context) -> None:
 
 
 async def _menu_button(update: Update, context: Context, button: callbacks.MenuButton) -> None:
-    service = context.bot_data.service
+    service = await respondent_service(context, update.effective_user.id)
     state = await service.show(
         update.effective_user.id, button.version, restart=button.choice == "restart", update_id=update.update_id
     )
@@ -102,18 +123,23 @@ async def _menu_button(update: Update, context: Context, button: callbacks.MenuB
         await toast(update, render.STALE_TOAST if state.status == ReplyStatus.STALE else None)
         return
     await toast(update)
-    screen = state_screen(context.bot_data.survey, state)
+    screen = state_screen(context.bot_data.survey, state, context.bot_data.settings.zone())
     if screen is not None:  # the menu message becomes the question: one call, and its buttons are gone
         await edit_or_send(update, context, screen)
 
 
 async def _answer_button(update: Update, context: Context, button: callbacks.AnswerButton) -> None:
     data = context.bot_data
-    state = await data.service.act(update.effective_user.id, button.action, button.version, update.update_id)
+    service = await respondent_service(context, update.effective_user.id)
+    state = await service.act(update.effective_user.id, button.action, button.version, update.update_id)
     if state.status == ReplyStatus.DUPLICATE:
         return
     if state.relocated:
         await toast(update, render.RELOCATED)
+        await show_state(context, update.effective_chat.id, state)
+        return
+    if state.status == ReplyStatus.CLOSED:
+        await toast(update, render.CLOSED_TOAST)
         await show_state(context, update.effective_chat.id, state)
         return
     if state.status != ReplyStatus.APPLIED:
@@ -125,10 +151,11 @@ async def _answer_button(update: Update, context: Context, button: callbacks.Ans
         await toast(update, render.reason_text(data.survey, outcome))
         return
     await toast(update)
-    await _render_outcome(update, context, state, edit_in_place=True)
+    await _render_outcome(update, context, state, edit_in_place=True, test=service is not data.service)
 
 
-async def _render_outcome(update: Update, context: Context, state: Reply, *, edit_in_place: bool) -> None:
+async def _render_outcome(update: Update, context: Context, state: Reply, *, edit_in_place: bool,
+                          test: bool = False) -> None:
     """Show what an applied action led to, in one message: the tapped message is edited into the next screen
     (a typed answer gets a new message), with the answer just given stated at its top."""
     survey, outcome = context.bot_data.survey, state.outcome
@@ -143,7 +170,7 @@ async def _render_outcome(update: Update, context: Context, state: Reply, *, edi
         await edit_or_send(update, context, screen)
     else:
         await send(context, update.effective_chat.id, screen)
-    if outcome.kind == Kind.FINISHED:
+    if outcome.kind == Kind.FINISHED and not test:  # a test run is no completed response
         await notify_progress(context)
 
 
@@ -151,12 +178,16 @@ async def on_text(update: Update, context: Context) -> None:
     """A typed message: a number, a text answer, the 'other' text, or a reminder to use buttons."""
     data = context.bot_data
     text = update.effective_message.text or ""
-    state = await data.service.act(update.effective_user.id, flow.TypeText(text), None, update.update_id)
+    service = await respondent_service(context, update.effective_user.id)
+    state = await service.act(update.effective_user.id, flow.TypeText(text), None, update.update_id)
     chat_id = update.effective_chat.id
     if state.status == ReplyStatus.DUPLICATE:
         return
     if state.relocated:
         await context.bot.send_message(chat_id, render.RELOCATED)
+        await show_state(context, chat_id, state)
+        return
+    if state.status == ReplyStatus.CLOSED:
         await show_state(context, chat_id, state)
         return
     if state.status == ReplyStatus.NEW:
@@ -169,12 +200,13 @@ async def on_text(update: Update, context: Context) -> None:
     if outcome.kind == Kind.REJECTED:
         await show_current(update, context, lead=render.reason_text(data.survey, outcome))
         return
-    await _render_outcome(update, context, state, edit_in_place=False)
+    await _render_outcome(update, context, state, edit_in_place=False, test=service is not data.service)
 
 
 async def on_other_message(update: Update, context: Context) -> None:
     """Stickers, photos, voice, files and the like: explained, and the question shown again."""
-    state = await context.bot_data.service.status(update.effective_user.id, update_id=update.update_id)
+    service = await respondent_service(context, update.effective_user.id)
+    state = await service.status(update.effective_user.id, update_id=update.update_id)
     if state.status == ReplyStatus.IN_PROGRESS:
         await show_current(update, context, lead=render.NON_TEXT)
     elif state.status != ReplyStatus.DUPLICATE:

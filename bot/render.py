@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from html import escape
 from typing import assert_never
 
@@ -10,6 +11,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import callbacks
 from survey import flow
+from survey.field import Availability, Phase, Why
 from survey.flow import Answer, Progress, Reason
 from survey.model import OTHER, Question, QuestionType, Survey
 
@@ -297,3 +299,33 @@ def reason_text(survey: Survey, outcome: flow.Outcome) -> str:
         hi = _fmt_int(q.max) if q.max is not None else "…"
         text = f"Число должно быть от {lo} до {hi}."
     return text
+
+
+def fmt_moment(value: datetime | None, zone: tzinfo) -> str:
+    """A moment as the respondent's clock shows it, e.g. «05.12.2026 18:00 (Europe/Moscow)»."""
+    if value is None:
+        return "—"
+    return f"{value.astimezone(zone).strftime('%d.%m.%Y %H:%M')} ({zone})"
+
+
+def availability_text(survey: Survey, av: Availability, zone: tzinfo, *, in_progress: bool = False) -> str:
+    """Why the survey does not take this action now, politely and with its dates (plain text, not HTML)."""
+    title = survey.survey.title
+    if av.phase == Phase.NOT_OPEN:
+        return (f"Опрос «{title}» ещё не начался: он откроется {fmt_moment(av.opens_at, zone)}. "
+                "Загляните, пожалуйста, в это время — нажмите /start.")
+    if av.why == Why.QUOTA:
+        kept = " Всё, что вы успели ответить, сохранено." if in_progress else ""
+        return f"Опрос «{title}» завершён: мы уже собрали нужное число ответов. Спасибо за интерес!{kept}"
+    when = f" {fmt_moment(av.closes_at, zone)}" if av.closes_at else ""
+    kept = " Ваши ответы сохранены." if in_progress else ""
+    return f"Опрос «{title}» закрыт{when}. Спасибо за интерес!{kept}"
+
+
+def grace_note(av: Availability, zone: tzinfo) -> str:
+    """For a respondent in progress after the survey closed: until when they may finish."""
+    return (f"Опрос закрыт для новых участников, но вы можете закончить свои ответы до "
+            f"{fmt_moment(av.grace_until, zone)}.")
+
+
+CLOSED_TOAST = "Опрос закрыт"

@@ -31,13 +31,14 @@ import asyncio
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import assert_never
 
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage import fieldstate
 from storage.db import BatchWriter, is_conflict, sessionmaker
 from storage.groupcommit import GroupCommit, Pending
 from storage.models import COMPLETED, utcnow
@@ -52,6 +53,7 @@ from storage.repository import (
     save_positions,
 )
 from survey import flow
+from survey.field import Availability, FieldState, Phase, Why, availability
 from survey.flow import Action, Outcome, Progress
 from survey.model import Survey
 
@@ -66,6 +68,7 @@ class ReplyStatus(StrEnum):
     COMPLETED = "completed"
     APPLIED = "applied"  # the action went through (see outcome.kind)
     STALE = "stale"  # the button belongs to an older message
+    CLOSED = "closed"  # the survey does not take this action now (see Reply.availability)
     DUPLICATE = "duplicate"  # this Telegram update was already processed
 
 
@@ -79,6 +82,9 @@ class Reply:
     outcome: Outcome | None = None
     answered: int = 0
     relocated: bool = False  # the edited questionnaire no longer has the question this action was meant for
+    # The survey's open/closed state when the request ran (survey/field.py); None only for DUPLICATE/STALE.
+    availability: Availability | None = None
+    in_progress: bool = False  # CLOSED: the respondent has a response under way (their answers are kept)
 
 
 class JobKind(StrEnum):
@@ -111,6 +117,48 @@ class JobResult:
     release: bool = False
 
 
+class _Gate:
+    """The survey's field state for one batch: who may begin or go on, and the quota, counted exactly."""
+
+    def __init__(self, conn: Connection, service: SurveyService, now: datetime):
+        self.conn, self.meta, self.survey_id, self.now = conn, service.survey.survey, service.survey.id, now
+        self.grace, self.zone = service.grace, service.zone
+        self.availability = availability(self.meta, fieldstate.read(conn, self.survey_id), now, self.grace, self.zone)
+        self.completed: int | None = None  # completed responses, counted under the lock once needed
+
+    def closed(self, in_progress: bool = True) -> Reply:
+        """The reply to an action the survey does not take now (``in_progress``: the respondent has answers)."""
+        return Reply(ReplyStatus.CLOSED, availability=self.availability, in_progress=in_progress)
+
+    def may_complete(self) -> bool:
+        """Whether one more response may complete; the one that fills the quota closes the survey."""
+        quota = self.meta.quota
+        if quota is None or not self.availability.quota_applies:
+            return True
+        if self.completed is None:
+            # Locked, then counted: a second worker finishing at the same moment waits here and then
+            # counts this one too, so the quota is never exceeded (SQLite: BEGIN IMMEDIATE already
+            # serialises the writers).
+            state = fieldstate.read(self.conn, self.survey_id, lock=True)
+            self.availability = availability(self.meta, state, self.now, self.grace, self.zone)
+            if not self.availability.quota_applies:
+                return True
+            self.completed = fieldstate.completed_count(self.conn, self.survey_id)
+        if self.completed >= quota:
+            self._quota_reached()
+            return False
+        self.completed += 1
+        if self.completed == quota:
+            self._quota_reached()
+        return True
+
+    def _quota_reached(self) -> None:
+        if self.availability.why != Why.QUOTA:
+            fieldstate.mark_quota_reached(self.conn, self.survey_id, self.now)
+        self.availability = availability(self.meta, FieldState(quota_reached_at=self.now), self.now, self.grace,
+                                         self.zone)
+
+
 def _answered(progress: Progress) -> int:
     return sum(1 for a in progress.answers.values() if not a.skipped)
 
@@ -126,22 +174,30 @@ class SurveyService:
     """Start, answer, go back, resume, restart and forget, each committed before it returns."""
 
     def __init__(self, survey: Survey, engine: AsyncEngine, anonymity_key: str | None = None,
-                 *, max_batch: int = 256, linger: float = 0.0):
+                 *, max_batch: int = 256, linger: float = 0.0, definition_id: int | None = None,
+                 grace: timedelta = timedelta(hours=24), zone: tzinfo = UTC, shares: SurveyService | None = None):
+        """``definition_id``: survey_definitions.id of this questionnaire, stored with each response it starts;
+        ``grace``/``zone``: CLOSE_GRACE and the zone of dates without one; ``shares``: another service of this
+        process whose write lock and batch writer this one uses (the test copy shares the main service's)."""
         self.survey = survey
         self.engine = engine
+        self.definition_id = definition_id
+        self.grace, self.zone = grace, zone
         self.sessions = sessionmaker(engine)  # the few non-batched operations (forget, /my_data, ...)
         self.anonymity_key = anonymity_key
         # Every write transaction of this process takes this lock first. Waiting here is a cheap
         # in-memory queue, whereas two transactions of ours contending for SQLite's write lock would
         # busy-wait (and the batch writer, which never waits for SQLite's lock on the event loop's
         # thread, would fall back to a worker thread). Other processes are handled by the database.
-        self.write_lock = asyncio.Lock()
-        self.writer = BatchWriter(engine)
+        self.write_lock = shares.write_lock if shares is not None else asyncio.Lock()
+        self.writer = shares.writer if shares is not None else BatchWriter(engine)
+        self._owns_writer = shares is None
         self.batches: GroupCommit[Job] = GroupCommit(self._commit, max_batch=max_batch, linger=linger)
 
     def close(self) -> None:
         """Close the batch writer's own connections (call when the engine is disposed)."""
-        self.writer.dispose()
+        if self._owns_writer:
+            self.writer.dispose()
 
     def key(self, user_id: int) -> str:
         """The stored key of a Telegram user."""
@@ -223,6 +279,7 @@ class SurveyService:
         positions |= add_respondents(conn, new)
         now = utcnow()
         relocated = self._relocate(positions, now)
+        gate = _Gate(conn, self, now)
         results: list[JobResult] = []
         seen: set[int] = set()
         for job in jobs:
@@ -239,7 +296,7 @@ class SurveyService:
                 results.append(JobResult(Reply(ReplyStatus.IN_PROGRESS, pos.progress, pos.version, relocated=True)))
                 continue
             try:
-                results.append(self._run_job(positions.get(job.key), job, now))
+                results.append(self._run_job(positions.get(job.key), job, now, gate))
             except Exception as exc:
                 results.append(JobResult(error=exc, release=True))
         save_positions(conn, self.survey, list(positions.values()))
@@ -264,38 +321,44 @@ class SurveyService:
                 pos.progress = fixed
         return moved
 
-    def _run_job(self, pos: Position | None, job: Job, now: datetime) -> JobResult:
+    def _run_job(self, pos: Position | None, job: Job, now: datetime, gate: _Gate) -> JobResult:
         match job.kind:
             case JobKind.ACT:
-                return self._act_on(pos, job, now)
+                return self._act_on(pos, job, now, gate)
             case JobKind.STATUS:
                 assert pos is not None  # status and show create the respondent
-                return self._status_of(pos, job, now)
+                return self._status_of(pos, job, now, gate)
             case JobKind.SHOW:
                 assert pos is not None
-                return self._show_on(pos, job, now)
+                return self._show_on(pos, job, now, gate)
             case _:
                 assert_never(job.kind)
 
-    def _status_of(self, pos: Position, job: Job, now: datetime) -> JobResult:
+    def _status_of(self, pos: Position, job: Job, now: datetime, gate: _Gate) -> JobResult:
         if pos.response_id is None and not pos.created:
-            return JobResult(Reply(ReplyStatus.NEW))
+            return JobResult(Reply(ReplyStatus.NEW, availability=gate.availability))
         status = ReplyStatus.COMPLETED if pos.status == COMPLETED else ReplyStatus.IN_PROGRESS
-        return JobResult(Reply(status, pos.progress, pos.version, answered=_answered(pos.progress)))
+        return JobResult(Reply(status, pos.progress, pos.version, answered=_answered(pos.progress),
+                               availability=gate.availability))
 
-    def _show_on(self, pos: Position, job: Job, now: datetime) -> JobResult:
+    def _show_on(self, pos: Position, job: Job, now: datetime, gate: _Gate) -> JobResult:
         exists = pos.response_id is not None or pos.created
         if job.expected_version is not None and job.expected_version != (pos.version if exists else 0):
             return JobResult(Reply(ReplyStatus.STALE), release=True)
+        if (not exists or job.restart) and gate.availability.phase != Phase.OPEN:
+            return JobResult(gate.closed(in_progress=exists), release=True)
+        if exists and pos.status != COMPLETED and not gate.availability.may_continue(now):
+            return JobResult(gate.closed(), release=True)
         if not exists or job.restart:
             pos.begin(self.survey, flow.start(self.survey).current, now)
+            pos.definition_id = self.definition_id
         elif pos.status == COMPLETED:
             return JobResult(Reply(ReplyStatus.COMPLETED), release=True)
         else:
             pos.advance(Outcome(flow.Kind.REDRAW, pos.progress), now)
         return JobResult(Reply(ReplyStatus.IN_PROGRESS, pos.progress, pos.version))
 
-    def _act_on(self, pos: Position | None, job: Job, now: datetime) -> JobResult:
+    def _act_on(self, pos: Position | None, job: Job, now: datetime, gate: _Gate) -> JobResult:
         """Check version and status, run the pure flow, advance the position in memory."""
         if pos is None or (pos.response_id is None and not pos.created):
             return JobResult(Reply(ReplyStatus.NEW))
@@ -303,7 +366,11 @@ class SurveyService:
             return JobResult(Reply(ReplyStatus.STALE))
         if pos.status == COMPLETED:
             return JobResult(Reply(ReplyStatus.COMPLETED))
+        if not gate.availability.may_continue(now):
+            return JobResult(gate.closed())
         outcome = flow.apply(self.survey, pos.progress, job.action)
+        if outcome.kind == flow.Kind.FINISHED and not gate.may_complete():
+            return JobResult(gate.closed())
         if outcome.kind != flow.Kind.REJECTED:
             pos.advance(outcome, now)
         return JobResult(Reply(ReplyStatus.APPLIED, outcome.progress, pos.version, outcome=outcome,

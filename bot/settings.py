@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -50,7 +51,11 @@ class Settings(BaseSettings):
     webhook_port: Annotated[int, Field(ge=1, le=65535)] = 8443
     webhook_path: str = "telegram"
     webhook_secret: SecretStr | None = None
-    # The zone of the times in exports (ISO 8601 with the offset); an IANA name.
+    # Field operations: respondents in progress may finish this long after a closing; the questionnaire's dates
+    # without a zone are read in TIMEZONE.
+    close_grace: timedelta = timedelta(hours=24)
+    accept_changes: bool = False  # run even if the questionnaire orphans or misreads stored answers
+    # The zone of the times in exports (ISO 8601 with the offset) and of the questionnaire's dates; an IANA name.
     timezone: str = "Europe/Moscow"
     # Reminders to respondents who stopped half-way (bot/reminders.py): after this long untouched; None = off.
     remind_after: timedelta | None = None
@@ -61,8 +66,6 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
@@ -116,6 +119,15 @@ class Settings(BaseSettings):
             # Never echo the value: it is a secret even when malformed.
             raise ValueError("BOT_TOKEN is malformed (expected <digits>:<letters>, as @BotFather gives it)")
         return SecretStr(value.get_secret_value().strip()) if value is not None else None
+
+    @field_validator("close_grace", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    def zone(self) -> ZoneInfo:
+        """The time zone of questionnaire dates and quiet hours."""
+        return ZoneInfo(self.timezone)
 
     @field_validator("telegram_api_url")
     @classmethod

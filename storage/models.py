@@ -124,6 +124,8 @@ class Response(Base):
     awaiting_other: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped on every change; buttons carry it, so old or doubled taps are recognised.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # The questionnaire it started on: survey_definitions.id (None for responses started before migration 0005).
+    definition_id: Mapped[int | None] = mapped_column(Integer)
     # Reminders (storage/reminders.py): how many were claimed, the first delivered one and the last claim. The
     # respondent's own writes never touch these, and a claim never touches the position or its version.
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
@@ -131,6 +133,31 @@ class Response(Base):
     last_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     respondent: Mapped[Respondent] = relationship(back_populates="responses")
+
+
+class SurveyDefinition(Base):
+    """A questionnaire file the bot has run, kept whole so later edits can be compared with it."""
+
+    __tablename__ = "survey_definitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    survey_id: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256 of the canonical JSON
+    definition: Mapped[str] = mapped_column(Text)  # the questionnaire as JSON
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    activated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # the last start on it
+
+
+class SurveyState(Base):
+    """A survey's field state shared by every worker: the admin's /open or /close, and the quota moment."""
+
+    __tablename__ = "survey_state"
+
+    survey_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    manual: Mapped[str | None] = mapped_column(String(8))  # "open" / "closed" by an admin, or None (dates decide)
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    quota_reached_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Answer(Base):

@@ -162,6 +162,7 @@ class Position:
     progress: Progress | None = None
     read_version: int = 0
     survey_version: int | None = None
+    definition_id: int | None = None  # set when the response starts (or starts over)
     started_at: datetime | None = None
     completed_at: datetime | None = None
     created: bool = False  # the response row does not exist yet
@@ -280,7 +281,8 @@ _VERSION_CHECKED = update(_RESPONSES).where(
 )
 # A restart also sets the start time and the questionnaire version; an ordinary change keeps them.
 _UPDATE_POSITION = _VERSION_CHECKED.values(
-    **_POSITION_VALUES, started_at=bindparam("b_started"), survey_version=bindparam("b_survey_version")
+    **_POSITION_VALUES, started_at=bindparam("b_started"), survey_version=bindparam("b_survey_version"),
+    definition_id=bindparam("b_definition"),
 )
 _UPDATE_POSITION_KEEP_START = _VERSION_CHECKED.values(**_POSITION_VALUES)
 _DELETE_ANSWER = delete(_ANSWERS).where(
@@ -296,7 +298,7 @@ def _position_row(p: Position, now: datetime) -> dict[str, Any]:
         "b_id": p.response_id, "b_read": p.read_version, "b_version": p.version, "b_status": p.status,
         "b_completed": p.completed_at, "b_current": p.progress.current, "b_draft": encode_choices(p.progress.draft),
         "b_other": p.progress.draft_other, "b_awaiting": p.progress.awaiting_other, "b_now": now,
-        "b_started": p.started_at, "b_survey_version": p.survey_version,
+        "b_started": p.started_at, "b_survey_version": p.survey_version, "b_definition": p.definition_id,
     }
 
 
@@ -331,7 +333,8 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position]) 
             {"respondent_id": p.respondent_id, "survey_id": survey.id, "survey_version": p.survey_version,
              "status": p.status, "started_at": p.started_at, "completed_at": p.completed_at, "updated_at": now,
              "current_question": p.progress.current, "draft": encode_choices(p.progress.draft),
-             "draft_other": p.progress.draft_other, "awaiting_other": p.progress.awaiting_other, "version": p.version}
+             "draft_other": p.progress.draft_other, "awaiting_other": p.progress.awaiting_other, "version": p.version,
+             "definition_id": p.definition_id}
             for p in created
         ])
         ids = dict(conn.execute(select(s.c.respondent_id, s.c.id).where(

@@ -15,10 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import create_engine, is_sqlite, read_only
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.models import Answer, AnswerChoice, Base, Respondent, Response
+from storage.models import Answer, AnswerChoice, Base, Respondent, Response, SurveyDefinition, SurveyState
 
 # Parents before children, so foreign keys hold after every batch.
-COPIED: tuple[Table, ...] = (Respondent.__table__, Response.__table__, Answer.__table__, AnswerChoice.__table__)
+COPIED: tuple[Table, ...] = (SurveyDefinition.__table__, SurveyState.__table__, Respondent.__table__, Response.__table__,
+                             Answer.__table__, AnswerChoice.__table__)
 
 
 class TransferError(Exception):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Literal, assert_never
@@ -288,6 +289,18 @@ class SurveyMeta(_Strict):
     author: str | None = None
     published_in: str | None = None
     questions_total: int | None = None
+    # Field operations: when the survey takes new respondents, and how many completed responses close it.
+    # A date without a zone is read in the bot's TIMEZONE.
+    opens_at: datetime | None = None
+    closes_at: datetime | None = None
+    quota: Annotated[int, Field(ge=1)] | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> SurveyMeta:
+        a, b = self.opens_at, self.closes_at
+        if a is not None and b is not None and (a.tzinfo is None) == (b.tzinfo is None) and b <= a:
+            raise ValueError("closes_at must be after opens_at")
+        return self
 
 
 class Survey(_Strict):

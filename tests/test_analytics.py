@@ -182,6 +182,7 @@ async def test_json_shape(summary):
     assert set(data) == {
         "survey", "completed_only", "started", "completed", "in_progress", "completion_rate",
         "median_completion_seconds", "first_answer_at", "last_answer_at", "questions", "funnel", "filter", "reminders",
+        "removed_questions",
     }
     assert data["survey"] == {"id": "manao_accounting_digital", "version": 1, "title": summary.title}
     assert data["completion_rate"] == 90.0

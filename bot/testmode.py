@@ -1,0 +1,60 @@
+"""Test mode for admins: /test (or /start test) takes the survey as a respondent, with answers kept apart.
+
+The test run is a response to the test copy of the questionnaire (survey.testmode): while an admin has
+one in progress, their taps and messages go to it; /test reset deletes it so it can be taken again.
+"""
+
+from __future__ import annotations
+
+from telegram import BotCommand, Update
+from telegram.ext import Application, CommandHandler, filters
+
+from bot import render
+from bot.context import Context
+from bot.service import ReplyStatus, SurveyService
+from bot.ui import send
+from storage.testmode import reset_test
+
+TEST_COMMANDS = [BotCommand("test", "Пройти опрос в тестовом режиме: /test, /test reset")]
+TEST_LEAD = ("🧪 Тестовый режим: отвечайте как респондент. Эти ответы помечены как тестовые и не попадут в /stats, "
+             "графики, воронку и выгрузки — посмотреть их: /stats test. Стереть и пройти заново: /test reset.")
+TEST_DONE = "🧪 Тестовый прогон уже пройден. /stats test — посмотреть ответы, /test reset — стереть и пройти заново."
+TEST_RESET = "🧪 Тестовые ответы удалены. /test — пройти опрос ещё раз."
+TEST_NOTHING = "🧪 Тестовых ответов нет. /test — пройти опрос в тестовом режиме."
+
+
+def add_test_handlers(app: Application, only: filters.BaseFilter) -> None:
+    """/test and /test reset behind the admin filter."""
+    app.add_handler(CommandHandler("test", test_command, filters=only))
+
+
+async def respondent_service(context: Context, user_id: int) -> SurveyService:
+    """The service a user's update goes to: the test run while an admin has one in progress."""
+    data = context.bot_data
+    test = data.test_service
+    if test is not None and data.settings.is_admin(user_id) and (await test.status(user_id)).status == ReplyStatus.IN_PROGRESS:
+        return test
+    return data.service
+
+
+async def test_command(update: Update, context: Context) -> None:
+    """/test: begin or continue the admin's test run; /test reset: delete it."""
+    data, user_id, chat_id = context.bot_data, update.effective_user.id, update.effective_chat.id
+    if [a.lower() for a in context.args or []] == ["reset"]:
+        async with data.service.write_lock:
+            found = await reset_test(data.engine, data.test_service.key(user_id), data.test_service.survey.id)
+        await context.bot.send_message(chat_id, TEST_RESET if found else TEST_NOTHING)
+        return
+    await begin_test(context, user_id, chat_id)
+
+
+async def begin_test(context: Context, user_id: int, chat_id: int) -> None:
+    """Start (or continue) the test run and show its current question."""
+    test = context.bot_data.test_service
+    if (await test.status(user_id)).status == ReplyStatus.COMPLETED:
+        await context.bot.send_message(chat_id, TEST_DONE)
+        return
+    state = await test.show(user_id)
+    await context.bot.send_message(chat_id, TEST_LEAD)
+    if state.status == ReplyStatus.IN_PROGRESS and state.progress and state.progress.current:
+        await send(context, chat_id, render.question_screen(context.bot_data.survey, state.progress, state.version))

@@ -1,0 +1,153 @@
+"""Questionnaire definitions kept in the database, and what the stored answers hold per question.
+
+Every questionnaire the bot starts on is stored whole (``survey_definitions``, keyed by the SHA-256
+of its canonical JSON); responses record the definition they started on. ``check_changes`` compares
+a questionnaire file with the definition last run and with the stored answers (survey.changes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import cast
+
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.db import read_only
+from storage.models import IN_PROGRESS, Answer, AnswerChoice, Response, SurveyDefinition, SurveyState, utcnow
+from survey.changes import Change, Usage, compare
+from survey.model import Survey
+
+
+def canonical(survey: Survey) -> str:
+    """The questionnaire as canonical JSON (sorted keys), the form that is stored and hashed."""
+    return json.dumps(survey.model_dump(mode="json"), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def digest(survey: Survey) -> str:
+    """SHA-256 of the canonical JSON: equal for equal questionnaires."""
+    return hashlib.sha256(canonical(survey).encode()).hexdigest()
+
+
+async def register(engine: AsyncEngine, survey: Survey) -> int:
+    """Record that the bot runs on this questionnaire (idempotent, safe for two workers); its id.
+
+    The survey's survey_state row is created here too if missing.
+    """
+    d, now = digest(survey), utcnow()
+    table = cast(Table, SurveyDefinition.__table__)
+    async with engine.begin() as conn:
+        insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        await conn.execute(
+            insert(table)
+            .values(survey_id=survey.id, version=survey.version, digest=d, definition=canonical(survey),
+                    registered_at=now, activated_at=now)
+            .on_conflict_do_nothing(index_elements=["digest"])
+        )
+        await conn.execute(update(table).where(table.c.digest == d).values(activated_at=now))
+        # The survey's field state row, locked by the quota gate (storage.fieldstate); one commit for both.
+        await conn.execute(insert(cast(Table, SurveyState.__table__)).values(survey_id=survey.id)
+                           .on_conflict_do_nothing(index_elements=["survey_id"]))
+        return (await conn.execute(select(table.c.id).where(table.c.digest == d))).scalar_one()
+
+
+@dataclass(frozen=True)
+class LastRun:
+    """The questionnaire the bot last started on for a survey id."""
+
+    id: int
+    digest: str
+    survey: Survey
+
+
+async def last_run(engine: AsyncEngine, survey_id: str) -> LastRun | None:
+    """The definition most recently started on for this survey id, if any."""
+    t = SurveyDefinition
+    async with read_only(engine).connect() as conn:
+        row = (await conn.execute(
+            select(t.id, t.digest, t.definition).where(t.survey_id == survey_id)
+            .order_by(t.activated_at.desc(), t.id.desc()).limit(1)
+        )).first()
+    if row is None:
+        return None
+    return LastRun(row.id, row.digest, Survey.model_validate(json.loads(row.definition)))
+
+
+async def definition(engine: AsyncEngine, definition_id: int) -> Survey | None:
+    """A stored definition by id."""
+    async with read_only(engine).connect() as conn:
+        text = await conn.scalar(select(SurveyDefinition.definition).where(SurveyDefinition.id == definition_id))
+    return Survey.model_validate(json.loads(text)) if text else None
+
+
+async def usage(engine: AsyncEngine, survey_id: str) -> Usage:
+    """Per question id: stored answers by kind, option selections, and in-progress respondents standing on it."""
+    ours = select(Response.id).where(Response.survey_id == survey_id)
+    out = Usage()
+    async with read_only(engine).connect() as conn:
+        rows = await conn.execute(
+            select(Answer.question_id, Answer.skipped, func.count(), func.count(Answer.number), func.count(Answer.text))
+            .where(Answer.response_id.in_(ours)).group_by(Answer.question_id, Answer.skipped)
+        )
+        for qid, skipped, n, numbers, texts in rows:
+            (out.skipped if skipped else out.answered)[qid] = n
+            if not skipped:
+                out.numbers[qid], out.texts[qid] = numbers, texts
+        choices = await conn.execute(
+            select(AnswerChoice.question_id, AnswerChoice.option_id, func.count())
+            .where(AnswerChoice.response_id.in_(ours)).group_by(AnswerChoice.question_id, AnswerChoice.option_id)
+        )
+        for qid, option_id, n in choices:
+            out.options.setdefault(qid, {})[option_id] = n
+        standing = await conn.execute(
+            select(Response.current_question, func.count())
+            .where(Response.survey_id == survey_id, Response.status == IN_PROGRESS,
+                   Response.current_question.is_not(None))
+            .group_by(Response.current_question)
+        )
+        out.standing = {qid: n for qid, n in standing if qid is not None}
+    return out
+
+
+async def check_changes(engine: AsyncEngine, survey: Survey) -> list[Change]:
+    """What running ``survey`` would do to the stored answers ([] when it is the questionnaire last run)."""
+    last = await last_run(engine, survey.id)
+    if last is not None and last.digest == digest(survey):
+        return []
+    return compare(last.survey if last else None, survey, await usage(engine, survey.id))
+
+
+REMOVED_NOTE = "(удалён из анкеты)"
+
+
+async def with_removed(engine: AsyncEngine, survey: Survey) -> Survey:
+    """The questionnaire plus, at its end, questions of earlier definitions that are gone but hold answers.
+
+    Exports use it so that answers to removed questions stay in the files (their text is marked
+    «(удалён из анкеты)»); a removed question keeps the form it last had.
+    """
+    current = {q.id for q in survey.questions}
+    async with read_only(engine).connect() as conn:
+        texts = (await conn.execute(
+            select(SurveyDefinition.definition).where(SurveyDefinition.survey_id == survey.id)
+            .order_by(SurveyDefinition.id.desc())
+        )).scalars().all()
+        if not texts:
+            return survey
+        held = set((await conn.execute(
+            select(Answer.question_id).distinct()
+            .where(Answer.response_id.in_(select(Response.id).where(Response.survey_id == survey.id)))
+        )).scalars())
+    extra: dict[str, object] = {}
+    for text in texts:  # newest first: a removed question keeps its last form
+        for q in Survey.model_validate(json.loads(text)).questions:
+            if q.id not in current and q.id in held and q.id not in extra:
+                extra[q.id] = q.model_copy(update={"text": f"{q.text} {REMOVED_NOTE}", "number": None, "show_if": [],
+                                                   "required": False})
+    if not extra:
+        return survey
+    return Survey.model_construct(survey=survey.survey, questions=[*survey.questions, *extra.values()])
