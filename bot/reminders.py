@@ -24,9 +24,10 @@ from telegram.ext import Application
 
 from bot import callbacks
 from bot.outgoing import bulk
-from storage import reminders as store
+from storage import fieldstate, reminders as store
 from storage.db import is_sqlite
 from storage.models import utcnow
+from survey.field import Phase, availability
 from survey.reminders import next_allowed
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class RoundResult:
     refused: int = 0  # Telegram refused: blocked (403) or no such chat
     failed: int = 0  # given up in transit: counted as sent, never retried (at most once)
     quiet: bool = False  # nothing sent: quiet hours
+    closed: bool = False  # nothing sent: the survey is closed (by date, by hand or by its quota)
 
 
 def reminder_keyboard(version: int) -> InlineKeyboardMarkup:
@@ -91,6 +93,9 @@ class Reminders:
             return result
         data = self.app.bot_data
         survey_id = data.survey.id
+        if await self._closed(now):
+            result.closed = True
+            return result
         while True:
             due = await store.due_reminders(data.engine, survey_id, now, self.after, self.max_count, BATCH)
             progressed = False
@@ -104,6 +109,14 @@ class Reminders:
             if len(due) < BATCH or not progressed:
                 return result
             await asyncio.sleep(PAUSE_BETWEEN_BATCHES)
+
+    async def _closed(self, now: datetime) -> bool:
+        """Whether the survey is closed at ``now`` (survey/field.py): a closed survey reminds nobody, not even
+        those who may still finish within CLOSE_GRACE."""
+        data = self.app.bot_data
+        state = await fieldstate.load(data.engine, data.survey.id)
+        av = availability(data.survey.survey, state, now, data.settings.close_grace, data.settings.zone())
+        return av.phase == Phase.CLOSED
 
     async def _claim(self, survey_id: str, item: store.DueReminder, now: datetime) -> bool:
         """The claim, committed before anything is sent (storage/reminders.py states the contract)."""

@@ -327,3 +327,18 @@ async def test_reminders_are_bulk_sends(db_url):
     finally:
         await app.post_shutdown(app)
         await app.shutdown()
+
+
+async def test_a_closed_survey_reminds_nobody(db_url):
+    async with running_app(remind_settings(db_url)) as (app, request):
+        await started(app, request, 5101)
+        admin = SimUser(app, request, ADMIN_ID)
+        await admin.send("/close")
+        rem = app.bot_data.reminders
+        t = local(MSK, in_days(2), 12)
+        closed = await rem.run_once(t)
+        assert closed.closed and closed.sent == 0 and reminders_to(request, 5101) == []
+        assert response_row(db_url, 5101)["reminders_sent"] == 0  # nothing claimed either
+        await admin.send("/open")
+        assert (await rem.run_once(t + HOUR)).sent == 1
+        assert len(reminders_to(request, 5101)) == 1

@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 
 import pandas as pd
+import pyreadstat
 
+from analytics.crosstab import build_crosstabs
 from analytics.jobs import export_bytes
 from analytics.summary import build_summary
 from bot import render, testmode
@@ -44,6 +46,15 @@ async def test_test_runs_are_kept_apart(db_url, tmp_path):
         assert (test_summary.started, test_summary.question("f_size").distribution) == (1, [(7, 1)])
         table = pd.read_csv(io.BytesIO(await export_bytes(db_url, survey, "csv")), encoding="utf-8-sig", dtype=str)
         assert list(table["respondent"]) == ["8301"]
+        # Every other reader of the answers too: XLSX, SPSS, and the cross-tabs.
+        sheet = pd.read_excel(io.BytesIO(await export_bytes(db_url, survey, "xlsx")), sheet_name="Ответы", dtype=str)
+        assert list(sheet["respondent"]) == ["8301"]
+        sav = tmp_path / "answers.sav"
+        sav.write_bytes(await export_bytes(db_url, survey, "sav"))
+        frame, _meta = pyreadstat.read_sav(str(sav))
+        assert list(frame["respondent"]) == ["8301"] and list(frame["f_size"]) == [3]
+        (table_by_role,) = await build_crosstabs(engine, survey, "1", ["2"])
+        assert table_by_role.total_base == 1
         await admin.send("/stats")
         full = "\n".join(m.text for m in admin.messages()[-3:])
         assert "Разработчик — 1 (100,0%)" in full
