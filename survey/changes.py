@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import assert_never
 
 from survey.model import CHOICE_TYPES, OTHER, Option, Question, QuestionType, Survey
 
@@ -58,11 +59,15 @@ class Usage:
 def _fits(q: Question, usage: Usage) -> bool:
     """Whether every stored non-skipped answer of q is of a shape its (new) type reads."""
     qid = q.id
-    if q.type in CHOICE_TYPES:
-        return not usage.numbers.get(qid) and not usage.texts.get(qid)
-    if q.type in (QuestionType.SCALE, QuestionType.NUMBER):
-        return not usage.options.get(qid) and not usage.texts.get(qid)
-    return not usage.options.get(qid) and not usage.numbers.get(qid)
+    match q.type:  # a type without a case fails loudly (assert_never)
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            return not usage.numbers.get(qid) and not usage.texts.get(qid)
+        case QuestionType.SCALE | QuestionType.NUMBER:
+            return not usage.options.get(qid) and not usage.texts.get(qid)
+        case QuestionType.TEXT:
+            return not usage.options.get(qid) and not usage.numbers.get(qid)
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def _looks_same(a: Question, b: Question) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import yaml
 from pydantic import ValidationError
@@ -194,20 +194,24 @@ def baseline_problems(q: Question) -> list[str]:
         return []
     where = f"question {q.id}: baseline"
     problems: list[str] = []
-    if q.type == QuestionType.TEXT:
-        return [f"{where}: text questions cannot carry baseline figures"]
-    if q.type in CHOICE_TYPES:
-        valid = set(q.option_ids) | ({OTHER} if q.other_allowed else set())
-        for key in b.options:
-            if key not in valid:
-                problems.append(f"{where}.options.{key}: not an option of {q.id}")
-    elif q.type == QuestionType.SCALE:
-        lo, hi = (q.scale.min, q.scale.max) if q.scale else (None, None)
-        for key in b.options:
-            if not key.lstrip("-").isdigit() or lo is None or not lo <= int(key) <= hi:
-                problems.append(f"{where}.options.{key}: not a point of the scale {lo}-{hi}")
-    elif b.options:
-        problems.append(f"{where}.options: a number question compares ranges (baseline.groups), not options")
+    match q.type:  # what a baseline's options are keyed by; a type without a case fails loudly (assert_never)
+        case QuestionType.TEXT:
+            return [f"{where}: text questions cannot carry baseline figures"]
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            valid = set(q.option_ids) | ({OTHER} if q.other_allowed else set())
+            for key in b.options:
+                if key not in valid:
+                    problems.append(f"{where}.options.{key}: not an option of {q.id}")
+        case QuestionType.SCALE:
+            lo, hi = (q.scale.min, q.scale.max) if q.scale else (None, None)
+            for key in b.options:
+                if not key.lstrip("-").isdigit() or lo is None or not lo <= int(key) <= hi:
+                    problems.append(f"{where}.options.{key}: not a point of the scale {lo}-{hi}")
+        case QuestionType.NUMBER:
+            if b.options:
+                problems.append(f"{where}.options: a number question compares ranges (baseline.groups), not options")
+        case _ as unreachable:
+            assert_never(unreachable)
     if b.groups and q.type not in NUMERIC_TYPES:
         problems.append(f"{where}.groups: only scale and number questions have value ranges")
     for key in b.groups:
