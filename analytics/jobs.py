@@ -102,8 +102,22 @@ async def export_files(
                                  delimiter=delimiter, tz_name=tz_name)
     files = [(f"{stem}.{fmt}", content)]
     if fmt != "xlsx":
-        files.append((f"{stem}.codebook.csv", codebook_csv(survey, tz_name, delimiter if fmt == "csv" else ",")))
+        full = await asyncio.to_thread(_with_removed_blocking, db_url, survey)  # the file's columns, removed included
+        files.append((f"{stem}.codebook.csv", codebook_csv(full, tz_name, delimiter if fmt == "csv" else ",")))
     return files
+
+
+def _with_removed_blocking(db_url: str, survey: Survey) -> Survey:
+    """storage.definitions.with_removed on a private engine in this thread's own event loop."""
+
+    async def go() -> Survey:
+        engine = create_engine(db_url)
+        try:
+            return await definitions.with_removed(read_only(engine), survey)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
 
 
 async def completed_count(engine: AsyncEngine, survey: Survey) -> int:

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyreadstat
 import pytest
 import yaml
 
-from analytics.jobs import export_bytes
+from analytics.jobs import export_bytes, export_files
 from analytics.summary import REMOVED, REMOVED_LABEL, build_summary, summary_to_json
 from bot import render
 from bot.app import ChangesNotAccepted
@@ -184,6 +185,8 @@ async def test_respondent_on_removed_question_finishes_and_counts_add_up(db_url,
         summary = await build_summary(app.bot_data.engine, app.bot_data.survey)
         fresh = await last_run(app.bot_data.engine, "edits")
         csv_bytes = await export_bytes(db_url, app.bot_data.survey, "csv")
+        files = await export_files(db_url, app.bot_data.survey, "xlsx", "answers") + \
+            await export_files(db_url, app.bot_data.survey, "sav", "answers")
 
     # Nothing stored was rewritten or lost: the old answers are all there, the new ones added.
     assert count(db_url, "answers") == answers_before + 3
@@ -212,6 +215,17 @@ async def test_respondent_on_removed_question_finishes_and_counts_add_up(db_url,
     assert table.loc["7001", "q_tools"] == "Jira" and table.loc["7001", "q_role"] == "qa"
     assert pd.isna(table.loc["7001", "q_role__code"])
     assert table.loc["7002", "q_role"] == "qa" and pd.isna(table.loc["7002", "q_tools"])
+    # XLSX and SPSS keep it too, and the codebooks describe the removed question's column.
+    named = dict(files)
+    sheet = pd.read_excel(io.BytesIO(named["answers.xlsx"]), sheet_name="Ответы", dtype=str).set_index("respondent")
+    assert sheet.loc["7001", "q_tools"] == "Jira"
+    book = pd.read_excel(io.BytesIO(named["answers.xlsx"]), sheet_name="Кодбук", dtype=str)
+    assert book.apply(lambda row: row.astype(str).str.contains("q_tools").any(), axis=1).any()
+    sav = tmp_path / "answers.sav"
+    sav.write_bytes(named["answers.sav"])
+    frame, _meta = pyreadstat.read_sav(str(sav))
+    assert "q_tools" in frame.columns
+    assert b"q_tools" in named["answers.codebook.csv"]
 
 
 async def test_taps_and_typing_meant_for_removed_questions_are_not_applied_elsewhere(db_url, tmp_path):

@@ -23,7 +23,7 @@ from survey.model import DEFAULT_REMINDER_TEXT
 from survey.reminders import due_at, next_allowed
 from survey.schema import survey_json_schema
 from tests.conftest import ADMIN_ID, TEST_TOKEN
-from tests.dbcheck import respondent_row, response_row, stored_answers
+from tests.dbcheck import fetch, respondent_row, response_row, stored_answers
 from tests.harness import running_app
 from tests.recording import RecordingRequest, SimUser
 
@@ -342,3 +342,23 @@ async def test_a_closed_survey_reminds_nobody(db_url):
         await admin.send("/open")
         assert (await rem.run_once(t + HOUR)).sent == 1
         assert len(reminders_to(request, 5101)) == 1
+
+
+async def test_admins_test_runs_are_never_reminded(db_url):
+    """A test run (/test) is stored under the questionnaire's test copy: the reminder rounds never see it."""
+    async with running_app(remind_settings(db_url, remind_max=3)) as (app, request):
+        admin = SimUser(app, request, ADMIN_ID)
+        await admin.send("/test")
+        await admin.answer_current()
+        assert "Вопрос 2 из 14" in admin.last().text
+        real = await started(app, request, 5501)
+        rem = app.bot_data.reminders
+        t = local(MSK, in_days(2), 12)
+        for k in range(3):
+            await rem.run_once(t + k * 2 * HOUR)
+        assert reminders_to(request, ADMIN_ID) == []
+        assert len(reminders_to(request, real.id)) == 3
+        test_rows = fetch(db_url, "SELECT survey_id, reminders_sent FROM responses r JOIN respondents p "
+                                  "ON p.id = r.respondent_id WHERE p.user_key = :k", k=str(ADMIN_ID))
+        assert [(row["survey_id"], row["reminders_sent"]) for row in test_rows] == [
+            (app.bot_data.survey.id + "__test", 0)]
