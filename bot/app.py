@@ -33,7 +33,7 @@ from bot.reminders import start_reminders, stop_reminders
 from bot.service import SurveyService
 from bot.settings import Settings, SettingsError
 from bot.sharedbudget import share_budget
-from storage import definitions
+from storage import definitions, fieldstate
 from storage.db import create_engine, is_sqlite
 from storage.migrate import upgrade
 from survey.changes import blocking, report
@@ -176,6 +176,8 @@ async def open_storage(app: Application) -> None:
             raise ChangesNotAccepted(report(changes))
         log.warning("questionnaire changes accepted by the operator:\n%s", report(changes))
     definition_id = await definitions.register(data.engine, data.survey)  # also creates the survey_state row
+    # The quota in this file against the completed responses: raised, it reopens; lowered or met, it closes.
+    await fieldstate.settle(data.engine, data.survey.id, data.survey.survey.quota)
     grace, zone = settings.close_grace, settings.zone()
     service = SurveyService(data.survey, data.engine, anonymity_key=key, definition_id=definition_id, grace=grace,
                             zone=zone)

@@ -76,9 +76,9 @@ async def open_command(update: Update, context: Context) -> None:
     """/open (by hand, over dates and quota) or /open auto (dates and quota decide again)."""
     data = context.bot_data
     auto = [a.lower() for a in context.args or []] == ["auto"]
-    await fieldstate.set_manual(data.engine, data.survey.id, None if auto else MANUAL_OPEN)
+    await fieldstate.set_manual(data.engine, data.survey.id, None if auto else MANUAL_OPEN, data.survey.survey.quota)
     av = await _availability(context)
-    lead = "Опрос снова работает по датам и квоте из анкеты." if auto else "Опрос открыт вручную: даты и квота не действуют до /close или /open auto."
+    lead = "Опрос снова работает по датам и квоте из анкеты (квота сверена с числом завершённых анкет)." if auto else "Опрос открыт вручную: даты и квота не действуют до /close или /open auto."
     await context.bot.send_message(update.effective_chat.id, f"{lead}\n\n{await survey_text(context, av)}",
                                    parse_mode=ParseMode.HTML)
 

@@ -60,6 +60,27 @@ def mark_quota_reached(conn: Connection, survey_id: str, when: datetime) -> None
     conn.execute(update(_STATE).where(_STATE.c.survey_id == survey_id).values(quota_reached_at=when))
 
 
+def settle_quota(conn: Connection, survey_id: str, quota: int | None, now: datetime) -> None:
+    """Make the quota mark agree with the completed responses: reached when at least ``quota`` completed, not
+    reached otherwise (a quota raised, lowered or removed in the file; responses completed while opened by hand).
+
+    Runs under the state row's lock like the quota gate, so a response completing at the same moment is counted.
+    """
+    state = read(conn, survey_id, lock=True)
+    reached = quota is not None and completed_count(conn, survey_id) >= quota
+    if reached and state.quota_reached_at is None:
+        mark_quota_reached(conn, survey_id, now)
+    elif not reached and state.quota_reached_at is not None:
+        conn.execute(update(_STATE).where(_STATE.c.survey_id == survey_id).values(quota_reached_at=None))
+
+
+async def settle(engine: AsyncEngine, survey_id: str, quota: int | None) -> None:
+    """``settle_quota`` in a transaction of its own (at every start)."""
+    await ensure(engine, survey_id)
+    async with engine.begin() as conn:
+        await conn.run_sync(settle_quota, survey_id, quota, utcnow())
+
+
 async def ensure(engine: AsyncEngine, survey_id: str) -> None:
     """Create the survey's state row if missing (idempotent; the quota gate locks this row)."""
     async with engine.begin() as conn:
@@ -73,14 +94,15 @@ async def load(engine: AsyncEngine, survey_id: str) -> FieldState:
         return _row_to_state((await conn.execute(_SELECT.where(_STATE.c.survey_id == survey_id))).first())
 
 
-async def set_manual(engine: AsyncEngine, survey_id: str, manual: str | None) -> FieldState:
-    """An admin's /open or /close (None returns control to the dates and quota); the new state."""
+async def set_manual(engine: AsyncEngine, survey_id: str, manual: str | None, quota: int | None = None) -> FieldState:
+    """An admin's /open or /close, or None: control back to the dates and ``quota`` (the questionnaire's), whose
+    mark is settled against the completed responses at once; the new state."""
     await ensure(engine, survey_id)
-    values = {"manual": manual, "changed_at": utcnow()}
-    if manual is None:
-        values["quota_reached_at"] = None
+    now = utcnow()
     async with engine.begin() as conn:
-        await conn.execute(update(_STATE).where(_STATE.c.survey_id == survey_id).values(**values))
+        await conn.execute(update(_STATE).where(_STATE.c.survey_id == survey_id).values(manual=manual, changed_at=now))
+        if manual is None:
+            await conn.run_sync(settle_quota, survey_id, quota, now)
     return await load(engine, survey_id)
 
 

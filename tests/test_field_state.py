@@ -178,3 +178,41 @@ async def test_quota_closes_at_exactly_n_with_concurrent_finishers(db_url, tmp_p
     assert (len(thanked), len(told)) == (QUOTA, len(users) - QUOTA)
     state = fetch(db_url, "SELECT quota_reached_at FROM survey_state WHERE survey_id = 'field'")[0]
     assert state["quota_reached_at"] is not None
+
+
+async def test_quota_mark_follows_completions_open_auto_and_the_file(db_url, tmp_path):
+    full = "собрали нужное число ответов"
+    async with running_app(field_settings(db_url, one_question(tmp_path, "one.yaml", quota=1))) as (app, request):
+        first = SimUser(app, request, 8401)
+        await first.begin()
+        await first.press("Разработчик")
+        await first.send("3")
+        assert "Спасибо" in first.last().text
+        second = SimUser(app, request, 8402)
+        await second.send("/start")
+        assert full in second.last().text
+        admin = SimUser(app, request, ADMIN_ID)
+        await admin.send("/open")  # by hand: the quota does not apply
+        await second.begin()
+        await second.press("Менеджер")
+        await second.send("2")
+        assert "Спасибо" in second.last().text
+        await admin.send("/open auto")  # back to the quota: 2 completed of 1, closed at once
+        assert "закрыт</b> (по квоте)" in admin.last().text and "Квота: 2 из 1" in admin.last().text
+        third = SimUser(app, request, 8403)
+        await third.send("/start")
+        assert full in third.last().text
+    # The quota raised in the file: the next start reopens the survey.
+    async with running_app(field_settings(db_url, one_question(tmp_path, "three.yaml", quota=3))) as (app, request):
+        third = SimUser(app, request, 8403)
+        await third.begin()
+        assert "Кто вы?" in third.last().text
+        admin = SimUser(app, request, ADMIN_ID)
+        await admin.send("/survey")
+        assert "Состояние: <b>открыт</b>" in admin.last().text and "Квота: 2 из 3" in admin.last().text
+    # Lowered to what is already completed: closed at the start, and the one in progress is told (no grace).
+    async with running_app(field_settings(db_url, one_question(tmp_path, "two.yaml", quota=2))) as (app, request):
+        third = SimUser(app, request, 8403)
+        await third.send("/start")
+        assert full in third.last().text and "Всё, что вы успели ответить, сохранено" in third.last().text
+    assert fetch(db_url, "SELECT count(*) AS n FROM responses WHERE status = 'completed'")[0]["n"] == 2
