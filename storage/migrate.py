@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
@@ -9,6 +10,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -31,12 +33,21 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         cfg.attributes["connection"] = sync_conn
         command.upgrade(cfg, revision)
 
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # Several bot workers start together on one database: one migrates, the others wait for
-            # it and then find nothing to do. (SQLite's BEGIN IMMEDIATE serialises them already.)
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-        await conn.run_sync(_run)
+    for attempt in range(5):
+        try:
+            async with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    # Several bot workers start together on one database: one migrates, the others wait for
+                    # it and then find nothing to do. (SQLite's BEGIN IMMEDIATE serialises them already.)
+                    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+                await conn.run_sync(_run)
+            return
+        except OperationalError as exc:
+            # A brand-new SQLite file switching to WAL while another process migrates it can answer "locked"
+            # at once, without waiting out the busy timeout: the whole upgrade is simply run again.
+            if attempt == 4 or "database is locked" not in str(exc):
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
