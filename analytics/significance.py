@@ -19,15 +19,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
-from scipy import stats
-from scipy.stats.contingency import association
 
 ALPHA = 0.05
 RESIDUAL_LIMIT = 1.96
 LOW_EXPECTED = 5
 UNRELIABLE_SHARE = 0.2
+
+
+def _scipy_stats() -> ModuleType:
+    # Imported on the first test, not with the bot: scipy.stats alone takes ~0.8 s to import, most of the
+    # start-up budget (≤ 2 s), and most runs of the bot never compute a test.
+    from scipy import stats
+
+    return stats
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ def two_proportions(count1: int, n1: int, count2: int, n2: int) -> TestResult | 
     table = np.array([[count1, n1 - count1], [count2, n2 - count2]])
     if table.sum(axis=0).min() == 0:  # nobody (or everybody) chose it in both waves: nothing to test
         return TestResult("z", 1.0, statistic=0.0)
+    stats = _scipy_stats()
     expected = stats.contingency.expected_freq(table)
     if (expected < LOW_EXPECTED).any():
         _, p = stats.fisher_exact(table, alternative="two-sided")
@@ -81,13 +89,14 @@ def independence(table: np.ndarray) -> TestResult | None:
     table = _trim(np.asarray(table, dtype=float))
     if table.ndim != 2 or table.shape[0] < 2 or table.shape[1] < 2:
         return None
+    stats = _scipy_stats()
     expected = stats.contingency.expected_freq(table)
     low = float((expected < LOW_EXPECTED).mean())
     if table.shape == (2, 2) and low > 0:
         _, p = stats.fisher_exact(table.astype(int), alternative="two-sided")
         return TestResult("fisher", _clean_p(p), low_expected_share=low)
     chi2, p, dof, _ = stats.chi2_contingency(table, correction=False)
-    v = float(association(table.astype(int), method="cramer", correction=False))
+    v = float(stats.contingency.association(table.astype(int), method="cramer", correction=False))
     return TestResult(
         "chi2", _clean_p(p), statistic=float(chi2), df=int(dof), cramers_v=v,
         low_expected_share=low, unreliable=low > UNRELIABLE_SHARE,
@@ -125,5 +134,5 @@ def kruskal(groups: list[np.ndarray]) -> TestResult | None:
         return None
     if len({float(v) for g in groups for v in np.unique(g)}) < 2:
         return TestResult("kruskal", 1.0, statistic=0.0, df=len(groups) - 1)  # all values equal
-    h, p = stats.kruskal(*groups)
+    h, p = _scipy_stats().kruskal(*groups)
     return TestResult("kruskal", _clean_p(p), statistic=float(h), df=len(groups) - 1)
