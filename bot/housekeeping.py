@@ -8,13 +8,13 @@ at random, and a remembered old id would make a new update look like a duplicate
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.ext import Application
 
+from bot.tasks import cancel
 from storage.repository import UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -56,11 +56,8 @@ class Housekeeper:
 
     async def stop(self) -> None:
         """Stop the loop (waits for a prune in progress to be cancelled)."""
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
+        await cancel(self.task)
+        self.task = None
 
 
 def start_housekeeping(app: Application) -> Housekeeper:

@@ -21,6 +21,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.health import DATABASE, TELEGRAM, Health, problems, write_report
+from bot.tasks import cancel
 from storage.db import read_only
 from storage.faults import classify
 
@@ -44,11 +45,8 @@ class Monitor:
 
     async def stop(self) -> None:
         """Stop the loop."""
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
+        await cancel(self.task)
+        self.task = None
 
     async def _loop(self) -> None:
         # Probe only once the application runs: PTB starts the updater (and the webhook server) between

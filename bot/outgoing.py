@@ -43,6 +43,8 @@ from typing import Any, Protocol
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
+from bot.tasks import cancel
+
 log = logging.getLogger(__name__)
 
 CHAT_BURST = 10  # Telegram tolerates short bursts in one chat (albums of 10 must fit) ...
@@ -260,10 +262,7 @@ class Budget:
         for queue in self._queues:
             while queue:
                 queue.popleft().future.cancel()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel(self._task)
 
 
 class _Allowance:

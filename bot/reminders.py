@@ -11,7 +11,6 @@ A 403 from Telegram marks the respondent blocked; nothing is ever sent to them a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from telegram.ext import Application
 
 from bot import callbacks
 from bot.outgoing import bulk
+from bot.tasks import cancel
 from storage import fieldstate, reminders as store
 from storage.db import is_sqlite
 from storage.models import utcnow
@@ -70,11 +70,8 @@ class Reminders:
 
     async def stop(self) -> None:
         """Stop the loop; a send in flight is cancelled (its claim stays: at most once)."""
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
+        await cancel(self.task)
+        self.task = None
 
     async def _loop(self) -> None:
         while True:

@@ -24,6 +24,7 @@ import time
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.outgoing import Budget, ClockSource
+from bot.tasks import cancel
 from storage.sendbudget import SharedBucket
 
 log = logging.getLogger(__name__)
@@ -109,10 +110,7 @@ class SharedSource:
 
     async def stop(self) -> None:
         """Stop beating and leave, so the others see one worker fewer at once."""
-        if self._beat is not None:
-            self._beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._beat
+        await cancel(self._beat)
         with contextlib.suppress(Exception):
             await self.bucket.leave(self.worker_id)
 
