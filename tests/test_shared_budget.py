@@ -47,7 +47,9 @@ async def test_two_workers_together_stay_inside_one_budget_in_few_statements(eng
         assert took >= (120 - 5) / rate - 0.1, took
         assert a.granted[0] == b.granted[0] == 60
         takes = sa.bucket.takes + sb.bucket.takes
-        assert takes < 120 / 2, takes  # tokens were taken in batches, not one statement per message
+        # tokens were taken in batches, not one statement per message: 47-56 takes in quiet runs, up to 65 when the
+        # two workers' takes interleave badly (each then finds a half-refilled row); 120 would be one per message
+        assert takes < 120 * 2 / 3, takes
     finally:
         await sa.stop()
         await sb.stop()
