@@ -66,6 +66,11 @@ def render_percent(count: int, base: int) -> str:
     return fmt_percent(percent(count, base))
 
 
+OPEN_USAGE = ("Не понял команду. /open — открыть опрос вручную, /open auto — снова по датам и квоте из анкеты. "
+              "Ничего не изменено.")
+CLOSE_USAGE = "Не понял команду: /close пишется без параметров. Ничего не изменено."
+
+
 async def survey_command(update: Update, context: Context) -> None:
     """/survey: the survey's state, dates and quota progress."""
     text = await survey_text(context, await _availability(context))
@@ -75,7 +80,11 @@ async def survey_command(update: Update, context: Context) -> None:
 async def open_command(update: Update, context: Context) -> None:
     """/open (by hand, over dates and quota) or /open auto (dates and quota decide again)."""
     data = context.bot_data
-    auto = [a.lower() for a in context.args or []] == ["auto"]
+    args = [a.lower() for a in context.args or []]
+    if args not in ([], ["auto"]):  # a typo must not open the survey by hand over its dates and quota
+        await context.bot.send_message(update.effective_chat.id, OPEN_USAGE)
+        return
+    auto = args == ["auto"]
     await fieldstate.set_manual(data.engine, data.survey.id, None if auto else MANUAL_OPEN, data.survey.survey.quota)
     av = await _availability(context)
     lead = "Опрос снова работает по датам и квоте из анкеты (квота сверена с числом завершённых анкет)." if auto else "Опрос открыт вручную: даты и квота не действуют до /close или /open auto."
@@ -86,6 +95,9 @@ async def open_command(update: Update, context: Context) -> None:
 async def close_command(update: Update, context: Context) -> None:
     """/close: no new respondents; those in progress may finish within CLOSE_GRACE."""
     data = context.bot_data
+    if context.args:
+        await context.bot.send_message(update.effective_chat.id, CLOSE_USAGE)
+        return
     await fieldstate.set_manual(data.engine, data.survey.id, MANUAL_CLOSED)
     av = await _availability(context)
     lead = (f"Опрос закрыт. Новые участники получают вежливый отказ; начатые анкеты можно закончить до "

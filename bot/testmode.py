@@ -20,6 +20,8 @@ TEST_LEAD = ("🧪 Тестовый режим: отвечайте как рес
              "графики, воронку и выгрузки — посмотреть их: /stats test. Стереть и пройти заново: /test reset.")
 TEST_DONE = "🧪 Тестовый прогон уже пройден. /stats test — посмотреть ответы, /test reset — стереть и пройти заново."
 TEST_RESET = "🧪 Тестовые ответы удалены. /test — пройти опрос ещё раз."
+TEST_USAGE = ("🧪 Не понял команду. /test — пройти опрос в тестовом режиме, /test reset — стереть тестовые ответы. "
+              "Ничего не изменено.")
 TEST_NOTHING = "🧪 Тестовых ответов нет. /test — пройти опрос в тестовом режиме."
 
 
@@ -40,7 +42,11 @@ async def respondent_service(context: Context, user_id: int) -> SurveyService:
 async def test_command(update: Update, context: Context) -> None:
     """/test: begin or continue the admin's test run; /test reset: delete it."""
     data, user_id, chat_id = context.bot_data, update.effective_user.id, update.effective_chat.id
-    if [a.lower() for a in context.args or []] == ["reset"]:
+    args = [a.lower() for a in context.args or []]
+    if args not in ([], ["reset"]):
+        await context.bot.send_message(chat_id, TEST_USAGE)
+        return
+    if args == ["reset"]:
         async with data.service.write_lock:
             found = await reset_test(data.engine, data.test_service.key(user_id), data.test_service.survey.id)
         await context.bot.send_message(chat_id, TEST_RESET if found else TEST_NOTHING)

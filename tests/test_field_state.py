@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from bot import render
+from bot import field_admin, render
 from bot.settings import Settings
 from survey.field import MANUAL_CLOSED, MANUAL_OPEN, FieldState, Phase, Why, availability
 from survey.model import SurveyMeta
@@ -74,8 +74,16 @@ async def test_not_yet_open_then_opened_by_admin(db_url, tmp_path):
         admin = SimUser(app, request, ADMIN_ID)
         await admin.send("/survey")
         assert "Состояние: <b>ещё не открыт</b>" in admin.last().text
+        for typo in ("/open atuo", "/open now please"):  # explained; the dates still decide
+            await admin.send(typo)
+            assert admin.last().text == field_admin.OPEN_USAGE
+        await u.send("/start")
+        assert "ещё не начался" in u.last().text
         await admin.send("/open")
         assert "Опрос открыт вручную" in admin.last().text
+        await admin.send("/close now")  # explained; still open by hand
+        assert admin.last().text == field_admin.CLOSE_USAGE
+        assert fetch(db_url, "SELECT manual FROM survey_state WHERE survey_id = 'field'")[0]["manual"] == "open"
         await u.begin()
         assert "Кто вы?" in u.last().text
         await admin.send("/open auto")

@@ -63,6 +63,9 @@ async def test_test_runs_are_kept_apart(db_url, tmp_path):
         assert "Разработчик — 1 (100,0%)" in admin.last().text
         await admin.send("/test")
         assert admin.last().text == testmode.TEST_DONE
+        await admin.send("/test resett")  # a typo is explained and deletes nothing
+        assert admin.last().text == testmode.TEST_USAGE
+        assert fetch(db_url, "SELECT count(*) AS n FROM responses WHERE survey_id = 'field__test'")[0]["n"] == 1
         await admin.send("/test reset")
         assert admin.last().text == testmode.TEST_RESET
         assert fetch(db_url, "SELECT count(*) AS n FROM responses WHERE survey_id = 'field__test'")[0]["n"] == 0
