@@ -67,7 +67,8 @@ class Faults:
     """Failures injected between the bot and this server (``FakeBotAPI(faults=Faults(...))``).
 
     A share ``rate`` of the calls whose method starts with one of ``methods`` fails, each with one of
-    ``kinds`` picked at random (seeded):
+    ``kinds``, dealt from a shuffled deck (seeded): every kind comes once in each round of ``len(kinds)`` faults,
+    in a random order, so a run with a few dozen faults meets them all whatever the seed:
       http500, http502   answered with that status; nothing is done
       timeout            held ``hold`` seconds (longer than the bot waits), then 504; nothing is done
       slow_delivered     done, then held ``hold`` seconds before the answer (the bot has given up by then)
@@ -413,6 +414,7 @@ class FakeBotAPI:
         self.faults = faults
         self.injected: list[tuple[str, str]] = []  # (method, fault kind) of every injected failure
         self._fault_rng = random.Random(faults.seed if faults else 0)
+        self._fault_deck: list[str] = []  # the kinds still to deal in this round (see Faults)
         self.seen_tokens: set[str] = set()
         self.last_token = token  # getMe's bot id comes from the token the bot actually uses
         self.calls: list[Call] = []
@@ -600,7 +602,9 @@ class FakeBotAPI:
         with self._lock:
             if self._fault_rng.random() >= f.rate:
                 return None
-            kind = self._fault_rng.choice(f.kinds)
+            if not self._fault_deck:
+                self._fault_deck = self._fault_rng.sample(f.kinds, len(f.kinds))
+            kind = self._fault_deck.pop()
             self.injected.append((call.method, kind))
             return kind
 
