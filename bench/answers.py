@@ -23,9 +23,10 @@ from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
 
 from bench.common import TOKEN, Row, log, median, report
-from bot import callbacks, render
+from bot import callbacks
 from bot.app import build_application
-from bot.processor import PerUserUpdateProcessor
+from bot.incoming.processor import PerUserUpdateProcessor
+from bot.respondent import screens
 from bot.settings import Settings
 from survey.flow import Answer, Progress
 from survey.loader import load_survey
@@ -160,7 +161,7 @@ def markup(rows: list[list[tuple[str, str]]] | None) -> InlineKeyboardMarkup | N
     return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows])
 
 
-def _plain(screen: render.Screen) -> tuple[str, list[list[tuple[str, str]]] | None]:
+def _plain(screen: screens.Screen) -> tuple[str, list[list[tuple[str, str]]] | None]:
     kb = screen.keyboard
     rows = None if kb is None else [[(b.text, b.callback_data) for b in row] for row in kb.inline_keyboard]
     return screen.text, rows
@@ -173,12 +174,12 @@ def screens_for(raw: dict, kind: str, next_q: str | None) -> tuple:
 
 def _screens_for(raw: dict, kind: str, next_q: str | None) -> tuple:
     if next_q is None:
-        nxt = render.intro_screen(SURVEY) if "message" in raw else render.finished_screen(SURVEY, Progress(None))
+        nxt = screens.intro_screen(SURVEY) if "message" in raw else screens.finished_screen(SURVEY, Progress(None))
     else:
-        nxt = render.question_screen(SURVEY, Progress(next_q), 5)
+        nxt = screens.question_screen(SURVEY, Progress(next_q), 5)
     if kind == "redraw":
         return nxt, None
-    answered = render.answered_screen(SURVEY, SURVEY.questions[0].id, Answer(option_ids=(SURVEY.questions[0].options[0].id,)))
+    answered = screens.answered_screen(SURVEY, SURVEY.questions[0].id, Answer(option_ids=(SURVEY.questions[0].options[0].id,)))
     return answered, nxt
 
 

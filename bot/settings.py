@@ -176,3 +176,8 @@ def load_settings(**overrides: object) -> Settings:
             msg = err["msg"].removeprefix("Value error, ")
             reasons.append(f"{field}: {msg}" if field else msg)
         raise SettingsError("configuration error: " + "; ".join(reasons)) from None
+
+
+def settings_rows() -> list[tuple[str, str, str]]:
+    """(ENV_NAME, default as shown, meaning) of every setting (temporary: replaced by the docs branch)."""
+    return [(name.upper(), str(field.default), field.description or "") for name, field in Settings.model_fields.items()]

@@ -23,7 +23,7 @@ from openpyxl import load_workbook
 
 from analytics import charts, codebook, export, render as report, summary
 from analytics.summary import QuestionSummary, build_summary, summary_to_json
-from bot import render
+from bot.respondent import screens
 from bot.settings import Settings
 from storage.db import create_engine
 from survey import flow
@@ -243,9 +243,9 @@ LAYERS: dict[str, Callable[[], object]] = {
         _unknown_type_survey()[0], flow.Progress(current=QID), flow.TypeText("1")),
     "survey.flow (a button)": lambda: flow.apply(
         _unknown_type_survey()[0], flow.Progress(current=QID), flow.Choose("1")),
-    "bot.render.question_screen": lambda: render.question_screen(
+    "bot.respondent.screens.question_screen": lambda: screens.question_screen(
         _unknown_type_survey()[0], flow.Progress(current=QID), 1),
-    "bot.render.answer_label": lambda: render.answer_label(
+    "bot.respondent.screens.answer_label": lambda: screens.answer_label(
         _unknown_type_survey()[0], _unknown_type_question(), flow.Answer(number=1)),
     "analytics.summary (per-question tables)": lambda: summary._question_summary(
         *_unknown_type_survey(), summary._Figures({}, {}, {}, {}, {}, {}, {}, {}, None, None, None), 1),

@@ -15,7 +15,7 @@ import pytest
 
 from analytics.render import render_funnel, render_summary
 from analytics.summary import build_summary, summary_to_json
-from bot.reminders import CONTINUE
+from bot.background.reminders import CONTINUE
 from bot.settings import Settings, load_settings
 from storage.reminders import ReminderCounts
 from survey.loader import load_survey
@@ -309,7 +309,7 @@ async def test_a_claim_is_won_once_and_refused_after_activity(db_url):
 async def test_reminders_are_bulk_sends(db_url):
     """With the sending budget on, every reminder is granted as a bulk call (after respondents' replies)."""
     from bot.app import build_application
-    from bot.outgoing import OutgoingLimiter, Priority
+    from bot.sending.limiter import OutgoingLimiter, Priority
 
     request = RecordingRequest()
     app = build_application(remind_settings(db_url, outgoing_max_rate=30), request=request, rate_limiter=True)

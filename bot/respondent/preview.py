@@ -1,6 +1,6 @@
 """``surveybot preview FILE``: a questionnaire in the terminal as a respondent sees it, to review before launch.
 
-The screens come from the same renderer the bot uses (bot.render), so texts, hints and buttons are exactly
+The screens come from the same renderer the bot uses (bot.respondent.screens), so texts, hints and buttons are exactly
 what Telegram would show; the skip logic of each question is spelled out under it.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 
-from bot import render
+from bot.respondent import screens
 from survey.flow import Progress
 from survey.model import OTHER, Condition, Survey
 
@@ -18,7 +18,7 @@ def _plain(text: str) -> str:
     return html.unescape(re.sub(r"<[^>]+>", "", text))
 
 
-def _buttons(screen: render.Screen) -> list[str]:
+def _buttons(screen: screens.Screen) -> list[str]:
     if screen.keyboard is None:
         return []
     return ["  " + "  ".join(f"[ {b.text} ]" for b in row) for row in screen.keyboard.inline_keyboard]
@@ -46,14 +46,14 @@ def describe_condition(survey: Survey, cond: Condition) -> str:
 def preview_lines(survey: Survey) -> list[str]:
     """The whole questionnaire as plain text lines: intro, every question with its buttons and skip logic, the end."""
     rule = "─" * 60
-    intro = render.intro_screen(survey)
+    intro = screens.intro_screen(survey)
     lines = [rule, _plain(intro.text), *_buttons(intro)]
     for q in survey.questions:
-        screen = render.question_screen(survey, Progress(current=q.id), version=0)
+        screen = screens.question_screen(survey, Progress(current=q.id), version=0)
         lines += ["", rule, _plain(screen.text), *_buttons(screen)]
         if q.show_if:
             lines.append("  ↳ показывается, только если " + " и ".join(describe_condition(survey, c) for c in q.show_if))
         if q.required:
             lines.append("  ↳ обязательный: «Пропустить» нет")
-    lines += ["", rule, _plain(render.finished_screen(survey, Progress(current=None)).text), rule]
+    lines += ["", rule, _plain(screens.finished_screen(survey, Progress(current=None)).text), rule]
     return lines

@@ -1,6 +1,6 @@
 """Several webhook workers, one sending budget (issue 15): the budget's tokens come from a row in PostgreSQL.
 
-Each worker's limiter (bot/outgoing.py) keeps its priorities and per-chat allowances locally, but takes its
+Each worker's limiter (bot/sending/limiter.py) keeps its priorities and per-chat allowances locally, but takes its
 tokens from the shared bucket (storage/sendbudget.py) in small batches: at most BATCH at once, only as many as
 calls are waiting for, so a busy worker costs a few statements a second and an idle one none. A bulk take leaves
 RESERVE tokens in the row, and gets nothing at all while a worker with respondents' replies waiting was short of
@@ -23,8 +23,8 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.outgoing import Budget, ClockSource
-from bot.tasks import cancel
+from bot.background import cancel
+from bot.sending.limiter import Budget, ClockSource
 from storage.sendbudget import SharedBucket
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from telegram.ext import Application
 
-from bot.tasks import cancel
+from bot.background import cancel
 from storage.repository import UnitOfWork
 
 log = logging.getLogger(__name__)

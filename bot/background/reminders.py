@@ -4,7 +4,7 @@ Every ``Settings.remind_period()`` seconds the loop asks the database which in-p
 untouched for ``REMIND_AFTER`` (storage/reminders.py); outside quiet hours (survey/reminders.py) it claims
 them one by one, each claim committed before its message is sent, and sends the questionnaire's
 ``reminder_text`` with a «Продолжить» button (the /start menu's own "continue", drawn for the response's
-version). Sends are bulk: they take only the sending budget respondents' replies leave (bot/outgoing.py).
+version). Sends are bulk: they take only the sending budget respondents' replies leave (bot/sending/limiter.py).
 A 403 from Telegram marks the respondent blocked; nothing is ever sent to them again unless they come back.
 """
 
@@ -22,9 +22,9 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application
 
 from bot import callbacks
-from bot.outgoing import bulk
-from bot.tasks import cancel
-from storage import fieldstate, reminders as store
+from bot.background import cancel
+from bot.sending.limiter import bulk
+from storage import field as field_store, reminders as store
 from storage.db import is_sqlite
 from storage.models import utcnow
 from survey.field import Phase, availability
@@ -51,7 +51,7 @@ class RoundResult:
 
 def reminder_keyboard(version: int) -> InlineKeyboardMarkup:
     """The «Продолжить» button: the /start menu's continue, for the position's version."""
-    return InlineKeyboardMarkup([[InlineKeyboardButton(CONTINUE, callback_data=callbacks.menu(version, "cont"))]])
+    return InlineKeyboardMarkup([[InlineKeyboardButton(CONTINUE, callback_data=callbacks.menu(version, callbacks.MenuChoice.CONTINUE))]])
 
 
 class Reminders:
@@ -111,7 +111,7 @@ class Reminders:
         """Whether the survey is closed at ``now`` (survey/field.py): a closed survey reminds nobody, not even
         those who may still finish within CLOSE_GRACE."""
         data = self.app.bot_data
-        state = await fieldstate.load(data.engine, data.survey.id)
+        state = await field_store.load(data.engine, data.survey.id)
         av = availability(data.survey.survey, state, now, data.settings.close_grace, data.settings.zone())
         return av.phase == Phase.CLOSED
 

@@ -10,10 +10,22 @@ questionnaire); ``by`` takes the next token: a question number or id, or ``sourc
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from survey.model import Survey
 
-VIEWS = ("charts", "funnel")
+
+class View(StrEnum):
+    """What a /stats request shows."""
+
+    SUMMARY = "summary"
+    QUESTION = "question"  # one question in detail
+    CHARTS = "charts"
+    FUNNEL = "funnel"
+    COMPARE = "compare"  # the comparison with an earlier wave
+
+
+VIEWS = (View.CHARTS, View.FUNNEL)  # the views named by their own word
 COMPARE_WORDS = ("compare", "сравнение")
 
 
@@ -26,7 +38,7 @@ class StatsRequest:
     """A parsed /stats or /export request."""
 
     completed_only: bool = False
-    view: str = "summary"  # summary | question | charts | funnel | compare
+    view: View = View.SUMMARY
     question: str | None = None  # as typed: a number or an id
     wave: str | None = None
     banner: str | None = None
@@ -41,11 +53,11 @@ def parse_stats_args(args: list[str], survey: Survey, waves: list[str], formats:
     chosen: list[str] = []
     question_ids = {q.id for q in survey.questions}
     i = 0
-    view = "summary"
+    view = View.SUMMARY
 
-    def set_view(new: str, word: str) -> None:
+    def set_view(new: View, word: str) -> None:
         nonlocal view
-        if view != "summary":
+        if view != View.SUMMARY:
             raise StatsArgsError(f"в одном запросе можно только одно из: N, charts, funnel, сравнение (лишнее: «{word}»)")
         view = new
 
@@ -75,17 +87,17 @@ def parse_stats_args(args: list[str], survey: Survey, waves: list[str], formats:
         elif formats:
             raise StatsArgsError(f"непонятное слово «{word}»")
         elif low in VIEWS:
-            set_view(low, word)
+            set_view(View(low), word)
         elif low in COMPARE_WORDS or (low in waves):
-            set_view("compare", word)
+            set_view(View.COMPARE, word)
             fields["wave"] = low if low in waves else (waves[0] if waves else None)
         elif low.isdigit() or word in question_ids:
-            set_view("question", word)
+            set_view(View.QUESTION, word)
             fields["question"] = word
         else:
             raise StatsArgsError(f"непонятное слово «{word}»")
-    if view == "compare" and not fields.get("wave"):
+    if view == View.COMPARE and not fields.get("wave"):
         raise StatsArgsError("в анкете нет цифр прежней волны (baseline) — сравнивать не с чем")
-    if fields.get("banner") and view not in ("summary", "question"):
+    if fields.get("banner") and view not in (View.SUMMARY, View.QUESTION):
         raise StatsArgsError("by работает со сводкой или с вопросом: /stats 2 by 1")
     return StatsRequest(view=view, where=tuple(where), formats=tuple(dict.fromkeys(chosen)), **fields)

@@ -1,7 +1,7 @@
 """Test mode for admins: /test (or /start test) takes the survey as a respondent, with answers kept apart.
 
 The test run is a response to the test copy of the questionnaire (survey.testmode): while an admin has
-one in progress, their taps and messages go to it; /test reset deletes it so it can be taken again.
+one in progress, their taps and messages go to it (bot/respondent/handlers.py ``service_for``); /test reset deletes it so it can be taken again.
 """
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ from __future__ import annotations
 from telegram import BotCommand, Update
 from telegram.ext import Application, CommandHandler, filters
 
-from bot import render
 from bot.context import Context
-from bot.service import ReplyStatus, SurveyService
-from bot.ui import send
+from bot.respondent import screens
+from bot.respondent.ui import send
+from bot.service.respondents import Standing
 from storage.testmode import reset_test
 
 TEST_COMMANDS = [BotCommand("test", "Пройти опрос в тестовом режиме: /test, /test reset")]
@@ -26,17 +26,16 @@ TEST_NOTHING = "🧪 Тестовых ответов нет. /test — прой�
 
 
 def add_test_handlers(app: Application, only: filters.BaseFilter) -> None:
-    """/test and /test reset behind the admin filter."""
+    """/test and /test reset behind the admin filter; an admin's /start test too (added before the respondent's
+    /start, so it never reaches respondent code)."""
     app.add_handler(CommandHandler("test", test_command, filters=only))
+    app.add_handler(CommandHandler("start", start_test, filters=only & filters.Regex(r"^/start(@\w+)?\s+test\s*$")))
 
 
-async def respondent_service(context: Context, user_id: int) -> SurveyService:
-    """The service a user's update goes to: the test run while an admin has one in progress."""
-    data = context.bot_data
-    test = data.test_service
-    if test is not None and data.settings.is_admin(user_id) and (await test.status(user_id)).status == ReplyStatus.IN_PROGRESS:
-        return test
-    return data.service
+async def start_test(update: Update, context: Context) -> None:
+    """/start test from an admin: the same as /test."""
+    if context.bot_data.test_service is not None:
+        await begin_test(context, update.effective_user.id, update.effective_chat.id)
 
 
 async def test_command(update: Update, context: Context) -> None:
@@ -57,10 +56,10 @@ async def test_command(update: Update, context: Context) -> None:
 async def begin_test(context: Context, user_id: int, chat_id: int) -> None:
     """Start (or continue) the test run and show its current question."""
     test = context.bot_data.test_service
-    if (await test.status(user_id)).status == ReplyStatus.COMPLETED:
+    if (await test.status(user_id)).standing == Standing.COMPLETED:
         await context.bot.send_message(chat_id, TEST_DONE)
         return
     state = await test.show(user_id)
     await context.bot.send_message(chat_id, TEST_LEAD)
-    if state.status == ReplyStatus.IN_PROGRESS and state.progress and state.progress.current:
-        await send(context, chat_id, render.question_screen(context.bot_data.survey, state.progress, state.version))
+    if state.standing == Standing.IN_PROGRESS and state.progress and state.progress.current:
+        await send(context, chat_id, screens.question_screen(context.bot_data.survey, state.progress, state.version))

@@ -8,9 +8,9 @@ from telegram import BotCommand, Update
 from telegram.constants import ParseMode
 from telegram.ext import Application, CommandHandler, filters
 
-from bot import render
 from bot.context import Context
-from storage import fieldstate
+from bot.respondent import screens
+from storage import field as field_store
 from storage.models import utcnow
 from survey.field import MANUAL_CLOSED, MANUAL_OPEN, Availability, Phase, Why, availability, aware
 
@@ -32,7 +32,7 @@ def add_field_handlers(app: Application, only: filters.BaseFilter) -> None:
 
 async def _availability(context: Context) -> Availability:
     data = context.bot_data
-    state = await fieldstate.load(data.engine, data.survey.id)
+    state = await field_store.load(data.engine, data.survey.id)
     return availability(data.survey.survey, state, utcnow(), data.settings.close_grace, data.settings.zone())
 
 
@@ -40,7 +40,7 @@ async def survey_text(context: Context, av: Availability) -> str:
     """The /survey report: state and why, dates, grace, quota progress."""
     data = context.bot_data
     zone, meta = data.settings.zone(), data.survey.survey
-    moment = lambda value: render.fmt_moment(value, zone)  # noqa: E731
+    moment = lambda value: screens.fmt_moment(value, zone)  # noqa: E731
     lines = [f"<b>Опрос «{escape(meta.title)}»</b>", f"Состояние: <b>{PHASES[av.phase]}</b> ({REASONS[av.why]})"]
     lines.append(f"Открытие по анкете: {moment(av.opens_at) if av.opens_at else 'не задано'}")
     lines.append(f"Закрытие по анкете: {moment(aware(meta.closes_at, zone)) if meta.closes_at else 'не задано'}")
@@ -48,7 +48,7 @@ async def survey_text(context: Context, av: Availability) -> str:
         lines.append(f"Закрыт: {moment(av.closes_at)}")
     if av.in_grace:
         lines.append(f"Начатые анкеты можно закончить до {moment(av.grace_until)}")
-    done = await fieldstate.completed(data.engine, data.survey.id)
+    done = await field_store.completed(data.engine, data.survey.id)
     if meta.quota:
         share = render_percent(done, meta.quota)
         note = "" if av.quota_applies else " (не действует: опрос открыт вручную)"
@@ -85,7 +85,7 @@ async def open_command(update: Update, context: Context) -> None:
         await context.bot.send_message(update.effective_chat.id, OPEN_USAGE)
         return
     auto = args == ["auto"]
-    await fieldstate.set_manual(data.engine, data.survey.id, None if auto else MANUAL_OPEN, data.survey.survey.quota)
+    await field_store.set_manual(data.engine, data.survey.id, None if auto else MANUAL_OPEN, data.survey.survey.quota)
     av = await _availability(context)
     lead = "Опрос снова работает по датам и квоте из анкеты (квота сверена с числом завершённых анкет)." if auto else "Опрос открыт вручную: даты и квота не действуют до /close или /open auto."
     await context.bot.send_message(update.effective_chat.id, f"{lead}\n\n{await survey_text(context, av)}",
@@ -98,9 +98,9 @@ async def close_command(update: Update, context: Context) -> None:
     if context.args:
         await context.bot.send_message(update.effective_chat.id, CLOSE_USAGE)
         return
-    await fieldstate.set_manual(data.engine, data.survey.id, MANUAL_CLOSED)
+    await field_store.set_manual(data.engine, data.survey.id, MANUAL_CLOSED)
     av = await _availability(context)
     lead = (f"Опрос закрыт. Новые участники получают вежливый отказ; начатые анкеты можно закончить до "
-            f"{render.fmt_moment(av.grace_until, data.settings.zone())}.")
+            f"{screens.fmt_moment(av.grace_until, data.settings.zone())}.")
     await context.bot.send_message(update.effective_chat.id, f"{lead}\n\n{await survey_text(context, av)}",
                                    parse_mode=ParseMode.HTML)

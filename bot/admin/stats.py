@@ -9,30 +9,31 @@ from __future__ import annotations
 import asyncio
 import logging
 from html import escape
+from typing import assert_never
 
 from telegram import (
     BotCommand,
-    BotCommandScopeChat,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
     InputMediaPhoto,
     Update,
 )
-from telegram.constants import ParseMode
-from telegram.error import TelegramError
-from telegram.ext import Application, CommandHandler, filters
+from telegram.constants import ChatType, ParseMode
 
 from analytics import charts, jobs, render as report
 from analytics.compare import baseline_waves
 from analytics.crosstab import CrosstabError, resolve_banner
 from analytics.filters import Filter, FilterError, parse_filter
 from analytics.summary import Summary, build_summary
-from bot import analysis, callbacks, field_admin, render, testmode
+from bot import callbacks
+from bot.admin import analysis
+from bot.admin.args import StatsArgsError, StatsRequest, View, parse_stats_args
+from bot.callbacks import StatsView
 from bot.context import Context
-from bot.outgoing import bulk_handler
-from bot.stats_args import StatsArgsError, StatsRequest, parse_stats_args
-from bot.ui import toast
+from bot.respondent import screens
+from bot.respondent.ui import toast
+from bot.sending.limiter import bulk_handler
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,8 @@ STATS_USAGE = (
     "<b>/stats by 1</b> — все вопросы по вопросу 1 (файлом)\n"
     "<b>/export [csv|xlsx|sav] [completed]</b> — выгрузка ответов (sav — для SPSS, с кодбуком); <b>/export xlsx by 1</b> — с листом таблиц"
 )
-SUMMARY_VIEWS = (("📊 Графики", "charts"), ("🔻 Воронка", "funnel"), ("⬇️ CSV", "export_csv"), ("⬇️ Excel", "export_xlsx"))
+SUMMARY_VIEWS = (("📊 Графики", StatsView.CHARTS), ("🔻 Воронка", StatsView.FUNNEL), ("⬇️ CSV", StatsView.EXPORT_CSV),
+                 ("⬇️ Excel", StatsView.EXPORT_XLSX))
 STORED_FILTERS = "stats_filters"  # chat_data key: filters too long for callback data, by key
 STORED_FILTERS_KEPT = 50
 
@@ -63,7 +65,7 @@ def summary_buttons(context: Context | None = None, completed_only: bool = False
                     where: tuple[str, ...] = ()) -> InlineKeyboardMarkup:
     """The buttons under a summary; each keeps the summary's filter (completed, where …)."""
     key = None
-    if where and callbacks.stats_button_data("export_xlsx", completed_only, where) is None and context is not None:
+    if where and callbacks.stats_button_data(StatsView.EXPORT_XLSX, completed_only, where) is None and context is not None:
         # Too long to travel in the button: kept in this chat's memory under a short key.
         stored = context.chat_data.setdefault(STORED_FILTERS, {})
         key = f"{len(stored) + 1:x}"
@@ -75,26 +77,6 @@ def summary_buttons(context: Context | None = None, completed_only: bool = False
         for label, view in SUMMARY_VIEWS
     ]
     return InlineKeyboardMarkup([buttons[:2], buttons[2:]])
-
-
-def add_admin_handlers(app: Application) -> None:
-    """Register the admin commands behind a numeric-id filter."""
-    admins = filters.User(user_id=sorted(app.bot_data.settings.admin_ids))
-    only = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & admins
-    app.add_handler(CommandHandler("stats", stats, filters=only))
-    app.add_handler(CommandHandler("export", export, filters=only))
-    field_admin.add_field_handlers(app, only)
-    testmode.add_test_handlers(app, only)
-
-
-async def register_admin_commands(app: Application, respondent_commands: list[BotCommand]) -> None:
-    """Show the admin commands in the menu of the admins' chats only."""
-    for admin_id in sorted(app.bot_data.settings.admin_ids):
-        try:
-            await app.bot.set_my_commands(respondent_commands + ADMIN_COMMANDS + field_admin.FIELD_COMMANDS + testmode.TEST_COMMANDS,
-                                          scope=BotCommandScopeChat(admin_id))
-        except TelegramError as exc:  # e.g. the admin has not opened the bot yet
-            log.warning("admin command menu not set for one admin: %s", exc.message)
 
 
 def _is_admin(update: Update, context: Context) -> bool:
@@ -133,7 +115,7 @@ def _parse(context: Context, formats: tuple[str, ...] = ()) -> tuple[StatsReques
 async def stats(update: Update, context: Context) -> None:
     """/stats [completed] [N | charts | funnel | 2020] [where COND ...]."""
     if not _is_admin(update, context):
-        await update.effective_message.reply_text(render.UNKNOWN_COMMAND)
+        await update.effective_message.reply_text(screens.UNKNOWN_COMMAND)
         return
     chat_id = update.effective_chat.id
     # "/stats test": the admins' test runs, which every other view leaves out.
@@ -161,22 +143,26 @@ async def stats(update: Update, context: Context) -> None:
     if where is not None and summary.started == 0:
         await context.bot.send_message(chat_id, analysis.no_respondents_text(where.describe()))
         return
-    if request.view == "summary":
-        messages = await asyncio.to_thread(report.render_summary, summary)
-        await _send_html(context, chat_id, messages, None if test else summary_buttons(context, request.completed_only, request.where))
-    elif request.view == "charts":
-        await send_charts(context, chat_id, summary)
-    elif request.view == "funnel":
-        await send_funnel(context, chat_id, summary)
-    elif request.view == "compare":
-        await analysis.send_comparison(context, chat_id, summary, request.wave)
-    else:
-        number = request.question
-        try:
-            number = summary.question(int(number) if number.isdigit() else number).number
-        except KeyError:
-            number = int(number) if number.isdigit() else 0
-        await send_question(context, chat_id, summary, number)
+    match request.view:
+        case View.SUMMARY:
+            messages = await asyncio.to_thread(report.render_summary, summary)
+            keyboard = None if test else summary_buttons(context, request.completed_only, request.where)
+            await _send_html(context, chat_id, messages, keyboard)
+        case View.CHARTS:
+            await send_charts(context, chat_id, summary)
+        case View.FUNNEL:
+            await send_funnel(context, chat_id, summary)
+        case View.COMPARE:
+            await analysis.send_comparison(context, chat_id, summary, request.wave)
+        case View.QUESTION:
+            number = request.question
+            try:
+                number = summary.question(int(number) if number.isdigit() else number).number
+            except KeyError:
+                number = int(number) if number.isdigit() else 0
+            await send_question(context, chat_id, summary, number)
+        case _:
+            assert_never(request.view)
 
 
 async def send_question(context: Context, chat_id: int, summary: Summary, number: int) -> None:
@@ -247,7 +233,7 @@ async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
 async def export(update: Update, context: Context) -> None:
     """/export [csv|xlsx] [completed] [where COND ...]: the responses as files."""
     if not _is_admin(update, context):
-        await update.effective_message.reply_text(render.UNKNOWN_COMMAND)
+        await update.effective_message.reply_text(screens.UNKNOWN_COMMAND)
         return
     chat_id = update.effective_chat.id
     try:
@@ -297,10 +283,13 @@ async def send_exports(
 
 
 @bulk_handler
-async def stats_button(update: Update, context: Context, button: callbacks.StatsButton) -> None:
-    """Buttons under the summary; a non-admin tapping a forged one learns nothing."""
-    if not _is_admin(update, context):
-        await toast(update, render.STALE_TOAST)
+async def stats_button(update: Update, context: Context) -> None:
+    """Buttons under the summary (callback data ``st:…``); a non-admin tapping a forged one learns nothing."""
+    button = callbacks.parse(update.callback_query.data)
+    chat = update.effective_chat
+    if not isinstance(button, callbacks.StatsButton) or chat is None or chat.type != ChatType.PRIVATE \
+            or not _is_admin(update, context):
+        await toast(update, screens.STALE_TOAST)
         return
     chat_id = update.effective_chat.id
     words = button.where
@@ -312,29 +301,17 @@ async def stats_button(update: Update, context: Context, button: callbacks.Stats
     try:
         where = parse_filter(list(words), context.bot_data.survey) if words else None
     except FilterError:
-        await toast(update, render.STALE_TOAST)  # the questionnaire changed under an old button
+        await toast(update, screens.STALE_TOAST)  # the questionnaire changed under an old button
         return
     await toast(update)
-    if button.view in ("export_csv", "export_xlsx"):
-        await send_exports(context, chat_id, [button.view.removeprefix("export_")], completed_only=button.completed_only,
-                           where=where)
-        return
-    summary = await _summary(context, completed_only=button.completed_only, where=where)
-    await (send_charts if button.view == "charts" else send_funnel)(context, chat_id, summary)
-
-
-@bulk_handler
-async def notify_progress(context: Context) -> None:
-    """Every NOTIFY_ADMINS_EVERY completed responses, a one-line note to each admin."""
-    data = context.bot_data
-    every = data.settings.notify_admins_every
-    if not every or not data.settings.admin_ids:
-        return
-    done = await jobs.completed_count(data.engine, data.survey)
-    if done % every:
-        return
-    for admin_id in sorted(data.settings.admin_ids):
-        try:
-            await context.bot.send_message(admin_id, f"📈 «{data.survey.survey.title}»: завершено анкет — {done}.")
-        except TelegramError as exc:
-            log.warning("progress note not delivered to an admin: %s", exc.message)
+    match button.view:
+        case StatsView.EXPORT_CSV:
+            await send_exports(context, chat_id, ["csv"], completed_only=button.completed_only, where=where)
+        case StatsView.EXPORT_XLSX:
+            await send_exports(context, chat_id, ["xlsx"], completed_only=button.completed_only, where=where)
+        case StatsView.CHARTS:
+            await send_charts(context, chat_id, await _summary(context, button.completed_only, where))
+        case StatsView.FUNNEL:
+            await send_funnel(context, chat_id, await _summary(context, button.completed_only, where))
+        case _:
+            assert_never(button.view)

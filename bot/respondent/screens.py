@@ -66,7 +66,7 @@ class _TypeView:
 
 
 def _type_view(survey: Survey, q: Question, progress: Progress, version: int, numbered: bool) -> _TypeView:
-    """What a question of each type adds to its screen: bot.render's one dispatch on the question type
+    """What a question of each type adds to its screen: bot.respondent.screens's one dispatch on the question type
     (with ``answer_label``); a type without a case here fails loudly (assert_never)."""
     current = progress.answers.get(q.id)
     given = current if current is not None and not current.skipped else None
@@ -235,7 +235,7 @@ def intro_screen(survey: Survey) -> Screen:
     """The /start greeting with the "Начать" button."""
     text = f"<b>{escape(survey.survey.title)}</b>\n\n{escape(survey.survey.intro_text)}\n\n" \
            f"Вопросов: {len(survey.questions)}. Любой вопрос можно пропустить, вернуться назад или продолжить позже."
-    kb = InlineKeyboardMarkup([[InlineKeyboardButton("Начать", callback_data=callbacks.menu(0, "begin"))]])
+    kb = InlineKeyboardMarkup([[InlineKeyboardButton("Начать", callback_data=callbacks.menu(0, callbacks.MenuChoice.BEGIN))]])
     return Screen(text, kb)
 
 
@@ -247,8 +247,8 @@ def resume_screen(survey: Survey, answered: int, version: int) -> Screen:
     )
     kb = InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton("Продолжить", callback_data=callbacks.menu(version, "cont"))],
-            [InlineKeyboardButton("Начать заново", callback_data=callbacks.menu(version, "restart"))],
+            [InlineKeyboardButton("Продолжить", callback_data=callbacks.menu(version, callbacks.MenuChoice.CONTINUE))],
+            [InlineKeyboardButton("Начать заново", callback_data=callbacks.menu(version, callbacks.MenuChoice.RESTART))],
         ]
     )
     return Screen(text, kb)

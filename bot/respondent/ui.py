@@ -8,18 +8,18 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 
-from bot import render
 from bot.context import Context
+from bot.respondent import screens
 
 log = logging.getLogger(__name__)
 
 
-async def send(context: Context, chat_id: int, screen: render.Screen) -> None:
+async def send(context: Context, chat_id: int, screen: screens.Screen) -> None:
     """Send a screen as a new HTML message."""
     await context.bot.send_message(chat_id, screen.text, parse_mode=ParseMode.HTML, reply_markup=screen.keyboard)
 
 
-async def edit(update: Update, screen: render.Screen) -> bool:
+async def edit(update: Update, screen: screens.Screen) -> bool:
     """Replace the tapped message with a screen; False when Telegram refused (unchanged or vanished message)."""
     query = update.callback_query
     try:
@@ -30,7 +30,7 @@ async def edit(update: Update, screen: render.Screen) -> bool:
     return True
 
 
-async def edit_or_send(update: Update, context: Context, screen: render.Screen) -> None:
+async def edit_or_send(update: Update, context: Context, screen: screens.Screen) -> None:
     """Turn the tapped message into the next screen; send it anew only if that message cannot be edited."""
     if not await edit(update, screen):
         await send(context, update.effective_chat.id, screen)

@@ -18,7 +18,7 @@ The contract (README "Performance" explains the settings):
 
 Bulk senders (admin charts, exports, reminders, alerts, broadcasts) use the small API here::
 
-    from bot.outgoing import bulk, bulk_handler, BULK
+    from bot.sending.limiter import bulk, bulk_handler, BULK
 
     with bulk():                                   # every call of this task inside waits for spare budget
         await context.bot.send_media_group(chat_id, media)
@@ -34,16 +34,19 @@ import contextlib
 import functools
 import logging
 import time
+import warnings
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextvars import ContextVar
+from datetime import timedelta
 from enum import IntEnum
 from typing import Any, Protocol
 
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
+from telegram.warnings import PTBDeprecationWarning
 
-from bot.tasks import cancel
+from bot.background import cancel
 
 log = logging.getLogger(__name__)
 
@@ -359,9 +362,12 @@ def _chat_key(chat_id: object) -> int | str:
 
 
 def retry_seconds(exc: RetryAfter) -> float:
-    """Telegram's retry_after in seconds (without PTB's int/timedelta deprecation dance)."""
-    value = getattr(exc, "_retry_after", None)
-    return value.total_seconds() if value is not None else float(exc.retry_after)  # type: ignore[union-attr]
+    """Telegram's retry_after in seconds, through the public attribute: a ``timedelta`` where PTB_TIMEDELTA is
+    set, otherwise seconds (with PTB's deprecation warning of that form silenced here, where both are read)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class OutgoingLimiter(BaseRateLimiter[dict]):
@@ -374,7 +380,7 @@ class OutgoingLimiter(BaseRateLimiter[dict]):
         self.chats = chats if chats is not None else ChatLimits()
         self.max_retries = max_retries
         self.retries = 0  # 429 answers waited out
-        self.shared: Any = None  # the shared source when several workers share the budget (bot/sharedbudget.py)
+        self.shared: Any = None  # the shared source when several workers share the budget (bot/sending/sendbudget.py)
 
     async def initialize(self) -> None:
         """Nothing to open (the budget starts its dispatcher on first use)."""

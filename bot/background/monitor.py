@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.error import TelegramError
 from telegram.ext import Application
 
-from bot.health import DATABASE, TELEGRAM, Health, problems, write_report
-from bot.tasks import cancel
+from bot.background import cancel
+from bot.background.health import DATABASE, TELEGRAM, Health, problems, write_report
 from storage.db import read_only
 from storage.faults import classify
 

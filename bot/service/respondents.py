@@ -2,7 +2,7 @@
 
 How one tap or message becomes a durable answer (read this module top-down):
 
-    bot/handlers.py           on_button / on_text parse the update into a flow.Action and call
+    bot/respondent/handlers.py           on_button / on_text parse the update into a flow.Action and call
     SurveyService.act         (or .show / .status) which wraps it in a Job and
     GroupCommit.submit        queues it (storage/groupcommit.py); callers that arrive together form a batch
     SurveyService._commit     runs the batch as ONE transaction (see _transaction, the single place a
@@ -15,8 +15,8 @@ How one tap or message becomes a durable answer (read this module top-down):
 
 Names, each for one thing: ``flow.Progress`` is where a respondent is in the questionnaire (pure);
 ``flow.Outcome`` (with its ``flow.Kind``) is what one action did to it; ``storage.repository.Position``
-is a response row as a batch reads and changes it; ``Reply`` (with its ``ReplyStatus``) is what the
-service tells the handler; ``Job`` / ``JobKind`` / ``JobResult`` are one queued request and its result.
+is a response row as a batch reads and changes it; ``Reply`` is what the service tells the handler:
+what the request got (``Result``) and where the respondent stands (``Standing``); ``Job`` / ``JobKind`` / ``JobResult`` are one queued request and its result.
 
 Every guarantee of one-transaction-per-action holds per request: the update id is claimed in the same
 transaction (a redelivery changes nothing), the keyboard version is checked against the position as the
@@ -38,7 +38,7 @@ from typing import assert_never
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage import fieldstate
+from storage import field as field_store
 from storage.db import BatchWriter, is_conflict, sessionmaker
 from storage.groupcommit import GroupCommit, Pending
 from storage.models import COMPLETED, utcnow
@@ -60,28 +60,35 @@ from survey.model import Survey
 CONFLICT_RETRIES = 3
 
 
-class ReplyStatus(StrEnum):
-    """How a request to the service ended."""
+class Standing(StrEnum):
+    """What the respondent *is* with this survey when the request ran."""
 
     NEW = "new"  # never started this survey
     IN_PROGRESS = "in_progress"
     COMPLETED = "completed"
-    APPLIED = "applied"  # the action went through (see outcome.kind)
+    CLOSED = "closed"  # the survey does not take them now (see Reply.availability, Reply.in_progress)
+
+
+class Result(StrEnum):
+    """What the request *got*."""
+
+    APPLIED = "applied"  # it went through: the status read, the question shown, the action applied (see outcome)
+    REFUSED = "refused"  # not for a respondent who stands where they stand (new, completed, closed)
+    RELOCATED = "relocated"  # meant for a question the edited questionnaire no longer has; nothing applied
     STALE = "stale"  # the button belongs to an older message
-    CLOSED = "closed"  # the survey does not take this action now (see Reply.availability)
     DUPLICATE = "duplicate"  # this Telegram update was already processed
 
 
 @dataclass
 class Reply:
-    """What the bot needs to answer a respondent: status, position and the keyboard version."""
+    """What the bot needs to answer a respondent: what the request got, where they stand, the keyboard version."""
 
-    status: ReplyStatus
+    result: Result
+    standing: Standing | None = None  # None only for STALE and DUPLICATE
     progress: Progress | None = None
     version: int = 0
-    outcome: Outcome | None = None
+    outcome: Outcome | None = None  # act() that was APPLIED: what the flow did (it may have REJECTED the input)
     answered: int = 0
-    relocated: bool = False  # the edited questionnaire no longer has the question this action was meant for
     # The survey's open/closed state when the request ran (survey/field.py); None only for DUPLICATE/STALE.
     availability: Availability | None = None
     in_progress: bool = False  # CLOSED: the respondent has a response under way (their answers are kept)
@@ -123,12 +130,12 @@ class _Gate:
     def __init__(self, conn: Connection, service: SurveyService, now: datetime):
         self.conn, self.meta, self.survey_id, self.now = conn, service.survey.survey, service.survey.id, now
         self.grace, self.zone = service.grace, service.zone
-        self.availability = availability(self.meta, fieldstate.read(conn, self.survey_id), now, self.grace, self.zone)
+        self.availability = availability(self.meta, field_store.read(conn, self.survey_id), now, self.grace, self.zone)
         self.completed: int | None = None  # completed responses, counted under the lock once needed
 
     def closed(self, in_progress: bool = True) -> Reply:
         """The reply to an action the survey does not take now (``in_progress``: the respondent has answers)."""
-        return Reply(ReplyStatus.CLOSED, availability=self.availability, in_progress=in_progress)
+        return Reply(Result.REFUSED, Standing.CLOSED, availability=self.availability, in_progress=in_progress)
 
     def may_complete(self) -> bool:
         """Whether one more response may complete; the one that fills the quota closes the survey."""
@@ -139,11 +146,11 @@ class _Gate:
             # Locked, then counted: a second worker finishing at the same moment waits here and then
             # counts this one too, so the quota is never exceeded (SQLite: BEGIN IMMEDIATE already
             # serialises the writers).
-            state = fieldstate.read(self.conn, self.survey_id, lock=True)
+            state = field_store.read(self.conn, self.survey_id, lock=True)
             self.availability = availability(self.meta, state, self.now, self.grace, self.zone)
             if not self.availability.quota_applies:
                 return True
-            self.completed = fieldstate.completed_count(self.conn, self.survey_id)
+            self.completed = field_store.completed_count(self.conn, self.survey_id)
         if self.completed >= quota:
             self._quota_reached()
             return False
@@ -154,7 +161,7 @@ class _Gate:
 
     def _quota_reached(self) -> None:
         if self.availability.why != Why.QUOTA:
-            fieldstate.mark_quota_reached(self.conn, self.survey_id, self.now)
+            field_store.mark_quota_reached(self.conn, self.survey_id, self.now)
         self.availability = availability(self.meta, FieldState(quota_reached_at=self.now), self.now, self.grace,
                                          self.zone)
 
@@ -285,7 +292,7 @@ class SurveyService:
         for job in jobs:
             if job.update_id is not None:
                 if job.update_id not in claimed or job.update_id in seen:
-                    results.append(JobResult(Reply(ReplyStatus.DUPLICATE)))
+                    results.append(JobResult(Reply(Result.DUPLICATE)))
                     continue
                 seen.add(job.update_id)
             if job.kind == JobKind.ACT and job.key in relocated:
@@ -293,7 +300,7 @@ class SurveyService:
                 # applied to another question; the respondent is shown where they continue.
                 relocated.discard(job.key)
                 pos = positions[job.key]
-                results.append(JobResult(Reply(ReplyStatus.IN_PROGRESS, pos.progress, pos.version, relocated=True)))
+                results.append(JobResult(Reply(Result.RELOCATED, Standing.IN_PROGRESS, pos.progress, pos.version)))
                 continue
             try:
                 results.append(self._run_job(positions.get(job.key), job, now, gate))
@@ -336,15 +343,15 @@ class SurveyService:
 
     def _status_of(self, pos: Position, job: Job, now: datetime, gate: _Gate) -> JobResult:
         if pos.response_id is None and not pos.created:
-            return JobResult(Reply(ReplyStatus.NEW, availability=gate.availability))
-        status = ReplyStatus.COMPLETED if pos.status == COMPLETED else ReplyStatus.IN_PROGRESS
-        return JobResult(Reply(status, pos.progress, pos.version, answered=_answered(pos.progress),
+            return JobResult(Reply(Result.APPLIED, Standing.NEW, availability=gate.availability))
+        standing = Standing.COMPLETED if pos.status == COMPLETED else Standing.IN_PROGRESS
+        return JobResult(Reply(Result.APPLIED, standing, pos.progress, pos.version, answered=_answered(pos.progress),
                                availability=gate.availability))
 
     def _show_on(self, pos: Position, job: Job, now: datetime, gate: _Gate) -> JobResult:
         exists = pos.response_id is not None or pos.created
         if job.expected_version is not None and job.expected_version != (pos.version if exists else 0):
-            return JobResult(Reply(ReplyStatus.STALE), release=True)
+            return JobResult(Reply(Result.STALE), release=True)
         if (not exists or job.restart) and gate.availability.phase != Phase.OPEN:
             return JobResult(gate.closed(in_progress=exists), release=True)
         if exists and pos.status != COMPLETED and not gate.availability.may_continue(now):
@@ -353,19 +360,19 @@ class SurveyService:
             pos.begin(self.survey, flow.start(self.survey).current, now)
             pos.definition_id = self.definition_id
         elif pos.status == COMPLETED:
-            return JobResult(Reply(ReplyStatus.COMPLETED), release=True)
+            return JobResult(Reply(Result.REFUSED, Standing.COMPLETED), release=True)
         else:
             pos.advance(Outcome(flow.Kind.REDRAW, pos.progress), now)
-        return JobResult(Reply(ReplyStatus.IN_PROGRESS, pos.progress, pos.version))
+        return JobResult(Reply(Result.APPLIED, Standing.IN_PROGRESS, pos.progress, pos.version))
 
     def _act_on(self, pos: Position | None, job: Job, now: datetime, gate: _Gate) -> JobResult:
         """Check version and status, run the pure flow, advance the position in memory."""
         if pos is None or (pos.response_id is None and not pos.created):
-            return JobResult(Reply(ReplyStatus.NEW))
+            return JobResult(Reply(Result.REFUSED, Standing.NEW))
         if job.expected_version is not None and job.expected_version != pos.version:
-            return JobResult(Reply(ReplyStatus.STALE))
+            return JobResult(Reply(Result.STALE))
         if pos.status == COMPLETED:
-            return JobResult(Reply(ReplyStatus.COMPLETED))
+            return JobResult(Reply(Result.REFUSED, Standing.COMPLETED))
         if not gate.availability.may_continue(now):
             return JobResult(gate.closed())
         outcome = flow.apply(self.survey, pos.progress, job.action)
@@ -373,7 +380,8 @@ class SurveyService:
             return JobResult(gate.closed())
         if outcome.kind != flow.Kind.REJECTED:
             pos.advance(outcome, now)
-        return JobResult(Reply(ReplyStatus.APPLIED, outcome.progress, pos.version, outcome=outcome,
+        standing = Standing.COMPLETED if outcome.kind == flow.Kind.FINISHED else Standing.IN_PROGRESS
+        return JobResult(Reply(Result.APPLIED, standing, outcome.progress, pos.version, outcome=outcome,
                            answered=_answered(outcome.progress)))
 
     async def mark_blocked(self, user_id: int) -> None:

@@ -7,10 +7,11 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 
-from bot import callbacks, render
+from bot import callbacks
 from bot.context import Context
-from bot.longtext import split_messages
-from bot.ui import edit, toast
+from bot.respondent import screens
+from bot.respondent.longtext import split_messages
+from bot.respondent.ui import edit, toast
 
 FORGET_ASK = (
     "Удалить все ваши ответы и запись о вас? Это нельзя отменить: ответы пропадут и из статистики исследования."
@@ -58,7 +59,7 @@ async def my_data(update: Update, context: Context) -> None:
             continue
         for q in survey.questions:
             if q.id in resp["answers"]:
-                label = render.answer_label(survey, q, resp["answers"][q.id])
+                label = screens.answer_label(survey, q, resp["answers"][q.id])
                 lines.append(f"{survey.number(q.id)}. {escape(q.short_title)}: {escape(label)}")
     lines += ["", FORGET_HINT]
     # Long answers make the record longer than one message: it goes in parts, nothing cut, the hint last.
@@ -78,7 +79,7 @@ async def forget_button(update: Update, context: Context, button: callbacks.Forg
     """The confirmation: delete everything, or leave it."""
     await toast(update)
     if not button.confirmed:
-        await edit(update, render.Screen(FORGET_CANCELLED))
+        await edit(update, screens.Screen(FORGET_CANCELLED))
         return
     found = await context.bot_data.service.forget(update.effective_user.id)
-    await edit(update, render.Screen(FORGOTTEN if found else NOTHING_STORED))
+    await edit(update, screens.Screen(FORGOTTEN if found else NOTHING_STORED))

@@ -20,6 +20,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 DATABASE, TELEGRAM = "database", "telegram"
+PARTS = (DATABASE, TELEGRAM)  # the parts the health report speaks of, in its order
 NAMES = {DATABASE: "База данных", TELEGRAM: "Bot API Telegram"}
 STALE_SECONDS = 120.0  # a part that has not answered for this long is reported as not answering recently
 

@@ -21,7 +21,7 @@ from telegram import Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
-from bot.health import DATABASE, Health
+from bot.background.health import DATABASE, Health
 from storage.faults import RETRY_SECONDS, DbFault, classify, retry_transient
 
 log = logging.getLogger(__name__)
