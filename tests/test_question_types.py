@@ -3,7 +3,7 @@ and the CSV / XLSX / SAV exports.
 
 The test is parametrised over the QuestionType enum itself: a new member runs here at once and fails until
 CASES says how to ask and answer it and every layer has a case for it (each layer's dispatch on the type
-ends in ``assert_never``, see README «Adding a question type»). ``test_a_type_no_layer_knows_fails_loudly``
+ends in ``assert_never``, see docs/CONTRIBUTING.md «Adding a question type»). ``test_a_type_no_layer_knows_fails_loudly``
 shows that a type a layer has no case for raises instead of being rendered, exported or charted as something else.
 """
 
@@ -142,7 +142,7 @@ def _files(request) -> dict[str, bytes]:
 @pytest.mark.parametrize("qtype", list(QuestionType))
 async def test_every_question_type_through_every_layer(qtype: QuestionType, db_url: str, tmp_path: Path) -> None:
     case = CASES.get(qtype)
-    assert case is not None, f"new question type {qtype!r}: add it to CASES here and to every layer (README)"
+    assert case is not None, f"new question type {qtype!r}: add it to CASES here and to every layer (docs/CONTRIBUTING.md)"
     survey_file = _questionnaire(tmp_path, qtype, case)
     settings = Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=db_url, survey_file=survey_file,
                         admin_ids=str(ADMIN_ID), flood_messages=10_000)
