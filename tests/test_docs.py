@@ -36,3 +36,17 @@ def test_every_setting_has_one_row_with_a_meaning():
 def test_readme_is_short():
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) <= 200, f"README.md has {len(lines)} lines; move the detail into docs/"
+
+
+def test_run_help_lists_the_same_settings(capsys):
+    """`surveybot run --help` prints the rows the configuration page shows: one source for both."""
+    import pytest
+
+    from bot.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for env, default, meaning in settings_rows():
+        line = " ".join(f"{env} {meaning} [default: {default}]".replace("`", "").split())
+        assert line in out, line

@@ -91,7 +91,7 @@ def settings_text() -> str:
     """The settings, as `surveybot run --help` lists them (the same rows as the docs' configuration table)."""
     rows = settings_rows()
     width = max(len(name) for name, _, _ in rows)
-    lines = [f"  {name:<{width}}  {meaning} [default: {default}]" for name, default, meaning in rows]
+    lines = [f"  {name:<{width}}  {meaning} [default: {default}]".replace("`", "") for name, default, meaning in rows]
     return "settings (from the environment or ./.env):\n" + "\n".join(lines)
 
 
