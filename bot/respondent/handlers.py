@@ -205,13 +205,17 @@ async def _render_outcome(update: Update, context: Context, state: Reply, *, edi
     """Show what an applied action led to, in one message: the tapped message is edited into the next screen
     (a typed answer gets a new message), with the answer just given stated at its top."""
     survey, outcome = context.bot_data.survey, state.outcome
-    if outcome.kind == Kind.FINISHED:
-        screen = screens.finished_screen(survey, outcome.progress)  # lists every answer, the last one too
-    else:
-        screen = screens.question_screen(survey, outcome.progress, state.version)
-        if outcome.kind == Kind.ADVANCED:
+    match outcome.kind:
+        case Kind.FINISHED:
+            screen = screens.finished_screen(survey, outcome.progress)  # lists every answer, the last one too
+        case Kind.ADVANCED:  # the next question, with the answer just given stated at its top
             answered_qid = next(iter(outcome.changed))
-            screen = screens.after_answer(survey, answered_qid, outcome.changed[answered_qid], screen)
+            screen = screens.after_answer(survey, answered_qid, outcome.changed[answered_qid],
+                                          screens.question_screen(survey, outcome.progress, state.version))
+        case Kind.BACK | Kind.REDRAW | Kind.ASK_OTHER | Kind.REJECTED:  # the question as it stands now
+            screen = screens.question_screen(survey, outcome.progress, state.version)
+        case _:
+            assert_never(outcome.kind)
     if edit_in_place:
         await edit_or_send(update, context, screen)
     else:
