@@ -76,3 +76,22 @@ def test_encoded_columns_are_read_through_storage(package):
             ):
                 wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} uses {node.value.id}.{node.attr}")
     assert not wrong, "\n".join(wrong)
+
+
+def _private_part(dotted: str) -> bool:
+    """Whether a dotted name has a private component (``_utils``; ``__future__`` and ``__init__`` are not)."""
+    return any(part.startswith("_") and not part.endswith("__") for part in dotted.split("."))
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_no_private_modules_of_other_packages(package):
+    # Public APIs only: nothing like telegram.ext._updater or telegram.ext._utils.webhookhandler, neither as
+    # `from telegram.ext._utils import x` nor as `from telegram.ext import _updater`.
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}{' ' + ', '.join(names) if names else ''}"
+        for path in _modules(package)
+        for module, names, line in _imports(path)
+        if module.split(".")[0] not in LAYERS
+        and (_private_part(module) or any(_private_part(name) for name in names))
+    ]
+    assert not wrong, "\n".join(wrong)

@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-GRACEFUL_SECONDS = 10.0  # requests in flight at shutdown get this long to be answered
+GRACEFUL_SECONDS = 10  # requests in flight at shutdown get this long to be answered
 
 
 async def deliver(app: Application, update: Update) -> None:
