@@ -1,4 +1,5 @@
-"""Wiring: ``build_application(settings)`` puts handlers, storage and the survey together."""
+"""Wiring: ``build_application(settings)`` puts handlers, storage and the survey together; ``run_polling`` and
+``run_webhook`` run it (the webhook server: bot/incoming/webhook.py)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,11 @@ from telegram.request import BaseRequest, HTTPXRequest
 from bot.admin import commands as admin
 from bot.background.health import TELEGRAM, Health
 from bot.background.housekeeping import start_housekeeping, stop_housekeeping
-from bot.background.monitor import serve_healthz, start_monitor, stop_monitor
+from bot.background.metrics import Metrics
+from bot.background.monitor import start_monitor, stop_monitor
 from bot.background.reminders import start_reminders, stop_reminders
 from bot.context import BotData
+from bot.incoming import webhook
 from bot.incoming.flood import add_flood_guard
 from bot.incoming.processor import PerUserUpdateProcessor
 from bot.respondent import handlers, privacy
@@ -70,26 +73,28 @@ def build_application(
     """
     survey = survey or load_survey(settings.survey_file)
     api = settings.telegram_api_url
+    metrics = Metrics()  # this application's own registry: the choke points below count into it
     builder = (
         ApplicationBuilder()
         .token(settings.token())
         .base_url(f"{api}/bot")
         .base_file_url(f"{api}/file/bot")
         .context_types(ContextTypes(bot_data=BotData))
-        .concurrent_updates(PerUserUpdateProcessor(256))
+        .concurrent_updates(PerUserUpdateProcessor(256, metrics=metrics))
         .post_init(open_storage)
         .post_shutdown(close_storage)
     )
     # Always a limiter, so bulk senders may pass rate_limit_args; at rate 0 (or rate_limiter=False) it paces nothing.
     rate = settings.outgoing_max_rate if rate_limiter else 0.0
-    builder = builder.rate_limiter(OutgoingLimiter(rate))
+    builder = builder.rate_limiter(OutgoingLimiter(rate, metrics=metrics))
     health = Health()
-    calls, polls = transports(settings, request, health)
+    calls, polls = transports(settings, request, health, metrics)
     builder = builder.request(calls).get_updates_request(polls)
     app = builder.build()
     app.bot_data.settings = settings
     app.bot_data.survey = survey
     app.bot_data.health = health
+    app.bot_data.metrics = metrics
     app.bot_data.notices = FaultNotices()
     app.bot_data.health_file = settings.health_file if monitor else None
     health.alert = lambda text: alert_admins(app, text)
@@ -98,9 +103,10 @@ def build_application(
     return app
 
 
-def transports(settings: Settings, request: BaseRequest | None = None,
-               health: Health | None = None) -> tuple[BaseRequest, BaseRequest]:
-    """HTTP transports for Bot API calls (made again when they fail in transit) and for getUpdates."""
+def transports(settings: Settings, request: BaseRequest | None = None, health: Health | None = None,
+               metrics: Metrics | None = None) -> tuple[BaseRequest, BaseRequest]:
+    """HTTP transports for Bot API calls (made again when they fail in transit) and for getUpdates; both count
+    calls into ``metrics`` when given."""
     if request is None:
         timeout = settings.telegram_timeout_seconds
         request = HTTPXRequest(connection_pool_size=256, read_timeout=timeout, write_timeout=timeout,
@@ -110,8 +116,9 @@ def transports(settings: Settings, request: BaseRequest | None = None,
         polls = request
     # getUpdates is not made again here (the updater polls again by itself), only reported to Health;
     # a poll that answers shows the Bot API is there, but only a send that works ends an incident.
-    return (RetryingRequest(request, retry_seconds=settings.telegram_retry_seconds, observe=_observer(health)),
-            RetryingRequest(polls, observe=_observer(health, ends_incident=False)))
+    return (RetryingRequest(request, retry_seconds=settings.telegram_retry_seconds, observe=_observer(health),
+                            metrics=metrics),
+            RetryingRequest(polls, observe=_observer(health, ends_incident=False), metrics=metrics))
 
 
 def _observer(health: Health | None, ends_incident: bool = True):
@@ -183,8 +190,9 @@ async def open_storage(app: Application) -> None:
     await field_store.settle(data.engine, data.survey.id, data.survey.survey.quota)
     grace, zone = settings.close_grace, settings.zone()
     service = SurveyService(data.survey, data.engine, anonymity_key=key, definition_id=definition_id, grace=grace,
-                            zone=zone)
-    # Admins' test runs: the same questions under the test id, queued behind the same write lock and writer.
+                            zone=zone, metrics=data.metrics)
+    # Admins' test runs: the same questions under the test id, queued behind the same write lock and writer
+    # (not counted in the metrics: their answers are not the survey's).
     tests = SurveyService(copy_for_tests(data.survey), data.engine, anonymity_key=key, definition_id=definition_id,
                           grace=grace, zone=zone, shares=service)
     data.service = GuardedService(service, data.health)  # database faults told, not hidden (bot/service/faults.py)
@@ -227,6 +235,7 @@ async def close_storage(app: Application) -> None:
         app.bot_data.service.close()
     if app.bot_data.engine is not None:
         await app.bot_data.engine.dispose()
+        log.info("storage closed")
 
 
 def allowed_updates() -> list[str]:
@@ -239,20 +248,13 @@ def run_polling(app: Application) -> Any:
     return app.run_polling(allowed_updates=allowed_updates(), drop_pending_updates=False, poll_interval=0.0)
 
 
-def run_webhook(app: Application, settings: Settings) -> Any:
-    """Serve Telegram's webhook; requests without the secret token header are refused (403)."""
+def run_webhook(app: Application, settings: Settings) -> None:
+    """Serve Telegram's webhook, ``/healthz`` and ``/metrics`` until SIGINT or SIGTERM (bot/incoming/webhook.py);
+    requests without the secret token header are refused (403)."""
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     if secret is None:
         raise SettingsError("webhook mode needs WEBHOOK_SECRET (letters, digits, _ and -; 1-256 characters)")
-    serve_healthz(app.bot_data.health)  # GET /healthz on the same port (bot/background/monitor.py)
     path = settings.webhook_path.strip("/")
     url = settings.webhook_url.rstrip("/") + "/" + path if settings.webhook_url else None
-    return app.run_webhook(
-        listen=settings.webhook_listen,
-        port=settings.webhook_port,
-        url_path=path,
-        secret_token=secret,
-        webhook_url=url,
-        allowed_updates=allowed_updates(),
-        drop_pending_updates=False,
-    )
+    asyncio.run(webhook.serve(app, listen=settings.webhook_listen, port=settings.webhook_port, path=path,
+                              secret=secret, url=url, allowed_updates=allowed_updates()))

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from bot.background.health import Health
+    from bot.background.metrics import Metrics
     from bot.background.reminders import Reminders
     from bot.service.faults import FaultNotices
     from bot.service.respondents import SurveyService
@@ -38,6 +39,8 @@ class BotData:
         self.notices: FaultNotices | None = None
         self.background: set[asyncio.Task] = set()  # fire-and-forget tasks in flight (incident alerts)
         self.health_file: Path | None = None  # set for `surveybot run`: the monitor writes it (bot/background/monitor.py)
+        # Prometheus metrics on this application's own registry (bot/background/metrics.py; /metrics in webhook mode).
+        self.metrics: Metrics | None = None
         self.reminders: Reminders | None = None  # the reminder loop, when REMIND_AFTER is set (bot/background/reminders.py)
         # Called after a respondent completes the survey (not a test run): hooks the wiring hangs here, so the
         # respondent side never imports what they belong to (the admins' progress note, bot/admin/commands.py).

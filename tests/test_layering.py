@@ -125,3 +125,20 @@ def test_offline_commands_never_import_telegram(tmp_path, args):
                           text=True, timeout=120)
     assert "TELEGRAM:" in done.stdout, done.stdout + done.stderr
     assert done.stdout.split("TELEGRAM:")[1].strip() == "", f"{args} imported telegram: {done.stdout}"
+def _private_part(dotted: str) -> bool:
+    """Whether a dotted name has a private component (``_utils``; ``__future__`` and ``__init__`` are not)."""
+    return any(part.startswith("_") and not part.endswith("__") for part in dotted.split("."))
+
+
+@pytest.mark.parametrize("package", LAYERS)
+def test_no_private_modules_of_other_packages(package):
+    # Public APIs only: nothing like telegram.ext._updater or telegram.ext._utils.webhookhandler, neither as
+    # `from telegram.ext._utils import x` nor as `from telegram.ext import _updater`.
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}{' ' + ', '.join(names) if names else ''}"
+        for path in _modules(package)
+        for module, names, line in _imports(path)
+        if module.split(".")[0] not in LAYERS
+        and (_private_part(module) or any(_private_part(name) for name in names))
+    ]
+    assert not wrong, "\n".join(wrong)

@@ -1,16 +1,22 @@
-"""Webhook mode of the real process: only requests with the secret token header are processed (issue 4, point 7)."""
+"""Webhook mode of the real process (bot/incoming/webhook.py): only requests with the secret token header are
+processed (issue 4, point 7), a body that is not an update is refused, and ``/metrics`` counts what happened."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from bot.background.metrics import Metrics
 from tests.fake_botapi import FakeBotAPI
 from tests.harness import E2E_TOKEN, BotProcess
 
@@ -23,12 +29,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def post(url: str, update: dict, secret: str | None) -> int:
-    """POST an update like Telegram does; returns the HTTP status."""
+def post(url: str, update: dict | bytes, secret: str | None) -> int:
+    """POST an update like Telegram does (bytes: that body as it is); returns the HTTP status."""
     headers = {"Content-Type": "application/json"}
     if secret is not None:
         headers["X-Telegram-Bot-Api-Secret-Token"] = secret
-    request = urllib.request.Request(url, data=json.dumps(update).encode(), headers=headers, method="POST")
+    body = update if isinstance(update, bytes) else json.dumps(update).encode()
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status
@@ -76,6 +83,108 @@ def test_webhook_refuses_requests_without_the_right_secret(tmp_path: Path):
     assert code == 0
     output = bot.output()
     assert SECRET not in output and E2E_TOKEN.split(":")[1] not in output
-    # PTB logs each refused request (with a traceback, at DEBUG); nothing is logged as an error
+    # each refused request is logged at DEBUG; nothing is logged as an error
     assert "did not include the secret token" in output and "wrong secret token" in output
     assert " ERROR " not in output and " CRITICAL " not in output
+
+
+def wait_listening(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def forward(api: FakeBotAPI, url: str, update_id: int) -> int:
+    """POST, as Telegram would, an update the fake queued for getUpdates (which a webhook bot never calls)."""
+    return post(url, api._all_updates[update_id], SECRET)
+
+
+def get_metrics(port: int) -> tuple[str, dict[tuple[str, tuple], float]]:
+    """GET /metrics: its content type and every sample, keyed by (name, sorted labels)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        ctype, text = response.headers["Content-Type"], response.read().decode()
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}
+    return ctype, samples
+
+
+def total(samples: dict[tuple[str, tuple], float], name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include these."""
+    return sum(v for (n, ls), v in samples.items() if n == name and set(labels.items()) <= set(ls))
+
+
+def test_each_application_counts_on_its_own_registry():
+    first, second = Metrics(), Metrics()  # the global default registry would refuse the second
+    first.answers.inc()
+    assert b"surveybot_answers_stored_total 1.0" in first.exposition()
+    assert b"surveybot_answers_stored_total 0.0" in second.exposition()
+
+
+@pytest.mark.e2e
+def test_webhook_metrics_and_bodies_that_are_not_updates(tmp_path: Path):
+    port = free_port()
+    with FakeBotAPI() as api:
+        bot = BotProcess(tmp_path, {
+            "BOT_TOKEN": E2E_TOKEN, "TELEGRAM_API_URL": api.url, "LOG_LEVEL": "INFO",
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'metrics.db'}",
+            "WEBHOOK_URL": "https://bot.example.test", "WEBHOOK_LISTEN": "127.0.0.1",
+            "WEBHOOK_PORT": str(port), "WEBHOOK_SECRET": SECRET,
+        }, args=("--webhook",))
+        bot.start()
+        try:
+            api.wait_call("setWebhook", timeout=60)
+            wait_listening(port)
+            url = f"http://127.0.0.1:{port}/telegram"
+            for body in (b"{not json", b"[1, 2]", b'{"message": {"text": "no update_id"}}', b""):
+                assert post(url, body, SECRET) == 400, body
+            assert post(url, b"{not json", None) == 403  # the secret is checked first
+            user = api.user(7101)
+            assert forward(api, url, user.send("/start")) == 200
+            user.wait_for(lambda m: "Начать" in str(m.keyboard), timeout=30)
+            assert forward(api, url, user.press_button("Начать")) == 200
+            msg = user.wait_for_text("Вопрос 1 из 14", timeout=20)
+            assert forward(api, url, user.press_button(lambda t: t == "Аккаунт-менеджеры", message=msg)) == 200
+            user.wait_for_text("Вопрос 2 из 14", timeout=20)
+
+            def counted():
+                ctype, samples = get_metrics(port)
+                done = total(samples, "surveybot_answers_stored_total") >= 1 and \
+                    total(samples, "surveybot_updates_handled_total") >= 3
+                return done and (ctype, samples)
+
+            deadline = time.monotonic() + 20
+            while not (found := counted()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert found, get_metrics(port)
+            ctype, samples = found
+            assert ctype.startswith("text/plain; version=0.0.4")
+            assert total(samples, "surveybot_updates_handled_total", kind="message") == 1
+            assert total(samples, "surveybot_updates_handled_total", kind="callback") == 2
+            assert total(samples, "surveybot_answers_stored_total") == 1
+            calls = "surveybot_bot_api_calls_total"
+            assert total(samples, calls, method="setWebhook", outcome="ok") == 1
+            assert total(samples, calls, method="sendMessage", outcome="ok") >= 1
+            assert total(samples, calls, method="answerCallbackQuery", outcome="ok") == 2
+            assert total(samples, calls, outcome="failed") == 0
+            assert total(samples, "surveybot_bot_api_retries_total") == 0
+            assert total(samples, "surveybot_bot_api_throttled_total") == 0
+            assert total(samples, "surveybot_reply_queue_wait_seconds_count") >= 2  # the replies were paced
+            assert total(samples, "surveybot_db_transaction_seconds_count") >= 3
+            assert total(samples, "surveybot_reminders_sent_total") == 0
+            assert not api.calls_of("getUpdates")  # delivered by POST only
+        finally:
+            bot.proc.send_signal(signal.SIGTERM)  # what systemd and docker send
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                bot.proc.wait(20)
+            code = bot.stop()
+    assert code == 0
+    output = bot.output()
+    assert "storage closed" in output  # post_shutdown ran
+    assert " ERROR " not in output and " CRITICAL " not in output, output[-3000:]
+    assert "Аккаунт-менеджеры" not in output  # a body is never logged

@@ -5,10 +5,12 @@
 - ``housekeeping``: forgets processed update ids once Telegram can no longer redeliver them.
 - ``monitor``: probes the database and the Bot API, writes the health file.
 - ``health``: incidents of the database and the Bot API (``Health``), told to operators and admins.
+- ``metrics``: the Prometheus counters and histograms of one application (``Metrics``, on its own registry, kept
+  on ``BotData.metrics``); the wiring hands it to the choke points it instruments.
 
 Each loop is started from the wiring's post_init (bot/app.py) and stopped with ``cancel`` at shutdown.
-May import: telegram, storage, survey, bot.context, bot.callbacks, bot.sending (loops send in bulk);
-never bot.respondent or bot.admin.
+May import: telegram, prometheus_client, storage, survey, bot.context, bot.callbacks, bot.sending (loops send in
+bulk); never bot.respondent or bot.admin.
 """
 
 from __future__ import annotations

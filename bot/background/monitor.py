@@ -1,4 +1,5 @@
-"""Health for operators: a periodic check of both parts, the health file, and ``/healthz`` in webhook mode.
+"""Health for operators: a periodic check of both parts, and the health file (``/healthz`` in webhook mode serves
+the same report: bot/incoming/webhook.py).
 
 While ``surveybot run`` runs, ``Monitor`` asks the database (``SELECT 1``) and the Bot API (``getMe``)
 every ``interval`` seconds whether they answer, so "answered recently" stays true in quiet hours too,
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application
 
 from bot.background import cancel
-from bot.background.health import DATABASE, TELEGRAM, Health, problems, write_report
+from bot.background.health import DATABASE, TELEGRAM, Health, write_report
 from storage.db import read_only
 from storage.faults import classify
 
@@ -72,32 +72,6 @@ class Monitor:
                 async with asyncio.timeout(PROBE_TIMEOUT * 3):
                     await self.app.bot.get_me()  # the transport reports the outcome to Health
         await asyncio.to_thread(write_report, self.health.report(), self.path)
-
-
-def serve_healthz(health: Health) -> None:
-    """Add ``GET /healthz`` to PTB's webhook server: 200 when all is well, 503 otherwise, the report as JSON.
-
-    PTB has no hook for extra routes, so the web application class its updater builds is replaced by
-    one that adds this route; call before ``run_webhook``.
-    """
-    import tornado.web
-    from telegram.ext import _updater
-    from telegram.ext._utils.webhookhandler import WebhookAppClass
-
-    class Healthz(tornado.web.RequestHandler):
-        def get(self) -> None:
-            report = health.report()
-            found = problems(report)
-            self.set_status(503 if found else 200)
-            self.set_header("Content-Type", "application/json; charset=utf-8")
-            self.finish(json.dumps({"ok": not found, "problems": found, **report}, ensure_ascii=False))
-
-    class WithHealthz(WebhookAppClass):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, **kwargs)
-            self.add_handlers(r".*", [(r"/healthz", Healthz)])
-
-    _updater.WebhookAppClass = WithHealthz
 
 
 def start_monitor(app: Application, path: Path, interval: float = INTERVAL_SECONDS) -> Monitor:

@@ -6,6 +6,7 @@ them one by one, each claim committed before its message is sent, and sends the 
 ``reminder_text`` with a «Продолжить» button (the /start menu's own "continue", drawn for the response's
 version). Sends are bulk: they take only the sending budget respondents' replies leave (bot/sending/limiter.py).
 A 403 from Telegram marks the respondent blocked; nothing is ever sent to them again unless they come back.
+Each reminder delivered is counted (``surveybot_reminders_sent_total``, bot/background/metrics.py).
 """
 
 from __future__ import annotations
@@ -140,6 +141,8 @@ class Reminders:
             log.warning("reminder given up: %s", exc.message)
             return
         result.sent += 1
+        if data.metrics is not None:
+            data.metrics.reminders.inc()
 
 
 def start_reminders(app: Application) -> Reminders | None:

@@ -1,13 +1,17 @@
-"""Concurrent update processing that keeps each user's updates in order."""
+"""Concurrent update processing that keeps each user's updates in order; every update handled is counted here
+(``surveybot_updates_handled_total``, bot/background/metrics.py)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+
+if TYPE_CHECKING:
+    from bot.background.metrics import Metrics
 
 # Updates that may be waiting at once (all users); far above what Telegram delivers per poll.
 QUEUE_LIMIT = 1_000_000
@@ -22,6 +26,18 @@ def _key(update: object) -> int | None:
     return None
 
 
+def kind_of(update: object) -> str:
+    """The kind an update is counted under: message, callback, edited or other."""
+    if isinstance(update, Update):
+        if update.message is not None:
+            return "message"
+        if update.callback_query is not None:
+            return "callback"
+        if update.edited_message is not None:
+            return "edited"
+    return "other"
+
+
 class PerUserUpdateProcessor(BaseUpdateProcessor):
     """Runs updates of different users concurrently and those of one user one after another.
 
@@ -31,15 +47,24 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
     without occupying a slot, so they cannot starve everybody else.
     """
 
-    def __init__(self, max_concurrent_updates: int = 256):
+    def __init__(self, max_concurrent_updates: int = 256, *, metrics: Metrics | None = None):
+        """``metrics``: where handled updates are counted (None: not counted)."""
         # PTB's own semaphore is taken before do_process_update; keep it out of the way and
         # enforce the limit with our own, after the per-user lock.
         super().__init__(QUEUE_LIMIT)
         self._slots = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
+        self.metrics = metrics
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
-        """Wait for the user's earlier updates, then run this one."""
+        """Wait for the user's earlier updates, then run this one (and count it)."""
+        try:
+            await self._in_turn(update, coroutine)
+        finally:
+            if self.metrics is not None:
+                self.metrics.updates.labels(kind_of(update)).inc()
+
+    async def _in_turn(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = _key(update)
         if key is None:
             async with self._slots:

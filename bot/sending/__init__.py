@@ -5,5 +5,5 @@
 - ``sendbudget``: several webhook workers share one budget through the database (its SQL: storage/sendbudget.py);
 - ``retries``: ``RetryingRequest`` — calls that fail in transit are made again, for a bounded time.
 
-May import: telegram, storage, bot.background (to stop its loops).
+May import: telegram, storage, bot.background (to stop its loops; its metrics, to count calls, retries and 429s).
 """

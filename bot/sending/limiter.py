@@ -25,6 +25,10 @@ Bulk senders (admin charts, exports, reminders, alerts, broadcasts) use the smal
     await context.bot.send_message(chat_id, text, rate_limit_args=BULK)   # one call
 
 Both work whether or not the limiter paces anything (``OUTGOING_MAX_RATE=0`` makes it a pass-through).
+
+With ``metrics`` (bot/background/metrics.py) the limiter counts 429 answers by method
+(``surveybot_bot_api_throttled_total``) and times how long each reply to a respondent (an interactive call that
+sends a message) waited for its chat and the shared budget (``surveybot_reply_queue_wait_seconds``).
 """
 
 from __future__ import annotations
@@ -40,13 +44,16 @@ from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextvars import ContextVar
 from datetime import timedelta
 from enum import IntEnum
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.background import cancel
+
+if TYPE_CHECKING:
+    from bot.background.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -374,8 +381,10 @@ class OutgoingLimiter(BaseRateLimiter[dict]):
     """PTB rate limiter: the budget above, per-chat allowances, priorities; rate 0 passes everything through."""
 
     def __init__(self, rate: float, *, budget: Budget | None = None, chats: ChatLimits | None = None,
-                 max_retries: int = 5) -> None:
+                 max_retries: int = 5, metrics: Metrics | None = None) -> None:
+        """``metrics``: where 429s and replies' waits are counted (None: not counted)."""
         self.rate = rate
+        self.metrics = metrics
         self.budget = budget if budget is not None else (Budget(rate) if rate > 0 else None)
         self.chats = chats if chats is not None else ChatLimits()
         self.max_retries = max_retries
@@ -402,15 +411,23 @@ class OutgoingLimiter(BaseRateLimiter[dict]):
         """Make the call when its chat and the shared budget allow; wait out 429s."""
         cost = message_cost(endpoint, data)
         if self.budget is None or cost == 0:
-            return await callback(*args, **kwargs)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter:
+                self._throttled(endpoint)
+                raise
         chat = _chat_key(data["chat_id"])
         priority = priority_of(rate_limit_args)
         for attempt in range(self.max_retries + 1):
+            queued = time.monotonic()
             left = await self.chats.wait(chat, cost)
             await self.budget.acquire(cost, priority)
+            if self.metrics is not None and priority == Priority.INTERACTIVE:
+                self.metrics.reply_wait.observe(time.monotonic() - queued)
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
+                self._throttled(endpoint)
                 if attempt == self.max_retries:
                     raise
                 seconds = retry_seconds(exc) + 0.1
@@ -421,6 +438,10 @@ class OutgoingLimiter(BaseRateLimiter[dict]):
             finally:
                 self.chats.sent(chat, left)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _throttled(self, endpoint: str) -> None:
+        if self.metrics is not None:
+            self.metrics.api_throttled.labels(endpoint).inc()
 
 
 def limiter_from(rate: float) -> OutgoingLimiter:

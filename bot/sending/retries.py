@@ -12,6 +12,10 @@ A call that timed out or lost its answer may already have been carried out, so r
 keyboard carries the response's version, so two copies of a question are one question, while a
 question that never arrives leaves them in silence. A repeated edit or callback answer is refused
 by Telegram with a 400, which the handlers already treat as harmless.
+
+Every call is counted here once it is done (``surveybot_bot_api_calls_total`` by method and outcome), and every
+attempt made again (``surveybot_bot_api_retries_total``), when the wiring passes ``metrics``
+(bot/background/metrics.py).
 """
 
 from __future__ import annotations
@@ -21,9 +25,15 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+from bot.background.metrics import FAILED, OK, REFUSED
+
+if TYPE_CHECKING:
+    from bot.background.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +50,14 @@ class RetryingRequest(BaseRequest):
     """A ``BaseRequest`` that makes a call again when it failed in transit (see the module docstring)."""
 
     def __init__(self, inner: BaseRequest, *, retry_seconds: float = RETRY_SECONDS,
-                 first_delay: float = FIRST_DELAY, max_delay: float = MAX_DELAY, observe: Observer | None = None):
+                 first_delay: float = FIRST_DELAY, max_delay: float = MAX_DELAY, observe: Observer | None = None,
+                 metrics: Metrics | None = None):
+        """``observe``: told the outcome of every attempt (Health); ``metrics``: where calls and retries are
+        counted (None: not counted)."""
         self.inner = inner
         self.retry_seconds, self.first_delay, self.max_delay = retry_seconds, first_delay, max_delay
         self.observe = observe
+        self.metrics = metrics
         self.retries = 0  # for tests and diagnostics: attempts made again so far
 
     @property
@@ -63,8 +77,25 @@ class RetryingRequest(BaseRequest):
                          **timeouts: object) -> tuple[int, bytes]:
         """Make the call; make it again while it fails in transit and the time budget lasts."""
         endpoint = url.rsplit("/", 1)[-1]
-        if endpoint in NOT_RETRIED:
-            return await self._once(url, method, request_data, **timeouts)
+        try:
+            if endpoint in NOT_RETRIED:
+                code, payload = await self._once(url, method, request_data, **timeouts)
+            else:
+                code, payload = await self._until_done(endpoint, url, method, request_data, **timeouts)
+        except NetworkError:
+            self._count(endpoint, FAILED)
+            raise
+        # A 2xx whose body is unreadable was made again or raised above (getUpdates: PTB raises on it).
+        self._count(endpoint, OK if 200 <= code < 300 else REFUSED if code < 500 else FAILED)
+        return code, payload
+
+    def _count(self, endpoint: str, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.api_calls.labels(endpoint, outcome).inc()
+
+    async def _until_done(self, endpoint: str, url: str, method: str, request_data: RequestData | None,
+                          **timeouts: object) -> tuple[int, bytes]:
+        """Attempts until one is not a failure in transit, or the time budget is spent."""
         deadline = time.monotonic() + self.retry_seconds
         delay = self.first_delay
         while True:
@@ -87,10 +118,11 @@ class RetryingRequest(BaseRequest):
                 # PTB would log the unreadable body (it may hold a respondent's text) at ERROR level.
                 raise NetworkError(f"unreadable answer from the Bot API ({endpoint})")
             self.retries += 1
+            if self.metrics is not None:
+                self.metrics.api_retries.labels(endpoint).inc()
             log.debug("Bot API %s failed (%s); trying again in %.2f s", endpoint, failure, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_delay)
-
 
     async def _once(self, url: str, method: str, request_data: RequestData | None, **timeouts: object
                     ) -> tuple[int, bytes]:

@@ -5,5 +5,6 @@ database fails.
   claimed in it), and ``Reply``: what a request got (``Result``) and where the respondent stands (``Standing``);
 - ``faults``: ``GuardedService`` and the fault notices — the Telegram side of storage/faults.py.
 
-May import: storage, survey, bot.background.health; telegram only to tell a respondent about a fault.
+May import: storage, survey, bot.background.health, bot.background.metrics (transactions and answers stored);
+telegram only to tell a respondent about a fault.
 """

@@ -13,6 +13,10 @@ How one tap or message becomes a durable answer (read this module top-down):
                               the pure survey.flow.apply and Position.begin/advance), write the changes
     Pending.resolve           after COMMIT each caller gets its own Reply (or its own exception)
 
+With ``metrics`` (bot/background/metrics.py), ``_transaction`` times each transaction
+(``surveybot_db_transaction_seconds``) and, after COMMIT, counts the answers it stored
+(``surveybot_answers_stored_total``).
+
 Names, each for one thing: ``flow.Progress`` is where a respondent is in the questionnaire (pure);
 ``flow.Outcome`` (with its ``flow.Kind``) is what one action did to it; ``storage.repository.Position``
 is a response row as a batch reads and changes it; ``Reply`` is what the service tells the handler:
@@ -30,10 +34,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -57,7 +62,11 @@ from survey.field import Availability, FieldState, Phase, Why, availability
 from survey.flow import Action, Outcome, Progress
 from survey.model import Survey
 
+if TYPE_CHECKING:
+    from bot.background.metrics import Metrics
+
 CONFLICT_RETRIES = 3
+STORED = frozenset({flow.Kind.ADVANCED, flow.Kind.FINISHED})  # outcomes that stored an answer
 
 
 class Standing(StrEnum):
@@ -182,11 +191,14 @@ class SurveyService:
 
     def __init__(self, survey: Survey, engine: AsyncEngine, anonymity_key: str | None = None,
                  *, max_batch: int = 256, linger: float = 0.0, definition_id: int | None = None,
-                 grace: timedelta = timedelta(hours=24), zone: tzinfo = UTC, shares: SurveyService | None = None):
+                 grace: timedelta = timedelta(hours=24), zone: tzinfo = UTC, shares: SurveyService | None = None,
+                 metrics: Metrics | None = None):
         """``definition_id``: survey_definitions.id of this questionnaire, stored with each response it starts;
         ``grace``/``zone``: CLOSE_GRACE and the zone of dates without one; ``shares``: another service of this
-        process whose write lock and batch writer this one uses (the test copy shares the main service's)."""
+        process whose write lock and batch writer this one uses (the test copy shares the main service's);
+        ``metrics``: where transactions and stored answers are counted (None: not counted)."""
         self.survey = survey
+        self.metrics = metrics
         self.engine = engine
         self.definition_id = definition_id
         self.grace, self.zone = grace, zone
@@ -272,7 +284,13 @@ class SurveyService:
     async def _transaction(self, jobs: list[Job]) -> list[JobResult]:
         """THE place where respondent writes meet the database: one transaction for these jobs, committed."""
         async with self.write_lock:  # see __init__: our own writers queue here, not on SQLite's lock
-            return await self.writer.run(lambda conn: self._apply(conn, jobs))
+            started = time.perf_counter()
+            results = await self.writer.run(lambda conn: self._apply(conn, jobs))
+        if self.metrics is not None:  # committed: what it stored is durable now
+            self.metrics.transaction.observe(time.perf_counter() - started)
+            self.metrics.answers.inc(sum(1 for r in results if r.reply is not None and r.reply.outcome is not None
+                                         and r.reply.result == Result.APPLIED and r.reply.outcome.kind in STORED))
+        return results
 
     def _apply(self, conn: Connection, jobs: list[Job]) -> list[JobResult]:
         """Claim the updates, read every position at once, run the requests in order, write the changes."""
