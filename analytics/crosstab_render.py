@@ -6,9 +6,9 @@ import io
 import string
 from html import escape
 
+from analytics.cells import neutralize, workbook, write_row
 from analytics.compare import fmt_p
 from analytics.crosstab import CrossTab
-from analytics.export import neutralize
 from analytics.render import LIMIT, fmt_decimal, fmt_median
 from analytics.significance import TestResult
 
@@ -158,21 +158,12 @@ def sheet_rows(tables: list[CrossTab], filter_text: str | None = None) -> list[l
 
 def tables_xlsx(tables: list[CrossTab], filter_text: str | None = None) -> bytes:
     """A workbook with the stacked tables (sheet «Таблицы»)."""
-    import xlsxwriter
-
     buf = io.BytesIO()
-    book = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
-                                     "strings_to_numbers": False})
+    book = workbook(buf)
     ws = book.add_worksheet("Таблицы")
     ws.set_column(0, 0, 40)
     for r, cells in enumerate(sheet_rows(tables, filter_text)):
-        for c, value in enumerate(cells):
-            if value is None:
-                continue
-            if isinstance(value, str):
-                ws.write_string(r, c, value)
-            else:
-                ws.write_number(r, c, value)
+        write_row(ws, r, cells)
     book.close()
     return buf.getvalue()
 
