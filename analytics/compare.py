@@ -15,9 +15,9 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from analytics.render import LIMIT, fmt_decimal, fmt_percent, pack_messages
 from analytics.significance import TestResult, two_proportions
 from analytics.summary import QuestionSummary, Summary, percent, round_half_up
+from analytics.summary_text import LIMIT, fmt_decimal, fmt_percent, pack_messages
 from survey.model import Baseline, BaselineFigure, QuestionType, Survey
 
 PROVENANCE_TAGS = {"published": "опубл.", "inferred": "выведено", "assumed": "допущение"}

@@ -9,8 +9,8 @@ from html import escape
 from analytics.cells import neutralize, workbook, write_row
 from analytics.compare import fmt_p
 from analytics.crosstab import CrossTab
-from analytics.render import LIMIT, fmt_decimal, fmt_median
 from analytics.significance import TestResult
+from analytics.summary_text import LIMIT, fmt_decimal, fmt_median
 
 LABEL_WIDTH = 20
 CELL_WIDTH = 7
@@ -180,7 +180,7 @@ async def crosstab_sheet(engine, survey, banner: str, *, where=None, completed_o
 
 def render_overview(tables: list[CrossTab], filter_text: str | None = None) -> list[str]:
     """One line per table (its test and how many cells are marked), for the chat beside the XLSX file."""
-    from analytics.render import pack_messages
+    from analytics.summary_text import pack_messages
 
     if not tables:
         return ["Нет вопросов, которые можно свести в таблицы."]

@@ -14,8 +14,15 @@ from analytics.cells import neutralize
 from analytics.charts import funnel_chart, question_chart, question_figure
 from analytics.codebook import variables
 from analytics.export import export_csv, export_xlsx
-from analytics.render import LIMIT, MULTIPLE_NOTE, render_funnel, render_other_texts, render_question, render_summary
 from analytics.summary import build_summary, percent, scale_groups, summary_to_json, wilson_interval
+from analytics.summary_text import (
+    LIMIT,
+    MULTIPLE_NOTE,
+    render_funnel,
+    render_other_texts,
+    render_question,
+    render_summary,
+)
 from storage.db import create_engine
 from storage.migrate import upgrade
 from survey.loader import load_survey

@@ -17,9 +17,9 @@ from sqlalchemy import insert
 
 from analytics.compare import add_to_json, compare, render_comparison
 from analytics.compare_charts import comparison_chart
-from analytics.render import LIMIT
 from analytics.significance import independence, two_proportions
 from analytics.summary import build_summary, summary_to_json
+from analytics.summary_text import LIMIT
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import COMPLETED, Answer, AnswerChoice, Respondent, Response

@@ -29,8 +29,8 @@ from analytics.crosstab import CrosstabError, add_to_json, build_crosstabs
 from analytics.crosstab_render import render_short, render_table, sheet_rows
 from analytics.export import export_xlsx
 from analytics.filters import parse_filter
-from analytics.render import LIMIT
 from analytics.summary import build_summary, summary_to_json
+from analytics.summary_text import LIMIT
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import COMPLETED, Answer, AnswerChoice, Respondent, Response

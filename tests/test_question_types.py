@@ -21,7 +21,7 @@ import pytest
 import yaml
 from openpyxl import load_workbook
 
-from analytics import charts, codebook, export, render as report, summary
+from analytics import charts, codebook, export, summary, summary_text
 from analytics.summary import QuestionSummary, build_summary, summary_to_json
 from bot import render
 from bot.settings import Settings
@@ -249,7 +249,7 @@ LAYERS: dict[str, Callable[[], object]] = {
         _unknown_type_survey()[0], _unknown_type_question(), flow.Answer(number=1)),
     "analytics.summary (per-question tables)": lambda: summary._question_summary(
         *_unknown_type_survey(), summary._Figures({}, {}, {}, {}, {}, {}, {}, {}, None, None, None), 1),
-    "analytics.render (/stats text)": lambda: report._question_lines(_unknown_summary()),
+    "analytics.summary_text (/stats text)": lambda: summary_text._question_lines(_unknown_summary()),
     "analytics.charts": lambda: charts.has_chart(_unknown_summary()),
     "analytics.export (CSV/XLSX columns)": lambda: export._question_columns(*_unknown_type_survey()),
     "analytics.codebook (SAV labels)": lambda: codebook.question_variables(*_unknown_type_survey()),

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from analytics.render import render_funnel, render_summary
 from analytics.summary import build_summary, summary_to_json
+from analytics.summary_text import render_funnel, render_summary
 from bot.reminders import CONTINUE
 from bot.settings import Settings, load_settings
 from storage.reminders import ReminderCounts
