@@ -16,7 +16,7 @@ from html import escape
 from typing import Any
 
 from analytics.significance import TestResult, two_proportions
-from analytics.summary import QuestionSummary, Summary, percent, round_half_up
+from analytics.summary import QuestionSummary, Summary, as_float, percent, round_half_up
 from analytics.summary_text import LIMIT, fmt_decimal, fmt_percent, pack_messages
 from survey.model import Baseline, BaselineFigure, QuestionType, Survey
 
@@ -206,10 +206,6 @@ def render_comparison(comparison: Comparison) -> list[str]:
 # JSON -----------------------------------------------------------------------------------
 
 
-def _num(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
-
-
 def figure_json(f: ComparedFigure) -> dict[str, Any]:
     """The ``baseline`` object an option gains with ``--compare``."""
     return {
@@ -217,9 +213,9 @@ def figure_json(f: ComparedFigure) -> dict[str, Any]:
         "printed": f.printed,
         "count": f.base.count,
         "n": f.base_n,
-        "computed_percent": _num(f.base_percent),
+        "computed_percent": as_float(f.base_percent),
         "provenance": f.base.provenance,
-        "diff_pp": _num(f.diff_pp),
+        "diff_pp": as_float(f.diff_pp),
         "p_value": None if f.test is None else f.test.p_value,
         "test": None if f.test is None else f.test.name,
     }

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.filters import Filter
 from analytics.significance import TestResult, adjusted_residuals, independence, kruskal, mark
-from analytics.summary import mean_from, median_from, percent, range_label, scale_groups
+from analytics.summary import as_float, mean_from, median_from, percent, range_label, scale_groups
 from storage.db import read_only
 from storage.models import COMPLETED, Answer as AnswerRow, AnswerChoice, Respondent, Response
 from survey.model import CHOICE_TYPES, NUMERIC_TYPES, OTHER, Question, QuestionType, Survey
@@ -357,10 +357,6 @@ def test_json(test: TestResult | None) -> dict[str, Any] | None:
             "cramers_v": test.cramers_v, "unreliable": test.unreliable}
 
 
-def _num(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
-
-
 def add_to_json(data: dict[str, Any], tables: list[CrossTab]) -> dict[str, Any]:
     """Add ``banner``, and per crossed question ``segments`` and ``test``, to the summary JSON."""
     if not tables:
@@ -379,9 +375,9 @@ def add_to_json(data: dict[str, Any], tables: list[CrossTab]) -> dict[str, Any]:
             for row in t.rows:
                 cell = row.cells[j]
                 seg["options"].append({"id": row.key, "label": row.label, "count": cell.count,
-                                       "percent": _num(cell.percent), "mark": cell.mark or None})
+                                       "percent": as_float(cell.percent), "mark": cell.mark or None})
             if t.is_numeric:
-                seg["mean"], seg["median"] = _num(t.means[j]), _num(t.medians[j])
+                seg["mean"], seg["median"] = as_float(t.means[j]), as_float(t.medians[j])
             segments[column.key] = seg
         qj["segments"] = segments
         qj["test"] = test_json(t.test)

@@ -10,6 +10,7 @@ from analytics.cells import neutralize, workbook, write_row
 from analytics.compare import fmt_p
 from analytics.crosstab import CrossTab
 from analytics.significance import TestResult
+from analytics.summary import as_float
 from analytics.summary_text import LIMIT, fmt_decimal, fmt_median
 
 LABEL_WIDTH = 20
@@ -138,12 +139,12 @@ def sheet_rows(tables: list[CrossTab], filter_text: str | None = None) -> list[l
         out.append([""] + [neutralize(x) for c in columns for x in (f"{c}, %", f"{c}, кол-во")] + ["значимо", "тест"])
         out.append(["n"] + [x for n in [*t.bases, t.total_base] for x in (None, n)])
         if t.is_numeric:
-            out.append(["среднее"] + [x for m in t.means for x in (None if m is None else float(m), None)])
-            out.append(["медиана"] + [x for m in t.medians for x in (None if m is None else float(m), None)])
+            out.append(["среднее"] + [x for m in t.means for x in (as_float(m), None)])
+            out.append(["медиана"] + [x for m in t.medians for x in (as_float(m), None)])
         for row in t.rows:
             cells = []
             for c in [*row.cells, row.total]:
-                cells += [None if c.percent is None else float(c.percent), c.count]
+                cells += [as_float(c.percent), c.count]
             marks = " ".join(f"{t.banner.columns[j].label} {c.mark}" for j, c in enumerate(row.cells) if c.mark)
             out.append([neutralize(row.label)] + cells + [neutralize(marks) if marks else None,
                                                           test_line(row.test) if row.test else None])

@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from analytics.cells import neutralize, neutralize_optional, verbatim, workbook as new_workbook, write_row
 from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes
 from analytics.filters import Filter
-from analytics.summary import Summary, build_summary
+from analytics.summary import Summary, as_float, build_summary
 from storage.db import read_only
 from storage.models import COMPLETED, Response
 from storage.records import AnswerRecord, ResponseBatch, ResponseRecord, ResponseSet, stream_responses
@@ -315,7 +315,7 @@ def _summary_rows(summary: Summary) -> list[list]:
         ["Начали", summary.started],
         ["Завершили", summary.completed],
         ["В процессе", summary.in_progress],
-        ["Доля завершивших, %", float(summary.completion_rate) if summary.completion_rate is not None else None],
+        ["Доля завершивших, %", as_float(summary.completion_rate)],
         ["Только завершённые анкеты", "да" if summary.completed_only else "нет"],
         [],
         ["Номер", "Вопрос", "Вариант", "Количество", "Процент", "n (ответили)", "Пропустили", "Не дошли"],
@@ -335,7 +335,7 @@ def _summary_rows(summary: Summary) -> list[list]:
             elif label == "Медиана":
                 out.append(head + [label, float(q.median), None] + tail)
             else:
-                out.append(head + [neutralize(label), count, float(pct) if pct is not None else None] + tail)
+                out.append(head + [neutralize(label), count, as_float(pct)] + tail)
     return out
 
 

@@ -753,7 +753,8 @@ class SummaryJSON(TypedDict):
     reminders: RemindersJSON
 
 
-def _num(value: Decimal | None) -> float | None:
+def as_float(value: Decimal | None) -> float | None:
+    """A Decimal figure as a float for JSON and spreadsheet cells (None stays None)."""
     return None if value is None else float(value)
 
 
@@ -771,11 +772,11 @@ def _question_json(q: QuestionSummary) -> QuestionJSON:
         "n": q.n,
         "skipped": q.skipped,
         "not_reached": q.not_reached,
-        "options": [{"id": o.id, "label": o.label, "count": o.count, "percent": _num(o.percent)} for o in q.options],
+        "options": [{"id": o.id, "label": o.label, "count": o.count, "percent": as_float(o.percent)} for o in q.options],
         "other_texts": list(q.other_texts),
-        "mean": _num(q.mean),
-        "median": _num(q.median),
-        "buckets": [{"label": b.label, "count": b.count, "percent": _num(b.percent)} for b in ranges],
+        "mean": as_float(q.mean),
+        "median": as_float(q.median),
+        "buckets": [{"label": b.label, "count": b.count, "percent": as_float(b.percent)} for b in ranges],
     }
 
 
@@ -788,7 +789,7 @@ def summary_to_json(summary: Summary) -> SummaryJSON:
         "started": summary.started,
         "completed": summary.completed,
         "in_progress": summary.in_progress,
-        "completion_rate": _num(summary.completion_rate),
+        "completion_rate": as_float(summary.completion_rate),
         "median_completion_seconds": summary.median_completion_seconds,
         "first_answer_at": _iso(summary.first_answer_at),
         "last_answer_at": _iso(summary.last_answer_at),
