@@ -12,6 +12,7 @@ from analytics.crosstab import CrossTab
 from analytics.significance import TestResult
 from analytics.summary import as_float
 from analytics.summary_text import LIMIT, fmt_decimal, fmt_median
+from survey.text import clip
 
 LABEL_WIDTH = 20
 CELL_WIDTH = 7
@@ -22,10 +23,6 @@ UNRELIABLE = "⚠ больше 20% ожидаемых частот меньше 
 
 def _letter(j: int) -> str:
     return LETTERS[j] if j < len(LETTERS) else f"{LETTERS[j // 26 - 1]}{LETTERS[j % 26]}"
-
-
-def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def test_line(test: TestResult | None) -> str:
@@ -74,7 +71,7 @@ def render_table(t: CrossTab, filter_text: str | None = None) -> str:
     for row in t.rows:
         cells = [*row.cells, row.total]
         pct = "".join(_pad(("—" if c.percent is None else fmt_decimal(c.percent)) + (c.mark or " ")) for c in cells)
-        grid.append(_short(row.label, LABEL_WIDTH - 1).ljust(LABEL_WIDTH) + pct + ("  " + _p_cell(row.test) if row.test else ""))
+        grid.append(clip(row.label, LABEL_WIDTH - 1).ljust(LABEL_WIDTH) + pct + ("  " + _p_cell(row.test) if row.test else ""))
         grid.append(" " * LABEL_WIDTH + "".join(_pad(f"{c.count} ") for c in cells))
     lines = _head(t, filter_text) + ["<pre>" + escape("\n".join(grid)) + "</pre>"]
     lines += _footer(t)
@@ -115,7 +112,7 @@ def render_short(t: CrossTab, filter_text: str | None = None, limit: int = LIMIT
     if marked:
         lines.append("Значимые отличия:")
         for row, letter, c in marked:
-            lines.append(f"• {escape(_short(row.label, 60))} — {letter}: {fmt_decimal(c.percent)}% {c.mark} "
+            lines.append(f"• {escape(clip(row.label, 60))} — {letter}: {fmt_decimal(c.percent)}% {c.mark} "
                          f"(Все: {fmt_decimal(row.total.percent)}%)")
     lines.append("Таблица целиком — в файле.")
     text = "\n".join(lines)
@@ -202,5 +199,5 @@ def render_overview(tables: list[CrossTab], filter_text: str | None = None) -> l
         else:
             what = escape(test_line(t.test)) + (" ✱" if t.test is not None and t.test.significant else "")
         tail = f"; отмечено ячеек ▲/▼: {marked}" if marked else ""
-        lines.append(f"{t.number}. {escape(_short(t.title, 50))} (n = {t.total_base}) — {what}{tail}")
+        lines.append(f"{t.number}. {escape(clip(t.title, 50))} (n = {t.total_base}) — {what}{tail}")
     return pack_messages([head, lines])

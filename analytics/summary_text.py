@@ -24,6 +24,7 @@ from analytics.summary import (
     wilson_interval,
 )
 from survey.model import QuestionType
+from survey.text import clip
 
 LIMIT = 4096
 PREVIEW_TEXTS = 3  # typed "other" answers shown under the "other" line of the summary
@@ -73,11 +74,6 @@ def fmt_duration(seconds: float | None) -> str:
 def fmt_time(value: datetime | None) -> str:
     """A UTC timestamp like "01.03.2026 10:01 UTC"."""
     return "—" if value is None else value.strftime("%d.%m.%Y %H:%M UTC")
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())  # newlines inside a preview would break the layout
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _pieces(text: str, budget: int) -> list[str]:
@@ -171,7 +167,8 @@ def _range_line(b: Bucket, name: str | None = None) -> str:
 
 def _texts_lines(texts: list[str], shown: int) -> list[str]:
     """The first ``shown`` typed answers, clipped, and how many more there are."""
-    lines = [f"  «{escape(_clip(t, PREVIEW_CHARS))}»" for t in texts[:shown]]
+    # Each on one line: newlines inside a preview would break the layout.
+    lines = [f"  «{escape(clip(' '.join(t.split()), PREVIEW_CHARS))}»" for t in texts[:shown]]
     if len(texts) > shown:
         lines.append(f"  … и ещё {len(texts) - shown}")
     return lines
