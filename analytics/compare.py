@@ -15,9 +15,10 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
+from analytics.messages import pack_blocks
 from analytics.significance import TestResult, two_proportions
 from analytics.summary import QuestionSummary, Summary, as_float, percent, round_half_up
-from analytics.summary_text import LIMIT, fmt_decimal, fmt_percent, pack_messages
+from analytics.summary_text import fmt_decimal, fmt_percent
 from survey.model import Baseline, BaselineFigure, QuestionType, Survey
 
 PROVENANCE_TAGS = {"published": "опубл.", "inferred": "выведено", "assumed": "допущение"}
@@ -200,7 +201,7 @@ def render_comparison(comparison: Comparison) -> list[str]:
             lines.append("Ответов пока нет: сравнивать не с чем.")
         lines += [_figure_line(f, wave) for f in q.figures]
         blocks.append(lines)
-    return pack_messages(blocks, LIMIT)
+    return pack_blocks(blocks)
 
 
 # JSON -----------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ from html import escape
 from analytics.cells import neutralize, workbook, write_row
 from analytics.compare import fmt_p
 from analytics.crosstab import CrossTab
+from analytics.messages import MESSAGE_LIMIT, fits, pack_blocks, split_messages
 from analytics.significance import TestResult
 from analytics.summary import as_float
-from analytics.summary_text import LIMIT, fmt_decimal, fmt_median
+from analytics.summary_text import fmt_decimal, fmt_median
 from survey.text import clip
 
 LABEL_WIDTH = 20
@@ -95,7 +96,7 @@ def _footer(t: CrossTab) -> list[str]:
     return [line for line in lines if line]
 
 
-def render_short(t: CrossTab, filter_text: str | None = None, limit: int = LIMIT) -> str:
+def render_short(t: CrossTab, filter_text: str | None = None, limit: int = MESSAGE_LIMIT) -> str:
     """The chat summary of a table sent as a file: columns, the test(s), the marked cells."""
     lines = _head(t, filter_text)
     if t.is_numeric:
@@ -116,10 +117,11 @@ def render_short(t: CrossTab, filter_text: str | None = None, limit: int = LIMIT
                          f"(Все: {fmt_decimal(row.total.percent)}%)")
     lines.append("Таблица целиком — в файле.")
     text = "\n".join(lines)
-    while len(text) > limit and len(lines) > 3:  # drop marked lines from the end until it fits
+    while not fits(text, limit) and len(lines) > 3:  # drop marked lines from the end until it fits
         lines.pop(-2)
-        text = "\n".join(lines[:-1] + ["… и ещё; таблица целиком — в файле."])
-    return text[:limit]
+        lines[-1] = "… и ещё; таблица целиком — в файле."
+        text = "\n".join(lines)
+    return text if fits(text, limit) else split_messages(lines, limit)[0]
 
 
 # XLSX -----------------------------------------------------------------------------------
@@ -178,8 +180,6 @@ async def crosstab_sheet(engine, survey, banner: str, *, where=None, completed_o
 
 def render_overview(tables: list[CrossTab], filter_text: str | None = None) -> list[str]:
     """One line per table (its test and how many cells are marked), for the chat beside the XLSX file."""
-    from analytics.summary_text import pack_messages
-
     if not tables:
         return ["Нет вопросов, которые можно свести в таблицы."]
     banner = tables[0].banner
@@ -200,4 +200,4 @@ def render_overview(tables: list[CrossTab], filter_text: str | None = None) -> l
             what = escape(test_line(t.test)) + (" ✱" if t.test is not None and t.test.significant else "")
         tail = f"; отмечено ячеек ▲/▼: {marked}" if marked else ""
         lines.append(f"{t.number}. {escape(clip(t.title, 50))} (n = {t.total_base}) — {what}{tail}")
-    return pack_messages([head, lines])
+    return pack_blocks([head, lines])

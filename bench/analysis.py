@@ -46,12 +46,12 @@ def crosstab_work(survey):
     """/stats 2 by 1: the table and the chat text (or the short summary when it is too long)."""
     from analytics.crosstab import build_crosstabs
     from analytics.crosstab_render import render_short, render_table
-    from analytics.summary_text import LIMIT
+    from analytics.messages import fits
 
     async def work(engine) -> None:
         (table,) = await build_crosstabs(engine, survey, "1", ["2"])
         text = await asyncio.to_thread(render_table, table)
-        if len(text) > LIMIT:
+        if not fits(text):
             await asyncio.to_thread(render_short, table)
 
     return work
