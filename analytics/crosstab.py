@@ -113,6 +113,18 @@ class CrossTab:
         """Scale or number: mean and median per column instead of option rows."""
         return self.type in NUMERIC_TYPES
 
+    @property
+    def tests_each_option(self) -> bool:
+        """Multiple choice: each option (row) is tested on its own, a 2×k table, and the shares add up to more
+        than 100%; the other types have one test of the whole table."""
+        match self.type:
+            case QuestionType.MULTIPLE:
+                return True
+            case QuestionType.SINGLE | QuestionType.SCALE | QuestionType.NUMBER | QuestionType.TEXT:
+                return False
+            case _ as unreachable:
+                assert_never(unreachable)
+
 
 def _question_ref(survey: Survey, ref: str) -> Question:
     ref = str(ref).strip()
@@ -159,14 +171,22 @@ def _banner_rows(banner: Banner) -> Any:
             .join(Respondent, Respondent.id == Response.respondent_id)
         )
     q = banner.question
-    if q.type in CHOICE_TYPES:
-        return select(AnswerChoice.response_id.label("response_id"), AnswerChoice.option_id.label("col")).where(
-            AnswerChoice.question_id == q.id
-        )
-    if q.type == QuestionType.SCALE:
-        ranges = [(key, lo, hi) for key, lo, hi in scale_groups(q.scale.min, q.scale.max)]
-    else:
-        ranges = [(label, lo, hi) for label, lo, hi in q.bucket_bounds()]
+    assert q is not None  # every banner but the source is a question
+    ranges: list[tuple[str, int, int | None]]
+    match q.type:
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            return select(AnswerChoice.response_id.label("response_id"), AnswerChoice.option_id.label("col")).where(
+                AnswerChoice.question_id == q.id
+            )
+        case QuestionType.SCALE:
+            assert q.scale is not None  # the model requires it for scales
+            ranges = [(key, lo, hi) for key, lo, hi in scale_groups(q.scale.min, q.scale.max)]
+        case QuestionType.NUMBER:
+            ranges = [(label, lo, hi) for label, lo, hi in q.bucket_bounds()]
+        case QuestionType.TEXT:
+            raise CrosstabError("a text question is never a banner (resolve_banner refuses it)")
+        case _ as unreachable:
+            assert_never(unreachable)
     whens = [
         (and_(AnswerRow.number >= lo, AnswerRow.number <= hi) if hi is not None else AnswerRow.number >= lo, literal(key))
         for key, lo, hi in ranges
@@ -381,7 +401,7 @@ def add_to_json(data: dict[str, Any], tables: list[CrossTab]) -> dict[str, Any]:
             segments[column.key] = seg
         qj["segments"] = segments
         qj["test"] = test_json(t.test)
-        if t.type == QuestionType.MULTIPLE:
+        if t.tests_each_option:
             tests = {row.key: test_json(row.test) for row in t.rows}
             for option in qj["options"]:
                 option["test"] = tests.get(option["id"])

@@ -64,7 +64,7 @@ def _pad(text: str, width: int = CELL_WIDTH) -> str:
 def render_table(t: CrossTab, filter_text: str | None = None) -> str:
     """One cross-tab as a single HTML message (it may be longer than the limit: the caller checks)."""
     keys = [_letter(j) for j in range(len(t.banner.columns))] + ["Все"]
-    grid = [" " * LABEL_WIDTH + "".join(_pad(k) for k in keys) + ("  p" if t.type.value == "multiple_choice" else "")]
+    grid = [" " * LABEL_WIDTH + "".join(_pad(k) for k in keys) + ("  p" if t.tests_each_option else "")]
     grid.append("n".ljust(LABEL_WIDTH) + "".join(_pad(str(n)) for n in [*t.bases, t.total_base]))
     if t.is_numeric:
         grid.append("среднее".ljust(LABEL_WIDTH) + "".join(_pad(fmt_decimal(m)) for m in t.means))
@@ -83,7 +83,7 @@ def _footer(t: CrossTab) -> list[str]:
     lines = []
     if t.note:
         lines.append(f"<i>{escape(t.note)}</i>")
-    if t.type.value == "multiple_choice":
+    if t.tests_each_option:
         lines.append("Проценты — от ответивших в столбце, в сумме больше 100%. Каждый вариант проверен отдельно "
                      "(таблица 2×k): p в последнем столбце (хи-квадрат; F — точный тест Фишера; ⚠ — ненадёжно; "
                      "✱ — p &lt; 0,05).")
@@ -102,7 +102,7 @@ def render_short(t: CrossTab, filter_text: str | None = None, limit: int = MESSA
     if t.is_numeric:
         lines.append("Средние: " + "; ".join(f"{_letter(j)} {fmt_decimal(m)}" for j, m in enumerate(t.means[:-1]))
                      + f"; Все {fmt_decimal(t.means[-1])}")
-    if t.type.value == "multiple_choice":
+    if t.tests_each_option:
         significant = [r for r in t.rows if r.test is not None and r.test.significant]
         lines.append(f"Вариантов со значимыми различиями между столбцами: {len(significant)} из {len(t.rows)}.")
     elif t.test is not None or not t.note:
@@ -149,7 +149,7 @@ def sheet_rows(tables: list[CrossTab], filter_text: str | None = None) -> list[l
                                                           test_line(row.test) if row.test else None])
         if t.note:
             out.append([t.note])
-        if t.type.value != "multiple_choice":
+        if not t.tests_each_option:
             out.append([test_line(t.test)])
         out.append([])
     out.append([MARKS_NOTE])
@@ -191,7 +191,7 @@ def render_overview(tables: list[CrossTab], filter_text: str | None = None) -> l
     lines = []
     for t in tables:
         marked = sum(1 for row in t.rows for c in row.cells if c.mark)
-        if t.type.value == "multiple_choice":
+        if t.tests_each_option:
             significant = sum(1 for r in t.rows if r.test is not None and r.test.significant)
             what = f"вариантов со значимыми различиями: {significant} из {len(t.rows)}" if not t.note else escape(t.note)
         elif t.note and t.test is None:

@@ -295,17 +295,23 @@ def _questionnaire_rows(survey: Survey) -> list[list]:
     out: list[list] = [["Номер", "ID вопроса", "Тип", "Вопрос", "Код", "Вариант"]]
     for q in survey.questions:
         head = [survey.number(q.id), neutralize(q.id), TYPE_NAMES[q.type], neutralize(q.text)]
-        if q.options:
-            for o in q.options:
-                out.append(head + [neutralize(o.id), neutralize(o.text)])
-            if q.other_allowed:
-                out.append(head + [OTHER, neutralize(survey.other_label(q))])
-        elif q.type == QuestionType.SCALE and q.scale is not None:
-            out.append(head + [None, f"{q.scale.min}–{q.scale.max}"])
-        elif q.type == QuestionType.NUMBER and q.buckets:
-            out.append(head + [None, "; ".join(q.buckets)])
-        else:
-            out.append(head + [None, None])
+        codes: list[list] = [[None, None]]  # (code, what it stands for): none for a text
+        match q.type:
+            case QuestionType.SINGLE | QuestionType.MULTIPLE:
+                codes = [[neutralize(o.id), neutralize(o.text)] for o in q.options]
+                if q.other_allowed:
+                    codes.append([OTHER, neutralize(survey.other_label(q))])
+            case QuestionType.SCALE:
+                if q.scale is not None:
+                    codes = [[None, f"{q.scale.min}–{q.scale.max}"]]
+            case QuestionType.NUMBER:
+                if q.buckets:
+                    codes = [[None, "; ".join(q.buckets)]]
+            case QuestionType.TEXT:
+                pass
+            case _ as unreachable:
+                assert_never(unreachable)
+        out += [head + pair for pair in codes]
     return out
 
 

@@ -549,10 +549,16 @@ def _removed_count(q: Question, n: int, options: list[OptionCount], chosen: dict
     Single choice: whatever of n the current options do not account for, so the lines add up to n.
     Multiple choice: the selections of options that are gone.
     """
-    if q.type == QuestionType.SINGLE:
-        return max(0, n - sum(o.count for o in options))
-    known = {o.id for o in options}
-    return sum(count for option_id, count in chosen.items() if option_id not in known)
+    match q.type:
+        case QuestionType.SINGLE:
+            return max(0, n - sum(o.count for o in options))
+        case QuestionType.MULTIPLE:
+            known = {o.id for o in options}
+            return sum(count for option_id, count in chosen.items() if option_id not in known)
+        case QuestionType.SCALE | QuestionType.NUMBER | QuestionType.TEXT:
+            raise ValueError(f"{q.id}: removed options are counted for choice questions only")
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def _numeric(base: QuestionSummary, values: dict[int, int]) -> QuestionSummary:
