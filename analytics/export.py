@@ -294,7 +294,6 @@ async def export_csv(
 def _questionnaire_rows(survey: Survey) -> list[list]:
     out: list[list] = [["Номер", "ID вопроса", "Тип", "Вопрос", "Код", "Вариант"]]
     for q in survey.questions:
-        head = [survey.number(q.id), neutralize(q.id), TYPE_NAMES[q.type], neutralize(q.text)]
         codes: list[list] = [[None, None]]  # (code, what it stands for): none for a text
         match q.type:
             case QuestionType.SINGLE | QuestionType.MULTIPLE:
@@ -311,6 +310,7 @@ def _questionnaire_rows(survey: Survey) -> list[list]:
                 pass
             case _ as unreachable:
                 assert_never(unreachable)
+        head = [survey.number(q.id), neutralize(q.id), TYPE_NAMES[q.type], neutralize(q.text)]
         out += [head + pair for pair in codes]
     return out
 
