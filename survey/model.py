@@ -61,7 +61,6 @@ def type_traits(qtype: QuestionType) -> TypeTraits:
 TRAITS: dict[QuestionType, TypeTraits] = {t: type_traits(t) for t in QuestionType}
 CHOICE_TYPES = tuple(t for t in QuestionType if TRAITS[t].choice)
 NUMERIC_TYPES = tuple(t for t in QuestionType if TRAITS[t].numeric)  # scale and number
-TYPED_TYPES = tuple(t for t in QuestionType if TRAITS[t].typed)  # number and text
 
 
 class _Strict(BaseModel):
