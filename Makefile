@@ -5,12 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,docs]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -26,5 +26,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python -m bench
 
+# The documentation site (mkdocs.yml, docs/); --strict: a broken link or a page outside the nav fails.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict -d build/site
+
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis build/site

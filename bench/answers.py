@@ -4,9 +4,9 @@
 person would) go /start → Начать → all 14 questions. The real application is fed through its
 update processor (per-user order, 256 concurrent updates), and every answer is committed before
 the reply. The baseline is a bare PTB application with the same processor making the same Bot API
-calls per update as the bot (bot/handlers.py ``_render_outcome``: a tap is answered and its message
-edited into the next screen, the answer just given on top; a typed answer gets the next screen as a
-new message) with the same screens, and no storage.
+calls per update as the bot (bot/respondent/handlers.py ``_render_outcome``: a tap is answered and its
+message edited into the next screen, the answer just given on top; a typed answer gets the next screen
+as a new message) with the same screens, and no storage.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from telegram.constants import ParseMode
 from telegram.ext import Application, ApplicationBuilder, CallbackQueryHandler, MessageHandler, filters
 
 from bench.common import TOKEN, Row, log, median, report
-from bot import callbacks, render
+from bot import callbacks
 from bot.app import build_application
-from bot.processor import PerUserUpdateProcessor
+from bot.incoming.processor import PerUserUpdateProcessor
+from bot.respondent import screens
 from bot.settings import Settings
 from survey.flow import Answer, Progress
 from survey.loader import load_survey
@@ -135,21 +136,21 @@ def baseline_app() -> tuple[Application, dict[int, tuple]]:
     request = RecordingRequest(record=False)
     app = (ApplicationBuilder().token(TOKEN).request(request).get_updates_request(request)
            .concurrent_updates(PerUserUpdateProcessor(256)).build())
-    screens: dict[int, tuple] = {}
+    prepared: dict[int, tuple] = {}
 
     async def on_button(update: Update, context) -> None:
-        text, rows = screens[update.update_id]
+        text, rows = prepared[update.update_id]
         query = update.callback_query
         await query.answer()
         await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup(rows))
 
     async def on_message(update: Update, context) -> None:
-        text, rows = screens[update.update_id]
+        text, rows = prepared[update.update_id]
         await context.bot.send_message(update.effective_chat.id, text, parse_mode=ParseMode.HTML, reply_markup=markup(rows))
 
     app.add_handler(CallbackQueryHandler(on_button))
     app.add_handler(MessageHandler(filters.ALL, on_message))
-    return app, screens
+    return app, prepared
 
 
 def markup(rows: list[list[tuple[str, str]]] | None) -> InlineKeyboardMarkup | None:
@@ -159,7 +160,7 @@ def markup(rows: list[list[tuple[str, str]]] | None) -> InlineKeyboardMarkup | N
     return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data) for label, data in row] for row in rows])
 
 
-def _plain(screen: render.Screen) -> tuple[str, list[list[tuple[str, str]]] | None]:
+def _plain(screen: screens.Screen) -> tuple[str, list[list[tuple[str, str]]] | None]:
     kb = screen.keyboard
     rows = None if kb is None else [[(b.text, b.callback_data) for b in row] for row in kb.inline_keyboard]
     return screen.text, rows
@@ -170,29 +171,29 @@ def screens_for(raw: dict, kind: str, next_q: str | None) -> tuple[str, list[lis
     return _plain(_screen_for(raw, kind, next_q))
 
 
-def _screen_for(raw: dict, kind: str, next_q: str | None) -> render.Screen:
-    """The screen the bot renders (bot/handlers.py ``_render_outcome``): the next question with the answer just
-    given on top, the thank-you after the last one; a redraw (a toggle, «Начать») and /start without it."""
+def _screen_for(raw: dict, kind: str, next_q: str | None) -> screens.Screen:
+    """The screen the bot renders (bot/respondent/handlers.py ``_render_outcome``): the next question with the
+    answer just given on top, the thank-you after the last one; a redraw (a toggle, «Начать») and /start without it."""
     if "message" in raw and raw["message"]["text"] == "/start":
-        return render.intro_screen(SURVEY)
+        return screens.intro_screen(SURVEY)
     if next_q is None:
-        return render.finished_screen(SURVEY, Progress(None))
-    screen = render.question_screen(SURVEY, Progress(next_q), 5)
+        return screens.finished_screen(SURVEY, Progress(None))
+    screen = screens.question_screen(SURVEY, Progress(next_q), 5)
     if kind == "redraw":
         return screen
     first = SURVEY.questions[0]  # the answered line of one question stands for all (its length barely varies)
-    return render.after_answer(SURVEY, first.id, Answer(option_ids=(first.options[0].id,)), screen)
+    return screens.after_answer(SURVEY, first.id, Answer(option_ids=(first.options[0].id,)), screen)
 
 
 async def run_baseline(users: int, base_user: int) -> tuple[float, int]:
     """Updates/s of the bare application."""
-    app, screens = baseline_app()
+    app, prepared = baseline_app()
     all_scripts = scripts(users, base_user)
     per_user = []
     for s in all_scripts:
         ups = []
         for raw, kind, nxt in s:
-            screens[raw["update_id"]] = screens_for(raw, kind, nxt)
+            prepared[raw["update_id"]] = screens_for(raw, kind, nxt)
             ups.append(Update.de_json(raw, app.bot))
         per_user.append(ups)
     await app.initialize()

@@ -19,21 +19,22 @@ from telegram.ext import (
 )
 from telegram.request import BaseRequest, HTTPXRequest
 
-from bot import admin, handlers, privacy
+from bot.admin import commands as admin
+from bot.background.health import TELEGRAM, Health
+from bot.background.housekeeping import start_housekeeping, stop_housekeeping
+from bot.background.monitor import serve_healthz, start_monitor, stop_monitor
+from bot.background.reminders import start_reminders, stop_reminders
 from bot.context import BotData
-from bot.delivery import RetryingRequest
-from bot.flood import add_flood_guard
-from bot.guard import FaultNotices, GuardedService
-from bot.health import TELEGRAM, Health
-from bot.housekeeping import start_housekeeping, stop_housekeeping
-from bot.monitor import serve_healthz, start_monitor, stop_monitor
-from bot.outgoing import BULK, OutgoingLimiter
-from bot.processor import PerUserUpdateProcessor
-from bot.reminders import start_reminders, stop_reminders
-from bot.service import SurveyService
+from bot.incoming.flood import add_flood_guard
+from bot.incoming.processor import PerUserUpdateProcessor
+from bot.respondent import handlers, privacy
+from bot.sending.limiter import BULK, OutgoingLimiter
+from bot.sending.retries import RetryingRequest
+from bot.sending.sendbudget import share_budget
+from bot.service.faults import FaultNotices, GuardedService
+from bot.service.respondents import SurveyService
 from bot.settings import Settings, SettingsError
-from bot.sharedbudget import share_budget
-from storage import definitions, fieldstate
+from storage import definitions, field as field_store
 from storage.db import create_engine, is_sqlite
 from storage.migrate import upgrade
 from survey.changes import blocking, report
@@ -92,6 +93,7 @@ def build_application(
     app.bot_data.notices = FaultNotices()
     app.bot_data.health_file = settings.health_file if monitor else None
     health.alert = lambda text: alert_admins(app, text)
+    app.bot_data.on_completed.append(admin.notify_progress)
     add_handlers(app)
     return app
 
@@ -146,15 +148,16 @@ def alert_admins(app: Application, text: str) -> None:
 
 
 def add_handlers(app: Application) -> None:
-    """Register every handler; private chats only, groups get one notice."""
+    """Register every handler; private chats only, groups get one notice. The admins' handlers come first:
+    their commands, /start test and the summary buttons never reach the respondent's handlers."""
     private = filters.ChatType.PRIVATE
     add_flood_guard(app)  # group -1: runs before every handler below
     app.add_handler(MessageHandler(filters.UpdateType.EDITED & private, handlers.on_edited), group=0)
+    admin.add_admin_handlers(app)
     app.add_handler(CommandHandler("start", handlers.start, filters=private & filters.UpdateType.MESSAGE))
     app.add_handler(CommandHandler("help", handlers.help_command, filters=private & filters.UpdateType.MESSAGE))
     app.add_handler(CommandHandler("my_data", privacy.my_data, filters=private & filters.UpdateType.MESSAGE))
     app.add_handler(CommandHandler("forget_me", privacy.forget_me, filters=private & filters.UpdateType.MESSAGE))
-    admin.add_admin_handlers(app)
     app.add_handler(MessageHandler(filters.COMMAND & private & filters.UpdateType.MESSAGE, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.TEXT & private & filters.UpdateType.MESSAGE, handlers.on_text))
     app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, handlers.on_other_message))
@@ -177,14 +180,14 @@ async def open_storage(app: Application) -> None:
         log.warning("questionnaire changes accepted by the operator:\n%s", report(changes))
     definition_id = await definitions.register(data.engine, data.survey)  # also creates the survey_state row
     # The quota in this file against the completed responses: raised, it reopens; lowered or met, it closes.
-    await fieldstate.settle(data.engine, data.survey.id, data.survey.survey.quota)
+    await field_store.settle(data.engine, data.survey.id, data.survey.survey.quota)
     grace, zone = settings.close_grace, settings.zone()
     service = SurveyService(data.survey, data.engine, anonymity_key=key, definition_id=definition_id, grace=grace,
                             zone=zone)
     # Admins' test runs: the same questions under the test id, queued behind the same write lock and writer.
     tests = SurveyService(copy_for_tests(data.survey), data.engine, anonymity_key=key, definition_id=definition_id,
                           grace=grace, zone=zone, shares=service)
-    data.service = GuardedService(service, data.health)  # database faults told, not hidden (bot/guard.py)
+    data.service = GuardedService(service, data.health)  # database faults told, not hidden (bot/service/faults.py)
     data.test_service = GuardedService(tests, data.health)
     start_housekeeping(app)  # forgets processed update ids after 48 h
     if data.health_file is not None:
@@ -204,7 +207,7 @@ async def register_commands(app: Application) -> None:
 
 
 async def share_sending_budget(app: Application) -> None:
-    """On PostgreSQL the workers of one bot share its sending budget through the database (bot/sharedbudget.py)."""
+    """On PostgreSQL the workers of one bot share its sending budget through the database (bot/sending/sendbudget.py)."""
     limiter = app.bot.rate_limiter
     engine = app.bot_data.engine
     if not isinstance(limiter, OutgoingLimiter) or limiter.budget is None or is_sqlite(app.bot_data.settings.database_url):
@@ -241,7 +244,7 @@ def run_webhook(app: Application, settings: Settings) -> Any:
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     if secret is None:
         raise SettingsError("webhook mode needs WEBHOOK_SECRET (letters, digits, _ and -; 1-256 characters)")
-    serve_healthz(app.bot_data.health)  # GET /healthz on the same port (bot/monitor.py)
+    serve_healthz(app.bot_data.health)  # GET /healthz on the same port (bot/background/monitor.py)
     path = settings.webhook_path.strip("/")
     url = settings.webhook_url.rstrip("/") + "/" + path if settings.webhook_url else None
     return app.run_webhook(

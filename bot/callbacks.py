@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from enum import StrEnum
 
 from survey import flow
 
@@ -24,6 +25,26 @@ _ANSWER = re.compile(r"a:(\d{1,9}):(?:([ot]):([a-z0-9_]{1,32})|([xdksb]))")
 _MENU = re.compile(r"m:(\d{1,9}):(begin|cont|restart)")
 _FORGET = re.compile(r"f:(yes|no)")
 _STATS = re.compile(r"st:(charts|funnel|export_csv|export_xlsx)(:c)?(?::w:([!-~][ -~]*)|:k:([0-9a-f]{1,16}))?")
+
+
+STATS_PREFIX = "st:"  # admin summary buttons: the wiring routes callback data starting so to bot/admin
+
+
+class MenuChoice(StrEnum):
+    """The /start menu's buttons."""
+
+    BEGIN = "begin"
+    CONTINUE = "cont"
+    RESTART = "restart"
+
+
+class StatsView(StrEnum):
+    """What an admin summary button asks for."""
+
+    CHARTS = "charts"
+    FUNNEL = "funnel"
+    EXPORT_CSV = "export_csv"
+    EXPORT_XLSX = "export_xlsx"
 
 
 @dataclass(frozen=True)
@@ -39,7 +60,7 @@ class MenuButton:
     """A tap on the /start menu."""
 
     version: int
-    choice: str
+    choice: MenuChoice
 
 
 @dataclass(frozen=True)
@@ -53,7 +74,7 @@ class ForgetButton:
 class StatsButton:
     """An admin summary button, with the filter of the summary it was drawn under."""
 
-    view: str
+    view: StatsView
     completed_only: bool = False
     where: tuple[str, ...] = ()
     key: str | None = None  # a stored filter (see stats_button_data)
@@ -75,16 +96,16 @@ def parse(data: str | None) -> Parsed | None:
         action = flow.Choose(arg) if kind == "o" else flow.Toggle(arg)
         return AnswerButton(int(version), action)
     if m := _MENU.fullmatch(data):
-        return MenuButton(int(m.group(1)), m.group(2))
+        return MenuButton(int(m.group(1)), MenuChoice(m.group(2)))
     if m := _FORGET.fullmatch(data):
         return ForgetButton(m.group(1) == "yes")
     if m := _STATS.fullmatch(data):
         view, completed, where, key = m.groups()
-        return StatsButton(view, completed is not None, tuple(where.split()) if where else (), key)
+        return StatsButton(StatsView(view), completed is not None, tuple(where.split()) if where else (), key)
     return None
 
 
-def stats_button_data(view: str, completed_only: bool = False, where: tuple[str, ...] = (), key: str | None = None) -> str | None:
+def stats_button_data(view: StatsView, completed_only: bool = False, where: tuple[str, ...] = (), key: str | None = None) -> str | None:
     """Callback data of a summary button keeping its filter; None when the filter does not fit (use a key)."""
     data = f"st:{view}" + (":c" if completed_only else "")
     if key is not None:
@@ -117,6 +138,6 @@ def simple(version: int, act: str) -> str:
     return f"a:{version}:{act}"
 
 
-def menu(version: int, choice: str) -> str:
+def menu(version: int, choice: MenuChoice) -> str:
     """Callback data for the /start menu."""
     return _check(f"m:{version}:{choice}")

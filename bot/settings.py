@@ -21,47 +21,168 @@ class SettingsError(Exception):
 
 
 class Settings(BaseSettings):
-    """Everything an operator can set; see the configuration table in README.md."""
+    """Everything an operator can set. Each field's description is the meaning column of the configuration
+    table (docs/operators/configuration.md, rendered by settings_markdown())."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
-    bot_token: SecretStr | None = None
-    admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
-    database_url: str = "sqlite+aiosqlite:///surveybot.db"
-    telegram_api_url: str = "https://api.telegram.org"
-    survey_file: Path | None = None
-    log_level: str = "INFO"
-    anonymous: bool = False
-    anonymity_key: SecretStr | None = None
-    notify_admins_every: Annotated[int, Field(ge=0)] = 0
+    bot_token: Annotated[
+        SecretStr | None,
+        Field(
+            description="token from @BotFather; missing or malformed → one line on stderr, exit code 2",
+            json_schema_extra={"shown_default": "— (required for `run`)"},
+        ),
+    ] = None
+    admin_ids: Annotated[
+        frozenset[int],
+        NoDecode,
+        Field(description="comma-separated numeric Telegram ids of the researchers (`/stats`, `/export`)"),
+    ] = frozenset()
+    database_url: Annotated[
+        str,
+        Field(description="SQLAlchemy async URL; `postgresql+asyncpg://user:pass@host/db` for PostgreSQL"),
+    ] = "sqlite+aiosqlite:///surveybot.db"
+    telegram_api_url: Annotated[
+        str,
+        Field(
+            description="Bot API base; the bot calls `<url>/bot<token>/…` and `<url>/file/bot<token>/…` "
+            "(a self-hosted Bot API server, or a local test server)"
+        ),
+    ] = "https://api.telegram.org"
+    survey_file: Annotated[
+        Path | None,
+        Field(
+            description="path of a questionnaire YAML file",
+            json_schema_extra={"shown_default": "the bundled study"},
+        ),
+    ] = None
+    log_level: Annotated[
+        str, Field(description="`DEBUG`, `INFO`, `WARNING`, …; the token never appears in logs")
+    ] = "INFO"
+    anonymous: Annotated[bool, Field(description="store a keyed hash instead of the Telegram id")] = False
+    anonymity_key: Annotated[
+        SecretStr | None,
+        Field(description="the key of that hash (16+ characters; required with `ANONYMOUS=true`)"),
+    ] = None
+    notify_admins_every: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="send admins a one-line progress note every N completed responses",
+            json_schema_extra={"shown_default": "`0` (off)"},
+        ),
+    ] = 0
     # Per-user flood limit: messages allowed within the window before the user is slowed down.
-    flood_messages: Annotated[int, Field(ge=1)] = 20
-    flood_window_seconds: Annotated[float, Field(gt=0)] = 10.0
+    flood_messages: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="messages a user may send within `FLOOD_WINDOW_SECONDS` before being slowed down "
+            "(button taps get three times as many)",
+        ),
+    ] = 20
+    flood_window_seconds: Annotated[
+        float, Field(gt=0, description="the window of the per-user flood limit, in seconds")
+    ] = 10.0
     # Outgoing messages per second across all chats; 0 turns the limiter off (a local Bot API server, tests).
-    outgoing_max_rate: Annotated[float, Field(ge=0)] = 30.0
+    outgoing_max_rate: Annotated[
+        float,
+        Field(
+            ge=0,
+            description="the bot's sending budget: messages per second across all chats (Telegram's limit); "
+            "`0` turns pacing off (a local Bot API server, tests)",
+        ),
+    ] = 30.0
     # Seconds to wait for the Bot API to answer one call; a call that times out is made again (bot/delivery.py).
-    telegram_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
+    telegram_timeout_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=300,
+            description="how long to wait for the Bot API to answer one call; a call that times out is made again",
+        ),
+    ] = 5.0
     # How long a failing Bot API call is made again before it is given up (and an incident opens).
-    telegram_retry_seconds: Annotated[float, Field(ge=0, le=600)] = 20.0
+    telegram_retry_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            le=600,
+            description="how long a Bot API call failing in transit (5xx, timeout, lost answer) is made again "
+            "before it is given up",
+        ),
+    ] = 20.0
     # Where `surveybot run` writes its health report every 15 s (read by `surveybot health`).
-    health_file: Path = Path("surveybot-health.json")
-    health_interval_seconds: Annotated[float, Field(gt=0, le=3600)] = 15.0
-    webhook_url: str | None = None
-    webhook_listen: str = "127.0.0.1"
-    webhook_port: Annotated[int, Field(ge=1, le=65535)] = 8443
-    webhook_path: str = "telegram"
-    webhook_secret: SecretStr | None = None
+    health_file: Annotated[
+        Path,
+        Field(description="where `surveybot run` writes its health report (read by `surveybot health`)"),
+    ] = Path("surveybot-health.json")
+    health_interval_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=3600,
+            description="how often the running bot checks the database and the Bot API and rewrites `HEALTH_FILE`",
+        ),
+    ] = 15.0
+    webhook_url: Annotated[
+        str | None, Field(description="public HTTPS base URL for `surveybot run --webhook`")
+    ] = None
+    webhook_listen: Annotated[str, Field(description="the address the webhook server listens on")] = "127.0.0.1"
+    webhook_port: Annotated[
+        int, Field(ge=1, le=65535, description="the port the webhook server listens on (one per worker)")
+    ] = 8443
+    webhook_path: Annotated[
+        str, Field(description="the URL path of the webhook: Telegram posts to `WEBHOOK_URL/WEBHOOK_PATH`")
+    ] = "telegram"
+    webhook_secret: Annotated[
+        SecretStr | None,
+        Field(
+            description="Telegram sends it in `X-Telegram-Bot-Api-Secret-Token`; requests without it get 403",
+            json_schema_extra={"shown_default": "— (required with `--webhook`)"},
+        ),
+    ] = None
     # Field operations: respondents in progress may finish this long after a closing; the questionnaire's dates
     # without a zone are read in TIMEZONE.
-    close_grace: timedelta = timedelta(hours=24)
-    accept_changes: bool = False  # run even if the questionnaire orphans or misreads stored answers
+    close_grace: Annotated[
+        timedelta,
+        Field(
+            description="after a closing by date or `/close`, respondents already in progress may finish for "
+            "this long (`30m`, `2d`, `0s`, or seconds)"
+        ),
+    ] = timedelta(hours=24)
+    # Run even if the questionnaire orphans or misreads stored answers.
+    accept_changes: Annotated[
+        bool, Field(description="the same as `surveybot run --accept-changes`")
+    ] = False
     # The zone of the times in exports (ISO 8601 with the offset) and of the questionnaire's dates; an IANA name.
-    timezone: str = "Europe/Moscow"
+    timezone: Annotated[
+        str,
+        Field(
+            description="the zone of the times in exports, of questionnaire dates written without one, of the "
+            "dates the bot shows and of the reminders' quiet hours (an IANA name; `UTC` works too)"
+        ),
+    ] = "Europe/Moscow"
     # Reminders to respondents who stopped half-way (bot/reminders.py): after this long untouched; None = off.
-    remind_after: timedelta | None = None
-    remind_max: Annotated[int, Field(ge=1, le=10)] = 1  # reminders per response at most, REMIND_AFTER apart
+    remind_after: Annotated[
+        timedelta | None,
+        Field(
+            description="remind a respondent whose response has been in progress and untouched this long: "
+            "`24h`, `90m`, `30s`",
+            json_schema_extra={"shown_default": "off"},
+        ),
+    ] = None
+    remind_max: Annotated[
+        int, Field(ge=1, le=10, description="reminders per response at most, `REMIND_AFTER` apart (1–10)")
+    ] = 1
     # How often the database is asked for due reminders; None: REMIND_AFTER / 10, between 1 s and 60 s.
-    remind_check_every: timedelta | None = None
+    remind_check_every: Annotated[
+        timedelta | None,
+        Field(
+            description="how often the running bot asks the database for due reminders",
+            json_schema_extra={"shown_default": "`REMIND_AFTER`/10, within 1 s – 60 s"},
+        ),
+    ] = None
 
     @field_validator("timezone")
     @classmethod
@@ -176,3 +297,39 @@ def load_settings(**overrides: object) -> Settings:
             msg = err["msg"].removeprefix("Value error, ")
             reasons.append(f"{field}: {msg}" if field else msg)
         raise SettingsError("configuration error: " + "; ".join(reasons)) from None
+
+
+def _shown(value: object) -> str:
+    """A default as the configuration table shows it."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, frozenset | set | list | tuple) and not value:
+        return "empty"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    if isinstance(value, timedelta):
+        seconds = int(value.total_seconds())
+        for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+            if seconds and seconds % size == 0 and not (unit == "d" and seconds < 2 * 86400):
+                return f"`{seconds // size}{unit}`"
+        return f"`{seconds}s`"
+    return f"`{value}`"
+
+
+def settings_rows() -> list[tuple[str, str, str]]:
+    """(ENV_NAME, default as shown, meaning) for every setting, in declaration order."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        shown = extra.get("shown_default")
+        rows.append((name.upper(), str(shown) if shown is not None else _shown(field.default), field.description or ""))
+    return rows
+
+
+def settings_markdown() -> str:
+    """The configuration table as markdown (docs/operators/configuration.md holds a copy; a test compares)."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    lines += [f"| `{env}` | {default} | {meaning} |" for env, default, meaning in settings_rows()]
+    return "\n".join(lines) + "\n"

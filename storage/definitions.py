@@ -49,7 +49,7 @@ async def register(engine: AsyncEngine, survey: Survey) -> int:
             .on_conflict_do_nothing(index_elements=["digest"])
         )
         await conn.execute(update(table).where(table.c.digest == d).values(activated_at=now))
-        # The survey's field state row, locked by the quota gate (storage.fieldstate); one commit for both.
+        # The survey's field state row, locked by the quota gate (storage.field); one commit for both.
         await conn.execute(insert(cast(Table, SurveyState.__table__)).values(survey_id=survey.id)
                            .on_conflict_do_nothing(index_elements=["survey_id"]))
         return (await conn.execute(select(table.c.id).where(table.c.digest == d))).scalar_one()

@@ -48,13 +48,13 @@ class Repository:
         )
         return result.rowcount
 
-    async def _respondent(self, user_key: str) -> Respondent | None:
+    async def respondent(self, user_key: str) -> Respondent | None:
         """The respondent with this key, if known; its row stays locked until the transaction ends."""
         # The lock keeps a concurrent batch of another bot process (PostgreSQL) from writing this
         # respondent's response while it is being deleted; SQLite's BEGIN IMMEDIATE already serialises writers.
         return await self.session.scalar(select(Respondent).where(Respondent.user_key == user_key).with_for_update())
 
-    async def _answers(self, response_id: int) -> dict[str, Answer]:
+    async def answers(self, response_id: int) -> dict[str, Answer]:
         """All stored answers of a response, by question id."""
         rows = await self.session.execute(
             select(
@@ -79,7 +79,7 @@ class Repository:
 
     async def forget(self, user_key: str) -> bool:
         """Delete a respondent with all responses and answers; False when unknown."""
-        respondent = await self._respondent(user_key)
+        respondent = await self.respondent(user_key)
         if respondent is None:
             return False
         ids = select(Response.id).where(Response.respondent_id == respondent.id).scalar_subquery()
@@ -114,7 +114,7 @@ class UnitOfWork:
 
 async def respondent_record(repo: Repository, user_key: str) -> dict[str, Any] | None:
     """Everything stored about one respondent, as plain data (for /my_data)."""
-    respondent = await repo._respondent(user_key)
+    respondent = await repo.respondent(user_key)
     if respondent is None:
         return None
     responses = (
@@ -131,7 +131,7 @@ async def respondent_record(repo: Repository, user_key: str) -> dict[str, Any] |
                 "status": r.status,
                 "started_at": r.started_at,
                 "completed_at": r.completed_at,
-                "answers": await repo._answers(r.id),
+                "answers": await repo.answers(r.id),
             }
             for r in responses
         ],

@@ -69,8 +69,8 @@ async def _copy_table(source: AsyncConnection, target: AsyncConnection, table: T
     stmt = select(table).order_by(*table.primary_key.columns).execution_options(yield_per=batch)
     copied = 0
     result = await source.stream(stmt)
-    async for rows in result.partitions(batch):
-        await target.execute(insert(table), [dict(row._mapping) for row in rows])
+    async for rows in result.mappings().partitions(batch):
+        await target.execute(insert(table), [dict(row) for row in rows])
         copied += len(rows)
     return copied
 

@@ -1,0 +1,11 @@
+"""The questionnaire as data, and the pure flow through it: no telegram, no SQL, no clock of its own.
+
+- ``model``: the questionnaire's types (``Survey``, ``Question``, ``QuestionType`` and its traits) and validation;
+- ``loader``: a YAML file into a ``Survey``, every problem listed at once (``diagnostics``); ``schema``: its JSON Schema;
+- ``flow``: ``apply(survey, progress, action)`` — one pure ``match`` over the respondent's actions;
+- ``changes``: what an edited questionnaire would do to stored answers;
+- ``field``, ``reminders``, ``testmode``: the pure rules of running the survey in the field (their SQL is the
+  module of the same name in storage/, their Telegram side the same name in bot/).
+
+Imports nothing from storage, analytics or bot.
+"""

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from bot import render
+from bot.respondent import screens
 from bot.settings import Settings
 from tests.conftest import ADMIN_ID, TEST_TOKEN
 from tests.harness import running_app
@@ -42,7 +42,7 @@ async def test_non_admin_gets_unknown_command(make_user, bot, command):
     await u.send(command)
     new = request.calls[calls_before:]
     assert [name for name, _ in new] == ["sendMessage"]
-    assert new[0][1]["text"] == render.UNKNOWN_COMMAND
+    assert new[0][1]["text"] == screens.UNKNOWN_COMMAND
 
 
 @pytest.mark.parametrize("data", ["st:charts", "st:funnel", "st:export_csv", "st:export_xlsx"])
@@ -53,7 +53,7 @@ async def test_non_admin_forged_stats_button(make_user, bot, data):
     calls_before = len(request.calls)
     await u.press_data(u.last().message_id, data)
     assert [name for name, _ in request.calls[calls_before:]] == ["answerCallbackQuery"]
-    assert u.last_toast() == render.STALE_TOAST
+    assert u.last_toast() == screens.STALE_TOAST
 
 
 async def test_anonymous_group_admin_id_is_never_admin(db_url):

@@ -105,9 +105,10 @@ def test_a_valid_file_is_ok(capsys):
     assert capsys.readouterr().out.startswith("OK: Как устроен аккаунтинг")
 
 
-def readme_questionnaire() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Questionnaire file", 1)[1]
+def docs_questionnaire() -> str:
+    """The example questionnaire of docs/authors/questionnaire.md."""
+    text = (ROOT / "docs" / "authors" / "questionnaire.md").read_text(encoding="utf-8")
+    section = text.split("## The format", 1)[1]
     blocks = [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:]]
     return next(b for b in blocks if "questions:" in b)
 
@@ -120,8 +121,8 @@ def test_survey_schema_validates_real_files_and_flags_typos(tmp_path, capsys):
     validator = jsonschema.Draft202012Validator(schema)
     bundled = yaml.safe_load(bundled_survey_path().read_text(encoding="utf-8"))
     assert list(validator.iter_errors(bundled)) == []
-    example = readme_questionnaire()
-    assert "# yaml-language-server: $schema=" in example, "the README shows the editor modeline"
+    example = docs_questionnaire()
+    assert "# yaml-language-server: $schema=" in example, "the docs show the editor modeline"
     assert list(validator.iter_errors(yaml.safe_load(example))) == []
     (tmp_path / "example.yaml").write_text(example, encoding="utf-8")
     assert main(["check-survey", str(tmp_path / "example.yaml")]) == 0

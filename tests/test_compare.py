@@ -300,14 +300,14 @@ async def test_admin_stats_2020_text_and_paired_charts(make_user, bot):
 
 
 async def test_non_admin_stats_2020_is_an_unknown_command(make_user, bot):
-    from bot import render
+    from bot.respondent import screens
 
     _, request = bot
     u = make_user(5102)
     await u.begin()
     before = len(request.calls)
     await u.send("/stats 2020")
-    assert [(name, p["text"]) for name, p in request.calls[before:]] == [("sendMessage", render.UNKNOWN_COMMAND)]
+    assert [(name, p["text"]) for name, p in request.calls[before:]] == [("sendMessage", screens.UNKNOWN_COMMAND)]
 
 
 def test_cli_stats_compare_json(tmp_path):

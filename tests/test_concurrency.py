@@ -11,7 +11,7 @@ import time
 import pytest
 from telegram import Update
 
-from bot.processor import PerUserUpdateProcessor
+from bot.incoming.processor import PerUserUpdateProcessor
 from tests.dbcheck import count, response_row, stored_answers, stored_choices
 from tests.harness import QueuedUser, Respondent, deliver, stored_matches
 

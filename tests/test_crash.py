@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import render
+from bot.respondent import screens
 from survey.loader import load_survey
 from survey.model import QuestionType
 from tests.dbcheck import response_row, stored_answers, stored_choices
@@ -91,7 +91,7 @@ class Person:
         """Look at the chat and do what a person would."""
         msg = self.newest()
         text = msg.content if msg else ""
-        if msg and ("Спасибо за участие" in text or text == render.COMPLETED_TEXT):
+        if msg and ("Спасибо за участие" in text or text == screens.COMPLETED_TEXT):
             self.done = True
             return
         mark = self.api._stamp
@@ -114,7 +114,7 @@ class Person:
             data = next(d for d in buttons.values() if d.endswith(":s"))
         elif q.type == QuestionType.MULTIPLE:
             label, data = next((t, d) for t, d in buttons.items() if d.endswith(f":t:{value}"))
-            if label.startswith(render.CHECK):  # selected already: confirm
+            if label.startswith(screens.CHECK):  # selected already: confirm
                 data = next(d for d in buttons.values() if d.endswith(":d"))
             else:
                 final = False

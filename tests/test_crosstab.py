@@ -280,14 +280,14 @@ async def test_admin_crosstab_errors_and_empty_filter(make_user, filled_bot):
 
 @pytest.mark.parametrize("command", ["/stats 9 by 14", "/stats by 14", "/export xlsx by 14"])
 async def test_non_admin_crosstab_is_an_unknown_command(make_user, filled_bot, command):
-    from bot import render
+    from bot.respondent import screens
 
     _, request = filled_bot
     u = make_user(7001)
     await u.begin()
     before = len(request.calls)
     await u.send(command)
-    assert [(n, p["text"]) for n, p in request.calls[before:]] == [("sendMessage", render.UNKNOWN_COMMAND)]
+    assert [(n, p["text"]) for n, p in request.calls[before:]] == [("sendMessage", screens.UNKNOWN_COMMAND)]
 
 
 def test_cli_by_where_and_bad_filter(tmp_path):

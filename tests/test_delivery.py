@@ -1,4 +1,4 @@
-"""Bot API calls that fail in transit are made again (bot/delivery.py), against the fault-injecting fake."""
+"""Bot API calls that fail in transit are made again (bot/sending/retries.py), against the fault-injecting fake."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from telegram import Bot
 from telegram.error import BadRequest, NetworkError
 from telegram.request import HTTPXRequest
 
-from bot.delivery import RetryingRequest
+from bot.sending.retries import RetryingRequest
 from tests.fake_botapi import FakeBotAPI, Faults
 
 TIMEOUT = 0.5  # the bot's wait for one answer; the fake's "timeout" faults hold longer

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.guard import FAULT_TEXT
+from bot.service.faults import FAULT_TEXT
 from tests.fake_botapi import FakeBotAPI
 from tests.harness import E2E_TOKEN, BotProcess
 from tests.walkers import Walker, stored_as_planned

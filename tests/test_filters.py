@@ -11,8 +11,8 @@ from analytics.export import export_csv
 from analytics.filters import FilterError, parse_filter
 from analytics.summary import build_summary, summary_to_json
 from analytics.summary_text import render_funnel, render_question, render_summary
-from bot import render as bot_render
-from bot.stats_args import StatsArgsError, parse_stats_args
+from bot.admin.args import StatsArgsError, parse_stats_args
+from bot.respondent import screens as bot_render
 from storage.db import create_engine
 from storage.migrate import upgrade
 from survey.loader import load_survey

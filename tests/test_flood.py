@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from bot.flood import TAP_FACTOR, WARNING_TEXT, FloodGuard, Verdict
+from bot.incoming.flood import TAP_FACTOR, WARNING_TEXT, FloodGuard, Verdict
 from bot.settings import Settings
 from tests.conftest import TEST_TOKEN
 from tests.dbcheck import count, stored_choices

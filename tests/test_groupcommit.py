@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-import bot.service as service_module
-from bot.service import ReplyStatus
+import bot.service.respondents as service_module
+from bot.service.respondents import Result, Standing
 from storage.repository import StaleWrite
 from survey import flow
 from tests.dbcheck import count, fetch, response_row, sqlite_only, stored_answers
@@ -38,7 +38,7 @@ async def test_concurrent_actions_of_many_users_share_one_transaction(service, d
     before = service.batches.batches
     states = await asyncio.gather(*(service.act(u, first_option(service), 1, update_id=90_000 + u) for u in users))
     assert service.batches.batches == before + 1  # one transaction for all forty
-    assert all(s.status == ReplyStatus.APPLIED and s.version == 2 for s in states)
+    assert all(s.result == Result.APPLIED and s.version == 2 for s in states)
     q1 = service.survey.questions[0].id
     for u in users:
         assert stored_answers(db_url, u)[q1]["choices"] == service.survey.questions[0].options[0].id
@@ -53,11 +53,11 @@ async def test_duplicate_update_inside_one_batch_is_applied_once(service, db_url
         service.act(6001, first_option(service), 1, update_id=777),  # the same update delivered twice
         service.act(6002, first_option(service), 1, update_id=777),  # or an id reused: refused all the same
     )
-    assert a.status == ReplyStatus.APPLIED
-    assert b.status == ReplyStatus.DUPLICATE and c.status == ReplyStatus.DUPLICATE
+    assert a.result == Result.APPLIED
+    assert b.result == Result.DUPLICATE and c.result == Result.DUPLICATE
     assert response_row(db_url, 6001)["version"] == 2 and response_row(db_url, 6002)["version"] == 1
     # and redelivered later, in another batch, it changes nothing either
-    assert (await service.act(6001, flow.Skip(), 2, update_id=777)).status == ReplyStatus.DUPLICATE
+    assert (await service.act(6001, flow.Skip(), 2, update_id=777)).result == Result.DUPLICATE
 
 
 async def test_stale_version_inside_one_batch_is_refused(service, db_url):
@@ -67,7 +67,7 @@ async def test_stale_version_inside_one_batch_is_refused(service, db_url):
         service.act(6101, flow.Choose(q1.options[0].id), 1, update_id=1),
         service.act(6101, flow.Choose(q1.options[1].id), 1, update_id=2),  # the same keyboard tapped again
     )
-    assert first.status == ReplyStatus.APPLIED and double_tap.status == ReplyStatus.STALE
+    assert first.result == Result.APPLIED and double_tap.result == Result.STALE
     assert stored_answers(db_url, 6101)[q1.id]["choices"] == q1.options[0].id
     assert response_row(db_url, 6101)["version"] == 2
 
@@ -80,7 +80,7 @@ async def test_one_users_actions_in_one_batch_apply_in_order(service, db_url):
         service.act(6201, flow.Toggle(q2.options[0].id), 2, update_id=12),
         service.act(6201, flow.Done(), 3, update_id=13),
     )
-    assert [s.status for s in (s1, s2, s3)] == [ReplyStatus.APPLIED] * 3
+    assert [s.result for s in (s1, s2, s3)] == [Result.APPLIED] * 3
     answers = stored_answers(db_url, 6201)
     assert answers[q2.id]["choices"] == q2.options[0].id
     assert response_row(db_url, 6201)["version"] == 4
@@ -98,7 +98,7 @@ async def test_a_failing_action_does_not_lose_the_others(service, db_url):
         service.act(6303, first_option(service), 1, update_id=23),
         return_exceptions=True,
     )
-    assert results[0].status == ReplyStatus.APPLIED and results[2].status == ReplyStatus.APPLIED
+    assert results[0].result == Result.APPLIED and results[2].result == Result.APPLIED
     assert isinstance(results[1], TypeError)
     q1 = service.survey.questions[0].id
     assert q1 in stored_answers(db_url, 6301) and q1 in stored_answers(db_url, 6303)
@@ -106,7 +106,7 @@ async def test_a_failing_action_does_not_lose_the_others(service, db_url):
     # its update may be redelivered and then applied
     claimed = {r["update_id"] for r in fetch(db_url, "SELECT update_id FROM processed_updates")}
     assert {21, 23} <= claimed and 22 not in claimed
-    assert (await service.act(6302, first_option(service), 1, update_id=22)).status == ReplyStatus.APPLIED
+    assert (await service.act(6302, first_option(service), 1, update_id=22)).result == Result.APPLIED
 
 
 async def test_a_failing_transaction_is_retried_item_by_item(service, db_url, monkeypatch):
@@ -122,7 +122,7 @@ async def test_a_failing_transaction_is_retried_item_by_item(service, db_url, mo
 
     monkeypatch.setattr(service_module, "save_positions", save_failing_once_for_batches)
     states = await asyncio.gather(*(service.act(u, first_option(service), 1, update_id=30 + u) for u in (6401, 6402, 6403)))
-    assert all(s.status == ReplyStatus.APPLIED for s in states)
+    assert all(s.result == Result.APPLIED for s in states)
     assert calls == [3, 1, 1, 1]
     q1 = service.survey.questions[0].id
     assert all(q1 in stored_answers(db_url, u) for u in (6401, 6402, 6403))
@@ -131,9 +131,9 @@ async def test_a_failing_transaction_is_retried_item_by_item(service, db_url, mo
 async def test_start_show_and_act_of_new_users_in_one_batch(service, db_url):
     users = [6501, 6502, 6503]
     statuses = await asyncio.gather(*(service.status(u, source="chan", update_id=40 + u) for u in users))
-    assert all(s.status == ReplyStatus.NEW for s in statuses)
+    assert all(s.standing == Standing.NEW for s in statuses)
     shows = await asyncio.gather(*(service.show(u, 0, update_id=50 + u) for u in users))
-    assert all(s.status == ReplyStatus.IN_PROGRESS and s.version == 1 for s in shows)
+    assert all(s.standing == Standing.IN_PROGRESS and s.version == 1 for s in shows)
     assert fetch(db_url, "SELECT COUNT(*) AS n FROM respondents WHERE source = 'chan'")[0]["n"] == 3
     restarted = await service.show(6501, 1, restart=True)
     assert restarted.version == 2 and restarted.progress.current == service.survey.questions[0].id
@@ -155,12 +155,12 @@ async def test_a_write_lock_held_elsewhere_does_not_block_the_event_loop(service
     finally:
         other.execute("COMMIT")
         other.close()
-    assert (await task).status == ReplyStatus.APPLIED
+    assert (await task).result == Result.APPLIED
     assert service.survey.questions[0].id in stored_answers(db_url, 6601)
 
 
 async def test_a_restarted_bot_resumes_from_the_database(service, db_url):
-    from bot.service import SurveyService
+    from bot.service.respondents import SurveyService
 
     await started(service, [6701])
     q1, q2 = service.survey.questions[:2]
@@ -170,11 +170,11 @@ async def test_a_restarted_bot_resumes_from_the_database(service, db_url):
     fresh = SurveyService(service.survey, service.engine)
     try:
         state = await fresh.status(6701)
-        assert state.status == ReplyStatus.IN_PROGRESS and state.version == 3
+        assert state.standing == Standing.IN_PROGRESS and state.version == 3
         assert state.progress.current == q2.id and state.progress.draft == (q2.options[1].id,)
-        assert (await fresh.act(6701, flow.Done(), 3, update_id=72)).status == ReplyStatus.DUPLICATE  # already applied
+        assert (await fresh.act(6701, flow.Done(), 3, update_id=72)).result == Result.DUPLICATE  # already applied
         done = await fresh.act(6701, flow.Done(), 3, update_id=73)  # the keyboard sent before the restart
-        assert done.status == ReplyStatus.APPLIED and done.progress.current == service.survey.questions[2].id
+        assert done.result == Result.APPLIED and done.progress.current == service.survey.questions[2].id
     finally:
         fresh.close()
     assert stored_answers(db_url, 6701)[q2.id]["choices"] == q2.options[1].id

@@ -6,8 +6,8 @@ import sqlite3
 
 from sqlalchemy.exc import OperationalError
 
-from bot.guard import FaultNotices
-from bot.health import DATABASE, TELEGRAM, Health
+from bot.background.health import DATABASE, TELEGRAM, Health
+from bot.service.faults import FaultNotices
 from storage.faults import classify
 
 
@@ -37,7 +37,7 @@ def test_one_alert_when_an_incident_starts_and_one_when_it_ends(caplog):
     health.answered(DATABASE)
     assert len(alerts) == 2 and "снова отвечает" in alerts[1] and "1 мин 20 с" in alerts[1] and "50" in alerts[1]
     assert health.snapshot()[DATABASE]["ok"] is True and health.incidents == 1
-    lines = [r.getMessage() for r in caplog.records if r.name == "bot.health"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.background.health"]
     assert lines == ["incident: database failing (I/O error)",
                      "incident over: database answers again after 80 s (50 failed requests)"]
 

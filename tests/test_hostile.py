@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from bot import render
+from bot.respondent import screens
 from bot.settings import Settings
 from survey.flow import max_selected, other_text_limit
 from survey.loader import load_survey
@@ -115,7 +115,7 @@ async def complete(u: SimUser) -> None:
     await u.send("/start")
     for _ in range(60):
         last = u.last()
-        if last.text == render.COMPLETED_TEXT or "Спасибо за участие" in last.text:
+        if last.text == screens.COMPLETED_TEXT or "Спасибо за участие" in last.text:
             return
         labels = [b["text"] for b in last.buttons()]
         if "Продолжить" in labels:

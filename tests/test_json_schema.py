@@ -1,7 +1,7 @@
 """The JSON form of the summary has one source: the TypedDicts in analytics/summary.py.
 
 The real output of `summary_to_json` is checked against them key by key, and the example in the
-README is checked against the real output (the same hand-made data set the README quotes).
+docs (docs/researchers/json.md) is checked against the real output (the same hand-made data set the page quotes).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from storage.migrate import upgrade
 from survey.loader import load_survey
 from tests.analytics_data import insert_fixed
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+JSON_PAGE = Path(__file__).resolve().parents[1] / "docs" / "researchers" / "json.md"
 ELLIPSIS = "…"
 
 
@@ -48,12 +48,12 @@ def _keys(typed: type) -> set[str]:
     return set(typing.get_type_hints(typed))
 
 
-def readme_example() -> dict:
-    """The JSON block under "The JSON form" in README.md."""
-    text = README.read_text(encoding="utf-8")
-    section = text[text.index("### The JSON form") :]
+def docs_example() -> dict:
+    """The JSON block under "The summary" in docs/researchers/json.md."""
+    text = JSON_PAGE.read_text(encoding="utf-8")
+    section = text[text.index("## The summary") :]
     block = re.search(r"```json\n(.*?)```", section, re.S)
-    assert block, "README: no ```json block under 'The JSON form'"
+    assert block, "docs/researchers/json.md: no ```json block under 'The summary'"
     return json.loads(block.group(1))
 
 
@@ -69,25 +69,25 @@ async def test_output_has_exactly_the_typed_keys(data):
 
 
 def _match(example: object, real: object, path: str) -> list[str]:
-    """Where the README example differs from the real output ("…" stands for anything left out)."""
+    """Where the docs example differs from the real output ("…" stands for anything left out)."""
     if example == ELLIPSIS:
         return []
     if isinstance(example, dict):
         if not isinstance(real, dict):
-            return [f"{path}: README has an object, the output has a {type(real).__name__}"]
-        problems = [f"{path}.{k}: in the README, not in the output" for k in example if k != ELLIPSIS and k not in real]
+            return [f"{path}: the docs have an object, the output has a {type(real).__name__}"]
+        problems = [f"{path}.{k}: in the docs, not in the output" for k in example if k != ELLIPSIS and k not in real]
         if ELLIPSIS not in example:
-            problems += [f"{path}.{k}: in the output, not in the README" for k in real if k not in example]
+            problems += [f"{path}.{k}: in the output, not in the docs" for k in real if k not in example]
         for k, v in example.items():
             if k != ELLIPSIS and k in real:
                 problems += _match(v, real[k], f"{path}.{k}")
         return problems
     if isinstance(example, list):
         if not isinstance(real, list):
-            return [f"{path}: README has a list, the output {type(real).__name__}"]
+            return [f"{path}: the docs have a list, the output {type(real).__name__}"]
         problems = []
         for i, item in enumerate(example):
-            # Lists in the README are excerpts: an item is looked up by its id (or label), else by position.
+            # Lists in the docs are excerpts: an item is looked up by its id (or label), else by position.
             ref = item.get("id", item.get("label")) if isinstance(item, dict) else None
             found = [r for r in real if isinstance(r, dict) and ref is not None and r.get("id", r.get("label")) == ref]
             target = found[0] if found else (real[i] if i < len(real) else None)
@@ -97,10 +97,10 @@ def _match(example: object, real: object, path: str) -> list[str]:
                 problems += _match(item, target, f"{path}[{ref if found else i}]")
         return problems
     if type(example) is not type(real) and not (isinstance(example, float) and isinstance(real, int)):
-        return [f"{path}: README {example!r}, output {real!r}"]
-    return [] if example == real else [f"{path}: README {example!r}, output {real!r}"]
+        return [f"{path}: docs {example!r}, output {real!r}"]
+    return [] if example == real else [f"{path}: docs {example!r}, output {real!r}"]
 
 
-async def test_readme_example_is_real_output(data):
-    problems = _match(readme_example(), data, "$")
-    assert not problems, "README's JSON example differs from summary_to_json:\n" + "\n".join(problems)
+async def test_docs_example_is_real_output(data):
+    problems = _match(docs_example(), data, "$")
+    assert not problems, "The docs' JSON example differs from summary_to_json:\n" + "\n".join(problems)

@@ -2,12 +2,16 @@
 
 Imports point one way (bot → analytics → storage → survey), no module imports another's private
 name, and nothing outside storage/ touches the encoded columns (answers.choices,
-responses.draft): they are read through storage.records.
+responses.draft): they are read through storage.records. Inside bot/: respondent code never imports
+admin code, the offline CLI commands never load telegram, the top level stays small, and every package
+says what it is for.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,6 +80,51 @@ def test_encoded_columns_are_read_through_storage(package):
             ):
                 wrong.append(f"{path.relative_to(ROOT)}:{node.lineno} uses {node.value.id}.{node.attr}")
     assert not wrong, "\n".join(wrong)
+
+
+def test_respondent_code_never_imports_admin_code():
+    wrong = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in sorted((ROOT / "bot" / "respondent").rglob("*.py"))
+        for module, names, line in _imports(path)
+        if module == "bot.admin" or module.startswith("bot.admin.") or (module == "bot" and "admin" in names)
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_bot_top_level_is_small_and_every_package_says_what_it_is_for():
+    top = sorted(p.name for p in (ROOT / "bot").glob("*.py"))
+    assert len(top) <= 8, top
+    for package in LAYERS:
+        for init in sorted((ROOT / package).rglob("__init__.py")):
+            if "migrations" in init.parts:
+                continue
+            doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+            assert doc and len(doc.split()) >= 8, f"{init.relative_to(ROOT)} needs a docstring saying what lives there"
+
+
+OFFLINE = """
+import sys
+from bot.cli import main
+code = main(sys.argv[1:])
+loaded = sorted(m for m in sys.modules if m == "telegram" or m.startswith("telegram."))
+print("TELEGRAM:" + ",".join(loaded[:5]))
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("args", [["migrate"], ["stats"], ["stats", "--format", "json"],
+                                  ["export", "--format", "csv", "-o", "out.csv"], ["export", "--format", "xlsx", "-o", "out.xlsx"],
+                                  ["check-survey", str(ROOT / "survey" / "data" / "accounting.yaml")], ["health"]])
+def test_offline_commands_never_import_telegram(tmp_path, args):
+    """`surveybot stats`, `export`, `migrate`, … run without telegram in sys.modules (checked in a fresh process)."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'o.db'}"}
+    if args[0] != "migrate":
+        subprocess.run([sys.executable, "-c", OFFLINE, "migrate"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-c", OFFLINE, *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert "TELEGRAM:" in done.stdout, done.stdout + done.stderr
+    assert done.stdout.split("TELEGRAM:")[1].strip() == "", f"{args} imported telegram: {done.stdout}"
 
 
 def _module_name(path: Path) -> str:
@@ -161,5 +210,5 @@ def test_the_cycle_finder_sees_submodules_and_lazy_imports():
     # analytics/__init__.py imports analytics.dataset inside a function: still an edge.
     assert "analytics.dataset" in graph["analytics"]
     # `from bot import callbacks` names a submodule: an edge to bot.callbacks, not to the package.
-    assert "bot.callbacks" in graph["bot.privacy"] and "bot" not in graph["bot.privacy"]
+    assert "bot.callbacks" in graph["bot.admin.stats"] and "bot" not in graph["bot.admin.stats"]
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

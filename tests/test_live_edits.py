@@ -17,9 +17,9 @@ import yaml
 
 from analytics.jobs import export_bytes, export_files
 from analytics.summary import REMOVED, REMOVED_LABEL, build_summary, summary_to_json
-from bot import render
 from bot.app import ChangesNotAccepted
 from bot.cli import main
+from bot.respondent import screens
 from bot.settings import Settings
 from storage.definitions import check_changes, last_run
 from survey import flow
@@ -170,7 +170,7 @@ async def test_respondent_on_removed_question_finishes_and_counts_add_up(db_url,
         # A tap on the old keyboard of the removed question (version 3: begin, role, Figma) is not applied to
         # another question: the respondent is told and gets the question where they continue.
         await standing.press_data(555, "a:3:t:jira")
-        assert standing.last_toast() == render.RELOCATED
+        assert standing.last_toast() == screens.RELOCATED
         assert "Сколько человек в команде?" in standing.last().text
         await standing.send("/start")
         await standing.press("Продолжить")
@@ -247,7 +247,7 @@ async def test_taps_and_typing_meant_for_removed_questions_are_not_applied_elsew
         # A tap on the old keyboard of the removed question is not applied to another question: the respondent
         # is told and gets the question where they continue.
         await standing.press_data(555, "a:3:t:jira")
-        assert standing.last_toast() == render.RELOCATED
+        assert standing.last_toast() == screens.RELOCATED
         assert "Как настроение?" in standing.last().text
         await standing.send("/start")
         await standing.press("Продолжить")
@@ -258,7 +258,7 @@ async def test_taps_and_typing_meant_for_removed_questions_are_not_applied_elsew
 
         typing = SimUser(app, request, 7003)
         await typing.send("12")  # meant for the removed number question: not stored anywhere else
-        assert any(render.RELOCATED in m.text for m in typing.messages())
+        assert any(screens.RELOCATED in m.text for m in typing.messages())
         assert "Как настроение?" in typing.last().text
         await typing.press("4")
         await typing.send("Меньше встреч")

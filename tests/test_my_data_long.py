@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from bot.longtext import split_messages, utf16_len
-from bot.privacy import FORGET_HINT
+from bot.respondent.longtext import split_messages, utf16_len
+from bot.respondent.privacy import FORGET_HINT
 from bot.settings import Settings
 from tests.conftest import TEST_TOKEN
 from tests.fake_botapi import ApiError, render as telegram_render

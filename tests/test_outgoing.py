@@ -10,7 +10,7 @@ import pytest
 from telegram import Bot
 from telegram.error import RetryAfter
 
-from bot.outgoing import BULK, Budget, ChatLimits, OutgoingLimiter, Priority, bulk, message_cost, priority_of
+from bot.sending.limiter import BULK, Budget, ChatLimits, OutgoingLimiter, Priority, bulk, message_cost, priority_of
 from bot.settings import Settings
 from tests.conftest import TEST_TOKEN
 from tests.fake_botapi import FakeBotAPI, TelegramLimits, _Limiter

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 from pathlib import Path
 
-from bot.privacy import FORGET_CANCELLED, FORGOTTEN
+from bot.respondent.privacy import FORGET_CANCELLED, FORGOTTEN
 from bot.settings import Settings
 from tests.conftest import TEST_TOKEN
 from tests.dbcheck import all_cells, count, respondent_row, response_row, stored_answers, stored_choices

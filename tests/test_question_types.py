@@ -3,7 +3,7 @@ and the CSV / XLSX / SAV exports.
 
 The test is parametrised over the QuestionType enum itself: a new member runs here at once and fails until
 CASES says how to ask and answer it and every layer has a case for it (each layer's dispatch on the type
-ends in ``assert_never``, see README «Adding a question type»). ``test_a_type_no_layer_knows_fails_loudly``
+ends in ``assert_never``, see docs/CONTRIBUTING.md «Adding a question type»). ``test_a_type_no_layer_knows_fails_loudly``
 shows that a type a layer has no case for raises instead of being rendered, exported or charted as something else.
 """
 
@@ -23,7 +23,7 @@ from openpyxl import load_workbook
 
 from analytics import charts, codebook, crosstab, export, jobs, summary, summary_text
 from analytics.summary import QuestionSummary, build_summary, summary_to_json
-from bot import render
+from bot.respondent import screens
 from bot.settings import Settings
 from storage.db import create_engine
 from survey import flow
@@ -142,7 +142,7 @@ def _files(request) -> dict[str, bytes]:
 @pytest.mark.parametrize("qtype", list(QuestionType))
 async def test_every_question_type_through_every_layer(qtype: QuestionType, db_url: str, tmp_path: Path) -> None:
     case = CASES.get(qtype)
-    assert case is not None, f"new question type {qtype!r}: add it to CASES here and to every layer (README)"
+    assert case is not None, f"new question type {qtype!r}: add it to CASES here and to every layer (docs/CONTRIBUTING.md)"
     survey_file = _questionnaire(tmp_path, qtype, case)
     settings = Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=db_url, survey_file=survey_file,
                         admin_ids=str(ADMIN_ID), flood_messages=10_000)
@@ -243,9 +243,9 @@ LAYERS: dict[str, Callable[[], object]] = {
         _unknown_type_survey()[0], flow.Progress(current=QID), flow.TypeText("1")),
     "survey.flow (a button)": lambda: flow.apply(
         _unknown_type_survey()[0], flow.Progress(current=QID), flow.Choose("1")),
-    "bot.render.question_screen": lambda: render.question_screen(
+    "bot.respondent.screens.question_screen": lambda: screens.question_screen(
         _unknown_type_survey()[0], flow.Progress(current=QID), 1),
-    "bot.render.answer_label": lambda: render.answer_label(
+    "bot.respondent.screens.answer_label": lambda: screens.answer_label(
         _unknown_type_survey()[0], _unknown_type_question(), flow.Answer(number=1)),
     "analytics.summary (per-question tables)": lambda: summary._question_summary(
         *_unknown_type_survey(), summary._Figures({}, {}, {}, {}, {}, {}, {}, {}, None, None, None), 1),

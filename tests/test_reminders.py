@@ -15,7 +15,7 @@ import pytest
 
 from analytics.summary import build_summary, summary_to_json
 from analytics.summary_text import render_funnel, render_summary
-from bot.reminders import CONTINUE
+from bot.background.reminders import CONTINUE
 from bot.settings import Settings, load_settings
 from storage.reminders import ReminderCounts
 from survey.loader import load_survey
@@ -332,7 +332,7 @@ async def test_the_schedule_counts_from_the_later_of_activity_and_the_last_remin
 async def test_reminders_are_bulk_sends(db_url):
     """With the sending budget on, every reminder is granted as a bulk call (after respondents' replies)."""
     from bot.app import build_application
-    from bot.outgoing import OutgoingLimiter, Priority
+    from bot.sending.limiter import OutgoingLimiter, Priority
 
     request = RecordingRequest()
     app = build_application(remind_settings(db_url, outgoing_max_rate=30), request=request, rate_limiter=True)

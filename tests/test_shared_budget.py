@@ -9,9 +9,9 @@ import time
 import pytest
 from sqlalchemy import text
 
-from bot import sharedbudget
-from bot.outgoing import Budget, Priority
-from bot.sharedbudget import SharedSource, share_budget
+from bot.sending import sendbudget
+from bot.sending.limiter import Budget, Priority
+from bot.sending.sendbudget import SharedSource, share_budget
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.sendbudget import SharedBucket
@@ -112,9 +112,9 @@ async def test_a_dead_worker_is_forgotten_within_seconds(engine, monkeypatch):
                                 "VALUES ('dead:1', clock_timestamp() - interval '10 seconds')"))
     bucket = SharedBucket(engine, 30.0, 5.0)
     await bucket.init()
-    assert await bucket.heartbeat("me", sharedbudget.STALE) == 1  # the silent one was pruned
+    assert await bucket.heartbeat("me", sendbudget.STALE) == 1  # the silent one was pruned
     budget, source = await _worker(engine, 30.0)
     assert source.live == 2
     await source.stop()  # a clean stop leaves at once
-    assert await bucket.heartbeat("me", sharedbudget.STALE) == 1
+    assert await bucket.heartbeat("me", sendbudget.STALE) == 1
     await budget.close()

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Connection, insert
 from sqlalchemy.exc import IntegrityError
 
-from bot.housekeeping import prune_once
-from bot.service import ReplyStatus, SurveyService
+from bot.background.housekeeping import prune_once
+from bot.service.respondents import Result, Standing, SurveyService
 from storage.db import BatchWriter, create_engine, sessionmaker
 from storage.migrate import current_revision, head_revision, upgrade
 from storage.models import IN_PROGRESS, Answer as AnswerRow, utcnow
@@ -86,7 +86,7 @@ async def complete(service: SurveyService, user_id: int) -> None:
     while state.progress.current is not None:
         for action in answer_actions(service.survey, state.progress.current, seed):
             state = await service.act(user_id, action)
-            assert state.status == ReplyStatus.APPLIED and state.outcome.kind != flow.Kind.REJECTED, state
+            assert state.result == Result.APPLIED and state.outcome.kind != flow.Kind.REJECTED, state
         seed += 1
 
 
@@ -177,7 +177,7 @@ async def test_repository_round_trip(engine, writer, db_url):
 async def test_full_survey_and_large_number_round_trip(service, db_url):
     await complete(service, 7_000_000_001)  # Telegram ids exceed 32 bits
     state = await service.status(7_000_000_001)
-    assert state.status == ReplyStatus.COMPLETED
+    assert state.standing == Standing.COMPLETED
     assert len(state.progress.answers) == count(db_url, "answers")
     numbers = [q.id for q in SURVEY.questions if q.type == QuestionType.NUMBER]
     if numbers:
@@ -192,7 +192,7 @@ async def test_full_survey_and_large_number_round_trip(service, db_url):
         await service.writer.run(store_big)
         assert (stored_answers(db_url, "7000000001"))[numbers[0]]["number"] == 9_000_000_000
         state = await service.status(7_000_000_001)
-        assert state.status == ReplyStatus.COMPLETED and state.progress.answers[numbers[0]] == big
+        assert state.standing == Standing.COMPLETED and state.progress.answers[numbers[0]] == big
 
 
 async def test_concurrent_respondents_do_not_lock_each_other_out(engine, db_url):
@@ -215,7 +215,7 @@ async def test_same_new_respondent_from_two_processes_at_once(engine, db_url):
         for uid in range(300, 310):
             await asyncio.gather(a.status(uid), b.status(uid), a.status(uid), b.status(uid))
             results = await asyncio.gather(a.show(uid), b.show(uid))
-            assert {r.status for r in results} == {ReplyStatus.IN_PROGRESS}
+            assert {r.standing for r in results} == {Standing.IN_PROGRESS}
     finally:
         await other.dispose()
     assert count(db_url, "respondents") == 10
@@ -234,9 +234,9 @@ async def test_one_respondents_concurrent_taps_apply_in_turn(engine, db_url):
         results = await asyncio.gather(*taps)
     finally:
         await other.dispose()
-    applied = [r for r in results if r.status == ReplyStatus.APPLIED]
+    applied = [r for r in results if r.result == Result.APPLIED]
     assert len(applied) == 1
-    assert all(r.status in (ReplyStatus.APPLIED, ReplyStatus.STALE) for r in results)
+    assert all(r.result in (Result.APPLIED, Result.STALE) for r in results)
     assert (fetch(db_url, "SELECT version FROM responses"))[0]["version"] == applied[0].version
     assert len(stored_answers(db_url, 42)) == 1
 

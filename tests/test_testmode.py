@@ -11,7 +11,8 @@ import pyreadstat
 from analytics.crosstab import build_crosstabs
 from analytics.jobs import export_bytes
 from analytics.summary import build_summary
-from bot import render, testmode
+from bot.admin import testmode
+from bot.respondent import screens
 from tests.conftest import ADMIN_ID
 from tests.dbcheck import fetch
 from tests.harness import running_app
@@ -74,7 +75,7 @@ async def test_test_runs_are_kept_apart(db_url, tmp_path):
         await admin.press("Менеджер")  # the tap goes to the test run in progress
         stranger = SimUser(app, request, 8302)
         await stranger.send("/test")
-        assert stranger.last().text == render.UNKNOWN_COMMAND
+        assert stranger.last().text == screens.UNKNOWN_COMMAND
         await stranger.send("/start test")  # for respondents "test" is only a link tag
         assert "Начать" in str(stranger.last().keyboard)
     rows = fetch(db_url, "SELECT survey_id, status FROM responses ORDER BY id")

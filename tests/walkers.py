@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bot import render
+from bot.respondent import screens
 from survey.loader import load_survey
 from survey.model import QuestionType
 from tests.dbcheck import response_row, stored_answers, stored_choices
@@ -126,9 +126,9 @@ class Walker:
         if kind == "skip":
             self._act(pick(":s"), msg, nxt)
         elif q.type == QuestionType.MULTIPLE:
-            if not any(t.startswith(render.CHECK) for t in data.values()):
+            if not any(t.startswith(screens.CHECK) for t in data.values()):
                 self._act(pick(f":t:{value}"), msg, lambda m: m.message_id == msg.message_id and
-                          any(t.startswith(render.CHECK) for row in m.keyboard for t, _ in row))
+                          any(t.startswith(screens.CHECK) for row in m.keyboard for t, _ in row))
                 # msg is the tapped message as it is now (edits change it in place): «Готово» goes there,
                 # not to a copy of the question that the toggle made stale.
             self._act(pick(":d"), msg, nxt)

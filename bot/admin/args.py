@@ -1,0 +1,103 @@
+"""The words after /stats and /export: what to show, for which respondents, crossed by what.
+
+    /stats [completed] [N | charts | funnel | 2020] [by Q] [where COND ...]
+    /export [csv | xlsx] [completed] [by Q] [where COND ...]
+
+``where`` takes every following ``Q=V`` token (analytics.filters checks them against the
+questionnaire); ``by`` takes the next token: a question number or id, or ``source``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from survey.model import Survey
+
+
+class View(StrEnum):
+    """What a /stats request shows."""
+
+    SUMMARY = "summary"
+    QUESTION = "question"  # one question in detail
+    CHARTS = "charts"
+    FUNNEL = "funnel"
+    COMPARE = "compare"  # the comparison with an earlier wave
+
+
+VIEWS = (View.CHARTS, View.FUNNEL)  # the views named by their own word
+COMPARE_WORDS = ("compare", "сравнение")
+
+
+class StatsArgsError(ValueError):
+    """Words that do not make a request; the message says which."""
+
+
+@dataclass(frozen=True)
+class StatsRequest:
+    """A parsed /stats or /export request."""
+
+    completed_only: bool = False
+    view: View = View.SUMMARY
+    question: str | None = None  # as typed: a number or an id
+    wave: str | None = None
+    banner: str | None = None
+    where: tuple[str, ...] = ()
+    formats: tuple[str, ...] = ()
+
+
+def parse_stats_args(args: list[str], survey: Survey, waves: list[str], formats: tuple[str, ...] = ()) -> StatsRequest:
+    """Parse the words of a /stats (or, with ``formats``, /export) command."""
+    fields: dict = {}
+    where: list[str] = []
+    chosen: list[str] = []
+    question_ids = {q.id for q in survey.questions}
+    i = 0
+    view = View.SUMMARY
+
+    def set_view(new: View, word: str) -> None:
+        nonlocal view
+        if view != View.SUMMARY:
+            raise StatsArgsError(f"в одном запросе можно только одно из: N, charts, funnel, сравнение (лишнее: «{word}»)")
+        view = new
+
+    while i < len(args):
+        word = args[i]
+        low = word.lower()
+        i += 1
+        if low == "where":
+            while i < len(args) and "=" in args[i]:
+                where.append(args[i])
+                i += 1
+            if not where:
+                raise StatsArgsError("после where нужно условие, например where 11=2")
+        elif "=" in word:
+            raise StatsArgsError(f"условие «{word}» пишется после слова where: where {word}")
+        elif low == "by":
+            if i >= len(args):
+                raise StatsArgsError("после by нужен вопрос: by 1 (номер или id) или by source")
+            if "banner" in fields:
+                raise StatsArgsError("by можно указать один раз")
+            fields["banner"] = args[i]
+            i += 1
+        elif low == "completed":
+            fields["completed_only"] = True
+        elif low in formats:
+            chosen.append(low)
+        elif formats:
+            raise StatsArgsError(f"непонятное слово «{word}»")
+        elif low in VIEWS:
+            set_view(View(low), word)
+        elif low in COMPARE_WORDS or (low in waves):
+            set_view(View.COMPARE, word)
+            fields["wave"] = low if low in waves else (waves[0] if waves else None)
+        elif low.isdigit() or word in question_ids:
+            set_view(View.QUESTION, word)
+            fields["question"] = word
+        else:
+            raise StatsArgsError(f"непонятное слово «{word}»")
+    if view == View.COMPARE and not fields.get("wave"):
+        raise StatsArgsError("в анкете нет цифр прежней волны (baseline) — сравнивать не с чем")
+    if fields.get("banner") and view not in (View.SUMMARY, View.QUESTION):
+        raise StatsArgsError("by работает со сводкой или с вопросом: /stats 2 by 1")
+    return StatsRequest(view=view, where=tuple(where), formats=tuple(dict.fromkeys(chosen)), **fields)

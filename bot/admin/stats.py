@@ -1,0 +1,317 @@
+"""Admin commands: /stats (summary, one question, charts, funnel) and /export, for ADMIN_IDS only.
+
+Admins are checked by numeric Telegram id on every call, by the handler filter and again inside
+each handler (buttons too); everyone else gets exactly the unknown-command reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from html import escape
+from typing import assert_never
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    InputMediaPhoto,
+    Update,
+)
+from telegram.constants import ChatType, ParseMode
+
+from analytics import charts, jobs, render as report
+from analytics.compare import baseline_waves
+from analytics.crosstab import CrosstabError, resolve_banner
+from analytics.filters import Filter, FilterError, parse_filter
+from analytics.summary import Summary, build_summary
+from bot import callbacks
+from bot.admin import analysis
+from bot.admin.args import StatsArgsError, StatsRequest, View, parse_stats_args
+from bot.callbacks import StatsView
+from bot.context import Context
+from bot.respondent import screens
+from bot.respondent.ui import toast
+from bot.sending.limiter import bulk_handler
+
+log = logging.getLogger(__name__)
+
+ADMIN_COMMANDS = [
+    BotCommand("stats", "Сводка: /stats [completed | N | charts | funnel | 2020] [by M] [where 11=2]"),
+    BotCommand("export", "Выгрузка: /export [csv | xlsx | sav] [completed] [by M] [where 11=2]"),
+]
+ALBUM = 10  # Telegram's limit of photos in one media group
+STATS_USAGE = (
+    "<b>/stats</b> — сводка по всем вопросам\n"
+    "<b>/stats completed</b> — только завершённые анкеты\n"
+    "<b>/stats N</b> — подробно по вопросу N (и все ответы «другое»)\n"
+    "<b>/stats charts</b> — графики по вопросам\n"
+    "<b>/stats funnel</b> — воронка прохождения\n"
+    "<b>/stats 2020</b> — сравнение с волной 2020 (z-тест / тест Фишера)\n"
+    "<b>/stats where 11=2</b> — только ответившие на вопрос 11 вариантом 2 (11=2,5 · 11=other · 12=1-50 · "
+    "source=channel_post; условия через пробел — все сразу); работает с любым видом /stats и с /export\n"
+    "<b>/stats 2 by 1</b> — таблица: вопрос 2 по вариантам вопроса 1 (или by source), с проверкой значимости; "
+    "<b>/stats by 1</b> — все вопросы по вопросу 1 (файлом)\n"
+    "<b>/export [csv|xlsx|sav] [completed]</b> — выгрузка ответов (sav — для SPSS, с кодбуком); <b>/export xlsx by 1</b> — с листом таблиц"
+)
+SUMMARY_VIEWS = (("📊 Графики", StatsView.CHARTS), ("🔻 Воронка", StatsView.FUNNEL), ("⬇️ CSV", StatsView.EXPORT_CSV),
+                 ("⬇️ Excel", StatsView.EXPORT_XLSX))
+STORED_FILTERS = "stats_filters"  # chat_data key: filters too long for callback data, by key
+STORED_FILTERS_KEPT = 50
+
+
+def summary_buttons(context: Context | None = None, completed_only: bool = False,
+                    where: tuple[str, ...] = ()) -> InlineKeyboardMarkup:
+    """The buttons under a summary; each keeps the summary's filter (completed, where …)."""
+    key = None
+    if where and callbacks.stats_button_data(StatsView.EXPORT_XLSX, completed_only, where) is None and context is not None:
+        # Too long to travel in the button: kept in this chat's memory under a short key.
+        stored = context.chat_data.setdefault(STORED_FILTERS, {})
+        key = f"{len(stored) + 1:x}"
+        stored[key] = where
+        for old in list(stored)[:-STORED_FILTERS_KEPT]:
+            del stored[old]
+    buttons = [
+        InlineKeyboardButton(label, callback_data=callbacks.stats_button_data(view, completed_only, () if key else where, key))
+        for label, view in SUMMARY_VIEWS
+    ]
+    return InlineKeyboardMarkup([buttons[:2], buttons[2:]])
+
+
+def _is_admin(update: Update, context: Context) -> bool:
+    user = update.effective_user
+    return user is not None and context.bot_data.settings.is_admin(user.id)
+
+
+async def _summary(context: Context, completed_only: bool, where: Filter | None = None, *, test: bool = False) -> Summary:
+    data = context.bot_data
+    survey = data.test_service.survey if test else data.survey
+    return await build_summary(data.engine, survey, completed_only=completed_only, where=where)
+
+
+async def _send_html(context: Context, chat_id: int, messages: list[str], keyboard: InlineKeyboardMarkup | None = None) -> None:
+    for i, text in enumerate(messages):
+        last = i == len(messages) - 1
+        await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard if last else None)
+
+
+async def _bad_request(context: Context, chat_id: int, exc: Exception) -> None:
+    """A filter error is one line with the syntax; other bad words get the usage too."""
+    if isinstance(exc, FilterError):
+        await context.bot.send_message(chat_id, f"Фильтр не применён: {exc}.")
+        return
+    await context.bot.send_message(chat_id, f"Не понял запрос: {escape(str(exc))}.\n\n{STATS_USAGE}", parse_mode=ParseMode.HTML)
+
+
+def _parse(context: Context, formats: tuple[str, ...] = ()) -> tuple[StatsRequest, Filter | None]:
+    """The command's words as a request and its filter; StatsArgsError / FilterError when invalid."""
+    survey = context.bot_data.survey
+    request = parse_stats_args(list(context.args or []), survey, baseline_waves(survey), formats)
+    return request, (parse_filter(request.where, survey) if request.where else None)
+
+
+@bulk_handler  # everything an admin gets waits for spare budget: respondents come first
+async def stats(update: Update, context: Context) -> None:
+    """/stats [completed] [N | charts | funnel | 2020] [where COND ...]."""
+    if not _is_admin(update, context):
+        await update.effective_message.reply_text(screens.UNKNOWN_COMMAND)
+        return
+    chat_id = update.effective_chat.id
+    # "/stats test": the admins' test runs, which every other view leaves out.
+    test = any(a.lower() == "test" for a in context.args or [])
+    if test:
+        context.args = [a for a in context.args if a.lower() != "test"]
+    try:
+        request, where = _parse(context)
+    except (StatsArgsError, FilterError) as exc:
+        await _bad_request(context, chat_id, exc)
+        return
+    await context.bot.send_chat_action(chat_id, "typing")
+    if request.banner is not None:
+        if test:
+            await context.bot.send_message(chat_id, "Для тестовых ответов таблицы «by» не строятся: /stats test или /stats test N.")
+            return
+        try:
+            await analysis.send_crosstab(context, chat_id, request.banner, request.question, where, request.completed_only)
+        except CrosstabError as exc:
+            await context.bot.send_message(chat_id, f"Таблицу не построить: {exc}.")
+        return
+    summary = await _summary(context, request.completed_only, where, test=test)
+    if test:
+        await context.bot.send_message(chat_id, "🧪 Тестовые ответы (в обычную статистику, графики, воронку и выгрузки не входят):")
+    if where is not None and summary.started == 0:
+        await context.bot.send_message(chat_id, analysis.no_respondents_text(where.describe()))
+        return
+    match request.view:
+        case View.SUMMARY:
+            messages = await asyncio.to_thread(report.render_summary, summary)
+            keyboard = None if test else summary_buttons(context, request.completed_only, request.where)
+            await _send_html(context, chat_id, messages, keyboard)
+        case View.CHARTS:
+            await send_charts(context, chat_id, summary)
+        case View.FUNNEL:
+            await send_funnel(context, chat_id, summary)
+        case View.COMPARE:
+            await analysis.send_comparison(context, chat_id, summary, request.wave)
+        case View.QUESTION:
+            number = request.question
+            try:
+                number = summary.question(int(number) if number.isdigit() else number).number
+            except KeyError:
+                number = int(number) if number.isdigit() else 0
+            await send_question(context, chat_id, summary, number)
+        case _:
+            assert_never(request.view)
+
+
+async def send_question(context: Context, chat_id: int, summary: Summary, number: int) -> None:
+    """The detail of one question, with every typed "other" text."""
+    try:
+        question = summary.question(number)
+    except KeyError:
+        await context.bot.send_message(chat_id, f"Вопроса {number} нет: в анкете {len(summary.questions)} вопросов.")
+        return
+    messages = await asyncio.to_thread(report.render_question, summary, number)
+    if question.other_texts:
+        messages += await asyncio.to_thread(report.render_other_texts, summary, question.id)
+    await _send_html(context, chat_id, messages)
+    caption = f"Фильтр: {summary.filter}" if summary.filter else None
+    if not charts.has_chart(question):
+        await _send_answers_file(context, chat_id, summary, question)
+        return
+    chart = await asyncio.to_thread(charts.question_chart, question, _ordered(context, question.id))
+    await context.bot.send_photo(chat_id, InputFile(chart, filename=f"q{number}.png"), caption=caption)
+
+
+def _ordered(context: Context, question_id: str) -> bool:
+    """Whether the questionnaire marks a question's options as ordered (charts keep their order)."""
+    try:
+        return bool(getattr(context.bot_data.survey.get(question_id), "ordered", False))
+    except KeyError:
+        return False
+
+
+async def _send_answers_file(context: Context, chat_id: int, summary: Summary, question) -> None:
+    """A text question's answers as a .txt document (a picture of free text says nothing)."""
+    content = await asyncio.to_thread(charts.answers_file, question, summary.filter)
+    caption = f"{question.number}. {question.title}: ответы ({len(question.other_texts)})"
+    await context.bot.send_document(chat_id, InputFile(content, filename=f"q{question.number}_answers.txt"),
+                                    caption=caption[:1024])
+
+
+async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
+    """One bar chart per question, as albums of up to ten photos."""
+    drawn = [q for q in summary.questions if charts.has_chart(q)]
+    images = await asyncio.to_thread(lambda: [charts.question_chart(q, _ordered(context, q.id)) for q in drawn])
+    caption = f"Фильтр: {summary.filter}" if summary.filter else None
+    for start in range(0, len(images), ALBUM):
+        chunk = images[start : start + ALBUM]
+        media = [
+            InputMediaPhoto(png, filename=f"q{drawn[start + i].number}.png",
+                            caption=caption if start + i == 0 else None)
+            for i, png in enumerate(chunk)
+        ]
+        if len(media) == 1:
+            await context.bot.send_photo(chat_id, media[0].media, caption=caption if start == 0 else None)
+        else:
+            await context.bot.send_media_group(chat_id, media)
+    for question in summary.questions:
+        if not charts.has_chart(question):
+            await _send_answers_file(context, chat_id, summary, question)
+
+
+async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
+    """The completion funnel as text and one chart."""
+    await _send_html(context, chat_id, await asyncio.to_thread(report.render_funnel, summary))
+    chart = await asyncio.to_thread(charts.funnel_chart, summary)
+    caption = f"Фильтр: {summary.filter}" if summary.filter else None
+    await context.bot.send_photo(chat_id, InputFile(chart, filename="funnel.png"), caption=caption)
+
+
+@bulk_handler
+async def export(update: Update, context: Context) -> None:
+    """/export [csv|xlsx] [completed] [where COND ...]: the responses as files."""
+    if not _is_admin(update, context):
+        await update.effective_message.reply_text(screens.UNKNOWN_COMMAND)
+        return
+    chat_id = update.effective_chat.id
+    try:
+        request, where = _parse(context, jobs.FORMATS)
+    except (StatsArgsError, FilterError) as exc:
+        await _bad_request(context, chat_id, exc)
+        return
+    if where is not None:
+        summary = await _summary(context, request.completed_only, where)
+        if summary.started == 0:
+            await context.bot.send_message(chat_id, analysis.no_respondents_text(where.describe()))
+            return
+    formats = list(request.formats) or ["csv", "xlsx"]  # SPSS only when asked for
+    if request.banner is not None:
+        try:
+            resolve_banner(context.bot_data.survey, request.banner)
+        except CrosstabError as exc:
+            await context.bot.send_message(chat_id, f"Таблицу не построить: {exc}.")
+            return
+        formats = [f for f in formats if f == "xlsx"] or ["xlsx"]  # cross-tabs are a sheet of the XLSX file
+    await send_exports(context, chat_id, formats, completed_only=request.completed_only, where=where,
+                       banner=request.banner)
+
+
+async def send_exports(
+    context: Context, chat_id: int, formats: list[str], *, completed_only: bool, where: Filter | None = None,
+    banner: str | None = None,
+) -> None:
+    """Build each export off the event loop and send it as a document."""
+    data = context.bot_data
+    for fmt in formats:
+        await context.bot.send_chat_action(chat_id, "upload_document")
+        name = jobs.export_filename(data.survey, fmt, completed_only)
+        if where is not None:
+            name = name.replace(f".{fmt}", f"_filtered.{fmt}")
+        # The codebook comes with it: a sheet inside XLSX, a .codebook.csv file after CSV and SAV.
+        files = await jobs.export_files(data.settings.database_url, data.survey, fmt, name.removesuffix(f".{fmt}"),
+                                        completed_only=completed_only, where=where,
+                                        banner=banner if fmt == "xlsx" else None,
+                                        tz_name=getattr(data.settings, "timezone", "Europe/Moscow"))
+        caption = "Только завершённые анкеты" if completed_only else "Все анкеты, включая незавершённые (столбец status)"
+        if where is not None:
+            caption += f"; фильтр: {where.describe()}"
+        for i, (file_name, content) in enumerate(files):
+            text = caption if i == 0 else "Кодбук: столбцы, коды вариантов и их подписи"
+            await context.bot.send_document(chat_id, InputFile(content, filename=file_name), caption=text[:1024])
+
+
+@bulk_handler
+async def stats_button(update: Update, context: Context) -> None:
+    """Buttons under the summary (callback data ``st:…``); a non-admin tapping a forged one learns nothing."""
+    button = callbacks.parse(update.callback_query.data)
+    chat = update.effective_chat
+    if not isinstance(button, callbacks.StatsButton) or chat is None or chat.type != ChatType.PRIVATE \
+            or not _is_admin(update, context):
+        await toast(update, screens.STALE_TOAST)
+        return
+    chat_id = update.effective_chat.id
+    words = button.where
+    if button.key is not None:
+        words = (context.chat_data or {}).get(STORED_FILTERS, {}).get(button.key)
+        if words is None:  # kept in memory only: gone after a restart
+            await toast(update, "Кнопка устарела: пришлите /stats с фильтром ещё раз")
+            return
+    try:
+        where = parse_filter(list(words), context.bot_data.survey) if words else None
+    except FilterError:
+        await toast(update, screens.STALE_TOAST)  # the questionnaire changed under an old button
+        return
+    await toast(update)
+    match button.view:
+        case StatsView.EXPORT_CSV:
+            await send_exports(context, chat_id, ["csv"], completed_only=button.completed_only, where=where)
+        case StatsView.EXPORT_XLSX:
+            await send_exports(context, chat_id, ["xlsx"], completed_only=button.completed_only, where=where)
+        case StatsView.CHARTS:
+            await send_charts(context, chat_id, await _summary(context, button.completed_only, where))
+        case StatsView.FUNNEL:
+            await send_funnel(context, chat_id, await _summary(context, button.completed_only, where))
+        case _:
+            assert_never(button.view)

@@ -1,0 +1,149 @@
+"""Commands for researchers at a terminal: ``stats`` and ``export``, read from the database without Telegram.
+
+Both only read: they refuse a database that does not exist instead of creating an empty one. The analytics
+modules (pandas, scipy, XlsxWriter) load when a command runs, not when the parser is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from bot.cli.common import Command, check_output, fail, html_to_text, run_db, with_engine, write_output
+from bot.settings import load_settings
+from storage.preflight import check_url
+from survey.loader import load_survey
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    """Print the summary (text or the stable JSON form) without Telegram."""
+    from analytics import crosstab
+    from analytics.compare import add_to_json, baseline_waves, compare, render_comparison
+    from analytics.crosstab_render import render_table
+    from analytics.filters import FilterError, parse_filter
+    from analytics.render import render_summary
+    from analytics.summary import build_summary, summary_to_json
+
+    settings = load_settings()
+    check_url(settings.database_url, must_exist=True)  # reading must never create an empty database
+    survey = load_survey(settings.survey_file)
+    try:
+        where = parse_filter(args.where, survey) if args.where else None
+    except FilterError as exc:
+        return fail(f"--where: {exc}")
+    if args.compare and not baseline_waves(survey):
+        return fail("--compare: the questionnaire has no baseline figures")
+    if args.by:
+        try:
+            crosstab.resolve_banner(survey, args.by)
+        except crosstab.CrosstabError as exc:
+            return fail(f"--by: {exc}")
+
+    async def work(engine):
+        summary = await build_summary(engine, survey, completed_only=args.completed, where=where)
+        tables = []
+        if args.by:
+            tables = await crosstab.build_crosstabs(engine, survey, args.by, where=where, completed_only=args.completed)
+        return summary, tables
+
+    summary, tables = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
+    if where is not None and summary.started == 0:
+        print(f"surveybot: no respondents match the filter: {where.describe()}", file=sys.stderr)
+        if args.format != "json":
+            return 1
+    comparison = compare(summary, survey, None, summary.filter) if args.compare else None
+    if args.format == "json":
+        data = summary_to_json(summary)
+        if comparison is not None:
+            add_to_json(data, comparison)
+        if tables:
+            crosstab.add_to_json(data, tables)
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        messages = render_summary(summary)
+        if comparison is not None:
+            messages += render_comparison(comparison)
+        messages += [render_table(t, summary.filter) for t in tables]
+        print("\n\n".join(html_to_text(m) for m in messages))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write a CSV, XLSX or SPSS export of the responses to a file, with its codebook."""
+    from analytics.filters import FilterError, parse_filter
+    from analytics.jobs import export_files
+
+    delimiter = ";" if args.excel_ru else args.delimiter
+    if args.format != "csv" and (args.excel_ru or args.delimiter != ","):
+        return fail("--delimiter and --excel-ru are for --format csv")
+    if len(delimiter) != 1:
+        return fail(f"--delimiter must be one character, got {delimiter!r}")
+    settings = load_settings()
+    check_url(settings.database_url, must_exist=True)  # reading must never create an empty database
+    output = check_output(args.output)
+    survey = load_survey(settings.survey_file)
+    try:
+        where = parse_filter(args.where, survey) if args.where else None
+    except FilterError as exc:
+        return fail(f"--where: {exc}")
+
+    stem = output.name[: -len(output.suffix)] if output.suffix else output.name
+
+    async def work(_engine) -> list[tuple[str, bytes]]:
+        return await export_files(settings.database_url, survey, args.format, stem, completed_only=args.completed,
+                                  where=where, banner=args.by if args.format == "xlsx" else None, delimiter=delimiter,
+                                  tz_name=settings.timezone)
+
+    files = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
+    (_, content), *extra = files
+    write_output(output, content)
+    print(f"wrote {args.output} ({len(content):,} bytes)")
+    for name, data in extra:  # the codebook beside it
+        path = check_output(output.with_name(name))
+        write_output(path, data)
+        print(f"wrote {path}")
+    return 0
+
+
+def _stats_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--completed", action="store_true", help="completed responses only")
+    parser.add_argument("--format", choices=("text", "json"), default="text", help="plain text (default) or JSON")
+    parser.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50 source=channel_post'")
+    parser.add_argument("--compare", action="store_true", help="compare with the questionnaire's baseline wave")
+    parser.add_argument("--by", metavar="Q", help="cross every question by question Q (number or id) or 'source'")
+
+
+def _export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("csv", "xlsx", "sav"), required=True,
+                        help="csv, xlsx, or sav (SPSS, with variable and value labels; R and Stata read it too)")
+    parser.add_argument("--delimiter", default=",", help="CSV field separator (default ',')")
+    parser.add_argument("--excel-ru", action="store_true",
+                        help="CSV for Excel in a Russian locale: ';' as the separator (UTF-8 with BOM as always)")
+    parser.add_argument("-o", "--output", required=True, help="file to write")
+    parser.add_argument("--completed", action="store_true", help="completed responses only")
+    parser.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50'")
+    parser.add_argument("--by", metavar="Q", help="XLSX: add a sheet with every question crossed by question Q")
+
+
+COMMANDS = [
+    Command(
+        "stats", "print the summary of the answers",
+        "Print the summary of the answers in DATABASE_URL, as /stats shows it in Telegram (plain text),\n"
+        "or in the stable JSON form. Refuses a database that does not exist instead of creating one.",
+        "  surveybot stats\n"
+        "  surveybot stats --completed --format json > summary.json\n"
+        "  surveybot stats --where '11=2' --by 1 --compare",
+        _stats_arguments, cmd_stats,
+    ),
+    Command(
+        "export", "export the responses to a file",
+        "Write the responses in DATABASE_URL to a file, one row per response (partial ones marked\n"
+        "in the status column), with a codebook: a sheet in XLSX, FILE.codebook.csv beside CSV and SAV.\n"
+        "Times are ISO 8601 in TIMEZONE (default Europe/Moscow). Refuses a database that does not exist.",
+        "  surveybot export --format xlsx -o answers.xlsx\n"
+        "  surveybot export --format sav -o answers.sav          # SPSS, R (haven), Stata, pandas\n"
+        "  surveybot export --format csv --excel-ru --completed -o done.csv",
+        _export_arguments, cmd_export,
+    ),
+]

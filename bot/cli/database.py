@@ -1,0 +1,97 @@
+"""Commands for operators' databases: ``migrate``, ``backup`` and ``migrate-db``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from bot.cli.common import Command, fail, run_db, shown_url, with_engine
+from bot.settings import load_settings
+from storage.preflight import check_url
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Create or upgrade the database schema."""
+    settings = load_settings()
+    check_url(settings.database_url)
+
+    async def nothing(_engine) -> None:
+        return None
+
+    run_db(settings.database_url, lambda: with_engine(settings.database_url, nothing))
+    print("database schema is up to date")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Copy the SQLite database into a new file, safely while the bot runs."""
+    from storage.backup import backup_database
+
+    settings = load_settings()
+    result = backup_database(settings.database_url, args.file)
+    print(f"wrote {result.path} ({result.size:,} bytes: {result.responses} responses, {result.answers} answers)")
+    return 0
+
+
+def cmd_migrate_db(args: argparse.Namespace) -> int:
+    """Copy all respondents, responses and answers into another (new, empty) database."""
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
+    from storage.transfer import TransferError, copy_database
+
+    check_url(args.source, name="--from")
+    check_url(args.target, name="--to")
+    try:
+        counts = asyncio.run(copy_database(args.source, args.target, batch=args.batch))
+    except TransferError as exc:
+        return fail(str(exc))
+    except ArgumentError as exc:
+        return fail(f"not a database URL: {exc}")
+    except (OSError, DBAPIError) as exc:
+        # The first line only: the rest repeats the SQL and its parameters.
+        return fail(f"database error: {str(exc).splitlines()[0]}")
+    print(f"copied to {shown_url(args.target)}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
+    return 0
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    """migrate takes none: DATABASE_URL says which database."""
+
+
+def _backup_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="the new backup file (must not exist yet)")
+
+
+def _copy_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--from", dest="source", required=True, metavar="URL", help="e.g. sqlite+aiosqlite:///surveybot.db")
+    parser.add_argument("--to", dest="target", required=True, metavar="URL", help="e.g. postgresql+asyncpg://user@host/db")
+    parser.add_argument("--batch", type=int, default=5000, help="rows per insert (default 5000)")
+
+
+COMMANDS = [
+    Command(
+        "migrate", "create or upgrade the database schema",
+        "Create the database (DATABASE_URL) or upgrade its schema to this version. The bot does this on\n"
+        "start too; run it by hand before starting several webhook workers.",
+        "  surveybot migrate\n"
+        "  DATABASE_URL=postgresql+asyncpg://bot:secret@127.0.0.1/survey surveybot migrate",
+        _no_arguments, cmd_migrate,
+    ),
+    Command(
+        "backup", "copy the SQLite database into a new file, safe while the bot runs",
+        "Copy the SQLite database (DATABASE_URL) into a new file with SQLite's online backup API: one\n"
+        "consistent snapshot, safe while the bot is running and writing (copying the file itself is not,\n"
+        "in WAL mode). The copy is checked and is a single self-contained file. For PostgreSQL use pg_dump.",
+        "  surveybot backup backups/surveybot-$(date +%F).db\n"
+        "  sqlite3 backups/surveybot-2026-12-01.db 'SELECT COUNT(*) FROM responses'",
+        _backup_arguments, cmd_backup,
+    ),
+    Command(
+        "migrate-db", "copy all survey data into another, empty database",
+        "Copy respondents, responses and answers into another, new and empty database (ids kept),\n"
+        "e.g. from SQLite to PostgreSQL. The target is migrated first; the copy is one transaction.",
+        "  surveybot migrate-db --from sqlite+aiosqlite:///surveybot.db \\\n"
+        "                       --to postgresql+asyncpg://bot:secret@127.0.0.1/survey",
+        _copy_arguments, cmd_migrate_db,
+    ),
+]

@@ -1,0 +1,103 @@
+"""Commands for questionnaire authors: ``check-survey``, ``preview`` and ``survey-schema``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from bot.cli.common import EXIT_CHANGES, Command, check_output, shown_url, with_engine, write_output
+from bot.settings import load_settings
+from survey.changes import blocking, report
+from survey.loader import load_survey
+from survey.schema import survey_json_schema
+
+
+def cmd_check_survey(args: argparse.Namespace) -> int:
+    """Validate a questionnaire file and list every problem; with --against, what it would do to stored answers."""
+    survey = load_survey(args.file)
+    print(f"OK: {survey.survey.title} — {len(survey.questions)} questions (id {survey.id}, version {survey.version})")
+    baselines = [q.baseline for q in survey.questions if q.baseline is not None]
+    for wave in dict.fromkeys(b.wave for b in baselines):
+        figures = [f for b in baselines if b.wave == wave for f in (*b.options.values(), *b.groups.values())]
+        kinds = ", ".join(f"{sum(f.provenance == p for f in figures)} {p}" for p in ("published", "inferred", "assumed"))
+        print(f"baseline {wave}: {sum(b.wave == wave for b in baselines)} questions, {len(figures)} figures ({kinds})")
+    if not args.against:
+        return 0
+    settings = load_settings()
+
+    async def changes_of(engine):
+        from storage.definitions import check_changes  # the database's side: only with --against
+
+        return await check_changes(engine, survey)
+
+    changes = asyncio.run(with_engine(settings.database_url, changes_of))
+    print(f"Against the stored answers in {shown_url(settings.database_url)}:")
+    print(report(changes))
+    if blocking(changes):
+        print("The bot will start on this file only with `surveybot run --accept-changes`.")
+        return EXIT_CHANGES
+    print("Safe: the bot starts on this file as it is.")
+    return 0
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Print a questionnaire as a respondent would see it (texts, buttons, skip logic)."""
+    from bot.respondent.preview import preview_lines  # the bot's own screens (they import telegram's keyboards)
+
+    survey = load_survey(args.file)
+    print("\n".join(preview_lines(survey)))
+    return 0
+
+
+def cmd_survey_schema(args: argparse.Namespace) -> int:
+    """Print the questionnaire file's JSON Schema."""
+    text = json.dumps(survey_json_schema(), ensure_ascii=False, indent=2) + "\n"
+    if args.output:
+        write_output(check_output(args.output), text.encode("utf-8"))
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file")
+    parser.add_argument("--against", action="store_true",
+                        help="compare with the answers stored in DATABASE_URL and say what the change would do")
+
+
+def _file_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file")
+
+
+def _schema_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", help="write it to this file instead of stdout")
+
+
+COMMANDS = [
+    Command(
+        "check-survey", "validate a questionnaire file",
+        "Validate a questionnaire YAML file and list every problem in it at once, each as FILE:LINE: text\n"
+        "(positions counted from 1, 'did you mean' for misspelt keys and values), or print OK.",
+        "  surveybot check-survey my_survey.yaml\n"
+        "  surveybot check-survey my_survey.yaml --against   # what it would do to the stored answers",
+        _check_arguments, cmd_check_survey,
+    ),
+    Command(
+        "preview", "print a questionnaire as a respondent sees it",
+        "Print a questionnaire as a respondent sees it, question by question, without starting the bot.",
+        "  surveybot preview my_survey.yaml",
+        _file_argument, cmd_preview,
+    ),
+    Command(
+        "survey-schema", "print the questionnaire file's JSON Schema (for editors)",
+        "Print the JSON Schema of a questionnaire file (generated from the same model the bot validates\n"
+        "with), so an editor can complete keys and flag mistakes while you type. Point the editor at it\n"
+        "with a first line '# yaml-language-server: $schema=survey.schema.json' in the YAML file.",
+        "  surveybot survey-schema > survey.schema.json\n"
+        "  surveybot survey-schema -o survey.schema.json",
+        _schema_arguments, cmd_survey_schema,
+    ),
+]
