@@ -18,8 +18,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from analytics.render import fmt_percent
 from analytics.summary import QuestionSummary, Summary, round_half_up
+from analytics.summary_text import fmt_percent
 from survey.model import NUMERIC_TYPES, QuestionType
 
 FONT = "DejaVu Sans"

@@ -15,9 +15,10 @@ from decimal import Decimal
 from html import escape
 from typing import Any
 
-from analytics.render import LIMIT, fmt_decimal, fmt_percent, pack_messages
+from analytics.messages import pack_blocks
 from analytics.significance import TestResult, two_proportions
-from analytics.summary import QuestionSummary, Summary, percent, round_half_up
+from analytics.summary import QuestionSummary, Summary, as_float, percent, round_half_up
+from analytics.summary_text import fmt_decimal, fmt_percent
 from survey.model import Baseline, BaselineFigure, QuestionType, Survey
 
 PROVENANCE_TAGS = {"published": "опубл.", "inferred": "выведено", "assumed": "допущение"}
@@ -200,14 +201,10 @@ def render_comparison(comparison: Comparison) -> list[str]:
             lines.append("Ответов пока нет: сравнивать не с чем.")
         lines += [_figure_line(f, wave) for f in q.figures]
         blocks.append(lines)
-    return pack_messages(blocks, LIMIT)
+    return pack_blocks(blocks)
 
 
 # JSON -----------------------------------------------------------------------------------
-
-
-def _num(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
 
 
 def figure_json(f: ComparedFigure) -> dict[str, Any]:
@@ -217,9 +214,9 @@ def figure_json(f: ComparedFigure) -> dict[str, Any]:
         "printed": f.printed,
         "count": f.base.count,
         "n": f.base_n,
-        "computed_percent": _num(f.base_percent),
+        "computed_percent": as_float(f.base_percent),
         "provenance": f.base.provenance,
-        "diff_pp": _num(f.diff_pp),
+        "diff_pp": as_float(f.diff_pp),
         "p_value": None if f.test is None else f.test.p_value,
         "test": None if f.test is None else f.test.name,
     }

@@ -7,7 +7,7 @@ from matplotlib.patches import Patch
 
 from analytics.charts import BAR, FONT, png_bytes, wrap_label
 from analytics.compare import PROVENANCE_TAGS, ComparedQuestion
-from analytics.render import fmt_percent
+from analytics.summary_text import fmt_percent
 
 THEN_BAR = "#F2B447"
 HATCH = {"published": "", "inferred": "..", "assumed": "xx"}  # an assumed figure never looks like a published one

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.filters import Filter
 from analytics.significance import TestResult, adjusted_residuals, independence, kruskal, mark
-from analytics.summary import mean_from, median_from, percent, range_label, scale_groups
+from analytics.summary import as_float, mean_from, median_from, percent, range_label, scale_groups
 from storage.db import read_only
 from storage.models import COMPLETED, Answer as AnswerRow, AnswerChoice, Respondent, Response
 from survey.model import CHOICE_TYPES, NUMERIC_TYPES, OTHER, Question, QuestionType, Survey
@@ -113,6 +113,18 @@ class CrossTab:
         """Scale or number: mean and median per column instead of option rows."""
         return self.type in NUMERIC_TYPES
 
+    @property
+    def tests_each_option(self) -> bool:
+        """Multiple choice: each option (row) is tested on its own, a 2×k table, and the shares add up to more
+        than 100%; the other types have one test of the whole table."""
+        match self.type:
+            case QuestionType.MULTIPLE:
+                return True
+            case QuestionType.SINGLE | QuestionType.SCALE | QuestionType.NUMBER | QuestionType.TEXT:
+                return False
+            case _ as unreachable:
+                assert_never(unreachable)
+
 
 def _question_ref(survey: Survey, ref: str) -> Question:
     ref = str(ref).strip()
@@ -159,14 +171,22 @@ def _banner_rows(banner: Banner) -> Any:
             .join(Respondent, Respondent.id == Response.respondent_id)
         )
     q = banner.question
-    if q.type in CHOICE_TYPES:
-        return select(AnswerChoice.response_id.label("response_id"), AnswerChoice.option_id.label("col")).where(
-            AnswerChoice.question_id == q.id
-        )
-    if q.type == QuestionType.SCALE:
-        ranges = [(key, lo, hi) for key, lo, hi in scale_groups(q.scale.min, q.scale.max)]
-    else:
-        ranges = [(label, lo, hi) for label, lo, hi in q.bucket_bounds()]
+    assert q is not None  # every banner but the source is a question
+    ranges: list[tuple[str, int, int | None]]
+    match q.type:
+        case QuestionType.SINGLE | QuestionType.MULTIPLE:
+            return select(AnswerChoice.response_id.label("response_id"), AnswerChoice.option_id.label("col")).where(
+                AnswerChoice.question_id == q.id
+            )
+        case QuestionType.SCALE:
+            assert q.scale is not None  # the model requires it for scales
+            ranges = [(key, lo, hi) for key, lo, hi in scale_groups(q.scale.min, q.scale.max)]
+        case QuestionType.NUMBER:
+            ranges = [(label, lo, hi) for label, lo, hi in q.bucket_bounds()]
+        case QuestionType.TEXT:
+            raise CrosstabError("a text question is never a banner (resolve_banner refuses it)")
+        case _ as unreachable:
+            assert_never(unreachable)
     whens = [
         (and_(AnswerRow.number >= lo, AnswerRow.number <= hi) if hi is not None else AnswerRow.number >= lo, literal(key))
         for key, lo, hi in ranges
@@ -357,10 +377,6 @@ def test_json(test: TestResult | None) -> dict[str, Any] | None:
             "cramers_v": test.cramers_v, "unreliable": test.unreliable}
 
 
-def _num(value: Decimal | None) -> float | None:
-    return None if value is None else float(value)
-
-
 def add_to_json(data: dict[str, Any], tables: list[CrossTab]) -> dict[str, Any]:
     """Add ``banner``, and per crossed question ``segments`` and ``test``, to the summary JSON."""
     if not tables:
@@ -379,13 +395,13 @@ def add_to_json(data: dict[str, Any], tables: list[CrossTab]) -> dict[str, Any]:
             for row in t.rows:
                 cell = row.cells[j]
                 seg["options"].append({"id": row.key, "label": row.label, "count": cell.count,
-                                       "percent": _num(cell.percent), "mark": cell.mark or None})
+                                       "percent": as_float(cell.percent), "mark": cell.mark or None})
             if t.is_numeric:
-                seg["mean"], seg["median"] = _num(t.means[j]), _num(t.medians[j])
+                seg["mean"], seg["median"] = as_float(t.means[j]), as_float(t.medians[j])
             segments[column.key] = seg
         qj["segments"] = segments
         qj["test"] = test_json(t.test)
-        if t.type == QuestionType.MULTIPLE:
+        if t.tests_each_option:
             tests = {row.key: test_json(row.test) for row in t.rows}
             for option in qj["options"]:
                 option["test"] = tests.get(option["id"])

@@ -6,11 +6,14 @@ import io
 import string
 from html import escape
 
+from analytics.cells import neutralize, workbook, write_row
 from analytics.compare import fmt_p
 from analytics.crosstab import CrossTab
-from analytics.export import neutralize
-from analytics.render import LIMIT, fmt_decimal, fmt_median
+from analytics.messages import MESSAGE_LIMIT, fits, pack_blocks, split_messages
 from analytics.significance import TestResult
+from analytics.summary import as_float
+from analytics.summary_text import fmt_decimal, fmt_median
+from survey.text import clip
 
 LABEL_WIDTH = 20
 CELL_WIDTH = 7
@@ -21,10 +24,6 @@ UNRELIABLE = "⚠ больше 20% ожидаемых частот меньше 
 
 def _letter(j: int) -> str:
     return LETTERS[j] if j < len(LETTERS) else f"{LETTERS[j // 26 - 1]}{LETTERS[j % 26]}"
-
-
-def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def test_line(test: TestResult | None) -> str:
@@ -65,7 +64,7 @@ def _pad(text: str, width: int = CELL_WIDTH) -> str:
 def render_table(t: CrossTab, filter_text: str | None = None) -> str:
     """One cross-tab as a single HTML message (it may be longer than the limit: the caller checks)."""
     keys = [_letter(j) for j in range(len(t.banner.columns))] + ["Все"]
-    grid = [" " * LABEL_WIDTH + "".join(_pad(k) for k in keys) + ("  p" if t.type.value == "multiple_choice" else "")]
+    grid = [" " * LABEL_WIDTH + "".join(_pad(k) for k in keys) + ("  p" if t.tests_each_option else "")]
     grid.append("n".ljust(LABEL_WIDTH) + "".join(_pad(str(n)) for n in [*t.bases, t.total_base]))
     if t.is_numeric:
         grid.append("среднее".ljust(LABEL_WIDTH) + "".join(_pad(fmt_decimal(m)) for m in t.means))
@@ -73,7 +72,7 @@ def render_table(t: CrossTab, filter_text: str | None = None) -> str:
     for row in t.rows:
         cells = [*row.cells, row.total]
         pct = "".join(_pad(("—" if c.percent is None else fmt_decimal(c.percent)) + (c.mark or " ")) for c in cells)
-        grid.append(_short(row.label, LABEL_WIDTH - 1).ljust(LABEL_WIDTH) + pct + ("  " + _p_cell(row.test) if row.test else ""))
+        grid.append(clip(row.label, LABEL_WIDTH - 1).ljust(LABEL_WIDTH) + pct + ("  " + _p_cell(row.test) if row.test else ""))
         grid.append(" " * LABEL_WIDTH + "".join(_pad(f"{c.count} ") for c in cells))
     lines = _head(t, filter_text) + ["<pre>" + escape("\n".join(grid)) + "</pre>"]
     lines += _footer(t)
@@ -84,7 +83,7 @@ def _footer(t: CrossTab) -> list[str]:
     lines = []
     if t.note:
         lines.append(f"<i>{escape(t.note)}</i>")
-    if t.type.value == "multiple_choice":
+    if t.tests_each_option:
         lines.append("Проценты — от ответивших в столбце, в сумме больше 100%. Каждый вариант проверен отдельно "
                      "(таблица 2×k): p в последнем столбце (хи-квадрат; F — точный тест Фишера; ⚠ — ненадёжно; "
                      "✱ — p &lt; 0,05).")
@@ -97,13 +96,13 @@ def _footer(t: CrossTab) -> list[str]:
     return [line for line in lines if line]
 
 
-def render_short(t: CrossTab, filter_text: str | None = None, limit: int = LIMIT) -> str:
+def render_short(t: CrossTab, filter_text: str | None = None, limit: int = MESSAGE_LIMIT) -> str:
     """The chat summary of a table sent as a file: columns, the test(s), the marked cells."""
     lines = _head(t, filter_text)
     if t.is_numeric:
         lines.append("Средние: " + "; ".join(f"{_letter(j)} {fmt_decimal(m)}" for j, m in enumerate(t.means[:-1]))
                      + f"; Все {fmt_decimal(t.means[-1])}")
-    if t.type.value == "multiple_choice":
+    if t.tests_each_option:
         significant = [r for r in t.rows if r.test is not None and r.test.significant]
         lines.append(f"Вариантов со значимыми различиями между столбцами: {len(significant)} из {len(t.rows)}.")
     elif t.test is not None or not t.note:
@@ -114,14 +113,15 @@ def render_short(t: CrossTab, filter_text: str | None = None, limit: int = LIMIT
     if marked:
         lines.append("Значимые отличия:")
         for row, letter, c in marked:
-            lines.append(f"• {escape(_short(row.label, 60))} — {letter}: {fmt_decimal(c.percent)}% {c.mark} "
+            lines.append(f"• {escape(clip(row.label, 60))} — {letter}: {fmt_decimal(c.percent)}% {c.mark} "
                          f"(Все: {fmt_decimal(row.total.percent)}%)")
     lines.append("Таблица целиком — в файле.")
     text = "\n".join(lines)
-    while len(text) > limit and len(lines) > 3:  # drop marked lines from the end until it fits
+    while not fits(text, limit) and len(lines) > 3:  # drop marked lines from the end until it fits
         lines.pop(-2)
-        text = "\n".join(lines[:-1] + ["… и ещё; таблица целиком — в файле."])
-    return text[:limit]
+        lines[-1] = "… и ещё; таблица целиком — в файле."
+        text = "\n".join(lines)
+    return text if fits(text, limit) else split_messages(lines, limit)[0]
 
 
 # XLSX -----------------------------------------------------------------------------------
@@ -138,18 +138,18 @@ def sheet_rows(tables: list[CrossTab], filter_text: str | None = None) -> list[l
         out.append([""] + [neutralize(x) for c in columns for x in (f"{c}, %", f"{c}, кол-во")] + ["значимо", "тест"])
         out.append(["n"] + [x for n in [*t.bases, t.total_base] for x in (None, n)])
         if t.is_numeric:
-            out.append(["среднее"] + [x for m in t.means for x in (None if m is None else float(m), None)])
-            out.append(["медиана"] + [x for m in t.medians for x in (None if m is None else float(m), None)])
+            out.append(["среднее"] + [x for m in t.means for x in (as_float(m), None)])
+            out.append(["медиана"] + [x for m in t.medians for x in (as_float(m), None)])
         for row in t.rows:
             cells = []
             for c in [*row.cells, row.total]:
-                cells += [None if c.percent is None else float(c.percent), c.count]
+                cells += [as_float(c.percent), c.count]
             marks = " ".join(f"{t.banner.columns[j].label} {c.mark}" for j, c in enumerate(row.cells) if c.mark)
             out.append([neutralize(row.label)] + cells + [neutralize(marks) if marks else None,
                                                           test_line(row.test) if row.test else None])
         if t.note:
             out.append([t.note])
-        if t.type.value != "multiple_choice":
+        if not t.tests_each_option:
             out.append([test_line(t.test)])
         out.append([])
     out.append([MARKS_NOTE])
@@ -158,21 +158,12 @@ def sheet_rows(tables: list[CrossTab], filter_text: str | None = None) -> list[l
 
 def tables_xlsx(tables: list[CrossTab], filter_text: str | None = None) -> bytes:
     """A workbook with the stacked tables (sheet «Таблицы»)."""
-    import xlsxwriter
-
     buf = io.BytesIO()
-    book = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
-                                     "strings_to_numbers": False})
+    book = workbook(buf)
     ws = book.add_worksheet("Таблицы")
     ws.set_column(0, 0, 40)
     for r, cells in enumerate(sheet_rows(tables, filter_text)):
-        for c, value in enumerate(cells):
-            if value is None:
-                continue
-            if isinstance(value, str):
-                ws.write_string(r, c, value)
-            else:
-                ws.write_number(r, c, value)
+        write_row(ws, r, cells)
     book.close()
     return buf.getvalue()
 
@@ -189,8 +180,6 @@ async def crosstab_sheet(engine, survey, banner: str, *, where=None, completed_o
 
 def render_overview(tables: list[CrossTab], filter_text: str | None = None) -> list[str]:
     """One line per table (its test and how many cells are marked), for the chat beside the XLSX file."""
-    from analytics.render import pack_messages
-
     if not tables:
         return ["Нет вопросов, которые можно свести в таблицы."]
     banner = tables[0].banner
@@ -202,7 +191,7 @@ def render_overview(tables: list[CrossTab], filter_text: str | None = None) -> l
     lines = []
     for t in tables:
         marked = sum(1 for row in t.rows for c in row.cells if c.mark)
-        if t.type.value == "multiple_choice":
+        if t.tests_each_option:
             significant = sum(1 for r in t.rows if r.test is not None and r.test.significant)
             what = f"вариантов со значимыми различиями: {significant} из {len(t.rows)}" if not t.note else escape(t.note)
         elif t.note and t.test is None:
@@ -210,5 +199,5 @@ def render_overview(tables: list[CrossTab], filter_text: str | None = None) -> l
         else:
             what = escape(test_line(t.test)) + (" ✱" if t.test is not None and t.test.significant else "")
         tail = f"; отмечено ячеек ▲/▼: {marked}" if marked else ""
-        lines.append(f"{t.number}. {escape(_short(t.title, 50))} (n = {t.total_base}) — {what}{tail}")
-    return pack_messages([head, lines])
+        lines.append(f"{t.number}. {escape(clip(t.title, 50))} (n = {t.total_base}) — {what}{tail}")
+    return pack_blocks([head, lines])

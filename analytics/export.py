@@ -11,8 +11,8 @@ the respondent never reached. The 0/1 columns are empty too in both cases, so a 
 means "answered the question, did not pick this option". Partial responses are included
 (status ``in_progress``) unless ``completed_only``.
 
-Formula injection: a text cell that starts with ``=``, ``+``, ``-``, ``@``, tab or CR is
-written with a leading ``'``; numbers are written as numbers.
+Formula injection: in CSV a text cell that starts with ``=``, ``+``, ``-``, ``@``, tab or CR is
+written with a leading ``'`` (analytics.cells); numbers are written as numbers.
 
 Rows are streamed from SQL in response order and written one response at a time
 (XLSX with xlsxwriter's ``constant_memory`` mode), so 100,000 responses fit in little
@@ -33,9 +33,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from analytics.cells import neutralize, neutralize_optional, verbatim, workbook as new_workbook, write_row
 from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes
 from analytics.filters import Filter
-from analytics.summary import Summary, build_summary
+from analytics.summary import Summary, as_float, build_summary
 from storage.db import read_only
 from storage.models import COMPLETED, Response
 from storage.records import AnswerRecord, ResponseBatch, ResponseRecord, ResponseSet, stream_responses
@@ -43,30 +44,16 @@ from survey.model import OTHER, Question, QuestionType, Survey
 
 RESPONSE_BATCH = 2_000
 ANSWER_BATCH = 20_000
-DANGEROUS_START = ("=", "+", "-", "@", "\t", "\r")
 BASE_COLUMNS = ["respondent", "response_id", "status", "started_at", "completed_at", "duration_seconds", "last_question",
                 "survey_version", "source", "skipped_questions"]
 
 Out = BinaryIO | str | Path
 
 
-def neutralize(value: str) -> str:
-    """Prefix a text that a spreadsheet would run as a formula with "'"."""
-    return "'" + value if value.startswith(DANGEROUS_START) else value
-
-
-def _safe(value: str | None) -> str | None:
-    return None if value is None else neutralize(value)
-
-
 # Columns and row assembly ---------------------------------------------------------------
 
 
 Cells = list[object]
-
-
-def _keep(value: str) -> str:
-    return value
 
 
 def _question_columns(
@@ -77,10 +64,8 @@ def _question_columns(
     ``guard``: text cells get the formula guard (CSV); XLSX and SPSS cells are never formulas, so
     their text stays exactly as typed. Single-choice codes are numbers (analytics.codebook).
     """
-    neutralize_ = neutralize if guard else _keep
-
-    def _safe(value: str | None) -> str | None:
-        return None if value is None else neutralize_(value)
+    neutralize_ = neutralize if guard else verbatim
+    optional = neutralize_optional if guard else verbatim
 
     qid = q.id
     # The exports' one dispatch on the question type (CSV, XLSX and SAV share it); a type without a case
@@ -103,7 +88,7 @@ def _question_columns(
                 # An id the questionnaire no longer has (an edited file): its id as label, no code.
                 cells = cells_of.get(code) or [neutralize_(code), None]
                 if with_other:
-                    return [*cells, _safe(a.other_text) if code == OTHER else None]
+                    return [*cells, optional(a.other_text) if code == OTHER else None]
                 return cells
 
             return cols, single
@@ -141,7 +126,7 @@ def _question_columns(
                         cache[choices] = hit
                 cells, other_picked = hit
                 if with_other:
-                    return [*cells, _safe(a.other_text) if other_picked else None]
+                    return [*cells, optional(a.other_text) if other_picked else None]
                 return cells
 
             return cols, multiple
@@ -153,7 +138,7 @@ def _question_columns(
                     return [None]
                 # A number stored before the question became a text question (an accepted type change) is
                 # written as it was given, not left out.
-                return [_safe(a.text if a.text is not None or a.number is None else str(a.number))]
+                return [optional(a.text if a.text is not None or a.number is None else str(a.number))]
 
             return [qid], text
         case _ as unreachable:
@@ -167,7 +152,7 @@ class _Rows:
                  guard: bool = True, tz_name: str = DEFAULT_TIMEZONE):
         self.pseudonymize = pseudonymize
         self.as_text = as_text  # CSV wants times as text, XLSX real datetimes
-        self.safe = (lambda v: None if v is None else neutralize(v)) if guard else (lambda v: v)
+        self.safe = neutralize_optional if guard else verbatim
         self.tz = ZoneInfo(tz_name)
         # response id -> (survey_version, current_question), filled by _stream for each batch.
         self.extras: dict[int, tuple[int, str | None]] = {}
@@ -306,33 +291,27 @@ async def export_csv(
 
 
 
-def _write_row(ws, r: int, cells: list, date_format) -> None:
-    for c, value in enumerate(cells):
-        if value is None:
-            continue
-        if isinstance(value, str):
-            ws.write_string(r, c, value)
-        elif isinstance(value, datetime):
-            ws.write_datetime(r, c, value, date_format)
-        else:
-            ws.write_number(r, c, value)
-
-
 def _questionnaire_rows(survey: Survey) -> list[list]:
     out: list[list] = [["Номер", "ID вопроса", "Тип", "Вопрос", "Код", "Вариант"]]
     for q in survey.questions:
+        codes: list[list] = [[None, None]]  # (code, what it stands for): none for a text
+        match q.type:
+            case QuestionType.SINGLE | QuestionType.MULTIPLE:
+                codes = [[neutralize(o.id), neutralize(o.text)] for o in q.options]
+                if q.other_allowed:
+                    codes.append([OTHER, neutralize(survey.other_label(q))])
+            case QuestionType.SCALE:
+                if q.scale is not None:
+                    codes = [[None, f"{q.scale.min}–{q.scale.max}"]]
+            case QuestionType.NUMBER:
+                if q.buckets:
+                    codes = [[None, "; ".join(q.buckets)]]
+            case QuestionType.TEXT:
+                pass
+            case _ as unreachable:
+                assert_never(unreachable)
         head = [survey.number(q.id), neutralize(q.id), TYPE_NAMES[q.type], neutralize(q.text)]
-        if q.options:
-            for o in q.options:
-                out.append(head + [neutralize(o.id), neutralize(o.text)])
-            if q.other_allowed:
-                out.append(head + [OTHER, neutralize(survey.other_label(q))])
-        elif q.type == QuestionType.SCALE and q.scale is not None:
-            out.append(head + [None, f"{q.scale.min}–{q.scale.max}"])
-        elif q.type == QuestionType.NUMBER and q.buckets:
-            out.append(head + [None, "; ".join(q.buckets)])
-        else:
-            out.append(head + [None, None])
+        out += [head + pair for pair in codes]
     return out
 
 
@@ -342,7 +321,7 @@ def _summary_rows(summary: Summary) -> list[list]:
         ["Начали", summary.started],
         ["Завершили", summary.completed],
         ["В процессе", summary.in_progress],
-        ["Доля завершивших, %", float(summary.completion_rate) if summary.completion_rate is not None else None],
+        ["Доля завершивших, %", as_float(summary.completion_rate)],
         ["Только завершённые анкеты", "да" if summary.completed_only else "нет"],
         [],
         ["Номер", "Вопрос", "Вариант", "Количество", "Процент", "n (ответили)", "Пропустили", "Не дошли"],
@@ -362,7 +341,7 @@ def _summary_rows(summary: Summary) -> list[list]:
             elif label == "Медиана":
                 out.append(head + [label, float(q.median), None] + tail)
             else:
-                out.append(head + [neutralize(label), count, float(pct) if pct is not None else None] + tail)
+                out.append(head + [neutralize(label), count, as_float(pct)] + tail)
     return out
 
 
@@ -378,14 +357,7 @@ async def export_xlsx(
     tz_name: str = DEFAULT_TIMEZONE,
 ) -> int:
     """Write the raw data as XLSX (sheets «Ответы», «Анкета», «Сводка"); returns the row count."""
-    import xlsxwriter
-
-    target = str(out) if isinstance(out, Path) else out
-    # strings_to_* off: every text cell is written verbatim with write_string anyway.
-    workbook = xlsxwriter.Workbook(
-        target,
-        {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
-    )
+    workbook = new_workbook(str(out) if isinstance(out, Path) else out, streaming=True)
     date_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
     bold = workbook.add_format({"bold": True})
     # XLSX cells are never formulas unless written as such: text goes in exactly as typed.
@@ -403,7 +375,7 @@ async def export_xlsx(
         nonlocal written
         for cells in batch:
             written += 1
-            _write_row(sheet, written, cells, date_format)
+            write_row(sheet, written, cells, date_format)
 
     try:
         await _stream(engine, survey, completed_only, rows, sink, where)
@@ -419,7 +391,7 @@ async def export_xlsx(
             for title, table in sheets:
                 ws = workbook.add_worksheet(title)
                 for r, cells in enumerate(table):
-                    _write_row(ws, r, cells, date_format)
+                    write_row(ws, r, cells, date_format)
             workbook.close()
 
         await asyncio.to_thread(finish)

@@ -25,6 +25,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import Answer as AnswerRow, AnswerChoice, Respondent, Response
 from survey.model import OTHER, Question, QuestionType, Survey
+from survey.text import clip
 
 SYNTAX = (
     "фильтр пишется так: where 11=2 (вариант 2 вопроса 11), 11=2,5 (любой из них), 11=other, "
@@ -100,10 +101,6 @@ def _question(survey: Survey, ref: str) -> Question:
         raise FilterError(f"вопроса «{ref}» нет в анкете; {SYNTAX}") from None
 
 
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def _choice(survey: Survey, q: Question, number: int, raw: str) -> Condition:
     ids: list[str] = []
     labels: list[str] = []
@@ -124,7 +121,7 @@ def _choice(survey: Survey, q: Question, number: int, raw: str) -> Condition:
             )
         if option_id not in ids:
             ids.append(option_id)
-            labels.append(_short(q.option_label(option_id, survey.other_label(q))))
+            labels.append(clip(q.option_label(option_id, survey.other_label(q)), 40))
     return Condition("choice", q.id, tuple(ids), text=f"{number} = {' или '.join(labels)}")
 
 

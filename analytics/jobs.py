@@ -6,6 +6,8 @@ import asyncio
 import csv
 import io
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import assert_never
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,17 +19,34 @@ from storage.db import create_engine, read_only
 from storage.models import COMPLETED, Response
 from survey.model import Survey
 
-FORMATS = ("csv", "xlsx", "sav")
+
+class ExportFormat(StrEnum):
+    """The file formats of the raw-data export (the value is the file's extension)."""
+
+    CSV = "csv"
+    XLSX = "xlsx"
+    SAV = "sav"
+
+
+FORMATS = tuple(ExportFormat)  # what /export and `surveybot export --format` accept
+
+
+def export_format(fmt: str) -> ExportFormat:
+    """The format named ``fmt``; ValueError for a name that is none of them."""
+    try:
+        return ExportFormat(fmt)
+    except ValueError:
+        raise ValueError(f"unknown export format {fmt!r}") from None
 
 
 def export_filename(survey: Survey, fmt: str, completed_only: bool) -> str:
     """A file name like manao_accounting_digital_2026-11-27_completed.xlsx."""
     day = datetime.now(UTC).strftime("%Y-%m-%d")
-    return f"{survey.id}_{day}{'_completed' if completed_only else ''}.{fmt}"
+    return f"{survey.id}_{day}{'_completed' if completed_only else ''}.{export_format(fmt).value}"
 
 
 def _export_blocking(
-    db_url: str, survey: Survey, fmt: str, completed_only: bool, where: Filter | None = None, banner: str | None = None,
+    db_url: str, survey: Survey, fmt: ExportFormat, completed_only: bool, where: Filter | None = None, banner: str | None = None,
     delimiter: str = ",", tz_name: str = DEFAULT_TIMEZONE,
 ) -> bytes:
     from analytics.export import collect_rows, export_csv, export_xlsx
@@ -39,18 +58,21 @@ def _export_blocking(
             out = io.BytesIO()
             # Answers to questions an edit removed stay in the file, in columns after the current ones.
             full = await definitions.with_removed(read_only(engine), survey)
-            if fmt == "csv":
-                await export_csv(read_only(engine), full, out, completed_only=completed_only, where=where,
-                                 delimiter=delimiter, tz_name=tz_name)
-            elif fmt == "sav":
-                from analytics.dataset import sav_bytes, typed_frame
+            match fmt:
+                case ExportFormat.CSV:
+                    await export_csv(read_only(engine), full, out, completed_only=completed_only, where=where,
+                                     delimiter=delimiter, tz_name=tz_name)
+                case ExportFormat.XLSX:
+                    await export_xlsx(read_only(engine), full, out, completed_only=completed_only, where=where,
+                                      banner=banner, tz_name=tz_name)
+                case ExportFormat.SAV:
+                    from analytics.dataset import sav_bytes, typed_frame
 
-                columns, rows = await collect_rows(read_only(engine), full, completed_only=completed_only,
-                                                   where=where, tz_name=tz_name)
-                return sav_bytes(full, typed_frame(full, columns, rows, tz_name), tz_name)
-            else:
-                await export_xlsx(read_only(engine), full, out, completed_only=completed_only, where=where,
-                                  banner=banner, tz_name=tz_name)
+                    columns, rows = await collect_rows(read_only(engine), full, completed_only=completed_only,
+                                                       where=where, tz_name=tz_name)
+                    return sav_bytes(full, typed_frame(full, columns, rows, tz_name), tz_name)
+                case _ as unreachable:
+                    assert_never(unreachable)
             return out.getvalue()
         finally:
             await engine.dispose()
@@ -71,9 +93,7 @@ async def export_bytes(
 ) -> bytes:
     """The export file's bytes, built in a worker thread (``where``: a respondent filter; ``banner``: XLSX cross-tabs;
     ``delimiter``: CSV only; ``tz_name``: the zone of the times)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}")
-    return await asyncio.to_thread(_export_blocking, db_url, survey, fmt, completed_only, where, banner, delimiter,
+    return await asyncio.to_thread(_export_blocking, db_url, survey, export_format(fmt), completed_only, where, banner, delimiter,
                                    tz_name)
 
 
@@ -98,13 +118,19 @@ async def export_files(
 ) -> list[tuple[str, bytes]]:
     """The export and its codebook as (file name, bytes): XLSX carries the codebook as a sheet, CSV and SAV get
     ``<stem>.codebook.csv`` beside them."""
-    content = await export_bytes(db_url, survey, fmt, completed_only=completed_only, where=where, banner=banner,
+    kind = export_format(fmt)
+    content = await export_bytes(db_url, survey, kind, completed_only=completed_only, where=where, banner=banner,
                                  delimiter=delimiter, tz_name=tz_name)
-    files = [(f"{stem}.{fmt}", content)]
-    if fmt != "xlsx":
-        full = await asyncio.to_thread(_with_removed_blocking, db_url, survey)  # the file's columns, removed included
-        files.append((f"{stem}.codebook.csv", codebook_csv(full, tz_name, delimiter if fmt == "csv" else ",")))
-    return files
+    files = [(f"{stem}.{kind.value}", content)]
+    match kind:
+        case ExportFormat.XLSX:
+            return files
+        case ExportFormat.CSV | ExportFormat.SAV:
+            full = await asyncio.to_thread(_with_removed_blocking, db_url, survey)  # the file's columns, removed included
+            codebook_delimiter = delimiter if kind == ExportFormat.CSV else ","
+            return files + [(f"{stem}.codebook.csv", codebook_csv(full, tz_name, codebook_delimiter))]
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def _with_removed_blocking(db_url: str, survey: Survey) -> Survey:

@@ -549,10 +549,16 @@ def _removed_count(q: Question, n: int, options: list[OptionCount], chosen: dict
     Single choice: whatever of n the current options do not account for, so the lines add up to n.
     Multiple choice: the selections of options that are gone.
     """
-    if q.type == QuestionType.SINGLE:
-        return max(0, n - sum(o.count for o in options))
-    known = {o.id for o in options}
-    return sum(count for option_id, count in chosen.items() if option_id not in known)
+    match q.type:
+        case QuestionType.SINGLE:
+            return max(0, n - sum(o.count for o in options))
+        case QuestionType.MULTIPLE:
+            known = {o.id for o in options}
+            return sum(count for option_id, count in chosen.items() if option_id not in known)
+        case QuestionType.SCALE | QuestionType.NUMBER | QuestionType.TEXT:
+            raise ValueError(f"{q.id}: removed options are counted for choice questions only")
+        case _ as unreachable:
+            assert_never(unreachable)
 
 
 def _numeric(base: QuestionSummary, values: dict[int, int]) -> QuestionSummary:
@@ -753,7 +759,8 @@ class SummaryJSON(TypedDict):
     reminders: RemindersJSON
 
 
-def _num(value: Decimal | None) -> float | None:
+def as_float(value: Decimal | None) -> float | None:
+    """A Decimal figure as a float for JSON and spreadsheet cells (None stays None)."""
     return None if value is None else float(value)
 
 
@@ -771,11 +778,11 @@ def _question_json(q: QuestionSummary) -> QuestionJSON:
         "n": q.n,
         "skipped": q.skipped,
         "not_reached": q.not_reached,
-        "options": [{"id": o.id, "label": o.label, "count": o.count, "percent": _num(o.percent)} for o in q.options],
+        "options": [{"id": o.id, "label": o.label, "count": o.count, "percent": as_float(o.percent)} for o in q.options],
         "other_texts": list(q.other_texts),
-        "mean": _num(q.mean),
-        "median": _num(q.median),
-        "buckets": [{"label": b.label, "count": b.count, "percent": _num(b.percent)} for b in ranges],
+        "mean": as_float(q.mean),
+        "median": as_float(q.median),
+        "buckets": [{"label": b.label, "count": b.count, "percent": as_float(b.percent)} for b in ranges],
     }
 
 
@@ -788,7 +795,7 @@ def summary_to_json(summary: Summary) -> SummaryJSON:
         "started": summary.started,
         "completed": summary.completed,
         "in_progress": summary.in_progress,
-        "completion_rate": _num(summary.completion_rate),
+        "completion_rate": as_float(summary.completion_rate),
         "median_completion_seconds": summary.median_completion_seconds,
         "first_answer_at": _iso(summary.first_answer_at),
         "last_answer_at": _iso(summary.last_answer_at),

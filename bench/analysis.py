@@ -46,12 +46,12 @@ def crosstab_work(survey):
     """/stats 2 by 1: the table and the chat text (or the short summary when it is too long)."""
     from analytics.crosstab import build_crosstabs
     from analytics.crosstab_render import render_short, render_table
-    from analytics.render import LIMIT
+    from analytics.messages import fits
 
     async def work(engine) -> None:
         (table,) = await build_crosstabs(engine, survey, "1", ["2"])
         text = await asyncio.to_thread(render_table, table)
-        if len(text) > LIMIT:
+        if not fits(text):
             await asyncio.to_thread(render_short, table)
 
     return work
@@ -60,8 +60,8 @@ def crosstab_work(survey):
 def filtered_work(survey):
     """/stats where 11=2: the filtered summary and its messages."""
     from analytics.filters import parse_filter
-    from analytics.render import render_summary
     from analytics.summary import build_summary
+    from analytics.summary_text import render_summary
 
     where = parse_filter(WHERE, survey)
 
@@ -74,8 +74,8 @@ def filtered_work(survey):
 
 def full_work(survey):
     """The unfiltered /stats (baseline)."""
-    from analytics.render import render_summary
     from analytics.summary import build_summary
+    from analytics.summary_text import render_summary
 
     async def work(engine) -> None:
         summary = await build_summary(engine, survey)

@@ -4,7 +4,9 @@
 person would) go /start → Начать → all 14 questions. The real application is fed through its
 update processor (per-user order, 256 concurrent updates), and every answer is committed before
 the reply. The baseline is a bare PTB application with the same processor making the same Bot API
-calls per update (answer the callback, edit the message, send the next screen) and no storage.
+calls per update as the bot (bot/respondent/handlers.py ``_render_outcome``: a tap is answered and its
+message edited into the next screen, the answer just given on top; a typed answer gets the next screen
+as a new message) with the same screens, and no storage.
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def script(user_id: int, first_update_id: int) -> list[tuple[dict, str, str | No
 
     qs = SURVEY.questions
     message("/start", None)
-    press(callbacks.menu(0, "begin"), "advance", qs[0].id)
+    press(callbacks.menu(0, "begin"), "redraw", qs[0].id)
     version = 1
     for i, q in enumerate(qs):
         nxt = qs[i + 1].id if i + 1 < len(qs) else None
@@ -134,24 +136,21 @@ def baseline_app() -> tuple[Application, dict[int, tuple]]:
     request = RecordingRequest(record=False)
     app = (ApplicationBuilder().token(TOKEN).request(request).get_updates_request(request)
            .concurrent_updates(PerUserUpdateProcessor(256)).build())
-    screens: dict[int, tuple] = {}
+    prepared: dict[int, tuple] = {}
 
     async def on_button(update: Update, context) -> None:
-        (edit_text, edit_rows), send_screen = screens[update.update_id]
+        text, rows = prepared[update.update_id]
         query = update.callback_query
         await query.answer()
-        await query.edit_message_text(edit_text, parse_mode=ParseMode.HTML, reply_markup=markup(edit_rows))
-        if send_screen is not None:
-            await context.bot.send_message(update.effective_chat.id, send_screen[0], parse_mode=ParseMode.HTML,
-                                           reply_markup=markup(send_screen[1]))
+        await query.edit_message_text(text, parse_mode=ParseMode.HTML, reply_markup=markup(rows))
 
     async def on_message(update: Update, context) -> None:
-        _, (text, rows) = screens[update.update_id]
+        text, rows = prepared[update.update_id]
         await context.bot.send_message(update.effective_chat.id, text, parse_mode=ParseMode.HTML, reply_markup=markup(rows))
 
     app.add_handler(CallbackQueryHandler(on_button))
     app.add_handler(MessageHandler(filters.ALL, on_message))
-    return app, screens
+    return app, prepared
 
 
 def markup(rows: list[list[tuple[str, str]]] | None) -> InlineKeyboardMarkup | None:
@@ -167,31 +166,34 @@ def _plain(screen: screens.Screen) -> tuple[str, list[list[tuple[str, str]]] | N
     return screen.text, rows
 
 
-def screens_for(raw: dict, kind: str, next_q: str | None) -> tuple:
-    """What the baseline shows for one update: the edited screen and the sent one (None: no send)."""
-    return tuple(None if s is None else _plain(s) for s in _screens_for(raw, kind, next_q))
+def screens_for(raw: dict, kind: str, next_q: str | None) -> tuple[str, list[list[tuple[str, str]]] | None]:
+    """What the baseline shows for one update: a tap's message is edited into it, a message gets it as a reply."""
+    return _plain(_screen_for(raw, kind, next_q))
 
 
-def _screens_for(raw: dict, kind: str, next_q: str | None) -> tuple:
+def _screen_for(raw: dict, kind: str, next_q: str | None) -> screens.Screen:
+    """The screen the bot renders (bot/respondent/handlers.py ``_render_outcome``): the next question with the
+    answer just given on top, the thank-you after the last one; a redraw (a toggle, «Начать») and /start without it."""
+    if "message" in raw and raw["message"]["text"] == "/start":
+        return screens.intro_screen(SURVEY)
     if next_q is None:
-        nxt = screens.intro_screen(SURVEY) if "message" in raw else screens.finished_screen(SURVEY, Progress(None))
-    else:
-        nxt = screens.question_screen(SURVEY, Progress(next_q), 5)
+        return screens.finished_screen(SURVEY, Progress(None))
+    screen = screens.question_screen(SURVEY, Progress(next_q), 5)
     if kind == "redraw":
-        return nxt, None
-    answered = screens.answered_screen(SURVEY, SURVEY.questions[0].id, Answer(option_ids=(SURVEY.questions[0].options[0].id,)))
-    return answered, nxt
+        return screen
+    first = SURVEY.questions[0]  # the answered line of one question stands for all (its length barely varies)
+    return screens.after_answer(SURVEY, first.id, Answer(option_ids=(first.options[0].id,)), screen)
 
 
 async def run_baseline(users: int, base_user: int) -> tuple[float, int]:
     """Updates/s of the bare application."""
-    app, screens = baseline_app()
+    app, prepared = baseline_app()
     all_scripts = scripts(users, base_user)
     per_user = []
     for s in all_scripts:
         ups = []
         for raw, kind, nxt in s:
-            screens[raw["update_id"]] = screens_for(raw, kind, nxt)
+            prepared[raw["update_id"]] = screens_for(raw, kind, nxt)
             ups.append(Update.de_json(raw, app.bot))
         per_user.append(ups)
     await app.initialize()

@@ -57,8 +57,8 @@ class Heartbeat:
 
 async def summary_once(db: Path, survey) -> tuple[float, float, int]:
     """(seconds, worst stall in seconds, lines) of one full /stats text."""
-    from analytics.render import render_summary
     from analytics.summary import build_summary
+    from analytics.summary_text import render_summary
     from storage.db import create_engine
 
     engine = create_engine(f"sqlite+aiosqlite:///{db}")

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from survey.model import ID_PATTERN, Condition, Option, Question, QuestionType, Scale, Survey, SurveyMeta
+from survey.model import CHOICE_TYPES, ID_PATTERN, Condition, Option, Question, QuestionType, Scale, Survey, SurveyMeta
 
 # A path into the parsed YAML (keys and 0-based list indexes) -> its 1-based line.
 Positions = dict[tuple[Any, ...], int]
@@ -197,7 +197,7 @@ def _hidden_rule_problems(exc: ValidationError, raw: Any, positions: Positions) 
         kept = {k: v for k, v in original.items() if k not in keys}
         kept.setdefault("id", "placeholder")
         kept.setdefault("text", "placeholder")
-        if "options" in keys and original.get("type") in ("single_choice", "multiple_choice"):
+        if "options" in keys and original.get("type") in {t.value for t in CHOICE_TYPES}:
             continue  # which rules hold depends on the options
         try:
             Question.model_validate(kept)

@@ -15,6 +15,8 @@ from typing import Annotated, Literal, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from survey.text import clip
+
 # Ids travel inside Telegram callback data (64 bytes at most), so they stay short and plain.
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 DEFAULT_OTHER_LABEL = "Другое (укажите)"
@@ -59,7 +61,6 @@ def type_traits(qtype: QuestionType) -> TypeTraits:
 TRAITS: dict[QuestionType, TypeTraits] = {t: type_traits(t) for t in QuestionType}
 CHOICE_TYPES = tuple(t for t in QuestionType if TRAITS[t].choice)
 NUMERIC_TYPES = tuple(t for t in QuestionType if TRAITS[t].numeric)  # scale and number
-TYPED_TYPES = tuple(t for t in QuestionType if TRAITS[t].typed)  # number and text
 
 
 class _Strict(BaseModel):
@@ -240,7 +241,7 @@ class Question(_Strict):
     def short_title(self) -> str:
         """A short name for summaries: the title, the heading, or the text's start."""
         text = self.title or self.heading or self.text
-        return text if len(text) <= 80 else text[:77].rstrip() + "…"
+        return clip(text, 80)
 
     @property
     def option_ids(self) -> list[str]:

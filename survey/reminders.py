@@ -1,8 +1,8 @@
-"""When a reminder may go out (pure: no clock, no I/O): quiet hours and the schedule of one response.
+"""When a reminder may go out (pure: no clock, no I/O): the quiet hours.
 
 Nothing is sent between ``QUIET_FROM`` (22:00) and ``QUIET_UNTIL`` (09:00) local time in the bot's TIMEZONE;
-a reminder that falls due then goes out at 09:00. A response is due ``after`` its last activity and ``after``
-its previous reminder, at most ``max_count`` times in all.
+a reminder that falls due then goes out at 09:00. When one falls due (``REMIND_AFTER`` after the response's
+last activity and after its previous reminder, ``REMIND_MAX`` times at most) is the SQL of storage/reminders.py.
 """
 
 from __future__ import annotations
@@ -35,11 +35,3 @@ def next_allowed(moment: datetime, zone: tzinfo, quiet_from: time = QUIET_FROM,
     # Wall-clock 09:00 of that day in the zone (fold=0: the first of two if the clock is set back then).
     return datetime.combine(day, quiet_until, tzinfo=zone).astimezone(moment.tzinfo)
 
-
-def due_at(last_activity: datetime, last_reminded: datetime | None, sent: int, after: timedelta,
-           max_count: int) -> datetime | None:
-    """When the next reminder of a response is due (before quiet hours are applied); None when none is left."""
-    if sent >= max_count:
-        return None
-    start = last_activity if last_reminded is None else max(last_activity, last_reminded)
-    return start + after

@@ -10,11 +10,19 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from analytics.cells import neutralize
 from analytics.charts import funnel_chart, question_chart, question_figure
 from analytics.codebook import variables
-from analytics.export import export_csv, export_xlsx, neutralize
-from analytics.render import LIMIT, MULTIPLE_NOTE, render_funnel, render_other_texts, render_question, render_summary
+from analytics.export import export_csv, export_xlsx
+from analytics.messages import fits
 from analytics.summary import build_summary, percent, scale_groups, summary_to_json, wilson_interval
+from analytics.summary_text import (
+    MULTIPLE_NOTE,
+    render_funnel,
+    render_other_texts,
+    render_question,
+    render_summary,
+)
 from storage.db import create_engine
 from storage.migrate import upgrade
 from survey.loader import load_survey
@@ -206,7 +214,7 @@ async def test_json_shape(summary):
 async def test_render_summary(summary):
     messages = render_summary(summary)
     text = "\n".join(messages)
-    assert all(len(m) <= LIMIT for m in messages)
+    assert all(fits(m) for m in messages)
     assert "Начали: 100" in text and "Завершили: 90" in text and "В процессе: 10" in text
     assert "Доля завершивших: 90,0%" in text
     assert "Медианное время прохождения: 45 мин 30 с" in text
@@ -234,7 +242,7 @@ async def test_render_limits_with_many_long_other_texts(summary):
     q01 = dataclasses.replace(summary.question(Q01), other_texts=long_texts)
     big = dataclasses.replace(summary, questions=[q01, *summary.questions[1:]])
     for messages in (render_summary(big), render_question(big, 1), render_other_texts(big, Q01)):
-        assert messages and all(len(m) <= LIMIT for m in messages)
+        assert messages and all(fits(m) for m in messages)
     full = render_other_texts(big, Q01)
     assert len(full) > 30  # 500 x 300 characters do not fit in a few messages
     joined = "\n".join(full)
@@ -242,7 +250,7 @@ async def test_render_limits_with_many_long_other_texts(summary):
     # A single gigantic text is split, never cut mid-entity or beyond the limit.
     huge = dataclasses.replace(q01, other_texts=["&" * 5000])
     msgs = render_other_texts(dataclasses.replace(summary, questions=[huge]), Q01)
-    assert all(len(m) <= LIMIT for m in msgs) and "".join(msgs).count("&amp;") == 5000
+    assert all(fits(m) for m in msgs) and "".join(msgs).count("&amp;") == 5000
 
 
 async def test_render_question_and_funnel(summary):
@@ -403,3 +411,18 @@ async def test_scale_number_text_without_extras(tmp_path):
         assert data[0][-3:] == ("rate", "age", "note") and data[1][-1] == "+просто текст"
     finally:
         await eng.dispose()
+
+
+def test_pack_blocks_keeps_blocks_whole_and_counts_utf16():
+    from analytics.messages import pack_blocks, utf16_len
+
+    blocks = [["a" * 30, "b" * 30], ["c" * 30], ["d" * 30, "e" * 30]]
+    assert pack_blocks(blocks, limit=100) == ["a" * 30 + "\n" + "b" * 30 + "\n\n" + "c" * 30, "d" * 30 + "\n" + "e" * 30]
+    # A block larger than a message is split between its lines, then the next block follows it.
+    big = [[f"{i:02d} " + "x" * 40 for i in range(6)], ["tail"]]
+    parts = pack_blocks(big, limit=100)
+    assert all(utf16_len(p) <= 100 for p in parts) and parts[-1].endswith("\n\ntail")
+    assert "\n".join(parts).replace("\n\n", "\n").split("\n") == [*big[0], "tail"]
+    # Telegram counts an emoji outside the BMP as two units.
+    emoji = ["😀" * 30, "😀" * 30]
+    assert pack_blocks([emoji], limit=100) == ["😀" * 30, "😀" * 30]

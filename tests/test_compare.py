@@ -17,7 +17,7 @@ from sqlalchemy import insert
 
 from analytics.compare import add_to_json, compare, render_comparison
 from analytics.compare_charts import comparison_chart
-from analytics.render import LIMIT
+from analytics.messages import fits
 from analytics.significance import independence, two_proportions
 from analytics.summary import build_summary, summary_to_json
 from storage.db import create_engine
@@ -231,7 +231,7 @@ async def test_data_reproducing_2020_give_no_difference(copy_engine, survey):
 
 async def test_comparison_text_keeps_provenance(copy_engine, survey):
     messages = render_comparison(compare(await build_summary(copy_engine, survey), survey))
-    assert all(len(m) <= LIMIT for m in messages)
+    assert all(fits(m) for m in messages)
     text = "\n".join(messages)
     assert "Респондентов сейчас: 99 против 99 в 2020." in text
     assert "Сейчас n = 93 · 2020: n = 93 [выведено]" in text

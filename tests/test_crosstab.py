@@ -29,7 +29,7 @@ from analytics.crosstab import CrosstabError, add_to_json, build_crosstabs
 from analytics.crosstab_render import render_short, render_table, sheet_rows
 from analytics.export import export_xlsx
 from analytics.filters import parse_filter
-from analytics.render import LIMIT
+from analytics.messages import fits
 from analytics.summary import build_summary, summary_to_json
 from storage.db import create_engine
 from storage.migrate import upgrade
@@ -114,7 +114,7 @@ async def test_single_choice_2x2_chi_square_and_residuals(engine, survey):
     assert t.test.cramers_v == pytest.approx(0.2)
     assert not t.test.unreliable
     text = render_table(t)
-    assert len(text) <= LIMIT
+    assert fits(text)
     assert "хи-квадрат: χ² = 4,00, df = 1, p = 0,046, V Крамера = 0,20" in text
     assert "40,0▼" in text and "60,0▲" in text
     assert "A — Собственник / руководитель компании (n = 50)" in text
@@ -139,9 +139,9 @@ async def test_multiple_choice_on_the_respondents_base(engine, survey):
     assert upsell.cells[0].percent == Decimal("20.0") and upsell.cells[2].percent == Decimal("0.0")
     nothing = next(r for r in t.rows if r.key == "web_analytics")
     assert nothing.test is None  # an option nobody chose has nothing to test
-    assert len(render_table(t)) > LIMIT  # 23 options x 8 columns: the chat gets a file and this summary
+    assert not fits(render_table(t))  # 23 options x 8 columns: the chat gets a file and this summary
     short = render_short(t)
-    assert len(short) <= LIMIT and "Вариантов со значимыми различиями между столбцами: 3 из 23." in short
+    assert fits(short) and "Вариантов со значимыми различиями между столбцами: 3 из 23." in short
     assert "• Коммуникации с клиентами — A: 20,0% ▼ (Все: 60,0%)" in short
 
 
@@ -220,7 +220,7 @@ async def test_admin_crosstab_text(make_user, filled_bot):
     await admin.send("/stats 9 by 14")
     (message,) = admin.messages()
     assert "9. Подробность постановки задач × 14. Роль респондента" in message.text
-    assert "χ² = 4,00" in message.text and len(message.text) <= LIMIT
+    assert "χ² = 4,00" in message.text and fits(message.text)
 
 
 async def test_admin_long_crosstab_goes_as_a_file(make_user, filled_bot):
@@ -230,7 +230,7 @@ async def test_admin_long_crosstab_goes_as_a_file(make_user, filled_bot):
     await admin.send("/stats 2 by 14")
     new = request.calls[before:]
     (text,) = [p["text"] for n, p in new if n == "sendMessage"]
-    assert len(text) <= LIMIT and "Таблица целиком — в файле." in text
+    assert fits(text) and "Таблица целиком — в файле." in text
     ((name, content),) = [p for n, p in new if n == "sendDocument"][0]["_files"].values()
     rows = list(load_workbook(io.BytesIO(content), read_only=True)["Таблицы"].iter_rows(values_only=True))
     assert rows[0][0] == "2. Функции аккаунт-менеджера × 14. Роль респондента"
@@ -245,7 +245,7 @@ async def test_admin_all_questions_by_banner_as_xlsx(make_user, filled_bot):
     await admin.send("/stats by 14")
     new = request.calls[before:]
     texts = [p["text"] for n, p in new if n == "sendMessage"]
-    assert texts and all(len(t) <= LIMIT for t in texts)
+    assert texts and all(fits(t) for t in texts)
     assert "Все вопросы × 14. Роль респондента" in texts[0]
     assert "9. Подробность постановки задач (n = 100) — хи-квадрат: χ² = 4,00" in "\n".join(texts)
     docs = [p for n, p in new if n == "sendDocument"]

@@ -9,8 +9,8 @@ import pytest
 
 from analytics.export import export_csv
 from analytics.filters import FilterError, parse_filter
-from analytics.render import render_funnel, render_question, render_summary
 from analytics.summary import build_summary, summary_to_json
+from analytics.summary_text import render_funnel, render_question, render_summary
 from bot.admin.args import StatsArgsError, parse_stats_args
 from bot.respondent import screens as bot_render
 from storage.db import create_engine

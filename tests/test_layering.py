@@ -142,3 +142,90 @@ def test_no_private_modules_of_other_packages(package):
         and (_private_part(module) or any(_private_part(name) for name in names))
     ]
     assert not wrong, "\n".join(wrong)
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Project module -> the project modules it imports, at the top or inside a function.
+
+    ``from a import b`` is an edge to ``a.b`` when that is a module (a submodule imported by name), else to
+    ``a``; ``import a.b.c`` to the deepest project module of the dotted name; relative imports are resolved.
+    """
+    paths = {_module_name(path): path for package in LAYERS for path in _modules(package)}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        named: list[str] = []
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                named += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                if node.level:
+                    package = name.split(".")[: len(name.split(".")) - node.level + (path.name == "__init__.py")]
+                    module = ".".join(package + ([node.module] if node.module else []))
+                named += [f"{module}.{alias.name}" if f"{module}.{alias.name}" in paths else module for alias in node.names]
+        graph[name] = {target for dotted in named if (target := _deepest(dotted, paths)) and target != name}
+    return graph
+
+
+def _deepest(dotted: str, modules: dict[str, Path]) -> str | None:
+    """The longest prefix of a dotted name that is a project module (None for a third-party one)."""
+    parts = dotted.split(".")
+    while parts and ".".join(parts) not in modules:
+        parts.pop()
+    return ".".join(parts) or None
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), each as a sorted list."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_no_import_cycles():
+    """No two project modules import each other, directly or through others (imports inside functions count:
+    a lazy import hides a cycle, it does not remove it)."""
+    cycles = _cycles(_import_graph())
+    assert not cycles, "\n".join(" ↔ ".join(c) for c in cycles)
+
+
+def test_the_cycle_finder_sees_submodules_and_lazy_imports():
+    graph = _import_graph()
+    # analytics/__init__.py imports analytics.dataset inside a function: still an edge.
+    assert "analytics.dataset" in graph["analytics"]
+    # `from bot import callbacks` names a submodule: an edge to bot.callbacks, not to the package.
+    assert "bot.callbacks" in graph["bot.admin.stats"] and "bot" not in graph["bot.admin.stats"]
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bot.respondent.longtext import split_messages, utf16_len
+from analytics.messages import split_messages, utf16_len
 from bot.respondent.privacy import FORGET_HINT
 from bot.settings import Settings
 from tests.conftest import TEST_TOKEN

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from openpyxl import load_workbook
 
-from analytics import charts, codebook, export, render as report, summary
+from analytics import charts, codebook, crosstab, export, jobs, summary, summary_text
 from analytics.summary import QuestionSummary, build_summary, summary_to_json
 from bot.respondent import screens
 from bot.settings import Settings
@@ -249,10 +249,13 @@ LAYERS: dict[str, Callable[[], object]] = {
         _unknown_type_survey()[0], _unknown_type_question(), flow.Answer(number=1)),
     "analytics.summary (per-question tables)": lambda: summary._question_summary(
         *_unknown_type_survey(), summary._Figures({}, {}, {}, {}, {}, {}, {}, {}, None, None, None), 1),
-    "analytics.render (/stats text)": lambda: report._question_lines(_unknown_summary()),
+    "analytics.summary_text (/stats text)": lambda: summary_text._question_lines(_unknown_summary()),
     "analytics.charts": lambda: charts.has_chart(_unknown_summary()),
     "analytics.export (CSV/XLSX columns)": lambda: export._question_columns(*_unknown_type_survey()),
     "analytics.codebook (SAV labels)": lambda: codebook.question_variables(*_unknown_type_survey()),
+    "analytics.export (questionnaire sheet)": lambda: export._questionnaire_rows(_unknown_type_survey()[0]),
+    "analytics.crosstab (a test per option?)": lambda: crosstab.CrossTab(
+        QID, 1, "?", NEW, crosstab.Banner(crosstab.SOURCE, None, "источник", []), [], 0).tests_each_option,  # type: ignore[arg-type]
 }
 
 
@@ -260,3 +263,9 @@ LAYERS: dict[str, Callable[[], object]] = {
 def test_a_type_no_layer_knows_fails_loudly(layer: str) -> None:
     with pytest.raises(AssertionError, match="unreachable"):
         LAYERS[layer]()
+
+
+def test_an_export_format_no_one_knows_is_refused() -> None:
+    assert jobs.export_format("sav") is jobs.ExportFormat.SAV and set(jobs.FORMATS) == {"csv", "xlsx", "sav"}
+    with pytest.raises(ValueError, match="unknown export format 'pdf'"):
+        jobs.export_format("pdf")

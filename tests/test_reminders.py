@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from analytics.render import render_funnel, render_summary
 from analytics.summary import build_summary, summary_to_json
+from analytics.summary_text import render_funnel, render_summary
 from bot.background.reminders import CONTINUE
 from bot.settings import Settings, load_settings
 from storage.reminders import ReminderCounts
 from survey.loader import load_survey
 from survey.model import DEFAULT_REMINDER_TEXT
-from survey.reminders import due_at, next_allowed
+from survey.reminders import next_allowed
 from survey.schema import survey_json_schema
 from tests.conftest import ADMIN_ID, TEST_TOKEN
 from tests.dbcheck import fetch, respondent_row, response_row, stored_answers
@@ -52,7 +52,7 @@ def daytime_zone() -> str:
     raise AssertionError("no zone in daytime")  # pragma: no cover
 
 
-# ------------------------------------------------------------------ pure: quiet hours and the schedule
+# ------------------------------------------------------------------ pure: quiet hours
 @pytest.mark.parametrize(("hh", "mm", "expected"), [
     (21, 59, None),  # allowed: itself
     (22, 0, (1, 9)),  # quiet from 22:00: the next day at 09:00
@@ -89,14 +89,6 @@ def test_next_allowed_across_a_dst_change():
         assert next_allowed(moment, MSK) - moment == timedelta(hours=10, minutes=30)
     with pytest.raises(ValueError):
         next_allowed(datetime(2026, 3, 7, 23, 0), NY)
-
-
-def test_due_at_spacing_and_cap():
-    t = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-    assert due_at(t, None, 0, HOUR, 2) == t + HOUR
-    assert due_at(t, t + HOUR, 1, HOUR, 2) == t + 2 * HOUR  # spaced by REMIND_AFTER after the first
-    assert due_at(t + 3 * HOUR, t + HOUR, 1, HOUR, 2) == t + 4 * HOUR  # activity since: counted from it
-    assert due_at(t, t + HOUR, 2, HOUR, 2) is None
 
 
 def test_settings_and_questionnaire_field():
@@ -304,6 +296,37 @@ async def test_a_claim_is_won_once_and_refused_after_activity(db_url):
         async with engine.begin() as conn:
             assert not await store.claim(conn, sid, due, t + HOUR, HOUR, 2)
         assert response_row(db_url, 5301)["reminders_sent"] == 1
+
+
+async def test_the_schedule_counts_from_the_later_of_activity_and_the_last_reminder(db_url):
+    """When a reminder falls due, through storage's SQL (the one rule the bot follows): REMIND_AFTER after the
+    last activity and after the previous reminder, whichever is later; none once REMIND_MAX were claimed."""
+    from sqlalchemy import update
+
+    from storage import reminders as store
+    from storage.models import Response
+
+    minute = timedelta(minutes=1)
+    async with running_app(remind_settings(db_url)) as (app, request):
+        await started(app, request, 5401)
+        engine, sid = app.bot_data.engine, app.bot_data.survey.id
+        t = local(MSK, in_days(2), 12)
+
+        async def due_at(moment: datetime) -> list:
+            return await store.due_reminders(engine, sid, moment, HOUR, 2, 10)
+
+        (due,) = await due_at(t)
+        async with engine.begin() as conn:
+            assert await store.claim(conn, sid, due, t, HOUR, 2)
+        assert await due_at(t + HOUR - minute) == []  # spaced by REMIND_AFTER after the first
+        assert len(await due_at(t + HOUR)) == 1
+        async with engine.begin() as conn:  # activity since the reminder: the next one counts from it
+            await conn.execute(update(Response).where(Response.id == due.response_id).values(updated_at=t + 3 * HOUR))
+        assert await due_at(t + 4 * HOUR - minute) == []
+        (due,) = await due_at(t + 4 * HOUR)
+        async with engine.begin() as conn:
+            assert await store.claim(conn, sid, due, t + 4 * HOUR, HOUR, 2)
+        assert await due_at(t + 100 * HOUR) == []  # REMIND_MAX reached
 
 
 async def test_reminders_are_bulk_sends(db_url):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from analytics.render import render_summary
 from analytics.summary import REMOVED, REMOVED_LABEL, build_summary, summary_to_json
+from analytics.summary_text import render_summary
 from bot.settings import Settings
 from survey.loader import parse_survey
 from tests.conftest import TEST_TOKEN

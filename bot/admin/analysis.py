@@ -11,7 +11,7 @@ from telegram.constants import ParseMode
 from analytics import compare as comparing, crosstab_render
 from analytics.crosstab import build_crosstabs, count_respondents
 from analytics.filters import Filter
-from analytics.render import LIMIT
+from analytics.messages import fits
 from analytics.summary import Summary
 from bot.context import Context
 
@@ -72,7 +72,7 @@ async def send_crosstab(
     if question is not None and tables:
         table = tables[0]
         text = await asyncio.to_thread(crosstab_render.render_table, table, filter_text)
-        if len(text) <= LIMIT and len(table.banner.columns) <= MAX_TEXT_COLUMNS:
+        if fits(text) and len(table.banner.columns) <= MAX_TEXT_COLUMNS:
             await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
             return
         summary = [await asyncio.to_thread(crosstab_render.render_short, table, filter_text)]

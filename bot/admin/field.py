@@ -60,8 +60,8 @@ async def survey_text(context: Context, av: Availability) -> str:
 
 
 def render_percent(count: int, base: int) -> str:
-    from analytics.render import fmt_percent
     from analytics.summary import percent
+    from analytics.summary_text import fmt_percent
 
     return fmt_percent(percent(count, base))
 

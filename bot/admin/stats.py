@@ -21,7 +21,7 @@ from telegram import (
 )
 from telegram.constants import ChatType, ParseMode
 
-from analytics import charts, jobs, render as report
+from analytics import charts, jobs, summary_text as report
 from analytics.compare import baseline_waves
 from analytics.crosstab import CrosstabError, resolve_banner
 from analytics.filters import Filter, FilterError, parse_filter

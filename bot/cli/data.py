@@ -22,8 +22,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from analytics.compare import add_to_json, baseline_waves, compare, render_comparison
     from analytics.crosstab_render import render_table
     from analytics.filters import FilterError, parse_filter
-    from analytics.render import render_summary
     from analytics.summary import build_summary, summary_to_json
+    from analytics.summary_text import render_summary
 
     settings = load_settings()
     check_url(settings.database_url, must_exist=True)  # reading must never create an empty database

@@ -3,7 +3,7 @@
 - ``handlers``: thin handlers (/start, /help, buttons, typed answers, stickers, edits, groups, errors) that
   call the service and pick the reply by an exhaustive match on what the request got;
 - ``screens``: every respondent-facing text and keyboard (question, intro, resume, thank-you, notices);
-- ``privacy``: /my_data and /forget_me; ``longtext``: long HTML as several messages;
+- ``privacy``: /my_data and /forget_me (a long record goes as several messages, analytics/messages.py);
 - ``ui``: send, edit and acknowledge, tolerant of Telegram's harmless refusals;
 - ``preview``: the questionnaire as a respondent sees it, in the terminal (``surveybot preview``).
 

@@ -7,10 +7,11 @@ from html import escape
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 
+from analytics.messages import split_messages
+from analytics.summary_text import fmt_time
 from bot import callbacks
 from bot.context import Context
 from bot.respondent import screens
-from bot.respondent.longtext import split_messages
 from bot.respondent.ui import edit, toast
 
 FORGET_ASK = (
@@ -25,10 +26,6 @@ FORGET_HINT = "Удалить всё это можно командой /forget_
 def your_id(user_id: int) -> str:
     """The line telling users their own numeric Telegram id (what an operator puts in ADMIN_IDS)."""
     return f"Ваш числовой Telegram id: <code>{user_id}</code>"
-
-
-def _when(value) -> str:
-    return value.strftime("%d.%m.%Y %H:%M UTC") if value else "—"
 
 
 async def my_data(update: Update, context: Context) -> None:
@@ -46,14 +43,14 @@ async def my_data(update: Update, context: Context) -> None:
     lines = [
         "<b>Что о вас сохранено</b>",
         f"Идентификатор: {who} — <code>{escape(record['user_key'])}</code>",
-        f"Первый визит: {_when(record['first_seen'])}",
+        f"Первый визит: {fmt_time(record['first_seen'])}",
         f"Источник ссылки: {escape(record['source'] or '—')}",
         "Имя, username и другие данные профиля не сохраняются.",
         your_id(user_id) + (" (он не сохраняется)" if anonymous else ""),
     ]
     for resp in record["responses"]:
         status = "завершён" if resp["status"] == "completed" else "в процессе"
-        lines += ["", f"Опрос: {status}; начат {_when(resp['started_at'])}, завершён {_when(resp['completed_at'])}"]
+        lines += ["", f"Опрос: {status}; начат {fmt_time(resp['started_at'])}, завершён {fmt_time(resp['completed_at'])}"]
         if resp["survey_id"] != survey.id:
             lines.append(f"(анкета {escape(resp['survey_id'])})")
             continue

@@ -14,8 +14,10 @@ from survey import flow
 from survey.field import Availability, Phase, Why
 from survey.flow import Answer, Progress, Reason
 from survey.model import OTHER, Question, QuestionType, Survey
+from survey.text import clip
 
 BUTTON_LIMIT = 40  # longer option texts are listed in the message and abbreviated on buttons
+ANSWER_LABEL_LIMIT = 120  # an answer read back in one line
 BAR_CELLS = 10
 
 BACK = "← Назад"
@@ -51,7 +53,7 @@ def _button_label(index: int, text: str, numbered: bool) -> str:
     if not numbered:
         return text
     label = f"{index}. {text}"
-    return label if len(label) <= BUTTON_LIMIT else label[: BUTTON_LIMIT - 1].rstrip() + "…"
+    return clip(label, BUTTON_LIMIT)
 
 
 @dataclass(frozen=True)
@@ -193,23 +195,13 @@ def _keyboard(survey: Survey, q: Question, progress: Progress, version: int, vie
     return InlineKeyboardMarkup(rows)
 
 
-def answered_screen(survey: Survey, question_id: str, answer: Answer | None) -> Screen:
-    """The question message after it was answered: the answer shown, no keyboard left."""
-    q = survey.get(question_id)
-    number, total = survey.number(q.id), len(survey.questions)
-    verdict = "⏭ Вопрос пропущен" if answer is not None and answer.skipped else f"✅ Ваш ответ: {escape(answer_label(survey, q, answer))}"
-    return Screen(f"<b>Вопрос {number} из {total}</b>\n\n{escape(q.text)}\n\n<i>{verdict}</i>")
-
-
 def answered_line(survey: Survey, question_id: str, answer: Answer | None) -> str:
     """The answer just given, as one line on top of the next screen: «✅ 4. Заголовок — ответ»."""
     q = survey.get(question_id)
     head = f"{survey.number(q.id)}. {q.short_title}"
     if answer is None or answer.skipped:
         return f"⏭ <i>{escape(head)} — пропущен</i>"
-    label = answer_label(survey, q, answer)
-    if len(label) > 120:
-        label = label[:117] + "…"
+    label = clip(answer_label(survey, q, answer), ANSWER_LABEL_LIMIT)
     return f"✅ <i>{escape(head)} — {escape(label)}</i>"
 
 
@@ -223,12 +215,10 @@ def finished_screen(survey: Survey, progress: Progress) -> Screen:
     lines = [f"<b>{escape(survey.survey.thanks_text)}</b>", "", "Ваши ответы:"]
     for q in survey.questions:
         if q.id in progress.answers:
-            label = answer_label(survey, q, progress.answers[q.id])
-            if len(label) > 120:
-                label = label[:117] + "…"
+            label = clip(answer_label(survey, q, progress.answers[q.id]), ANSWER_LABEL_LIMIT)
             lines.append(f"{survey.number(q.id)}. {escape(q.short_title)} — {escape(label)}")
     text = "\n".join(lines)
-    return Screen(text if len(text) <= 4000 else text[:3990] + "…")
+    return Screen(clip(text, 4000))
 
 
 def intro_screen(survey: Survey) -> Screen:

@@ -1,9 +1,9 @@
 """Russian HTML texts of a summary for Telegram (parse_mode HTML).
 
-Every function returns a list of messages, each at most ``LIMIT`` characters of HTML
-(Telegram's limit is 4096 characters of text; counting the markup too keeps us safely
-below it). Messages are split between questions, then between lines of a long question;
-every user-supplied string (typed answers, and questionnaire texts too) is escaped.
+Every function returns a list of messages, each within Telegram's limit (analytics.messages:
+``MESSAGE_LIMIT`` UTF-16 units of HTML). Messages are split between questions, then between lines of a
+long question, and a typed answer longer than a message between pieces of it; every user-supplied string
+(typed answers, and questionnaire texts too) is escaped.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from decimal import Decimal
 from html import escape
 from typing import assert_never
 
+from analytics.messages import pack_blocks
 from analytics.summary import (
     REMOVED_LABEL,
     Bucket,
@@ -24,8 +25,8 @@ from analytics.summary import (
     wilson_interval,
 )
 from survey.model import QuestionType
+from survey.text import clip
 
-LIMIT = 4096
 PREVIEW_TEXTS = 3  # typed "other" answers shown under the "other" line of the summary
 PREVIEW_CHARS = 200  # a preview text longer than this is cut
 DETAIL_TEXTS = 20
@@ -75,61 +76,6 @@ def fmt_time(value: datetime | None) -> str:
     return "—" if value is None else value.strftime("%d.%m.%Y %H:%M UTC")
 
 
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())  # newlines inside a preview would break the layout
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _pieces(text: str, budget: int) -> list[str]:
-    """Escaped pieces of a text, each at most ``budget`` characters once escaped."""
-    out: list[str] = []
-    current: list[str] = []
-    size = 0
-    for ch in text:
-        e = escape(ch)
-        if size + len(e) > budget:
-            out.append("".join(current))
-            current, size = [], 0
-        current.append(e)
-        size += len(e)
-    if current or not out:
-        out.append("".join(current))
-    return out
-
-
-def pack_messages(blocks: list[list[str]], limit: int = LIMIT) -> list[str]:
-    """Join blocks of lines into messages of at most ``limit`` characters.
-
-    Blocks are kept whole when they fit; a block larger than a message is split between
-    its lines. Lines are built to be shorter than the limit, and each is closed HTML.
-    """
-    messages: list[str] = []
-    current = ""
-    for block in blocks:
-        text = "\n".join(block)
-        candidate = f"{current}\n\n{text}" if current else text
-        if len(candidate) <= limit:
-            current = candidate
-            continue
-        if current:
-            messages.append(current)
-            current = ""
-        if len(text) <= limit:
-            current = text
-            continue
-        for line in block:
-            line = line if len(line) <= limit else line[: limit - 1] + "…"  # safety net only
-            candidate = f"{current}\n{line}" if current else line
-            if len(candidate) <= limit:
-                current = candidate
-            else:
-                messages.append(current)
-                current = line
-    if current:
-        messages.append(current)
-    return messages
-
-
 # Blocks ---------------------------------------------------------------------------------
 
 
@@ -171,7 +117,8 @@ def _range_line(b: Bucket, name: str | None = None) -> str:
 
 def _texts_lines(texts: list[str], shown: int) -> list[str]:
     """The first ``shown`` typed answers, clipped, and how many more there are."""
-    lines = [f"  «{escape(_clip(t, PREVIEW_CHARS))}»" for t in texts[:shown]]
+    # Each on one line: newlines inside a preview would break the layout.
+    lines = [f"  «{escape(clip(' '.join(t.split()), PREVIEW_CHARS))}»" for t in texts[:shown]]
     if len(texts) > shown:
         lines.append(f"  … и ещё {len(texts) - shown}")
     return lines
@@ -225,7 +172,7 @@ def render_summary(summary: Summary) -> list[str]:
     blocks = [_header(summary)] + [_question_lines(q) for q in summary.questions]
     if summary.removed_questions:
         blocks.append([f"<b>{REMOVED_LABEL}</b>"] + [f"{escape(qid)} — n = {n}" for qid, n in summary.removed_questions])
-    return pack_messages(blocks)
+    return pack_blocks(blocks)
 
 
 def render_question(summary: Summary, number: int | str) -> list[str]:
@@ -233,7 +180,7 @@ def render_question(summary: Summary, number: int | str) -> list[str]:
     lines = _question_lines(summary.question(number), detail=True)
     if summary.filter:
         lines.insert(1, f"Фильтр: {escape(summary.filter)}")
-    return pack_messages([lines])
+    return pack_blocks([lines])
 
 
 def render_other_texts(summary: Summary, question_id: str | int) -> list[str]:
@@ -244,10 +191,8 @@ def render_other_texts(summary: Summary, question_id: str | int) -> list[str]:
     if not q.other_texts:
         lines.append("Своих ответов нет.")
     for i, text in enumerate(q.other_texts, 1):
-        prefix = f"{i}. "
-        for j, piece in enumerate(_pieces(text, LIMIT - len(prefix) - 16)):
-            lines.append((prefix if j == 0 else "") + piece)
-    return pack_messages([lines])
+        lines.append(f"{i}. {escape(text)}")  # a text longer than a message is cut between messages
+    return pack_blocks([lines])
 
 
 def reminders_line(summary: Summary) -> str:
@@ -272,5 +217,5 @@ def render_funnel(summary: Summary) -> list[str]:
         )
     if summary.reminders.reminded:
         lines.append(reminders_line(summary))
-    return pack_messages([lines])
+    return pack_blocks([lines])
 
