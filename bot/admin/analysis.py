@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from html import escape
 
-from telegram import InputFile, InputMediaPhoto
+from telegram import InputFile
 from telegram.constants import ParseMode
 
 from analytics import compare as comparing, crosstab_render
@@ -13,9 +13,9 @@ from analytics.crosstab import build_crosstabs, count_respondents
 from analytics.filters import Filter
 from analytics.messages import fits
 from analytics.summary import Summary
+from bot.admin.albums import send_album
 from bot.context import Context
 
-ALBUM = 10
 MAX_TEXT_COLUMNS = 7  # wider tables wrap on a phone: they go as a file
 
 
@@ -45,17 +45,8 @@ async def send_comparison(context: Context, chat_id: int, summary: Summary, wave
 
     images = await asyncio.to_thread(draw)
     caption = f"Сейчас и {comparison.wave}" + (f"; фильтр: {comparison.filter}" if comparison.filter else "")
-    for start in range(0, len(images), ALBUM):
-        chunk = images[start : start + ALBUM]
-        media = [
-            InputMediaPhoto(png, filename=f"compare_q{comparison.questions[start + i].number}.png",
-                            caption=caption if start + i == 0 else None)
-            for i, png in enumerate(chunk)
-        ]
-        if len(media) == 1:
-            await context.bot.send_photo(chat_id, media[0].media, caption=caption if start == 0 else None)
-        else:
-            await context.bot.send_media_group(chat_id, media)
+    named = [(f"compare_q{q.number}.png", png) for q, png in zip(comparison.questions, images)]
+    await send_album(context, chat_id, named, caption)
 
 
 async def send_crosstab(

@@ -16,7 +16,6 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
-    InputMediaPhoto,
     Update,
 )
 from telegram.constants import ChatType, ParseMode
@@ -28,6 +27,7 @@ from analytics.filters import Filter, FilterError, parse_filter
 from analytics.summary import Summary, build_summary
 from bot import callbacks
 from bot.admin import analysis
+from bot.admin.albums import send_album
 from bot.admin.args import StatsArgsError, StatsRequest, View, parse_stats_args
 from bot.callbacks import StatsView
 from bot.context import Context
@@ -41,7 +41,6 @@ ADMIN_COMMANDS = [
     BotCommand("stats", "Сводка: /stats [completed | N | charts | funnel | 2020] [by M] [where 11=2]"),
     BotCommand("export", "Выгрузка: /export [csv | xlsx | sav] [completed] [by M] [where 11=2]"),
 ]
-ALBUM = 10  # Telegram's limit of photos in one media group
 STATS_USAGE = (
     "<b>/stats</b> — сводка по всем вопросам\n"
     "<b>/stats completed</b> — только завершённые анкеты\n"
@@ -205,17 +204,7 @@ async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
     drawn = [q for q in summary.questions if charts.has_chart(q)]
     images = await asyncio.to_thread(lambda: [charts.question_chart(q, _ordered(context, q.id)) for q in drawn])
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
-    for start in range(0, len(images), ALBUM):
-        chunk = images[start : start + ALBUM]
-        media = [
-            InputMediaPhoto(png, filename=f"q{drawn[start + i].number}.png",
-                            caption=caption if start + i == 0 else None)
-            for i, png in enumerate(chunk)
-        ]
-        if len(media) == 1:
-            await context.bot.send_photo(chat_id, media[0].media, caption=caption if start == 0 else None)
-        else:
-            await context.bot.send_media_group(chat_id, media)
+    await send_album(context, chat_id, [(f"q{q.number}.png", png) for q, png in zip(drawn, images)], caption)
     for question in summary.questions:
         if not charts.has_chart(question):
             await _send_answers_file(context, chat_id, summary, question)
