@@ -231,10 +231,12 @@ async def close_storage(app: Application) -> None:
     limiter = app.bot.rate_limiter
     if isinstance(limiter, OutgoingLimiter) and limiter.shared is not None:
         await limiter.shared.stop()
-    if app.bot_data.service is not None:
+    opened = app.bot_data.service is not None  # a start that failed half-way logs nothing here
+    if opened:
         app.bot_data.service.close()
     if app.bot_data.engine is not None:
         await app.bot_data.engine.dispose()
+    if opened:
         log.info("storage closed")
 
 
