@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import assert_never
 
 from survey.model import OTHER, Question, QuestionType, Survey
@@ -62,6 +63,34 @@ def _scale_labels(q: Question) -> dict[int, str]:
     return labels
 
 
+class VariableKind(StrEnum):
+    """What one column of the coded export holds."""
+
+    SINGLE = "single"  # the code of one option
+    FLAG = "flag"  # 0/1: an option of a multiple choice selected or not
+    NUMBER = "number"
+    TEXT = "text"
+    TIME = "time"
+    ID = "id"
+
+
+def kind_name(kind: VariableKind) -> str:
+    """How the codebook names a column's kind."""
+    match kind:
+        case VariableKind.SINGLE:
+            return "один вариант (код)"
+        case VariableKind.FLAG:
+            return "0/1"
+        case VariableKind.NUMBER | VariableKind.ID:
+            return "число"
+        case VariableKind.TEXT:
+            return "текст"
+        case VariableKind.TIME:
+            return "время"
+        case _:
+            assert_never(kind)
+
+
 @dataclass(frozen=True)
 class Variable:
     """One column of the coded export: its name, what it holds, and its value labels."""
@@ -69,23 +98,23 @@ class Variable:
     name: str
     question: int | None  # the question's number, None for response-level columns
     label: str
-    kind: str  # "single", "flag", "number", "text", "time", "id"
+    kind: VariableKind
     values: dict[int, str]
 
 
 def base_variables(tz_name: str) -> list[Variable]:
     """The response-level columns that open every export."""
     return [
-        Variable("respondent", None, "Респондент (Telegram id или ключ-псевдоним при ANONYMOUS=true)", "text", {}),
-        Variable("response_id", None, "Номер анкеты", "id", {}),
-        Variable("status", None, "Статус: completed — завершена, in_progress — в процессе", "text", {}),
-        Variable("started_at", None, f"Начало (ISO 8601, часовой пояс {tz_name})", "time", {}),
-        Variable("completed_at", None, f"Завершение (ISO 8601, часовой пояс {tz_name})", "time", {}),
-        Variable("duration_seconds", None, "Длительность заполнения, секунд (только завершённые)", "number", {}),
-        Variable("last_question", None, "Вопрос, на котором остановилась незавершённая анкета", "text", {}),
-        Variable("survey_version", None, "Версия анкеты, по которой дан ответ", "number", {}),
-        Variable("source", None, "Источник (параметр ссылки ?start=)", "text", {}),
-        Variable("skipped_questions", None, "Пропущенные вопросы (id через «; »)", "text", {}),
+        Variable("respondent", None, "Респондент (Telegram id или ключ-псевдоним при ANONYMOUS=true)", VariableKind.TEXT, {}),
+        Variable("response_id", None, "Номер анкеты", VariableKind.ID, {}),
+        Variable("status", None, "Статус: completed — завершена, in_progress — в процессе", VariableKind.TEXT, {}),
+        Variable("started_at", None, f"Начало (ISO 8601, часовой пояс {tz_name})", VariableKind.TIME, {}),
+        Variable("completed_at", None, f"Завершение (ISO 8601, часовой пояс {tz_name})", VariableKind.TIME, {}),
+        Variable("duration_seconds", None, "Длительность заполнения, секунд (только завершённые)", VariableKind.NUMBER, {}),
+        Variable("last_question", None, "Вопрос, на котором остановилась незавершённая анкета", VariableKind.TEXT, {}),
+        Variable("survey_version", None, "Версия анкеты, по которой дан ответ", VariableKind.NUMBER, {}),
+        Variable("source", None, "Источник (параметр ссылки ?start=)", VariableKind.TEXT, {}),
+        Variable("skipped_questions", None, "Пропущенные вопросы (id через «; »)", VariableKind.TEXT, {}),
     ]
 
 
@@ -99,27 +128,27 @@ def question_variables(survey: Survey, q: Question) -> list[Variable]:
     match q.type:
         case QuestionType.SINGLE:
             out = [
-                Variable(q.id, number, text, "text", {}),
-                Variable(f"{q.id}__code", number, f"{text} (код)", "single", _option_labels(survey, q)),
+                Variable(q.id, number, text, VariableKind.TEXT, {}),
+                Variable(f"{q.id}__code", number, f"{text} (код)", VariableKind.SINGLE, _option_labels(survey, q)),
             ]
             if q.other_allowed:
-                out.append(Variable(f"{q.id}__other", number, f"{text} — {other_label}: текст", "text", {}))
+                out.append(Variable(f"{q.id}__other", number, f"{text} — {other_label}: текст", VariableKind.TEXT, {}))
             return out
         case QuestionType.MULTIPLE:
-            out = [Variable(q.id, number, f"{text} (выбранные варианты через «; »)", "text", {})]
+            out = [Variable(q.id, number, f"{text} (выбранные варианты через «; »)", VariableKind.TEXT, {})]
             flags = {0: "не выбран", 1: "выбран"}
             for o in q.options:
-                out.append(Variable(f"{q.id}__{o.id}", number, f"{text} — {o.text}", "flag", flags))
+                out.append(Variable(f"{q.id}__{o.id}", number, f"{text} — {o.text}", VariableKind.FLAG, flags))
             if q.other_allowed:
-                out.append(Variable(f"{q.id}__other_selected", number, f"{text} — {other_label}", "flag", flags))
-                out.append(Variable(f"{q.id}__other", number, f"{text} — {other_label}: текст", "text", {}))
+                out.append(Variable(f"{q.id}__other_selected", number, f"{text} — {other_label}", VariableKind.FLAG, flags))
+                out.append(Variable(f"{q.id}__other", number, f"{text} — {other_label}: текст", VariableKind.TEXT, {}))
             return out
         case QuestionType.SCALE:
-            return [Variable(q.id, number, text, "number", _scale_labels(q))]
+            return [Variable(q.id, number, text, VariableKind.NUMBER, _scale_labels(q))]
         case QuestionType.NUMBER:
-            return [Variable(q.id, number, text, "number", {})]
+            return [Variable(q.id, number, text, VariableKind.NUMBER, {})]
         case QuestionType.TEXT:
-            return [Variable(q.id, number, text, "text", {})]
+            return [Variable(q.id, number, text, VariableKind.TEXT, {})]
         case _ as unreachable:
             assert_never(unreachable)
 
@@ -135,12 +164,10 @@ def variables(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[Variable]
 def codebook_rows(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[list]:
     """The codebook as a table: a header, then one row per variable and one per coded value."""
     rows: list[list] = [CODEBOOK_COLUMNS]
-    kinds = {"single": "один вариант (код)", "flag": "0/1", "number": "число", "text": "текст", "time": "время",
-             "id": "число"}
     by_id = {q.id: q for q in survey.questions}
     for v in variables(survey, tz_name):
         qid = v.name.split("__", 1)[0]
-        kind = kinds[v.kind]
+        kind = kind_name(v.kind)
         q = by_id.get(qid)
         if q is not None and v.name == qid:
             kind = TYPE_NAMES[q.type]
@@ -149,7 +176,7 @@ def codebook_rows(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[list]
         rows.append([v.name, v.question, v.label, kind, None, None])
         for code, label in v.values.items():
             rows.append([v.name, v.question, None, None, code, label])
-        if q is not None and v.kind == "single" and q.other_allowed:
+        if q is not None and v.kind == VariableKind.SINGLE and q.other_allowed:
             rows[-1][5] = f"{rows[-1][5]} (код «другое»: {other_code(q)}, текст в {q.id}__other)"
     rows.append([])
     rows.append(["", None, "Пустая ячейка — нет ответа: вопрос пропущен (см. skipped_questions) или не показан.",

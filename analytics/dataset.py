@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from analytics.codebook import DEFAULT_TIMEZONE, Variable, variables
+from analytics.codebook import DEFAULT_TIMEZONE, Variable, VariableKind, variables
 from survey.model import QuestionType, Survey
 
 SPSS_NAME_MAX = 64
@@ -44,7 +44,7 @@ def typed_frame(survey: Survey, columns: list[str], rows: list[list], tz_name: s
                 frame[f"{q.id}__code"] = pd.to_numeric(frame[f"{q.id}__code"], errors="coerce").astype("Int64")
             case QuestionType.MULTIPLE:
                 for v in kinds.values():
-                    if v.name.startswith(f"{q.id}__") and v.kind == "flag":
+                    if v.name.startswith(f"{q.id}__") and v.kind == VariableKind.FLAG:
                         frame[v.name] = pd.to_numeric(frame[v.name], errors="coerce").astype("Int8")
             case QuestionType.SCALE | QuestionType.NUMBER:
                 frame[q.id] = pd.to_numeric(frame[q.id], errors="coerce").astype("Int64")
@@ -94,7 +94,7 @@ def sav_bytes(survey: Survey, frame: pd.DataFrame, tz_name: str = DEFAULT_TIMEZO
             measure[name] = "nominal"
         elif pd.api.types.is_integer_dtype(series.dtype) or pd.api.types.is_float_dtype(series.dtype):
             out[name] = series.astype("float64")  # SPSS numbers are doubles; missing = system missing
-            measure[name] = "nominal" if v is not None and v.kind in ("single", "flag") else "scale"
+            measure[name] = "nominal" if v is not None and v.kind in (VariableKind.SINGLE, VariableKind.FLAG) else "scale"
         else:
             out[name] = series.astype(object).where(series.notna(), "").astype(str)
             measure[name] = "nominal"

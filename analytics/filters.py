@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import assert_never
 
 from sqlalchemy import and_, or_, select
@@ -39,11 +40,19 @@ class FilterError(ValueError):
     """A filter that cannot be applied; the message is one line for the admin."""
 
 
+class ConditionKind(StrEnum):
+    """What a condition tests."""
+
+    CHOICE = "choice"  # Q=2,5: one of these options of a choice question or scale
+    RANGE = "range"  # Q=1-50: a number in a range
+    SOURCE = "source"  # source=S: the deep link the respondent came through
+
+
 @dataclass(frozen=True)
 class Condition:
     """One condition of a filter."""
 
-    kind: str  # "choice" | "range" | "source"
+    kind: ConditionKind
     question_id: str | None
     values: tuple[str, ...] = ()
     low: int | None = None
@@ -52,24 +61,28 @@ class Condition:
 
     def predicate(self) -> ColumnElement:
         """The condition as ``responses.id IN (...)`` (or a respondent test for the source)."""
-        if self.kind == "choice":
-            # OR of equalities rather than IN (...): plain bound parameters, which the exports' raw
-            # cursor (storage.records streams) can pass as they are.
-            ids = select(AnswerChoice.response_id).where(
-                AnswerChoice.question_id == self.question_id, or_(*(AnswerChoice.option_id == v for v in self.values))
-            )
-            return Response.id.in_(ids)
-        if self.kind == "range":
-            tests = [AnswerRow.question_id == self.question_id, AnswerRow.skipped == False]  # noqa: E712
-            tests.append(AnswerRow.number >= self.low)
-            if self.high is not None:
-                tests.append(AnswerRow.number <= self.high)
-            return Response.id.in_(select(AnswerRow.response_id).where(*tests))
-        tests = [Respondent.source == v for v in self.values if v != NO_SOURCE]
-        if NO_SOURCE in self.values:
-            tests.append(Respondent.source.is_(None))
-        people = or_(*tests)
-        return Response.respondent_id.in_(select(Respondent.id).where(people))
+        match self.kind:
+            case ConditionKind.CHOICE:
+                # OR of equalities rather than IN (...): plain bound parameters, which the exports' raw
+                # cursor (storage.records streams) can pass as they are.
+                ids = select(AnswerChoice.response_id).where(
+                    AnswerChoice.question_id == self.question_id,
+                    or_(*(AnswerChoice.option_id == v for v in self.values)),
+                )
+                return Response.id.in_(ids)
+            case ConditionKind.RANGE:
+                tests = [AnswerRow.question_id == self.question_id, AnswerRow.skipped == False]  # noqa: E712
+                tests.append(AnswerRow.number >= self.low)
+                if self.high is not None:
+                    tests.append(AnswerRow.number <= self.high)
+                return Response.id.in_(select(AnswerRow.response_id).where(*tests))
+            case ConditionKind.SOURCE:
+                people = [Respondent.source == v for v in self.values if v != NO_SOURCE]
+                if NO_SOURCE in self.values:
+                    people.append(Respondent.source.is_(None))
+                return Response.respondent_id.in_(select(Respondent.id).where(or_(*people)))
+            case _:
+                assert_never(self.kind)
 
 
 @dataclass(frozen=True)
@@ -122,7 +135,7 @@ def _choice(survey: Survey, q: Question, number: int, raw: str) -> Condition:
         if option_id not in ids:
             ids.append(option_id)
             labels.append(clip(q.option_label(option_id, survey.other_label(q)), 40))
-    return Condition("choice", q.id, tuple(ids), text=f"{number} = {' или '.join(labels)}")
+    return Condition(ConditionKind.CHOICE, q.id, tuple(ids), text=f"{number} = {' или '.join(labels)}")
 
 
 def _range(q: Question, number: int, raw: str) -> Condition:
@@ -134,7 +147,7 @@ def _range(q: Question, number: int, raw: str) -> Condition:
     if high is not None and high < low:
         raise FilterError(f"в диапазоне «{raw}» начало больше конца; {SYNTAX}")
     shown = f"{low}+" if high is None else str(low) if high == low else f"{low}–{high}"
-    return Condition("range", q.id, low=low, high=high, text=f"{number} = {shown}")
+    return Condition(ConditionKind.RANGE, q.id, low=low, high=high, text=f"{number} = {shown}")
 
 
 def parse_condition(survey: Survey, token: str) -> Condition:
@@ -147,7 +160,7 @@ def parse_condition(survey: Survey, token: str) -> Condition:
         if not values:
             raise FilterError(f"пустой source; {SYNTAX}")
         shown = ", ".join("без метки" if v == NO_SOURCE else v for v in values)
-        return Condition("source", None, values, text=f"источник = {shown}")
+        return Condition(ConditionKind.SOURCE, None, values, text=f"источник = {shown}")
     q = _question(survey, left)
     number = survey.number(q.id)
     match q.type:  # a type without a case fails loudly (assert_never)

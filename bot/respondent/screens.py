@@ -301,15 +301,19 @@ def fmt_moment(value: datetime | None, zone: tzinfo) -> str:
 def availability_text(survey: Survey, av: Availability, zone: tzinfo, *, in_progress: bool = False) -> str:
     """Why the survey does not take this action now, politely and with its dates (plain text, not HTML)."""
     title = survey.survey.title
-    if av.phase == Phase.NOT_OPEN:
-        return (f"Опрос «{title}» ещё не начался: он откроется {fmt_moment(av.opens_at, zone)}. "
-                "Загляните, пожалуйста, в это время — нажмите /start.")
-    if av.why == Why.QUOTA:
-        kept = " Всё, что вы успели ответить, сохранено." if in_progress else ""
-        return f"Опрос «{title}» завершён: мы уже собрали нужное число ответов. Спасибо за интерес!{kept}"
-    when = f" {fmt_moment(av.closes_at, zone)}" if av.closes_at else ""
-    kept = " Ваши ответы сохранены." if in_progress else ""
-    return f"Опрос «{title}» закрыт{when}. Спасибо за интерес!{kept}"
+    match av.phase:
+        case Phase.NOT_OPEN:
+            return (f"Опрос «{title}» ещё не начался: он откроется {fmt_moment(av.opens_at, zone)}. "
+                    "Загляните, пожалуйста, в это время — нажмите /start.")
+        case Phase.CLOSED | Phase.OPEN if av.why == Why.QUOTA:
+            kept = " Всё, что вы успели ответить, сохранено." if in_progress else ""
+            return f"Опрос «{title}» завершён: мы уже собрали нужное число ответов. Спасибо за интерес!{kept}"
+        case Phase.CLOSED | Phase.OPEN:  # closed by its dates or by an admin (open: past a grace period)
+            when = f" {fmt_moment(av.closes_at, zone)}" if av.closes_at else ""
+            kept = " Ваши ответы сохранены." if in_progress else ""
+            return f"Опрос «{title}» закрыт{when}. Спасибо за интерес!{kept}"
+        case _:
+            assert_never(av.phase)
 
 
 def grace_note(av: Availability, zone: tzinfo) -> str:
