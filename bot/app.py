@@ -231,11 +231,13 @@ async def close_storage(app: Application) -> None:
     limiter = app.bot.rate_limiter
     if isinstance(limiter, OutgoingLimiter) and limiter.shared is not None:
         await limiter.shared.stop()
-    opened = app.bot_data.service is not None  # a start that failed half-way logs nothing here
+    data = app.bot_data
+    opened = data.opened()  # a start that failed half-way logs nothing here
     if opened:
-        app.bot_data.service.close()
-    if app.bot_data.engine is not None:
-        await app.bot_data.engine.dispose()
+        data.service.close()
+    engine = getattr(data, "engine", None)  # set before the migrations, which may have failed
+    if engine is not None:
+        await engine.dispose()
     if opened:
         log.info("storage closed")
 

@@ -23,28 +23,37 @@ if TYPE_CHECKING:
 
 
 class BotData:
-    """Shared objects of one running bot (filled by ``build_application`` and its post_init)."""
+    """Shared objects of one running bot. ``build_application`` sets the settings, survey, health, notices and
+    metrics; its post_init opens storage and sets the engine and both services before any update is handled, so
+    handlers read them as set. Only the optional parts are typed Optional."""
+
+    settings: Settings
+    survey: Survey
+    engine: AsyncEngine
+    # The respondent service behind its fault guard (a GuardedService passes SurveyService's interface through).
+    service: SurveyService
+    # The same questionnaire under its test id, for admins' test runs (bot.admin.testmode).
+    test_service: SurveyService
+    # Incidents of the database and the Bot API, and who was told about a fault (bot/background/health.py,
+    # bot/service/faults.py).
+    health: Health
+    notices: FaultNotices
+    # Prometheus metrics on this application's own registry (bot/background/metrics.py; /metrics in webhook mode).
+    metrics: Metrics
 
     def __init__(self) -> None:
-        self.settings: Settings | None = None
-        self.survey: Survey | None = None
-        self.engine: AsyncEngine | None = None
-        self.service: SurveyService | None = None
-        # The same questionnaire under its test id, for admins' test runs (bot.admin.testmode).
-        self.test_service: SurveyService | None = None
         # Group chats already told that the bot works in private only (said once per chat).
         self.groups_told: set[int] = set()
-        # Incidents of the database and the Bot API, and who was told about a fault (bot/background/health.py, bot/service/faults.py).
-        self.health: Health | None = None
-        self.notices: FaultNotices | None = None
         self.background: set[asyncio.Task] = set()  # fire-and-forget tasks in flight (incident alerts)
         self.health_file: Path | None = None  # set for `surveybot run`: the monitor writes it (bot/background/monitor.py)
-        # Prometheus metrics on this application's own registry (bot/background/metrics.py; /metrics in webhook mode).
-        self.metrics: Metrics | None = None
         self.reminders: Reminders | None = None  # the reminder loop, when REMIND_AFTER is set (bot/background/reminders.py)
         # Called after a respondent completes the survey (not a test run): hooks the wiring hangs here, so the
         # respondent side never imports what they belong to (the admins' progress note, bot/admin/commands.py).
         self.on_completed: list[Callable[[Update, Any], Awaitable[None]]] = []
+
+    def opened(self) -> bool:
+        """Whether post_init got as far as the services (a start that failed half-way did not)."""
+        return hasattr(self, "service")
 
 
 Context = CallbackContext[ExtBot, dict, dict, BotData]

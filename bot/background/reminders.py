@@ -141,8 +141,7 @@ class Reminders:
             log.warning("reminder given up: %s", exc.message)
             return
         result.sent += 1
-        if data.metrics is not None:
-            data.metrics.reminders.inc()
+        data.metrics.reminders.inc()
 
 
 def start_reminders(app: Application) -> Reminders | None:

@@ -21,8 +21,8 @@ from bot.context import Context
 from bot.respondent import screens
 from bot.respondent.privacy import forget_button
 from bot.respondent.ui import edit_or_send, send, toast
-from bot.service.faults import GuardedService, StorageUnavailable, fault_of, tell_fault
-from bot.service.respondents import Reply, Result, Standing
+from bot.service.faults import StorageUnavailable, fault_of, tell_fault
+from bot.service.respondents import Reply, Result, Standing, SurveyService
 from storage.models import utcnow
 from survey import flow
 from survey.field import Phase
@@ -32,11 +32,11 @@ from survey.model import Survey
 log = logging.getLogger(__name__)
 
 
-async def service_for(context: Context, user_id: int) -> GuardedService:
+async def service_for(context: Context, user_id: int) -> SurveyService:
     """The service a user's update goes to: an admin's test run while one is in progress (bot/admin/testmode.py)."""
     data = context.bot_data
     test = data.test_service
-    if test is not None and data.settings.is_admin(user_id) and (await test.status(user_id)).standing == Standing.IN_PROGRESS:
+    if data.settings.is_admin(user_id) and (await test.status(user_id)).standing == Standing.IN_PROGRESS:
         return test
     return data.service
 
@@ -293,7 +293,7 @@ async def on_error(update: object, context: Context) -> None:
     fault = fault_of(error)
     if fault is not None and isinstance(update, Update):
         data = context.bot_data
-        if not isinstance(error, StorageUnavailable) and data.health is not None:
+        if not isinstance(error, StorageUnavailable):
             data.health.failed(DATABASE, fault.kind)  # met outside the service (e.g. /stats reading)
         await tell_fault(update, context.bot, data.notices)
         log.debug("update %s not handled: database %s", update.update_id, fault.kind)

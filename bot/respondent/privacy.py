@@ -38,7 +38,7 @@ async def my_data(update: Update, context: Context) -> None:
         await update.effective_message.reply_text(f"{NOTHING_STORED}\n{your_id(user_id)}", parse_mode=ParseMode.HTML)
         return
     survey = data.survey
-    anonymous = data.settings is not None and data.settings.anonymous
+    anonymous = data.settings.anonymous
     who = "ключ-псевдоним (ваш Telegram id не хранится)" if anonymous else "ваш числовой Telegram id"
     lines = [
         "<b>Что о вас сохранено</b>",
