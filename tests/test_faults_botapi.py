@@ -42,7 +42,9 @@ def test_flaky_bot_api_never_leaves_a_respondent_without_the_next_question(tmp_p
         assert sum(1 for c in api.calls_of("getUpdates")) > 0 and not api.errors, api.errors
         kinds = Counter(kind for _, kind in api.injected)
     assert code == 0, bot.output()[-3000:]
-    assert len(api.injected) >= 20 and len(kinds) == len(faults.kinds), kinds  # the faults really happened
+    # The faults really happened: at least two full rounds of the deck, so every kind at least twice. (How many
+    # faults come in all is chance: 15 % of some 120-150 sends and edits; a fixed total of 20 failed ~1 run in 4.)
+    assert len(kinds) == len(faults.kinds) and min(kinds.values()) >= 2, kinds
     problems = [p for w in walkers for p in stored_as_planned(db_url, w.user_id, w.plan)]
     assert not problems, f"seed {faults.seed}: " + "; ".join(problems[:5])
     assert "Traceback" not in bot.output(), bot.output()[-3000:]
