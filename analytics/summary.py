@@ -19,7 +19,7 @@ header counts (started / completed / in progress) and the funnel always cover al
 because a funnel of finished responses would show no drop-off at all.
 
 ``summary_to_json`` gives the stable JSON form, typed by ``SummaryJSON`` below (the one
-source of its shape; the README's example is checked against real output by a test).
+source of its shape; the example in docs/researchers/json.md is checked against real output by a test).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def backup_database(url: str, target: str | Path) -> BackupResult:
     if parsed.get_backend_name() != "sqlite":
         raise DatabaseProblem(
             f"backup copies SQLite databases; {shown(parsed)} is PostgreSQL: use pg_dump "
-            "(e.g. pg_dump -Fc -f surveybot.dump DBNAME, see README)"
+            "(e.g. pg_dump -Fc -f surveybot.dump DBNAME, see docs/operators/backups.md)"
         )
     source = sqlite_path(parsed)
     target = Path(target)

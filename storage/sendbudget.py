@@ -1,4 +1,4 @@
-"""The bot's sending budget shared by all workers on one PostgreSQL database (issue 15).
+"""The bot's sending budget shared by all workers on one PostgreSQL database.
 
 Contract:
 - One row of ``send_budget`` is a token bucket: ``tokens`` counted at ``counted_at``. A worker takes tokens in

@@ -1,6 +1,6 @@
 """Outgoing Bot API calls: the bot's sending budget, respondents' replies first, bulk sends from spare budget.
 
-The contract (README "Performance" explains the settings):
+The contract (docs/operators/performance.md explains the settings):
 
 - Calls that deliver no message (answerCallbackQuery, getMe, setMyCommands, sendChatAction, deleteMessage, …)
   pass at once: Telegram does not count them against the bot's message limits.

@@ -1,4 +1,4 @@
-"""Several webhook workers, one sending budget (issue 15): the budget's tokens come from a row in PostgreSQL.
+"""Several webhook workers, one sending budget: the budget's tokens come from a row in PostgreSQL.
 
 Each worker's limiter (bot/sending/limiter.py) keeps its priorities and per-chat allowances locally, but takes its
 tokens from the shared bucket (storage/sendbudget.py) in small batches: at most BATCH at once, only as many as
