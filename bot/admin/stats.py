@@ -20,7 +20,7 @@ from telegram import (
 )
 from telegram.constants import ChatType, ParseMode
 
-from analytics import charts, jobs, summary_text as report
+from analytics import charts, jobs, summary_text
 from analytics.compare import baseline_waves
 from analytics.crosstab import CrosstabError, resolve_banner
 from analytics.filters import Filter, FilterError, parse_filter
@@ -144,7 +144,7 @@ async def stats(update: Update, context: Context) -> None:
         return
     match request.view:
         case View.SUMMARY:
-            messages = await asyncio.to_thread(report.render_summary, summary)
+            messages = await asyncio.to_thread(summary_text.render_summary, summary)
             keyboard = None if test else summary_buttons(context, request.completed_only, request.where)
             await _send_html(context, chat_id, messages, keyboard)
         case View.CHARTS:
@@ -171,9 +171,9 @@ async def send_question(context: Context, chat_id: int, summary: Summary, number
     except KeyError:
         await context.bot.send_message(chat_id, f"Вопроса {number} нет: в анкете {len(summary.questions)} вопросов.")
         return
-    messages = await asyncio.to_thread(report.render_question, summary, number)
+    messages = await asyncio.to_thread(summary_text.render_question, summary, number)
     if question.other_texts:
-        messages += await asyncio.to_thread(report.render_other_texts, summary, question.id)
+        messages += await asyncio.to_thread(summary_text.render_other_texts, summary, question.id)
     await _send_html(context, chat_id, messages)
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
     if not charts.has_chart(question):
@@ -212,7 +212,7 @@ async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
 
 async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
     """The completion funnel as text and one chart."""
-    await _send_html(context, chat_id, await asyncio.to_thread(report.render_funnel, summary))
+    await _send_html(context, chat_id, await asyncio.to_thread(summary_text.render_funnel, summary))
     chart = await asyncio.to_thread(charts.funnel_chart, summary)
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
     await context.bot.send_photo(chat_id, InputFile(chart, filename="funnel.png"), caption=caption)
