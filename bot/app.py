@@ -27,7 +27,6 @@ from bot.background.metrics import Metrics
 from bot.background.monitor import start_monitor, stop_monitor
 from bot.background.reminders import start_reminders, stop_reminders
 from bot.context import BotData
-from bot.incoming import webhook
 from bot.incoming.flood import add_flood_guard
 from bot.incoming.processor import PerUserUpdateProcessor
 from bot.respondent import handlers, privacy
@@ -260,5 +259,7 @@ def run_webhook(app: Application, settings: Settings) -> None:
         raise SettingsError("webhook mode needs WEBHOOK_SECRET (letters, digits, _ and -; 1-256 characters)")
     path = settings.webhook_path.strip("/")
     url = settings.webhook_url.rstrip("/") + "/" + path if settings.webhook_url else None
+    from bot.incoming import webhook  # Starlette and uvicorn (~0.1 s to import): only a webhook worker loads them
+
     asyncio.run(webhook.serve(app, listen=settings.webhook_listen, port=settings.webhook_port, path=path,
                               secret=secret, url=url, allowed_updates=allowed_updates()))
