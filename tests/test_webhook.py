@@ -29,6 +29,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def webhook_bot(tmp_path: Path, api: FakeBotAPI, port: int, **settings: str) -> BotProcess:
+    """``surveybot run --webhook`` on 127.0.0.1:port with the test secret (and a SQLite file in tmp_path)."""
+    env = {"BOT_TOKEN": E2E_TOKEN, "TELEGRAM_API_URL": api.url, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'hook.db'}",
+           "WEBHOOK_URL": "https://bot.example.test", "WEBHOOK_LISTEN": "127.0.0.1", "WEBHOOK_PORT": str(port),
+           "WEBHOOK_SECRET": SECRET, **settings}
+    return BotProcess(tmp_path, env, args=("--webhook",))
+
+
 def post(url: str, update: dict | bytes, secret: str | None) -> int:
     """POST an update like Telegram does (bytes: that body as it is); returns the HTTP status."""
     headers = {"Content-Type": "application/json"}
@@ -54,12 +62,8 @@ def start_update(api: FakeBotAPI, update_id: int, user_id: int) -> dict:
 def test_webhook_refuses_requests_without_the_right_secret(tmp_path: Path):
     port = free_port()
     with FakeBotAPI() as api:
-        bot = BotProcess(tmp_path, {
-            "BOT_TOKEN": E2E_TOKEN, "TELEGRAM_API_URL": api.url, "LOG_LEVEL": "DEBUG",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'hook.db'}",
-            "WEBHOOK_URL": "https://bot.example.test/base", "WEBHOOK_LISTEN": "127.0.0.1",
-            "WEBHOOK_PORT": str(port), "WEBHOOK_PATH": "tg-hook", "WEBHOOK_SECRET": SECRET,
-        }, args=("--webhook",))
+        bot = webhook_bot(tmp_path, api, port, LOG_LEVEL="DEBUG", WEBHOOK_URL="https://bot.example.test/base",
+                          WEBHOOK_PATH="tg-hook")
         bot.start()
         try:
             call = api.wait_call("setWebhook", timeout=20)
@@ -130,12 +134,7 @@ def test_each_application_counts_on_its_own_registry():
 def test_webhook_metrics_and_bodies_that_are_not_updates(tmp_path: Path):
     port = free_port()
     with FakeBotAPI() as api:
-        bot = BotProcess(tmp_path, {
-            "BOT_TOKEN": E2E_TOKEN, "TELEGRAM_API_URL": api.url, "LOG_LEVEL": "INFO",
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'metrics.db'}",
-            "WEBHOOK_URL": "https://bot.example.test", "WEBHOOK_LISTEN": "127.0.0.1",
-            "WEBHOOK_PORT": str(port), "WEBHOOK_SECRET": SECRET,
-        }, args=("--webhook",))
+        bot = webhook_bot(tmp_path, api, port, LOG_LEVEL="INFO")
         bot.start()
         try:
             api.wait_call("setWebhook", timeout=60)
