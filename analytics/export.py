@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analytics.cells import neutralize, neutralize_optional, verbatim, workbook as new_workbook, write_row
+from analytics.cells import neutralize, neutralize_optional, verbatim, workbook, write_row
 from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes
 from analytics.filters import Filter
 from analytics.summary import Summary, as_float, build_summary
@@ -357,12 +357,12 @@ async def export_xlsx(
     tz_name: str = DEFAULT_TIMEZONE,
 ) -> int:
     """Write the raw data as XLSX (sheets «Ответы», «Анкета», «Сводка"); returns the row count."""
-    workbook = new_workbook(str(out) if isinstance(out, Path) else out, streaming=True)
-    date_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
-    bold = workbook.add_format({"bold": True})
+    book = workbook(str(out) if isinstance(out, Path) else out, streaming=True)
+    date_format = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+    bold = book.add_format({"bold": True})
     # XLSX cells are never formulas unless written as such: text goes in exactly as typed.
     rows = _Rows(survey, pseudonymize, guard=False, tz_name=tz_name)
-    sheet = workbook.add_worksheet("Ответы")
+    sheet = book.add_worksheet("Ответы")
     sheet.freeze_panes(1, 1)
     sheet.set_column(3, 4, 19)
     for c, name in enumerate(rows.columns):
@@ -389,15 +389,15 @@ async def export_xlsx(
 
         def finish() -> None:
             for title, table in sheets:
-                ws = workbook.add_worksheet(title)
+                ws = book.add_worksheet(title)
                 for r, cells in enumerate(table):
                     write_row(ws, r, cells, date_format)
-            workbook.close()
+            book.close()
 
         await asyncio.to_thread(finish)
     except BaseException:
         try:
-            workbook.close()
+            book.close()
         except Exception:
             pass
         raise

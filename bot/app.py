@@ -22,10 +22,10 @@ from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.admin import commands as admin
 from bot.background.health import TELEGRAM, Health
-from bot.background.housekeeping import start_housekeeping, stop_housekeeping
+from bot.background.housekeeping import start_housekeeping
 from bot.background.metrics import Metrics
-from bot.background.monitor import start_monitor, stop_monitor
-from bot.background.reminders import start_reminders, stop_reminders
+from bot.background.monitor import start_monitor
+from bot.background.reminders import start_reminders
 from bot.context import BotData
 from bot.incoming.flood import add_flood_guard
 from bot.incoming.processor import PerUserUpdateProcessor
@@ -223,14 +223,14 @@ async def share_sending_budget(app: Application) -> None:
 
 
 async def close_storage(app: Application) -> None:
-    """Close the batch writer and dispose of the database engine."""
-    await stop_reminders(app)
-    await stop_housekeeping(app)
-    await stop_monitor(app)
+    """Stop the background loops and the shared budget, close the batch writer, dispose of the database engine."""
+    data = app.bot_data
+    for loop in (data.reminders, data.housekeeper, data.monitor):
+        if loop is not None:
+            await loop.stop()
     limiter = app.bot.rate_limiter
     if isinstance(limiter, OutgoingLimiter) and limiter.shared is not None:
         await limiter.shared.stop()
-    data = app.bot_data
     opened = data.opened()  # a start that failed half-way logs nothing here
     if opened:
         data.service.close()

@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from bot.background.health import Health
+    from bot.background.housekeeping import Housekeeper
     from bot.background.metrics import Metrics
+    from bot.background.monitor import Monitor
     from bot.background.reminders import Reminders
     from bot.service.faults import FaultNotices
     from bot.service.respondents import SurveyService
@@ -46,7 +48,10 @@ class BotData:
         self.groups_told: set[int] = set()
         self.background: set[asyncio.Task] = set()  # fire-and-forget tasks in flight (incident alerts)
         self.health_file: Path | None = None  # set for `surveybot run`: the monitor writes it (bot/background/monitor.py)
-        self.reminders: Reminders | None = None  # the reminder loop, when REMIND_AFTER is set (bot/background/reminders.py)
+        # The background loops that run (bot/background/): stopped by the wiring's post_shutdown.
+        self.reminders: Reminders | None = None  # when REMIND_AFTER is set
+        self.housekeeper: Housekeeper | None = None
+        self.monitor: Monitor | None = None  # `surveybot run` only: it writes the health file
         # Called after a respondent completes the survey (not a test run): hooks the wiring hangs here, so the
         # respondent side never imports what they belong to (the admins' progress note, bot/admin/commands.py).
         self.on_completed: list[Callable[[Update, Any], Awaitable[None]]] = []

@@ -72,7 +72,6 @@ class Settings(BaseSettings):
             json_schema_extra={"shown_default": "`0` (off)"},
         ),
     ] = 0
-    # Per-user flood limit: messages allowed within the window before the user is slowed down.
     flood_messages: Annotated[
         int,
         Field(
@@ -84,7 +83,6 @@ class Settings(BaseSettings):
     flood_window_seconds: Annotated[
         float, Field(gt=0, description="the window of the per-user flood limit, in seconds")
     ] = 10.0
-    # Outgoing messages per second across all chats; 0 turns the limiter off (a local Bot API server, tests).
     outgoing_max_rate: Annotated[
         float,
         Field(
@@ -93,7 +91,6 @@ class Settings(BaseSettings):
             "`0` turns pacing off (a local Bot API server, tests)",
         ),
     ] = 30.0
-    # Seconds to wait for the Bot API to answer one call; a call that times out is made again (bot/delivery.py).
     telegram_timeout_seconds: Annotated[
         float,
         Field(
@@ -102,7 +99,6 @@ class Settings(BaseSettings):
             description="how long to wait for the Bot API to answer one call; a call that times out is made again",
         ),
     ] = 5.0
-    # How long a failing Bot API call is made again before it is given up (and an incident opens).
     telegram_retry_seconds: Annotated[
         float,
         Field(
@@ -112,7 +108,6 @@ class Settings(BaseSettings):
             "before it is given up",
         ),
     ] = 20.0
-    # Where `surveybot run` writes its health report every 15 s (read by `surveybot health`).
     health_file: Annotated[
         Path,
         Field(description="where `surveybot run` writes its health report (read by `surveybot health`)"),
@@ -142,8 +137,6 @@ class Settings(BaseSettings):
             json_schema_extra={"shown_default": "— (required with `--webhook`)"},
         ),
     ] = None
-    # Field operations: respondents in progress may finish this long after a closing; the questionnaire's dates
-    # without a zone are read in TIMEZONE.
     close_grace: Annotated[
         timedelta,
         Field(
@@ -151,11 +144,9 @@ class Settings(BaseSettings):
             "this long (`30m`, `2d`, `0s`, or seconds)"
         ),
     ] = timedelta(hours=24)
-    # Run even if the questionnaire orphans or misreads stored answers.
     accept_changes: Annotated[
         bool, Field(description="the same as `surveybot run --accept-changes`")
     ] = False
-    # The zone of the times in exports (ISO 8601 with the offset) and of the questionnaire's dates; an IANA name.
     timezone: Annotated[
         str,
         Field(
@@ -163,7 +154,6 @@ class Settings(BaseSettings):
             "dates the bot shows and of the reminders' quiet hours (an IANA name; `UTC` works too)"
         ),
     ] = "Europe/Moscow"
-    # Reminders to respondents who stopped half-way (bot/reminders.py): after this long untouched; None = off.
     remind_after: Annotated[
         timedelta | None,
         Field(
@@ -175,7 +165,6 @@ class Settings(BaseSettings):
     remind_max: Annotated[
         int, Field(ge=1, le=10, description="reminders per response at most, `REMIND_AFTER` apart (1–10)")
     ] = 1
-    # How often the database is asked for due reminders; None: REMIND_AFTER / 10, between 1 s and 60 s.
     remind_check_every: Annotated[
         timedelta | None,
         Field(

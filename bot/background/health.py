@@ -116,7 +116,7 @@ def problems(report: dict, now: float | None = None, stale: float = STALE_SECOND
     age = now - report.get("written_at", now)
     if age > stale:
         found.append(f"the report is {age:.0f} s old: the bot is not running, or cannot write its health file")
-    for part in (DATABASE, TELEGRAM):
+    for part in PARTS:
         state = report.get(part) or {}
         incident = state.get("incident")
         if incident:
@@ -125,6 +125,14 @@ def problems(report: dict, now: float | None = None, stale: float = STALE_SECOND
         elif state.get("last_ok_seconds_ago") is None or state["last_ok_seconds_ago"] + age > stale:
             found.append(f"{part}: has not answered in the last {stale:.0f} s")
     return found
+
+
+
+def verdict(report: dict) -> dict:
+    """A health report with its verdict, as ``/healthz`` and ``surveybot health --format json`` show it:
+    ``{"ok": …, "problems": […], **report}``."""
+    found = problems(report)
+    return {"ok": not found, "problems": found, **report}
 
 
 def write_report(report: dict, path: Path) -> None:

@@ -66,10 +66,3 @@ def start_housekeeping(app: Application) -> Housekeeper:
     app.bot_data.housekeeper = keeper
     keeper.start()
     return keeper
-
-
-async def stop_housekeeping(app: Application) -> None:
-    """Stop housekeeping (call from post_shutdown, before the engine is disposed)."""
-    keeper = getattr(app.bot_data, "housekeeper", None)
-    if keeper is not None:
-        await keeper.stop()

@@ -81,10 +81,3 @@ def start_monitor(app: Application, path: Path, interval: float = INTERVAL_SECON
     data.monitor = monitor
     monitor.start()
     return monitor
-
-
-async def stop_monitor(app: Application) -> None:
-    """Stop the monitor, if one runs (call from post_shutdown)."""
-    monitor = getattr(app.bot_data, "monitor", None)
-    if monitor is not None:
-        await monitor.stop()

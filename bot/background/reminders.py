@@ -161,10 +161,3 @@ def start_reminders(app: Application) -> Reminders | None:
     log.info("reminders on: after %s, at most %d per response, checked every %.0f s%s", settings.remind_after,
              settings.remind_max, reminders.period, "" if is_sqlite(settings.database_url) else " (claims shared)")
     return reminders
-
-
-async def stop_reminders(app: Application) -> None:
-    """Stop the reminder loop (call from post_shutdown, before the engine is disposed)."""
-    reminders = getattr(app.bot_data, "reminders", None)
-    if reminders is not None:
-        await reminders.stop()

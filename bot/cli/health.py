@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bot.background.health import PARTS, problems
+from bot.background.health import PARTS, verdict
 from bot.cli.common import Command
 from bot.settings import load_settings
 
@@ -21,9 +21,10 @@ def cmd_health(args: argparse.Namespace) -> int:
         print(f"UNKNOWN: no readable health file at {path} ({exc.__class__.__name__}): is `surveybot run` "
               "running in this directory (or HEALTH_FILE pointing here)?")
         return 1
-    found = problems(report)
+    shown = verdict(report)
+    found = shown["problems"]
     if args.format == "json":
-        print(json.dumps({"ok": not found, "problems": found, **report}, ensure_ascii=False, indent=2))
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
         return 1 if found else 0
     print("OK" if not found else "PROBLEM: " + "; ".join(found))
     for part in PARTS:

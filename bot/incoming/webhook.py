@@ -33,7 +33,7 @@ from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
 
-from bot.background.health import problems
+from bot.background.health import verdict
 from bot.background.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -78,13 +78,11 @@ def web_app(app: Application, *, path: str, secret: str) -> Starlette:
         return Response(status_code=200)
 
     async def healthz(request: Request) -> Response:
-        report = app.bot_data.health.report()
-        found = problems(report)
-        return JSONResponse({"ok": not found, "problems": found, **report}, status_code=503 if found else 200)
+        shown = verdict(app.bot_data.health.report())
+        return JSONResponse(shown, status_code=200 if shown["ok"] else 503)
 
     async def metrics(request: Request) -> Response:
-        registry = app.bot_data.metrics
-        return Response(registry.exposition() if registry is not None else b"", media_type=CONTENT_TYPE)
+        return Response(app.bot_data.metrics.exposition(), media_type=CONTENT_TYPE)
 
     return Starlette(routes=[
         Route(f"/{path}", telegram, methods=["POST"]),
