@@ -40,7 +40,7 @@ def one(db: Path, fmt: str, out: Path) -> None:
         print(json.dumps({"seconds": seconds, "rows": rows, "peak_mb": rss_mb()[1], "bytes": out.stat().st_size}))
         return
 
-    async def go() -> float:
+    async def go() -> tuple[float, int]:
         engine = create_engine(f"sqlite+aiosqlite:///{db}")
         try:
             start = time.perf_counter()
