@@ -48,6 +48,9 @@ BASE_COLUMNS = ["respondent", "response_id", "status", "started_at", "completed_
                 "survey_version", "source", "skipped_questions"]
 
 Out = BinaryIO | str | Path
+# Called as rows are written: (rows done, rows in all). From the export's worker thread: it must only record the
+# figures (a terminal bar, or a value a chat note reads on the bot's own loop), never touch an event loop.
+Progress = Callable[[int, int], None]
 
 
 # Columns and row assembly ---------------------------------------------------------------
@@ -213,8 +216,10 @@ async def _stream(
     rows: _Rows,
     sink: Callable[[list[Cells]], None],
     where: Filter | None = None,
+    progress: Progress | None = None,
 ) -> None:
-    """Feed ``sink`` the export rows in response order, a batch at a time (in a worker thread)."""
+    """Feed ``sink`` the export rows in response order, a batch at a time (in a worker thread); ``progress``
+    hears (rows done, rows in all) before the first batch and after each."""
     in_survey = Response.survey_id == survey.id
     if where is not None:
         in_survey = and_(in_survey, where.predicate())
@@ -225,6 +230,16 @@ async def _stream(
         # The questionnaire version and the current question of each response (a small second read).
         extras = await conn.execute(select(Response.id, Response.survey_version, Response.current_question).where(counted))
         rows.extras = {rid: (version, current) for rid, version, current in extras}
+        done = 0
+        if progress is not None:
+            progress(0, n_counted)
+
+        def write(batch: ResponseBatch) -> None:
+            nonlocal done
+            sink(rows.batch(batch))
+            done += len(batch)
+            if progress is not None:
+                progress(done, n_counted)
         batches = stream_responses(
             conn, ResponseSet.of(counted, n_counted, n_total), batch_size=RESPONSE_BATCH, answer_batch_size=ANSWER_BATCH
         )
@@ -235,7 +250,7 @@ async def _stream(
                 # awaiting the previous batch first keeps the rows in order.
                 if writing is not None:
                     await writing
-                writing = asyncio.ensure_future(asyncio.to_thread(lambda b=batch: sink(rows.batch(b))))
+                writing = asyncio.ensure_future(asyncio.to_thread(write, batch))
             if writing is not None:
                 await writing
         finally:
@@ -257,16 +272,18 @@ async def export_csv(
     where: Filter | None = None,
     delimiter: str = ",",
     tz_name: str = DEFAULT_TIMEZONE,
+    progress: Progress | None = None,
 ) -> int:
     """Write the raw data as CSV (UTF-8 with BOM) to a binary stream or a path; returns the row count.
 
-    ``delimiter``: ``;`` for Excel in a Russian locale; ``tz_name``: the zone of the ISO 8601 times.
+    ``delimiter``: ``;`` for Excel in a Russian locale; ``tz_name``: the zone of the ISO 8601 times;
+    ``progress``: hears (rows done, rows in all) as the rows are written.
     """
     if isinstance(out, (str, Path)):
         with open(out, "wb") as fh:
             return await export_csv(
                 engine, survey, fh, completed_only=completed_only, pseudonymize=pseudonymize, where=where,
-                delimiter=delimiter, tz_name=tz_name,
+                delimiter=delimiter, tz_name=tz_name, progress=progress,
             )
     rows = _Rows(survey, pseudonymize, as_text=True, tz_name=tz_name)
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
@@ -280,7 +297,7 @@ async def export_csv(
         count += len(batch)
 
     try:
-        await _stream(engine, survey, completed_only, rows, sink, where)
+        await _stream(engine, survey, completed_only, rows, sink, where, progress)
     finally:
         text.flush()
         text.detach()  # leave the caller's stream open
@@ -355,8 +372,10 @@ async def export_xlsx(
     where: Filter | None = None,
     banner: str | None = None,
     tz_name: str = DEFAULT_TIMEZONE,
+    progress: Progress | None = None,
 ) -> int:
-    """Write the raw data as XLSX (sheets «Ответы», «Анкета», «Сводка"); returns the row count."""
+    """Write the raw data as XLSX (sheets «Ответы», «Анкета», «Сводка"); returns the row count (``progress``: as
+    export_csv)."""
     book = workbook(str(out) if isinstance(out, Path) else out, streaming=True)
     date_format = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
     bold = book.add_format({"bold": True})
@@ -378,7 +397,7 @@ async def export_xlsx(
             write_row(sheet, written, cells, date_format)
 
     try:
-        await _stream(engine, survey, completed_only, rows, sink, where)
+        await _stream(engine, survey, completed_only, rows, sink, where, progress)
         summary = await build_summary(engine, survey, completed_only=completed_only, where=where)
         sheets = [("Анкета", _questionnaire_rows(survey)), ("Сводка", _summary_rows(summary)),
                   ("Кодбук", codebook_rows(survey, tz_name))]
@@ -414,10 +433,11 @@ async def collect_rows(
     completed_only: bool = False,
     where: Filter | None = None,
     tz_name: str = DEFAULT_TIMEZONE,
+    progress: Progress | None = None,
 ) -> tuple[list[str], list[Cells]]:
     """The export's columns and rows in memory (numbers as numbers, aware times, text as typed)."""
     rows = _Rows(survey, None, guard=False, tz_name=tz_name)
     rows.naive = False
     out: list[Cells] = []
-    await _stream(engine, survey, completed_only, rows, out.extend, where)
+    await _stream(engine, survey, completed_only, rows, out.extend, where, progress)
     return rows.columns, out
