@@ -2,7 +2,8 @@
 
 ``surveybot export`` (and ``backup``, ``migrate-db``) run as real processes: once under a pseudo-terminal (the
 ``pty`` module), where the bar must advance to the total; once with pipes, and once with ``--quiet`` on a
-terminal, where the output must hold no control characters at all.
+terminal, where the output must hold no control characters at all. In the chat, a large export shows a note
+edited as it goes, replaced by the file.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import pty
 import re
 import select
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from bench import data
-from tests.harness import ROOT
+from tests.fake_botapi import FakeBotAPI
+from tests.harness import E2E_TOKEN, ROOT, BotProcess
 
 RESPONSES = 6_000  # three batches of the export stream (2,000 responses each)
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # anything but \t and \n: \r, ESC sequences, …
@@ -113,3 +116,39 @@ def test_backup_and_migrate_db_show_their_bars_on_a_terminal(big_db: Path, tmp_p
     piped = subprocess.run([sys.executable, "-m", "bot.cli", "backup", str(tmp_path / "copy2.db")], capture_output=True,
                            text=True, env=env, cwd=tmp_path, timeout=300)
     assert piped.returncode == 0 and not CONTROL.search(piped.stdout + piped.stderr), repr(piped.stderr)
+
+
+def test_a_large_export_in_the_chat_shows_a_note_edited_before_the_file(big_db: Path, tmp_path: Path):
+    """The real bot process over HTTP: /export csv on 6,000 responses, with the note's delay and interval made short
+    (EXPORT_NOTE_AFTER_SECONDS, EXPORT_NOTE_EVERY_SECONDS) instead of a large database and long waits."""
+    db = tmp_path / "chat.db"
+    shutil.copy(big_db, db)
+    admin = 4_240_001
+    with FakeBotAPI() as api:
+        bot = BotProcess(tmp_path, {"BOT_TOKEN": E2E_TOKEN, "TELEGRAM_API_URL": api.url,
+                                    "DATABASE_URL": f"sqlite+aiosqlite:///{db}", "ADMIN_IDS": str(admin),
+                                    "EXPORT_NOTE_AFTER_SECONDS": "0", "EXPORT_NOTE_EVERY_SECONDS": "0.05"})
+        bot.start()
+        try:
+            api.user(admin).send("/export csv")
+            document = api.wait_call("sendDocument", lambda c: c.params.get("chat_id") == admin, timeout=180)
+            api.wait_call("deleteMessage", lambda c: c.params.get("chat_id") == admin, timeout=30)
+        finally:
+            code = bot.stop()
+        assert code == 0, bot.output()[-3000:]
+    notes = [c for c in api.calls_of("sendMessage") if c.params.get("chat_id") == admin
+             and str(c.params.get("text", "")).startswith("Готовлю файл…")]
+    assert len(notes) == 1, [c.params for c in api.calls_of("sendMessage")]
+    note = next(m for m in api.messages(admin, include_deleted=True) if m.content.startswith("Готовлю файл…"))
+    edits = [c for c in api.calls_of("editMessageText") if c.params.get("chat_id") == admin
+             and int(c.params.get("message_id", 0)) == note.message_id]
+    assert edits, "the note was never edited"
+    assert all(c.time < document.time for c in edits), "an edit came after the file"
+    assert any(re.fullmatch(r"Готовлю файл… [\d ]+ из 6 000", str(c.params["text"])) for c in edits), \
+        [c.params["text"] for c in edits]
+    assert any(c.params.get("action") == "upload_document" and c.time <= document.time
+               for c in api.calls_of("sendChatAction") if c.params.get("chat_id") == admin)
+    deleted = [c for c in api.calls_of("deleteMessage") if int(c.params.get("message_id", 0)) == note.message_id]
+    assert deleted and deleted[0].time > document.time, "the note is replaced by the file"
+    assert not any(m.content.startswith("Готовлю файл…") for m in api.messages(admin)), "the note is gone"
+    assert "Traceback" not in bot.output()
