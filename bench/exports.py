@@ -74,6 +74,8 @@ def run(db: Path, csv_runs: int, xlsx_runs: int) -> list[Row]:
     compared = {"csv": ("csv-floor", "pandas-csv"), "xlsx": ("xlsx-floor",)}
     with tempfile.TemporaryDirectory(prefix="bench-exports-") as tmp:
         for fmt, runs in (("csv", csv_runs), ("xlsx", xlsx_runs)):
+            if runs < 1:
+                continue
             results = []
             others: dict[str, list[dict]] = {name: [] for name in compared[fmt]}
             for r in range(runs):
