@@ -142,9 +142,9 @@ def _cross_checks(survey: Survey, positions: Positions | None = None) -> list[Fi
             problems.append(Finding(at("questions", i, "id"), f"{where}: id: duplicate question id (also {also})"))
         if q.number is not None and q.number != i + 1:
             problems.append(Finding(at("questions", i, "number"), f"{where}: number: is {q.number} but the question stands at position {i + 1}"))
-        for c, cond in enumerate(q.show_if):
+        for path, cond in _condition_leaves(q.show_if):
             if cond.question not in seen:
-                problems.append(Finding(at("questions", i, "show_if", c, "question"), f"{where}: show_if.question: '{cond.question}' is not an earlier question"))
+                problems.append(Finding(at("questions", i, *path, "question"), f"{where}: show_if.question: '{cond.question}' is not an earlier question"))
                 continue
             ref = survey.questions[seen[cond.question]]
             if ref.type is None:  # its type is invalid and already reported
@@ -154,22 +154,43 @@ def _cross_checks(survey: Survey, positions: Positions | None = None) -> list[Fi
                 if values is None:
                     continue
                 if ref.type not in CHOICE_TYPES:
-                    problems.append(Finding(at("questions", i, "show_if", c, field), f"{where}: show_if.{field}: question {ref.id} is not a choice question"))
+                    problems.append(Finding(at("questions", i, *path, field), f"{where}: show_if.{field}: question {ref.id} is not a choice question"))
                     continue
                 valid = set(ref.option_ids) | ({OTHER} if ref.other_allowed else set())
                 for k, v in enumerate(values):
                     if v not in valid:
                         hint = did_you_mean(v, sorted(valid))
-                        problems.append(Finding(at("questions", i, "show_if", c, field, k), f"{where}: show_if.{field}: '{v}' is not an option of {ref.id}{hint}"))
+                        problems.append(Finding(at("questions", i, *path, field, k), f"{where}: show_if.{field}: '{v}' is not an option of {ref.id}{hint}"))
             if (cond.min is not None or cond.max is not None) and ref.type not in NUMERIC_TYPES:
                 field = "min" if cond.min is not None else "max"
-                problems.append(Finding(at("questions", i, "show_if", c, field), f"{where}: show_if.min/max: question {ref.id} is not a scale or number"))
+                problems.append(Finding(at("questions", i, *path, field), f"{where}: show_if.min/max: question {ref.id} is not a scale or number"))
+            if (cond.selected_min is not None or cond.selected_max is not None) and ref.type not in CHOICE_TYPES:
+                field = "selected_min" if cond.selected_min is not None else "selected_max"
+                problems.append(Finding(at("questions", i, *path, field), f"{where}: show_if.{field}: question {ref.id} is not a choice question"))
         problems += [Finding(at("questions", i, "baseline"), p) for p in baseline_problems(q)]
         seen.setdefault(q.id, i)
     total = survey.survey.questions_total
     if total is not None and total != len(survey.questions):
         problems.append(Finding(at("survey", "questions_total"), f"survey: questions_total: says {total} but the file has {len(survey.questions)}"))
     return problems
+
+
+def _condition_leaves(conditions: list[Condition]) -> list[tuple[tuple[Any, ...], Condition]]:
+    """Every test of one question in a show_if list, with its path in the file (``("show_if", 0, "any", 1)``)."""
+    out: list[tuple[tuple[Any, ...], Condition]] = []
+
+    def walk(cond: Condition, path: tuple[Any, ...]) -> None:
+        if cond.question is not None:
+            out.append((path, cond))
+        for name, parts in (("any", cond.any), ("all", cond.all)):
+            for k, part in enumerate(parts or []):
+                walk(part, (*path, name, k))
+        if cond.not_ is not None:
+            walk(cond.not_, (*path, "not"))
+
+    for c, cond in enumerate(conditions):
+        walk(cond, ("show_if", c))
+    return out
 
 
 def _lenient_question(raw: Any, index: int) -> Question:
