@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from survey import languages
 from survey.diagnostics import (
     Finding,
+    Location,
     Positions,
     describe_errors,
     did_you_mean,
@@ -32,6 +33,7 @@ from survey.model import (
     Survey,
     SurveyMeta,
 )
+from survey.xlsform import is_xlsform, read_xlsform
 
 BUNDLED_SURVEY = "accounting.yaml"
 
@@ -43,13 +45,13 @@ class SurveyError(Exception):
         self.source = source
         findings = [p if isinstance(p, Finding) else Finding(None, p) for p in problems]
         # In the order of the file; problems without a line keep their place at the end.
-        self.findings = sorted(findings, key=lambda f: f.line if f.line is not None else float("inf"))
+        self.findings = sorted(findings, key=Finding.sort_key)
         self.problems = [str(f) for f in self.findings]
         super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in self.problems))
 
     def lines(self) -> list[str]:
         """Every problem as ``FILE:LINE: text``, the form editors and terminals make clickable."""
-        return [f"{self.source}:{f.line}: {f.text}" if f.line else f"{self.source}: {f.text}" for f in self.findings]
+        return [f.located(self.source) for f in self.findings]
 
 
 def bundled_survey_path() -> Path:
@@ -66,12 +68,24 @@ def check_survey_file(path: str | Path | None = None, strict: bool = False) -> t
     """A questionnaire file read and validated, and its warnings (missing translations) as ``FILE:LINE: text``
     lines; with ``strict`` the warnings are problems too (SurveyError)."""
     path = Path(path) if path else bundled_survey_path()
-    raw, positions = _read_yaml(path)
+    notes: list[Finding] = []
+    if is_xlsform(path):
+        raw, positions, problems, notes = read_xlsform(path)
+        if problems:
+            # The mapped questionnaire is checked too, so one pass lists everything.
+            try:
+                parse_survey(raw, source=str(path), positions=positions)
+            except SurveyError as exc:
+                problems += [f for f in exc.findings if raw]
+            raise SurveyError(str(path), list(problems))
+    else:
+        raw, positions = _read_yaml(path)
     survey = parse_survey(raw, source=str(path), positions=positions)
     warnings = language_warnings(raw, positions)
     if strict and warnings:
         raise SurveyError(str(path), list(warnings))
-    return survey, SurveyError(str(path), [Finding(w.line, f"warning: {w.text}") for w in warnings]).lines()
+    shown = [Finding(w.line, f"warning: {w.text}") for w in warnings] + [Finding(n.line, f"note: {n.text}") for n in notes]
+    return survey, SurveyError(str(path), shown).lines()
 
 
 def _read_yaml(path: Path) -> tuple[Any, Positions]:
@@ -128,7 +142,7 @@ def _cross_checks(survey: Survey, positions: Positions | None = None) -> list[Fi
     positions = positions or {}
     problems: list[Finding] = []
 
-    def at(*path: Any) -> int | None:
+    def at(*path: Any) -> Location | None:
         return line_of(positions, path)
 
     if not survey.questions:
