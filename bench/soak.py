@@ -17,7 +17,10 @@ file, one descriptor per connection), and from the health file the process write
 median of the first minute after the warm-up; a least-squares slope per hour is shown beside it.
 
 Targets: RSS growth ≤ 10 MB; open files, database connections and tasks flat (growth ≤ 2, allowing for the
-one or two in flight at the moment of a sample).
+one or two in flight at the moment of a sample). Counts are compared by the floor of each minute (its minimum):
+how many tasks are alive depends on how many respondents are mid-tap, a leak raises the floor. Last, the
+process idle before the load and idle again after it (the load stopped, the last reminders out): the same tasks
+and files.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from tests.fake_botapi import TelegramLimits
 RSS_TARGET_MB = 10.0
 FLAT = 2  # open files, connections or tasks more at the end than after the warm-up: still "flat"
 STATS_EVERY, EXPORT_EVERY = 60.0, 180.0
+IDLE_AFTER = 150.0  # seconds from the end of the load to the idle sample: the last reminders are out by then
 
 
 @dataclass
@@ -206,17 +210,21 @@ def slope_per_hour(samples: list[Sample], key: str) -> float:
 
 
 def growth(samples: list[Sample], warmup: float, key: str) -> tuple[float, float, float]:
-    """(after the warm-up, at the end, growth): medians of the first minute after the warm-up and of the last."""
+    """(after the warm-up, at the end, growth) of a figure over one-minute windows: the first minute after the
+    warm-up against the last minute. RSS by the windows' medians; counts (files, tasks, connections) by their
+    minimums, the floor left when nothing is in flight: a leak raises the floor, a busy moment does not."""
     after = [s for s in samples if s.t >= warmup]
     end_t = after[-1].t if after else 0.0
     first = [float(getattr(s, key)) for s in after if s.t < warmup + 60] or [0.0]
     last = [float(getattr(s, key)) for s in after if s.t > end_t - 60] or [0.0]
-    a, b = statistics.median(first), statistics.median(last)
+    pick = statistics.median if key == "rss_mb" else min
+    a, b = pick(first), pick(last)
     return a, b, b - a
 
 
-async def soak(minutes: float, warmup_minutes: float, per_second: float, every: float) -> tuple[list[Sample], Load, str]:
-    """Run the load for `minutes`, sampling every `every` seconds; the samples, the load and the bot's output."""
+async def soak(minutes: float, per_second: float, every: float) -> tuple[list[Sample], Load, str, tuple[Sample, Sample]]:
+    """Run the load for `minutes`, sampling every `every` seconds; the samples, the load, the bot's output and the
+    idle samples before and after the load."""
     loop = asyncio.get_running_loop()
     load = Load()
     samples: list[Sample] = []
@@ -229,6 +237,8 @@ async def soak(minutes: float, warmup_minutes: float, per_second: float, every: 
                 if bot.poll() is not None:
                     raise SystemExit("the bot exited:\n" + (tmp / "bot.out").read_text()[-3000:])
                 await asyncio.sleep(0.05)
+            await asyncio.sleep(12)  # the health file written at least twice: the idle figures before any load
+            idle_before = sample(bot.pid, tmp, 0.0)
             t0 = time.monotonic()
             until = t0 + minutes * 60
             work = [asyncio.create_task(arrivals(api, load, per_second, until)),
@@ -247,6 +257,12 @@ async def soak(minutes: float, warmup_minutes: float, per_second: float, every: 
                     next_log += 60
                 await asyncio.sleep(every)
             await asyncio.gather(*work)
+            # Idle again: the last respondents cancelled, the reminders of those who walked away all sent
+            # (REMIND_AFTER 40 s, two of them), then a minute of nothing.
+            await asyncio.sleep(IDLE_AFTER)
+            idle_after = sample(bot.pid, tmp, time.monotonic() - t0)
+            log(f"idle before the load: {idle_before.tasks} tasks, {idle_before.fds} fds, {idle_before.rss_mb:.1f} MB; "
+                f"idle after it: {idle_after.tasks} tasks, {idle_after.fds} fds, {idle_after.rss_mb:.1f} MB")
             reminders = sum(1 for c in api.calls_of("sendMessage") if c.status == 200
                             and str(c.params.get("text", "")).startswith(DEFAULT_REMINDER_TEXT[:20]))
             log(f"load: {load.arrived} respondents arrived, {load.finished} finished, {load.walked_away} walked away, "
@@ -260,10 +276,10 @@ async def soak(minutes: float, warmup_minutes: float, per_second: float, every: 
             except subprocess.TimeoutExpired:
                 bot.kill()
         out = (tmp / "bot.out").read_text(errors="replace")
-    return samples, load, out
+    return samples, load, out, (idle_before, idle_after)
 
 
-def rows_for(samples: list[Sample], load: Load, minutes: float, warmup: float) -> list[Row]:
+def rows_for(samples: list[Sample], load: Load, minutes: float, warmup: float, idle: tuple[Sample, Sample]) -> list[Row]:
     """The growth of each figure beside its target."""
     rows = []
     name = f"soak {minutes:g} min"
@@ -276,6 +292,11 @@ def rows_for(samples: list[Sample], load: Load, minutes: float, warmup: float) -
         rows.append(Row(name, f"{what} growth after {warmup / 60:g} min warm-up ({a:.1f} → {b:.1f}; "
                               f"slope {per_hour:+.1f}{(' ' + unit) if unit else ''}/h)",
                         grew, unit, f"≤ {limit:g}{(' ' + unit) if unit else ''}", grew <= limit, baseline=a))
+    before, after = idle
+    for key, what in (("tasks", "asyncio tasks"), ("fds", "open file descriptors")):
+        a, b = getattr(before, key), getattr(after, key)
+        rows.append(Row(name, f"{what} idle after the load vs idle before it ({a} → {b})", b - a, "",
+                        f"≤ {FLAT}", b - a <= FLAT, baseline=a))
     rows.append(Row(name, f"respondents left without a reply for 60 s ({load.arrived} arrived, {load.actions} actions)",
                     load.unanswered, "", "0", load.unanswered == 0))
     return rows
@@ -293,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.minutes <= args.warmup + 1:
         parser.error("--minutes must exceed --warmup by more than a minute")
-    samples, load, out = asyncio.run(soak(args.minutes, args.warmup, args.arrivals, args.every))
+    samples, load, out, idle = asyncio.run(soak(args.minutes, args.arrivals, args.every))
     if "Traceback" in out or " ERROR " in out:
         log("the bot's output had errors:\n" + out[-3000:])
     if args.samples:
@@ -301,7 +322,7 @@ def main(argv: list[str] | None = None) -> None:
             f.write("t,rss_mb,fds,threads,db_fds,tasks,pool_out,pool_in\n")
             for s in samples:
                 f.write(f"{s.t:.0f},{s.rss_mb:.1f},{s.fds},{s.threads},{s.db_fds},{s.tasks},{s.pool_out},{s.pool_in}\n")
-    rows = rows_for(samples, load, args.minutes, args.warmup * 60)
+    rows = rows_for(samples, load, args.minutes, args.warmup * 60, idle)
     if "Traceback" in out:
         rows.append(Row(f"soak {args.minutes:g} min", "tracebacks in the bot's output", 1, "", "0", False))
     report(rows)

@@ -8,7 +8,7 @@ incident is not probed: a probe that reads could succeed while writes still fail
 request that works may end an incident.
 
 The file also carries ``process``: the figures a long run watches for leaks that only the process itself can
-see (``asyncio_tasks``, the database connections its pool holds); RSS and open files are read from outside, in
+see (``asyncio_tasks``, the commonest of them by coroutine, the database connections its pool holds); RSS and open files are read from outside, in
 ``/proc`` (``bench/soak.py`` samples all of them).
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,16 @@ def process_figures(engine: AsyncEngine) -> dict:
         checked_out, pooled = int(pool.checkedout()), int(pool.checkedin())
     except AttributeError:  # a pool without counts (NullPool, StaticPool): none to report
         checked_out = pooled = -1
-    return {"asyncio_tasks": len(asyncio.all_tasks()), "db_connections": {"checked_out": checked_out,
-                                                                         "pooled": pooled}}
+    tasks = asyncio.all_tasks()
+    kinds = Counter(_task_kind(t) for t in tasks)
+    return {"asyncio_tasks": len(tasks), "asyncio_task_kinds": dict(kinds.most_common(8)),
+            "db_connections": {"checked_out": checked_out, "pooled": pooled}}
+
+
+def _task_kind(task: asyncio.Task) -> str:
+    """What a task runs (its coroutine's qualified name): how a leak would be recognised."""
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", None) or type(coro).__name__
 
 
 def start_monitor(app: Application, path: Path, interval: float = INTERVAL_SECONDS) -> Monitor:
