@@ -12,15 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pyxform.errors import PyXFormError
-from pyxform.xls2json import workbook_to_json
-from pyxform.xls2json_backends import DefinitionData, get_xlsform
+from typing import TYPE_CHECKING, Any
 
 from survey import xpath
 from survey.diagnostics import Finding, Positions, SheetRow
 from survey.model import ID_PATTERN, OTHER, Condition, QuestionType
+
+if TYPE_CHECKING:  # pyxform (with openpyxl, xlrd: ~1 s) loads when a spreadsheet is read, not at every start
+    from pyxform.xls2json_backends import DefinitionData
 
 XLSFORM_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv")
 _ID = re.compile(ID_PATTERN)
@@ -120,6 +119,9 @@ def _read_rows(data: DefinitionData) -> _Form:
 
 def _parse_json(data: DefinitionData, form: _Form, stem: str) -> dict[str, Any] | None:
     """pyxform's JSON of the form; each error pyxform stops at is recorded and its row blanked, then again."""
+    from pyxform.errors import PyXFormError
+    from pyxform.xls2json import workbook_to_json
+
     for _ in range(100):
         try:
             return workbook_to_json(data, form_name=_safe_name(stem), fallback_form_name=_safe_name(stem),
@@ -146,6 +148,9 @@ def _safe_name(stem: str) -> str:
 def read_xlsform(path: Path) -> tuple[dict[str, Any], Positions, list[Finding], list[Finding]]:
     """An XLSForm as a questionnaire mapping, the sheet and row of its parts, the problems that refuse it, and
     the notes on what is read differently. Nothing here raises for the file's content."""
+    from pyxform.errors import PyXFormError
+    from pyxform.xls2json_backends import get_xlsform
+
     try:
         head = path.open("rb").read(8)
     except OSError as exc:
