@@ -2,9 +2,11 @@
 
 Columns, in order: the response-level ones (``respondent`` — the Telegram id, or its keyed hash when
 ANONYMOUS=true — ``response_id``, ``status``, ``started_at``, ``completed_at``, ``duration_seconds``,
-``last_question``, ``survey_version``, ``source``, ``skipped_questions``), then each question's; what each
-holds and how answers are coded (option numbers, 0/1 flags, ISO 8601 times in TIMEZONE) is
-``analytics.codebook``, whose codebook goes beside every export.
+``last_question``, ``survey_version``, ``source``, ``skipped_questions``), then each question's, then
+``consent_version``, the seconds each question took (``<qid>__seconds``) and the data-quality flags
+(``quality_*``, analytics.quality); what each holds and how answers are coded (option numbers, 0/1 flags,
+ISO 8601 times in TIMEZONE) is ``analytics.codebook``, whose codebook goes beside every export. Responses
+stored before consent and timings were kept have those cells empty.
 
 Empty cells mean "no answer": a skipped question (listed in ``skipped_questions``) or one
 the respondent never reached. The 0/1 columns are empty too in both cases, so a 0 always
@@ -34,8 +36,9 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.cells import neutralize, neutralize_optional, verbatim, workbook, write_row
-from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes
-from analytics.filters import Filter
+from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes, quality_columns
+from analytics.filters import Filter, resolve_filter
+from analytics.quality import Flag, QualityReport, QualityRules, read_quality
 from analytics.summary import Summary, as_float, build_summary
 from storage.db import read_only
 from storage.models import COMPLETED, Response
@@ -154,10 +157,12 @@ class _Rows:
         self.as_text = as_text  # CSV wants times as text, XLSX real datetimes
         self.safe = neutralize_optional if guard else verbatim
         self.tz = ZoneInfo(tz_name)
-        # response id -> (survey_version, current_question), filled by _stream for each batch.
-        self.extras: dict[int, tuple[int, str | None]] = {}
+        # response id -> (survey_version, current_question, consent_version), filled by _stream.
+        self.extras: dict[int, tuple[int, str | None, str | None]] = {}
+        self.quality: QualityReport | None = None  # filled by _stream
         self.parts = [(q.id, *_question_columns(survey, q, as_text, guard)) for q in survey.questions]
-        self.columns = BASE_COLUMNS + [c for _, cols, _ in self.parts for c in cols]
+        self.question_ids = [q.id for q in survey.questions]
+        self.columns = BASE_COLUMNS + [c for _, cols, _ in self.parts for c in cols] + quality_columns(survey)
         self.order = {q.id: i for i, q in enumerate(survey.questions)}
 
     def _time(self, value: datetime | None) -> datetime | str | None:
@@ -180,7 +185,7 @@ class _Rows:
         skipped = [qid for qid, a in answers.items() if a.skipped and qid in self.order]
         if len(skipped) > 1:
             skipped.sort(key=lambda qid: self.order.get(qid, 1 << 30))
-        version, current = self.extras.get(rid, (None, None))
+        version, current, consent = self.extras.get(rid, (None, None, None))
         duration = None
         if completed_at is not None and started_at is not None and status == COMPLETED:
             duration = int((completed_at - started_at).total_seconds())
@@ -199,7 +204,25 @@ class _Rows:
         get = answers.get
         for qid, _, build in self.parts:
             cells += build(get(qid))
+        cells.append(self.safe(consent))
+        cells += self._quality_cells(rid)
         return cells
+
+    def _quality_cells(self, rid: int) -> Cells:
+        """The seconds per question and the flags (analytics.quality); empty where a rule cannot judge."""
+        judged = self.quality.responses.get(rid) if self.quality is not None else None
+        if judged is None:
+            return [None] * (len(self.question_ids) + 6)
+        num = self._number
+        seconds = [num(round(judged.seconds[qid], 1)) if qid in judged.seconds else None for qid in self.question_ids]
+        fast_share = None if judged.fast_share is None else num(round(judged.fast_share, 3))
+        fast = None if judged.fast_share is None else num(int(Flag.FAST_ANSWERS in judged.flags))
+        return [*seconds, "; ".join(judged.flags) or None, None if judged.speeder is None else num(int(judged.speeder)),
+                fast_share, fast, None if judged.straightlining is None else num(int(judged.straightlining)),
+                num(int(judged.duplicate_text))]
+
+    def _number(self, value: float) -> object:
+        return str(value) if self.as_text else value
 
     def batch(self, batch: ResponseBatch) -> list[Cells]:
         """Rows of a batch of responses (read into records here, in the caller's thread)."""
@@ -213,18 +236,23 @@ async def _stream(
     rows: _Rows,
     sink: Callable[[list[Cells]], None],
     where: Filter | None = None,
+    quality_rules: QualityRules | None = None,
 ) -> None:
     """Feed ``sink`` the export rows in response order, a batch at a time (in a worker thread)."""
-    in_survey = Response.survey_id == survey.id
-    if where is not None:
-        in_survey = and_(in_survey, where.predicate())
-    counted = and_(in_survey, Response.status == COMPLETED) if completed_only else in_survey
     async with read_only(engine).begin() as conn:
+        in_survey = Response.survey_id == survey.id
+        where = await resolve_filter(conn, survey, where)  # quality= conditions: read in this snapshot
+        if where is not None:
+            in_survey = and_(in_survey, where.predicate())
+        counted = and_(in_survey, Response.status == COMPLETED) if completed_only else in_survey
         n_counted = await conn.scalar(select(func.count()).select_from(Response).where(counted)) or 0
         n_total = await conn.scalar(select(func.count()).select_from(Response)) or 0
         # The questionnaire version and the current question of each response (a small second read).
-        extras = await conn.execute(select(Response.id, Response.survey_version, Response.current_question).where(counted))
-        rows.extras = {rid: (version, current) for rid, version, current in extras}
+        extras = await conn.execute(select(Response.id, Response.survey_version, Response.current_question,
+                                           Response.consent_version).where(counted))
+        rows.extras = {rid: (version, current, consent) for rid, version, current, consent in extras}
+        rules = quality_rules or (where.quality_rules if where is not None else None)
+        rows.quality = await read_quality(conn, survey, rules)  # the flags judge every response of the survey
         batches = stream_responses(
             conn, ResponseSet.of(counted, n_counted, n_total), batch_size=RESPONSE_BATCH, answer_batch_size=ANSWER_BATCH
         )
@@ -257,6 +285,7 @@ async def export_csv(
     where: Filter | None = None,
     delimiter: str = ",",
     tz_name: str = DEFAULT_TIMEZONE,
+    quality_rules: QualityRules | None = None,
 ) -> int:
     """Write the raw data as CSV (UTF-8 with BOM) to a binary stream or a path; returns the row count.
 
@@ -266,7 +295,7 @@ async def export_csv(
         with open(out, "wb") as fh:
             return await export_csv(
                 engine, survey, fh, completed_only=completed_only, pseudonymize=pseudonymize, where=where,
-                delimiter=delimiter, tz_name=tz_name,
+                delimiter=delimiter, tz_name=tz_name, quality_rules=quality_rules,
             )
     rows = _Rows(survey, pseudonymize, as_text=True, tz_name=tz_name)
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
@@ -280,7 +309,7 @@ async def export_csv(
         count += len(batch)
 
     try:
-        await _stream(engine, survey, completed_only, rows, sink, where)
+        await _stream(engine, survey, completed_only, rows, sink, where, quality_rules)
     finally:
         text.flush()
         text.detach()  # leave the caller's stream open
@@ -355,6 +384,7 @@ async def export_xlsx(
     where: Filter | None = None,
     banner: str | None = None,
     tz_name: str = DEFAULT_TIMEZONE,
+    quality_rules: QualityRules | None = None,
 ) -> int:
     """Write the raw data as XLSX (sheets «Ответы», «Анкета», «Сводка"); returns the row count."""
     book = workbook(str(out) if isinstance(out, Path) else out, streaming=True)
@@ -378,7 +408,7 @@ async def export_xlsx(
             write_row(sheet, written, cells, date_format)
 
     try:
-        await _stream(engine, survey, completed_only, rows, sink, where)
+        await _stream(engine, survey, completed_only, rows, sink, where, quality_rules)
         summary = await build_summary(engine, survey, completed_only=completed_only, where=where)
         sheets = [("Анкета", _questionnaire_rows(survey)), ("Сводка", _summary_rows(summary)),
                   ("Кодбук", codebook_rows(survey, tz_name))]
@@ -414,10 +444,11 @@ async def collect_rows(
     completed_only: bool = False,
     where: Filter | None = None,
     tz_name: str = DEFAULT_TIMEZONE,
+    quality_rules: QualityRules | None = None,
 ) -> tuple[list[str], list[Cells]]:
     """The export's columns and rows in memory (numbers as numbers, aware times, text as typed)."""
     rows = _Rows(survey, None, guard=False, tz_name=tz_name)
     rows.naive = False
     out: list[Cells] = []
-    await _stream(engine, survey, completed_only, rows, out.extend, where)
+    await _stream(engine, survey, completed_only, rows, out.extend, where, quality_rules)
     return rows.columns, out

@@ -274,6 +274,21 @@ DEFAULT_REMINDER_TEXT = ("Вы начали опрос, но не закончи
                          "продолжите с того же места, когда будет удобно.")
 
 
+class Consent(_Strict):
+    """The consent step before the first question: its text, its two buttons, and the text's version.
+
+    With it, nothing about a respondent is stored before they agree; a decline only adds one to a counter.
+    """
+
+    text: Annotated[str, Field(min_length=1, max_length=3500)]
+    agree: Annotated[str, Field(min_length=1, max_length=40)] = "Согласен(на), начать"
+    decline: Annotated[str, Field(min_length=1, max_length=40)] = "Не согласен(на)"
+    # Stored with every response that agreed to it: change it whenever the text changes.
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    declined_text: Annotated[str, Field(min_length=1, max_length=1000)] = (
+        "Понятно, спасибо. Мы ничего о вас не сохранили. Если передумаете, отправьте /start.")
+
+
 class SurveyMeta(_Strict):
     """The questionnaire's header."""
 
@@ -295,6 +310,7 @@ class SurveyMeta(_Strict):
     opens_at: datetime | None = None
     closes_at: datetime | None = None
     quota: Annotated[int, Field(ge=1)] | None = None
+    consent: Consent | None = None  # ask for consent before the first question (and store nothing before it)
 
     @model_validator(mode="after")
     def _dates(self) -> SurveyMeta:

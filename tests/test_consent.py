@@ -1,0 +1,103 @@
+"""Consent (issue 21, point 3): nothing about a respondent is stored before they agree; a decline is a bare count."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from analytics.jobs import export_bytes
+from bot.settings import Settings
+from survey.loader import load_survey
+from tests.conftest import ADMIN_ID, TEST_TOKEN
+from tests.dbcheck import all_cells, count, fetch, response_row
+from tests.harness import running_app
+from tests.recording import SimUser
+
+CONSENT_SURVEY = {
+    "survey": {
+        "id": "consented", "version": 1, "title": "Опрос с согласием", "intro_text": "Пять коротких вопросов.",
+        "consent": {"text": "Ответы обезличены и хранятся до конца исследования. Участие добровольное.",
+                    "agree": "Согласен(на)", "decline": "Не согласен(на)", "version": "ethics-2026-03"},
+    },
+    "questions": [
+        {"id": "q_role", "type": "single_choice", "text": "Кто вы?",
+         "options": [{"id": "dev", "text": "Разработчик"}, {"id": "pm", "text": "Менеджер"}]},
+        {"id": "q_mood", "type": "scale", "text": "Как настроение?", "scale": {"min": 1, "max": 5}},
+    ],
+}
+# Who declines: their id, name and username must be nowhere.
+DECLINER = (6029384751, "Zebulon", "zebulon_q_private")
+
+
+def consent_settings(db_url: str, tmp_path: Path, raw: dict = CONSENT_SURVEY) -> Settings:
+    path = tmp_path / "consent.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=db_url, admin_ids=str(ADMIN_ID),
+                    survey_file=path, flood_messages=10_000)
+
+
+async def test_decline_stores_nothing_but_a_count_and_start_offers_consent_again(db_url, tmp_path):
+    settings = consent_settings(db_url, tmp_path)
+    async with running_app(settings) as (app, request):
+        agree = SimUser(app, request, 7364519208, "Варвара")
+        await agree.send("/start campaign_a")
+        screen = agree.last()
+        assert "Ответы обезличены" in screen.text and "Пять коротких вопросов" in screen.text
+        assert [b["text"] for b in screen.buttons()] == ["Согласен(на)", "Не согласен(на)"]
+        assert count(db_url, "respondents") == 0  # /start alone stores nothing
+        await agree.press("Согласен(на)")
+        assert "Кто вы?" in agree.last().text
+        await agree.press("Разработчик")
+        await agree.press("4")
+        assert "Спасибо" in agree.last().text
+
+        uid, name, username = DECLINER
+        no = SimUser(app, request, uid, name)
+        no.user["username"] = username
+        await no.send("/start campaign_b")
+        await no.send("Привет")  # typing before choosing stores nothing either
+        await no.press("Не согласен(на)")
+        assert "ничего о вас не сохранили" in no.last().text and not no.last().keyboard
+        await no.send("/start")  # a decline can be reversed: the consent step again
+        assert "Ответы обезличены" in no.last().text and no.last().keyboard
+
+        again = SimUser(app, request, 5192837460, "Ёжик")
+        await again.send("/start")
+        await again.press("Не согласен(на)")
+        await again.send("/start")
+        await again.press("Согласен(на)")
+        assert "Кто вы?" in again.last().text
+
+        admin = SimUser(app, request, ADMIN_ID, "Админ")
+        await admin.send("/stats")
+        assert "Согласие: дали 2, отказались 2" in admin.messages()[-1].text or \
+            any("Согласие: дали 2, отказались 2" in m.text for m in admin.messages())
+        await app.bot_data.engine.dispose()
+
+    # The respondents who agreed are stored with the consent text's version; the deep link rode on «agree».
+    assert response_row(db_url, 7364519208)["consent_version"] == "ethics-2026-03"
+    assert fetch(db_url, "SELECT source FROM respondents WHERE user_key = :k", k="7364519208") == [{"source": "campaign_a"}]
+    assert response_row(db_url, 5192837460)["consent_version"] == "ethics-2026-03"
+    assert fetch(db_url, "SELECT survey_id, consent_version, declines FROM consent_declines") == [
+        {"survey_id": "consented", "consent_version": "ethics-2026-03", "declines": 2}]
+    # Every column of every table: nothing of the decliner (id, name, username, deep link).
+    cells = all_cells(db_url)
+    assert len(cells) > 20
+    forbidden = [str(uid), name, username, "campaign_b"]
+    leaks = [(t, c, v) for t, c, v in cells for word in forbidden if word.lower() in str(v).lower()]
+    assert not leaks, leaks[:5]
+    # Nor in any export; the consent version is a column of each.
+    survey = load_survey(settings.survey_file)
+    csv = (await export_bytes(db_url, survey, "csv")).decode("utf-8-sig")
+    xlsx = await export_bytes(db_url, survey, "xlsx")
+    sav = await export_bytes(db_url, survey, "sav")
+    for word in forbidden:
+        assert word not in csv
+    frame = pd.read_csv(io.StringIO(csv))
+    assert list(frame["consent_version"]) == ["ethics-2026-03", "ethics-2026-03"]
+    sheet = pd.read_excel(io.BytesIO(xlsx), sheet_name="Ответы")
+    assert str(uid) not in sheet.to_csv() and list(sheet["consent_version"]) == ["ethics-2026-03"] * 2
+    assert str(uid).encode() not in sav
