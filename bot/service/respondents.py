@@ -218,6 +218,10 @@ class SurveyService:
         self._owns_writer = shares is None
         self.batches: GroupCommit[Job] = GroupCommit(self._commit, max_batch=max_batch, linger=linger)
 
+    def use_clock(self, clock: Callable[[], datetime]) -> None:
+        """Stamp what is stored with this clock from now on (tests script the time respondents take)."""
+        self.clock = clock
+
     def close(self) -> None:
         """Close the batch writer's own connections (call when the engine is disposed)."""
         if self._owns_writer:
