@@ -101,3 +101,26 @@ async def test_decline_stores_nothing_but_a_count_and_start_offers_consent_again
     sheet = pd.read_excel(io.BytesIO(xlsx), sheet_name="Ответы")
     assert str(uid) not in sheet.to_csv() and list(sheet["consent_version"]) == ["ethics-2026-03"] * 2
     assert str(uid).encode() not in sav
+
+
+def test_the_json_schema_and_check_survey_accept_a_consent_block(tmp_path, capsys):
+    import jsonschema
+
+    from bot.cli import main
+    from survey.schema import survey_json_schema
+
+    validator = jsonschema.Draft202012Validator(survey_json_schema())
+    assert not list(validator.iter_errors(CONSENT_SURVEY))
+    both = {**CONSENT_SURVEY, "survey": {**CONSENT_SURVEY["survey"], "consent": {
+        "text": {"ru": "Участие добровольное.", "en": "Taking part is voluntary."},
+        "agree": {"ru": "Согласен(на)", "en": "I agree"}, "version": "v2"}}}
+    assert not list(validator.iter_errors(both))
+    for broken in ({"text": "Без версии"}, {"text": "Опечатка", "version": "v1", "agre": "Да"}):
+        bad = {**CONSENT_SURVEY, "survey": {**CONSENT_SURVEY["survey"], "consent": broken}}
+        assert list(validator.iter_errors(bad)), broken
+    path = tmp_path / "consent.yaml"
+    path.write_text(yaml.safe_dump(both, allow_unicode=True), encoding="utf-8")
+    assert main(["check-survey", str(path)]) == 0
+    english = load_survey(path).in_language("en").survey.consent
+    assert english is not None and (english.text, english.agree, english.version) == (
+        "Taking part is voluntary.", "I agree", "v2")
