@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from analytics.jobs import export_bytes
@@ -13,7 +14,8 @@ from bot.settings import Settings
 from survey.loader import load_survey
 from tests.conftest import ADMIN_ID, TEST_TOKEN
 from tests.dbcheck import all_cells, count, fetch, response_row
-from tests.harness import running_app
+from tests.fake_botapi import FakeBotAPI
+from tests.harness import E2E_TOKEN, BotProcess, running_app
 from tests.recording import SimUser
 
 CONSENT_SURVEY = {
@@ -124,3 +126,43 @@ def test_the_json_schema_and_check_survey_accept_a_consent_block(tmp_path, capsy
     english = load_survey(path).in_language("en").survey.consent
     assert english is not None and (english.text, english.agree, english.version) == (
         "Taking part is voluntary.", "I agree", "v2")
+
+
+@pytest.mark.e2e
+def test_consent_through_the_real_bot_process(tmp_path):
+    """`surveybot run` against the Bot API double: agree, decline, and /start after a decline."""
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'consent.db'}"
+    path = tmp_path / "consent.yaml"
+    path.write_text(yaml.safe_dump(CONSENT_SURVEY, allow_unicode=True), encoding="utf-8")
+    with FakeBotAPI() as api:
+        env = {"BOT_TOKEN": E2E_TOKEN, "TELEGRAM_API_URL": api.url, "DATABASE_URL": db_url, "SURVEY_FILE": str(path)}
+        bot = BotProcess(tmp_path, env)
+        bot.start()
+        try:
+            yes = api.user(555101, first_name="Анна")
+            yes.send("/start ads_march")
+            yes.wait_for(lambda m: "Ответы обезличены" in m.content and "Согласен(на)" in str(m.keyboard), timeout=30)
+            yes.press_button("Согласен(на)")
+            yes.wait_for(lambda m: "Кто вы?" in m.content and bool(m.keyboard), timeout=20)
+            yes.press_button("Разработчик")
+            yes.wait_for(lambda m: "Как настроение?" in m.content and bool(m.keyboard), timeout=20)
+
+            no = api.user(555102, first_name="Борис")
+            no.send("/start")
+            no.wait_for(lambda m: "Не согласен(на)" in str(m.keyboard), timeout=20)
+            no.press_button("Не согласен(на)")
+            no.wait_for_text("ничего о вас не сохранили", timeout=20)
+            assert count(db_url, "respondents") == 1
+            no.send("/start")  # a decline is reversed with /start
+            again = no.wait_for(lambda m: "Ответы обезличены" in m.content and "Согласен(на)" in str(m.keyboard),
+                                timeout=20, fresh=True)
+            no.press_button("Согласен(на)", message=again)
+            no.wait_for(lambda m: "Кто вы?" in m.content and bool(m.keyboard), timeout=20)
+        finally:
+            code = bot.stop()
+        assert code == 0, bot.output()[-3000:]
+    assert "Traceback" not in bot.output()
+    assert response_row(db_url, 555101)["consent_version"] == "ethics-2026-03"
+    assert response_row(db_url, 555102)["consent_version"] == "ethics-2026-03"
+    assert fetch(db_url, "SELECT source FROM respondents WHERE user_key = '555101'") == [{"source": "ads_march"}]
+    assert fetch(db_url, "SELECT declines FROM consent_declines") == [{"declines": 1}]
