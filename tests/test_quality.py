@@ -10,10 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyreadstat
 import yaml
 
 from analytics.filters import parse_filter
-from analytics.jobs import export_bytes
+from analytics.jobs import export_bytes, export_files
 from analytics.quality import Flag, QualityRules, ResponseTimes, assess, text_key
 from bot.cli import main
 from bot.settings import Settings
@@ -170,6 +171,18 @@ async def test_a_scripted_mix_is_flagged_exactly_and_quality_ok_filters_stats_an
     speeders = pd.read_csv(io.StringIO((await export_bytes(db_url, survey, "csv", where=parse_filter(
         "quality=speeder", survey))).decode("utf-8-sig")))
     assert set(speeders["response_id"]) == rushers
+    # The codebook documents the new columns; SAV carries them with value labels.
+    (_, _), (_, codebook) = await export_files(db_url, survey, "csv", "out")
+    book = pd.read_csv(io.StringIO(codebook.decode("utf-8-sig")), dtype=str, keep_default_na=False)
+    described = set(book["variable"])
+    assert {"consent_version", "q_role__seconds", "q_wish__seconds", "quality_flags", "quality_speeder",
+            "quality_fast_share", "quality_fast_answers", "quality_straightlining", "quality_duplicate_text"} <= described
+    assert "QUALITY_SPEEDER_RATIO" in " ".join(book["label"])
+    (_, sav), _ = await export_files(db_url, survey, "sav", "out")
+    (tmp_path / "out.sav").write_bytes(sav)
+    data, meta = pyreadstat.read_sav(str(tmp_path / "out.sav"))
+    assert meta.variable_value_labels["quality_speeder"] == {0.0: "нет", 1.0: "да"}
+    assert data.set_index("response_id").loc[float(rusher), "q_s1__seconds"] == 1.0
 
 
 async def test_stats_quality_on_the_command_line(tmp_path, monkeypatch, capsys):
