@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from survey import languages
 from survey.model import CHOICE_TYPES, ID_PATTERN, Condition, Option, Question, QuestionType, Scale, Survey, SurveyMeta
 
 # A path into the parsed YAML (keys and 0-based list indexes) -> its 1-based line.
@@ -128,6 +129,8 @@ def _message(err: dict[str, Any], loc: list[Any]) -> str:
     if kind == "string_pattern_mismatch":
         if ctx.get("pattern") == ID_PATTERN:
             return f"'{value}' is not a valid id: {ID_RULE}"
+        if ctx.get("pattern") == languages.LANGUAGE_PATTERN:
+            return f"'{value}' is not a language code like ru, en or pt-br"
         return f"'{value}' does not match {ctx.get('pattern')}"
     if kind in ("enum", "literal_error"):
         choices = [q.value for q in QuestionType] if field == "type" else [
@@ -210,4 +213,50 @@ def _hidden_rule_problems(exc: ValidationError, raw: Any, positions: Positions) 
                     key = part.split(":", 1)[0].split("/")[0].split(".")[0]
                     if key not in keys:
                         out.append(Finding(line_of(positions, ["questions", index, key]), f"{where}: {part}"))
+    return out
+
+
+def _text_label(raw: Any, path: tuple[Any, ...]) -> str:
+    """``question q01: options #2.text`` for a text field's path in the file."""
+    where, rest = _where(list(path), raw)
+    return f"{where}: {_field_label(rest)}"
+
+
+def language_problems(raw: Any, positions: Positions) -> list[Finding]:
+    """Texts written in a language that is not a language code, or not one of the declared ``languages``."""
+    out: list[Finding] = []
+    declared = languages.declared_languages(raw)
+    codes = languages.languages_of(raw)
+    meta = raw.get("survey") if isinstance(raw, dict) else None
+    if isinstance(meta, dict) and "language" in meta and not isinstance(meta["language"], str):
+        return out  # reported by the model
+    for field in languages.text_fields(raw):
+        if not field.translated:
+            continue
+        for code in field.value:
+            at = line_of(positions, (*field.path, code))
+            if not isinstance(code, str) or not languages.LANGUAGE_RE.match(code):
+                out.append(Finding(at, f"{_text_label(raw, field.path)}: '{code}' is not a language code like ru, "
+                                       "en or pt-br"))
+            elif declared is not None and code not in codes:
+                hint = did_you_mean(code, codes)
+                out.append(Finding(at, f"{_text_label(raw, field.path)}: '{code}' is not one of the survey's languages "
+                                       f"({', '.join(codes)}){hint}"))
+    return out
+
+
+def language_warnings(raw: Any, positions: Positions) -> list[Finding]:
+    """Every text without a translation in one of the questionnaire's languages (shown in the default instead)."""
+    codes = languages.languages_of(raw)
+    if len(codes) < 2:
+        return []
+    out: list[Finding] = []
+    for field in languages.text_fields(raw):
+        value = field.value
+        given = {k for k, v in value.items() if isinstance(v, str) and v.strip()} if field.translated else {codes[0]}
+        missing = [c for c in codes if c not in given]
+        if missing:
+            shown = "another language" if codes[0] in missing else f"the {codes[0]} text"
+            out.append(Finding(line_of(positions, field.path), f"{_text_label(raw, field.path)}: no translation into "
+                                                               f"{', '.join(missing)} ({shown} is shown instead)"))
     return out

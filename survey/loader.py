@@ -10,7 +10,17 @@ from typing import Any, assert_never
 import yaml
 from pydantic import ValidationError
 
-from survey.diagnostics import Finding, Positions, describe_errors, did_you_mean, line_of, load_yaml
+from survey import languages
+from survey.diagnostics import (
+    Finding,
+    Positions,
+    describe_errors,
+    did_you_mean,
+    language_problems,
+    language_warnings,
+    line_of,
+    load_yaml,
+)
 from survey.model import (
     CHOICE_TYPES,
     NUMERIC_TYPES,
@@ -49,7 +59,22 @@ def bundled_survey_path() -> Path:
 
 def load_survey(path: str | Path | None = None) -> Survey:
     """Read and validate a questionnaire file (the bundled study when path is None)."""
+    return check_survey_file(path)[0]
+
+
+def check_survey_file(path: str | Path | None = None, strict: bool = False) -> tuple[Survey, list[str]]:
+    """A questionnaire file read and validated, and its warnings (missing translations) as ``FILE:LINE: text``
+    lines; with ``strict`` the warnings are problems too (SurveyError)."""
     path = Path(path) if path else bundled_survey_path()
+    raw, positions = _read_yaml(path)
+    survey = parse_survey(raw, source=str(path), positions=positions)
+    warnings = language_warnings(raw, positions)
+    if strict and warnings:
+        raise SurveyError(str(path), list(warnings))
+    return survey, SurveyError(str(path), [Finding(w.line, f"warning: {w.text}") for w in warnings]).lines()
+
+
+def _read_yaml(path: Path) -> tuple[Any, Positions]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -63,7 +88,7 @@ def load_survey(path: str | Path | None = None) -> Survey:
         reason = getattr(exc, "problem", None) or str(exc)
         line = mark.line + 1 if mark is not None else None
         raise SurveyError(str(path), [Finding(line, f"not valid YAML: {reason}")]) from None
-    return parse_survey(raw, source=str(path), positions=positions)
+    return raw, positions
 
 
 def parse_survey(raw: Any, source: str = "<survey>", positions: Positions | None = None) -> Survey:
@@ -71,17 +96,32 @@ def parse_survey(raw: Any, source: str = "<survey>", positions: Positions | None
     positions = positions or {}
     if not isinstance(raw, dict):
         raise SurveyError(source, [Finding(positions.get(()), "the file must be a mapping with 'survey' and 'questions'")])
+    language_errors = language_problems(raw, positions)
     try:
         survey = Survey.model_validate(raw)
     except ValidationError as exc:
         # Cross-checks still run on whatever parts are valid, so one pass reports everything.
-        problems = describe_errors(exc, raw, positions)
+        problems = language_errors + describe_errors(exc, raw, positions)
         problems += [p for p in _cross_checks_lenient(raw, positions) if p not in problems]
-        raise SurveyError(source, problems) from None
-    problems = _cross_checks(survey, positions)
+        raise SurveyError(source, problems + _translation_problems(raw, positions, problems)) from None
+    problems = language_errors + _cross_checks(survey, positions)
+    problems += _translation_problems(raw, positions, problems)
     if problems:
         raise SurveyError(source, problems)
     return survey
+
+
+def _translation_problems(raw: dict, positions: Positions, known: list[Finding]) -> list[Finding]:
+    """Each translation checked by the same rules as the default texts (lengths, empty texts), its problems
+    marked with the language; the problems every language shares are said once."""
+    out: list[Finding] = []
+    for code in languages.languages_of(raw)[1:]:
+        try:
+            Survey.model_validate(languages.resolve(raw, code))
+        except ValidationError as exc:
+            out += [Finding(f.line, f"{f.text} (in {code})") for f in describe_errors(exc, raw, positions)
+                    if f not in known]
+    return out
 
 
 def _cross_checks(survey: Survey, positions: Positions | None = None) -> list[Finding]:
