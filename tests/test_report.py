@@ -480,3 +480,41 @@ async def test_admin_report_is_a_document_and_non_admins_get_nothing(make_user, 
     await admin.send("/report by 99")
     assert "не построить" in admin.last().text
     assert len([1 for name, p in request.calls if name == "sendDocument"]) == 1
+
+
+async def test_second_questionnaire_text_answers_and_no_baseline(tmp_path):
+    """A questionnaire without parts or baseline: one «Вопросы» section, no 2020 columns; a text question lists its
+    first 50 answers and counts the rest; the number question without buckets gets its chart and mean."""
+    from analytics.report import build_report, render_report
+    from survey.loader import load_survey as load
+
+    survey = load(Path(__file__).parent / "data" / "team_survey.yaml")
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'team.db'}")
+    try:
+        await upgrade(engine)
+        rows = [{"response_id": i, "question_id": "t_wish", "choices": None, "number": None,
+                 "text": f"пожелание {i}\nвторая строка <b>{i}</b>", "other_text": None, "skipped": False,
+                 "answered_at": BASE + timedelta(seconds=i)} for i in range(1, 61)]
+        rows += [{"response_id": i, "question_id": "t_team_size", "choices": None, "number": 2 + i % 30, "text": None,
+                  "other_text": None, "skipped": False, "answered_at": BASE} for i in range(1, 61)]
+        async with engine.begin() as conn:
+            await conn.execute(insert(Respondent), [{"id": i, "user_key": f"t{i}", "first_seen": BASE} for i in range(1, 61)])
+            await conn.execute(insert(Response), [
+                {"id": i, "respondent_id": i, "survey_id": survey.id, "survey_version": 2, "status": COMPLETED,
+                 "started_at": BASE, "completed_at": BASE + timedelta(minutes=2), "updated_at": BASE,
+                 "awaiting_other": False, "version": 1} for i in range(1, 61)])
+            await conn.execute(insert(Answer), rows)
+        html = render_report(await build_report(engine, survey))
+    finally:
+        await engine.dispose()
+    page = read_html(html)
+    assert [h.text for h in page.all("h2")][1:] == ["Вопросы", "Ход опроса", "Метод"]
+    wish = page.one("article", data_question="t_wish")
+    answers = wish.one("ol")
+    assert answers.attrs["data-texts"] == "60" and len(answers.all("li")) == 50
+    assert answers.all("li")[0].text == "пожелание 1 вторая строка <b>1</b>"  # the tags are text
+    assert "… и ещё 10" in wish.text
+    assert wish.all("svg") == []  # a text question has no chart
+    size = page.one("article", data_question="t_team_size")
+    assert len(size.all("svg")) == 1 and size.attrs["data-mean"] != ""
+    assert "2020" not in page.one("section", id="method").text and "data-base-percent" not in html
