@@ -448,6 +448,7 @@ def test_cli_pdf(tmp_path, monkeypatch, capsys):
     reader = pypdf.PdfReader(tmp_path / "study.pdf")
     assert len(reader.pages) > 4 and "Часть 1" in "".join(p.extract_text() for p in reader.pages)
     assert "wrote study.pdf" in out.replace(str(tmp_path) + "/", "")
+    assert "file:" not in "".join(p.extract_text() for p in reader.pages)  # no browser header or footer
 
 
 # In the chat -------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from bot import callbacks
 from bot.admin import analysis
 from bot.admin.albums import send_album
 from bot.admin.args import StatsArgsError, StatsRequest, View, parse_stats_args
+from bot.admin.filenote import FileNote
 from bot.callbacks import StatsView
 from bot.context import Context
 from bot.respondent import screens
@@ -258,17 +259,21 @@ async def send_exports(
         name = jobs.export_filename(data.survey, fmt, completed_only)
         if where is not None:
             name = name.replace(f".{fmt}", f"_filtered.{fmt}")
-        # The codebook comes with it: a sheet inside XLSX, a .codebook.csv file after CSV and SAV.
-        files = await jobs.export_files(data.settings.database_url, data.survey, fmt, name.removesuffix(f".{fmt}"),
-                                        completed_only=completed_only, where=where,
-                                        banner=banner if fmt == "xlsx" else None,
-                                        tz_name=getattr(data.settings, "timezone", "Europe/Moscow"))
+        # A file that takes a while shows how far it is (bot/admin/filenote.py), replaced by the file.
+        async with FileNote(context, chat_id) as note:
+            # The codebook comes with it: a sheet inside XLSX, a .codebook.csv file after CSV and SAV.
+            files = await jobs.export_files(data.settings.database_url, data.survey, fmt, name.removesuffix(f".{fmt}"),
+                                            completed_only=completed_only, where=where,
+                                            banner=banner if fmt == "xlsx" else None,
+                                            tz_name=getattr(data.settings, "timezone", "Europe/Moscow"),
+                                            progress=note.tick)
         caption = "Только завершённые анкеты" if completed_only else "Все анкеты, включая незавершённые (столбец status)"
         if where is not None:
             caption += f"; фильтр: {where.describe()}"
         for i, (file_name, content) in enumerate(files):
             text = caption if i == 0 else "Кодбук: столбцы, коды вариантов и их подписи"
             await context.bot.send_document(chat_id, InputFile(content, filename=file_name), caption=text[:1024])
+        await note.remove()
 
 
 @bulk_handler
