@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -17,8 +17,22 @@ from pydantic import BaseModel, ValidationError
 from survey import languages
 from survey.model import CHOICE_TYPES, ID_PATTERN, Condition, Option, Question, QuestionType, Scale, Survey, SurveyMeta
 
-# A path into the parsed YAML (keys and 0-based list indexes) -> its 1-based line.
-Positions = dict[tuple[Any, ...], int]
+
+class SheetRow(NamedTuple):
+    """Where something is in a spreadsheet questionnaire (XLSForm): the sheet and its 1-based row."""
+
+    sheet: str
+    row: int
+
+    def __str__(self) -> str:
+        return f"{self.sheet}:{self.row}"
+
+
+# A line of a YAML file, or a sheet and row of a workbook.
+Location = int | SheetRow
+# A path into the parsed file (keys and 0-based list indexes) -> where it is written.
+Positions = dict[tuple[Any, ...], Location]
+SHEET_ORDER = {"survey": 0, "choices": 1, "settings": 2}
 
 # Which model a mapping at a path is validated by, from the last key naming it.
 MODEL_AT = {"questions": Question, "survey": SurveyMeta, "options": Option, "scale": Scale, "show_if": Condition}
@@ -29,11 +43,23 @@ ID_RULE = "use lowercase latin letters, digits and _, starting with a letter (at
 class Finding:
     """One problem of a questionnaire file and the line it is on (None when unknown)."""
 
-    line: int | None
+    line: Location | None
     text: str
 
     def __str__(self) -> str:
+        if isinstance(self.line, SheetRow):
+            return f"{self.line}: {self.text}"
         return f"line {self.line}: {self.text}" if self.line else self.text
+
+    def sort_key(self) -> tuple[int, int, int]:
+        """File order: lines, then rows sheet by sheet; findings without a place last."""
+        if isinstance(self.line, SheetRow):
+            return 1, SHEET_ORDER.get(self.line.sheet, 9), self.line.row
+        return (0, 0, self.line) if self.line else (2, 0, 0)
+
+    def located(self, source: str) -> str:
+        """``FILE:LINE: text`` (``FILE:SHEET:ROW: text``), the form editors and terminals make clickable."""
+        return f"{source}:{self.line}: {self.text}" if self.line else f"{source}: {self.text}"
 
 
 def load_yaml(text: str) -> tuple[Any, Positions]:
@@ -64,7 +90,7 @@ def _walk(node: yaml.Node, path: tuple[Any, ...], positions: Positions) -> None:
             _walk(item, path + (i,), positions)
 
 
-def line_of(positions: Positions, path: tuple[Any, ...] | list[Any]) -> int | None:
+def line_of(positions: Positions, path: tuple[Any, ...] | list[Any]) -> Location | None:
     """The line of the deepest part of ``path`` present in the file (a list index absent there is skipped,
     as for a single ``show_if`` mapping that the model reads as a list of one)."""
     if not positions:

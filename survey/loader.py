@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from survey import languages
 from survey.diagnostics import (
     Finding,
+    Location,
     Positions,
     describe_errors,
     did_you_mean,
@@ -32,6 +33,7 @@ from survey.model import (
     Survey,
     SurveyMeta,
 )
+from survey.xlsform import is_xlsform, read_xlsform
 
 BUNDLED_SURVEY = "accounting.yaml"
 
@@ -43,13 +45,13 @@ class SurveyError(Exception):
         self.source = source
         findings = [p if isinstance(p, Finding) else Finding(None, p) for p in problems]
         # In the order of the file; problems without a line keep their place at the end.
-        self.findings = sorted(findings, key=lambda f: f.line if f.line is not None else float("inf"))
+        self.findings = sorted(findings, key=Finding.sort_key)
         self.problems = [str(f) for f in self.findings]
         super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in self.problems))
 
     def lines(self) -> list[str]:
         """Every problem as ``FILE:LINE: text``, the form editors and terminals make clickable."""
-        return [f"{self.source}:{f.line}: {f.text}" if f.line else f"{self.source}: {f.text}" for f in self.findings]
+        return [f.located(self.source) for f in self.findings]
 
 
 def bundled_survey_path() -> Path:
@@ -66,12 +68,24 @@ def check_survey_file(path: str | Path | None = None, strict: bool = False) -> t
     """A questionnaire file read and validated, and its warnings (missing translations) as ``FILE:LINE: text``
     lines; with ``strict`` the warnings are problems too (SurveyError)."""
     path = Path(path) if path else bundled_survey_path()
-    raw, positions = _read_yaml(path)
+    notes: list[Finding] = []
+    if is_xlsform(path):
+        raw, positions, problems, notes = read_xlsform(path)
+        if problems:
+            # The mapped questionnaire is checked too, so one pass lists everything.
+            try:
+                parse_survey(raw, source=str(path), positions=positions)
+            except SurveyError as exc:
+                problems += [f for f in exc.findings if raw]
+            raise SurveyError(str(path), list(problems))
+    else:
+        raw, positions = _read_yaml(path)
     survey = parse_survey(raw, source=str(path), positions=positions)
     warnings = language_warnings(raw, positions)
     if strict and warnings:
         raise SurveyError(str(path), list(warnings))
-    return survey, SurveyError(str(path), [Finding(w.line, f"warning: {w.text}") for w in warnings]).lines()
+    shown = [Finding(w.line, f"warning: {w.text}") for w in warnings] + [Finding(n.line, f"note: {n.text}") for n in notes]
+    return survey, SurveyError(str(path), shown).lines()
 
 
 def _read_yaml(path: Path) -> tuple[Any, Positions]:
@@ -128,7 +142,7 @@ def _cross_checks(survey: Survey, positions: Positions | None = None) -> list[Fi
     positions = positions or {}
     problems: list[Finding] = []
 
-    def at(*path: Any) -> int | None:
+    def at(*path: Any) -> Location | None:
         return line_of(positions, path)
 
     if not survey.questions:
@@ -142,9 +156,9 @@ def _cross_checks(survey: Survey, positions: Positions | None = None) -> list[Fi
             problems.append(Finding(at("questions", i, "id"), f"{where}: id: duplicate question id (also {also})"))
         if q.number is not None and q.number != i + 1:
             problems.append(Finding(at("questions", i, "number"), f"{where}: number: is {q.number} but the question stands at position {i + 1}"))
-        for c, cond in enumerate(q.show_if):
+        for path, cond in _condition_leaves(q.show_if):
             if cond.question not in seen:
-                problems.append(Finding(at("questions", i, "show_if", c, "question"), f"{where}: show_if.question: '{cond.question}' is not an earlier question"))
+                problems.append(Finding(at("questions", i, *path, "question"), f"{where}: show_if.question: '{cond.question}' is not an earlier question"))
                 continue
             ref = survey.questions[seen[cond.question]]
             if ref.type is None:  # its type is invalid and already reported
@@ -154,22 +168,43 @@ def _cross_checks(survey: Survey, positions: Positions | None = None) -> list[Fi
                 if values is None:
                     continue
                 if ref.type not in CHOICE_TYPES:
-                    problems.append(Finding(at("questions", i, "show_if", c, field), f"{where}: show_if.{field}: question {ref.id} is not a choice question"))
+                    problems.append(Finding(at("questions", i, *path, field), f"{where}: show_if.{field}: question {ref.id} is not a choice question"))
                     continue
                 valid = set(ref.option_ids) | ({OTHER} if ref.other_allowed else set())
                 for k, v in enumerate(values):
                     if v not in valid:
                         hint = did_you_mean(v, sorted(valid))
-                        problems.append(Finding(at("questions", i, "show_if", c, field, k), f"{where}: show_if.{field}: '{v}' is not an option of {ref.id}{hint}"))
+                        problems.append(Finding(at("questions", i, *path, field, k), f"{where}: show_if.{field}: '{v}' is not an option of {ref.id}{hint}"))
             if (cond.min is not None or cond.max is not None) and ref.type not in NUMERIC_TYPES:
                 field = "min" if cond.min is not None else "max"
-                problems.append(Finding(at("questions", i, "show_if", c, field), f"{where}: show_if.min/max: question {ref.id} is not a scale or number"))
+                problems.append(Finding(at("questions", i, *path, field), f"{where}: show_if.min/max: question {ref.id} is not a scale or number"))
+            if (cond.selected_min is not None or cond.selected_max is not None) and ref.type not in CHOICE_TYPES:
+                field = "selected_min" if cond.selected_min is not None else "selected_max"
+                problems.append(Finding(at("questions", i, *path, field), f"{where}: show_if.{field}: question {ref.id} is not a choice question"))
         problems += [Finding(at("questions", i, "baseline"), p) for p in baseline_problems(q)]
         seen.setdefault(q.id, i)
     total = survey.survey.questions_total
     if total is not None and total != len(survey.questions):
         problems.append(Finding(at("survey", "questions_total"), f"survey: questions_total: says {total} but the file has {len(survey.questions)}"))
     return problems
+
+
+def _condition_leaves(conditions: list[Condition]) -> list[tuple[tuple[Any, ...], Condition]]:
+    """Every test of one question in a show_if list, with its path in the file (``("show_if", 0, "any", 1)``)."""
+    out: list[tuple[tuple[Any, ...], Condition]] = []
+
+    def walk(cond: Condition, path: tuple[Any, ...]) -> None:
+        if cond.question is not None:
+            out.append((path, cond))
+        for name, parts in (("any", cond.any), ("all", cond.all)):
+            for k, part in enumerate(parts or []):
+                walk(part, (*path, name, k))
+        if cond.not_ is not None:
+            walk(cond.not_, (*path, "not"))
+
+    for c, cond in enumerate(conditions):
+        walk(cond, ("show_if", c))
+    return out
 
 
 def _lenient_question(raw: Any, index: int) -> Question:

@@ -119,20 +119,49 @@ class Scale(_Strict):
 
 
 class Condition(_Strict):
-    """Show a question only when an earlier answer matches (skip logic)."""
+    """Show a question only when an earlier answer matches (skip logic).
 
-    question: str
+    A test of one question's answer (``question`` with any of the tests, all of which must hold), or a
+    combination of conditions: ``any`` (one of them holds), ``all`` (each holds), ``not`` (it does not hold).
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    question: str | None = None
     any_of: list[str] | None = None
     none_of: list[str] | None = None
     min: int | None = None
     max: int | None = None
     answered: bool | None = None
+    # How many options a choice answer has (0 when not answered): at least / at most.
+    selected_min: Annotated[int, Field(ge=0)] | None = None
+    selected_max: Annotated[int, Field(ge=0)] | None = None
+    any: list[Condition] | None = None
+    all: list[Condition] | None = None
+    not_: Condition | None = Field(default=None, alias="not")
 
     @model_validator(mode="after")
     def _one_test(self) -> Condition:
-        if all(v is None for v in (self.any_of, self.none_of, self.min, self.max, self.answered)):
-            raise ValueError("show_if needs one of any_of, none_of, min, max, answered")
+        tests = (self.any_of, self.none_of, self.min, self.max, self.answered, self.selected_min, self.selected_max)
+        combined = [name for name, v in (("any", self.any), ("all", self.all), ("not", self.not_)) if v is not None]
+        if combined:
+            if len(combined) > 1 or self.question is not None or any(v is not None for v in tests):
+                raise ValueError("show_if: a condition is either a test of one question or one of any, all, not")
+            if self.any == [] or self.all == []:
+                raise ValueError(f"show_if.{combined[0]}: needs at least one condition")
+            return self
+        if self.question is None:
+            raise ValueError("show_if needs a question (or any, all, not)")
+        if all(v is None for v in tests):
+            raise ValueError("show_if needs one of any_of, none_of, min, max, answered, selected_min, selected_max")
         return self
+
+    def leaves(self) -> list[Condition]:
+        """The tests of single questions inside this condition (itself when it is one)."""
+        if self.question is not None:
+            return [self]
+        parts = self.any or self.all or ([self.not_] if self.not_ is not None else [])
+        return [leaf for part in parts for leaf in part.leaves()]
 
 
 Provenance = Literal["published", "inferred", "assumed"]

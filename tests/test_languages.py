@@ -182,3 +182,27 @@ def test_the_json_schema_accepts_texts_in_several_languages():
     bad = yaml.safe_load(TWO_LANGUAGES)
     bad["questions"][0]["text"] = {"ru": 5}
     assert list(validator.iter_errors(bad))
+
+
+def test_the_bundled_study_is_complete_in_english():
+    import re
+
+    from survey.loader import bundled_survey_path
+
+    ru = load_survey()
+    assert ru.languages == ("ru", "en")
+    assert check_survey_file(bundled_survey_path(), strict=True)[1] == []  # nothing left untranslated
+    en = ru.in_language("en")
+    texts = [en.survey.title, en.survey.intro_text, en.survey.thanks_text, en.survey.reminder_text,
+             en.survey.other_label_default]
+    for q in en.questions:
+        texts += [q.text, q.title, q.heading, q.hint, q.other_label, *(o.text for o in q.options)]
+        texts += [q.scale.min_label, q.scale.max_label] if q.scale else []
+    shown = [t for t in texts if t]
+    assert len(shown) == 130
+    assert [t for t in shown if re.search("[А-Яа-яЁё]", t)] == []
+    assert en.get("q01_who_does_accounting").text == "Who handles account management (communication with clients) in your company?"
+    # Same questionnaire otherwise: baselines and provenance untouched.
+    for a, b in zip(ru.questions, en.questions, strict=True):
+        assert (a.id, a.baseline, a.provenance, [o.provenance for o in a.options]) == \
+               (b.id, b.baseline, b.provenance, [o.provenance for o in b.options])

@@ -7,8 +7,10 @@ each handler (buttons too); everyone else gets exactly the unknown-command reply
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from html import escape
+from types import ModuleType
 from typing import assert_never
 
 from telegram import (
@@ -20,7 +22,7 @@ from telegram import (
 )
 from telegram.constants import ChatType, ParseMode
 
-from analytics import charts, jobs, summary_text
+from analytics import jobs, summary_text
 from analytics.compare import baseline_waves
 from analytics.crosstab import CrosstabError, resolve_banner
 from analytics.filters import Filter, FilterError, parse_filter
@@ -31,6 +33,7 @@ from bot import callbacks
 from bot.admin import analysis
 from bot.admin.albums import send_album
 from bot.admin.args import StatsArgsError, StatsRequest, View, parse_stats_args
+from bot.admin.filenote import FileNote
 from bot.callbacks import StatsView
 from bot.context import Context
 from bot.respondent import screens
@@ -191,11 +194,18 @@ async def send_question(context: Context, chat_id: int, summary: Summary, number
         messages += await asyncio.to_thread(summary_text.render_other_texts, summary, question.id)
     await _send_html(context, chat_id, messages)
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
+    charts = await _charts()
     if not charts.has_chart(question):
         await _send_answers_file(context, chat_id, summary, question)
         return
     chart = await asyncio.to_thread(charts.question_chart, question, _ordered(context, question.id))
     await context.bot.send_photo(chat_id, InputFile(chart, filename=f"q{number}.png"), caption=caption)
+
+
+async def _charts() -> ModuleType:
+    """analytics.charts, imported in a worker thread when a chart is first drawn: matplotlib costs ~1 s of start-up
+    (a third of it, measured for issue 23) and must not stall the event loop when it loads."""
+    return await asyncio.to_thread(importlib.import_module, "analytics.charts")
 
 
 def _ordered(context: Context, question_id: str) -> bool:
@@ -208,6 +218,7 @@ def _ordered(context: Context, question_id: str) -> bool:
 
 async def _send_answers_file(context: Context, chat_id: int, summary: Summary, question) -> None:
     """A text question's answers as a .txt document (a picture of free text says nothing)."""
+    charts = await _charts()
     content = await asyncio.to_thread(charts.answers_file, question, summary.filter)
     caption = f"{question.number}. {question.title}: ответы ({len(question.other_texts)})"
     await context.bot.send_document(chat_id, InputFile(content, filename=f"q{question.number}_answers.txt"),
@@ -216,6 +227,7 @@ async def _send_answers_file(context: Context, chat_id: int, summary: Summary, q
 
 async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
     """One bar chart per question, as albums of up to ten photos."""
+    charts = await _charts()
     drawn = [q for q in summary.questions if charts.has_chart(q)]
     images = await asyncio.to_thread(lambda: [charts.question_chart(q, _ordered(context, q.id)) for q in drawn])
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
@@ -228,6 +240,7 @@ async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
 async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
     """The completion funnel as text and one chart."""
     await _send_html(context, chat_id, await asyncio.to_thread(summary_text.render_funnel, summary))
+    charts = await _charts()
     chart = await asyncio.to_thread(charts.funnel_chart, summary)
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
     await context.bot.send_photo(chat_id, InputFile(chart, filename="funnel.png"), caption=caption)
@@ -273,18 +286,21 @@ async def send_exports(
         name = jobs.export_filename(data.survey, fmt, completed_only)
         if where is not None:
             name = name.replace(f".{fmt}", f"_filtered.{fmt}")
-        # The codebook comes with it: a sheet inside XLSX, a .codebook.csv file after CSV and SAV.
-        files = await jobs.export_files(data.settings.database_url, data.survey, fmt, name.removesuffix(f".{fmt}"),
-                                        completed_only=completed_only, where=where,
-                                        banner=banner if fmt == "xlsx" else None,
-                                        tz_name=getattr(data.settings, "timezone", "Europe/Moscow"),
-                                        quality_rules=quality_rules(context))
+        # A file that takes a while shows how far it is (bot/admin/filenote.py), replaced by the file.
+        async with FileNote(context, chat_id) as note:
+            # The codebook comes with it: a sheet inside XLSX, a .codebook.csv file after CSV and SAV.
+            files = await jobs.export_files(data.settings.database_url, data.survey, fmt, name.removesuffix(f".{fmt}"),
+                                            completed_only=completed_only, where=where,
+                                            banner=banner if fmt == "xlsx" else None,
+                                            tz_name=getattr(data.settings, "timezone", "Europe/Moscow"),
+                                            progress=note.tick, quality_rules=quality_rules(context))
         caption = "Только завершённые анкеты" if completed_only else "Все анкеты, включая незавершённые (столбец status)"
         if where is not None:
             caption += f"; фильтр: {where.describe()}"
         for i, (file_name, content) in enumerate(files):
             text = caption if i == 0 else "Кодбук: столбцы, коды вариантов и их подписи"
             await context.bot.send_document(chat_id, InputFile(content, filename=file_name), caption=text[:1024])
+        await note.remove()
 
 
 @bulk_handler

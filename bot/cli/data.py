@@ -1,4 +1,4 @@
-"""Commands for researchers at a terminal: ``stats`` and ``export``, read from the database without Telegram.
+"""Commands for researchers at a terminal: ``stats``, ``export`` and ``report``, read from the database without Telegram.
 
 Both only read: they refuse a database that does not exist instead of creating an empty one. The analytics
 modules (pandas, scipy, XlsxWriter) load when a command runs, not when the parser is built.
@@ -11,6 +11,7 @@ import json
 import sys
 
 from bot.cli.common import Command, check_output, fail, html_to_text, run_db, with_engine, write_output
+from bot.cli.progress import add_quiet, progress_bar
 from bot.settings import load_settings
 from storage.preflight import check_url
 from survey.loader import load_survey
@@ -112,12 +113,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     stem = output.name[: -len(output.suffix)] if output.suffix else output.name
 
-    async def work(_engine) -> list[tuple[str, bytes]]:
-        return await export_files(settings.database_url, survey, args.format, stem, completed_only=args.completed,
-                                  where=where, banner=args.by if args.format == "xlsx" else None, delimiter=delimiter,
-                                  tz_name=settings.timezone, quality_rules=rules)
+    with progress_bar(f"export {args.format}", "rows", args.quiet) as tick:
 
-    files = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
+        async def work(_engine) -> list[tuple[str, bytes]]:
+            return await export_files(settings.database_url, survey, args.format, stem, completed_only=args.completed,
+                                      where=where, banner=args.by if args.format == "xlsx" else None,
+                                      delimiter=delimiter, tz_name=settings.timezone, progress=tick,
+                                      quality_rules=rules)
+
+        files = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
     (_, content), *extra = files
     write_output(output, content)
     print(f"wrote {args.output} ({len(content):,} bytes)")
@@ -125,6 +129,46 @@ def cmd_export(args: argparse.Namespace) -> int:
         path = check_output(output.with_name(name))
         write_output(path, data)
         print(f"wrote {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the study as one self-contained HTML file (and a PDF beside it with --pdf)."""
+    from analytics import crosstab
+    from analytics.filters import FilterError, parse_filter
+    from analytics.report import ReportError, find_chromium, print_pdf, report_html
+
+    settings = load_settings()
+    check_url(settings.database_url, must_exist=True)  # reading must never create an empty database
+    output = check_output(args.output)
+    pdf = check_output(output.with_suffix(".pdf")) if args.pdf else None
+    if pdf is not None and find_chromium() is None:
+        return fail("--pdf needs Chromium (Debian: apt install chromium); without it, open the HTML in a browser "
+                    "and use Print → Save as PDF")
+    survey = load_survey(settings.survey_file)
+    try:
+        where = parse_filter(args.where, survey) if args.where else None
+    except FilterError as exc:
+        return fail(f"--where: {exc}")
+    if args.by:
+        try:
+            crosstab.resolve_banner(survey, args.by)
+        except crosstab.CrosstabError as exc:
+            return fail(f"--by: {exc}")
+
+    async def work(engine) -> bytes:
+        return await report_html(engine, survey, completed_only=args.completed, where=where, banner=args.by,
+                                 tz_name=settings.timezone)
+
+    content = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
+    write_output(output, content)
+    print(f"wrote {args.output} ({len(content):,} bytes)")
+    if pdf is not None:
+        try:
+            print_pdf(output, pdf)
+        except ReportError as exc:
+            return fail(str(exc))
+        print(f"wrote {pdf} ({pdf.stat().st_size:,} bytes)")
     return 0
 
 
@@ -149,6 +193,17 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--completed", action="store_true", help="completed responses only")
     parser.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50' or 'quality=ok'")
     parser.add_argument("--by", metavar="Q", help="XLSX: add a sheet with every question crossed by question Q")
+    add_quiet(parser)
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", required=True, help="the HTML file to write, e.g. study.html")
+    parser.add_argument("--completed", action="store_true", help="completed responses only")
+    parser.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50 source=channel_post'")
+    parser.add_argument("--by", metavar="Q",
+                        help="add a segments appendix: every choice question crossed by question Q (number or id) or 'source'")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also print it to a PDF beside the HTML (FILE.pdf) with headless Chromium, when installed")
 
 
 COMMANDS = [
@@ -172,5 +227,16 @@ COMMANDS = [
         "  surveybot export --format sav -o answers.sav          # SPSS, R (haven), Stata, pandas\n"
         "  surveybot export --format csv --excel-ru --completed -o done.csv",
         _export_arguments, cmd_export,
+    ),
+    Command(
+        "report", "write the study as one HTML file",
+        "Write the study as one self-contained HTML file that opens offline in any browser: a title block, contents,\n"
+        "a section per part of the questionnaire (each question's chart, table of counts and shares, the baseline\n"
+        "wave beside it with its test), the fieldwork (funnel, reminders) and the method. Figures are those of\n"
+        "'surveybot stats --format json --compare'. Print → Save as PDF gives A4 pages, a part per page.",
+        "  surveybot report -o study.html\n"
+        "  surveybot report -o women.html --where '14=2' --by 11\n"
+        "  surveybot report -o study.html --completed --pdf      # study.pdf too, with headless Chromium",
+        _report_arguments, cmd_report,
     ),
 ]
