@@ -461,7 +461,8 @@ class _Builder:
         for path in (("questions", index), *(("questions", index, key) for key in ("id", "text", "type"))):
             self.place(path, where)
         if label is None:
-            self.refuse(name, "the question has no label")
+            self.refuse(name, "the question has no label (its text)")
+            return
         hint = self.text(child.get("hint"))
         bind = child.get("bind") or {}
         if str(bind.get("required", "")).strip().lower() in ("yes", "true", "true()"):
