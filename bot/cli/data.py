@@ -1,4 +1,4 @@
-"""Commands for researchers at a terminal: ``stats`` and ``export``, read from the database without Telegram.
+"""Commands for researchers at a terminal: ``stats``, ``export`` and ``report``, read from the database without Telegram.
 
 Both only read: they refuse a database that does not exist instead of creating an empty one. The analytics
 modules (pandas, scipy, XlsxWriter) load when a command runs, not when the parser is built.
@@ -109,6 +109,46 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the study as one self-contained HTML file (and a PDF beside it with --pdf)."""
+    from analytics import crosstab
+    from analytics.filters import FilterError, parse_filter
+    from analytics.report import ReportError, find_chromium, print_pdf, report_html
+
+    settings = load_settings()
+    check_url(settings.database_url, must_exist=True)  # reading must never create an empty database
+    output = check_output(args.output)
+    pdf = check_output(output.with_suffix(".pdf")) if args.pdf else None
+    if pdf is not None and find_chromium() is None:
+        return fail("--pdf needs Chromium (Debian: apt install chromium); without it, open the HTML in a browser "
+                    "and use Print → Save as PDF")
+    survey = load_survey(settings.survey_file)
+    try:
+        where = parse_filter(args.where, survey) if args.where else None
+    except FilterError as exc:
+        return fail(f"--where: {exc}")
+    if args.by:
+        try:
+            crosstab.resolve_banner(survey, args.by)
+        except crosstab.CrosstabError as exc:
+            return fail(f"--by: {exc}")
+
+    async def work(engine) -> bytes:
+        return await report_html(engine, survey, completed_only=args.completed, where=where, banner=args.by,
+                                 tz_name=settings.timezone)
+
+    content = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
+    write_output(output, content)
+    print(f"wrote {args.output} ({len(content):,} bytes)")
+    if pdf is not None:
+        try:
+            print_pdf(output, pdf)
+        except ReportError as exc:
+            return fail(str(exc))
+        print(f"wrote {pdf} ({pdf.stat().st_size:,} bytes)")
+    return 0
+
+
 def _stats_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--completed", action="store_true", help="completed responses only")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="plain text (default) or JSON")
@@ -130,6 +170,16 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
     add_quiet(parser)
 
 
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", required=True, help="the HTML file to write, e.g. study.html")
+    parser.add_argument("--completed", action="store_true", help="completed responses only")
+    parser.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50 source=channel_post'")
+    parser.add_argument("--by", metavar="Q",
+                        help="add a segments appendix: every choice question crossed by question Q (number or id) or 'source'")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also print it to a PDF beside the HTML (FILE.pdf) with headless Chromium, when installed")
+
+
 COMMANDS = [
     Command(
         "stats", "print the summary of the answers",
@@ -149,5 +199,16 @@ COMMANDS = [
         "  surveybot export --format sav -o answers.sav          # SPSS, R (haven), Stata, pandas\n"
         "  surveybot export --format csv --excel-ru --completed -o done.csv",
         _export_arguments, cmd_export,
+    ),
+    Command(
+        "report", "write the study as one HTML file",
+        "Write the study as one self-contained HTML file that opens offline in any browser: a title block, contents,\n"
+        "a section per part of the questionnaire (each question's chart, table of counts and shares, the baseline\n"
+        "wave beside it with its test), the fieldwork (funnel, reminders) and the method. Figures are those of\n"
+        "'surveybot stats --format json --compare'. Print → Save as PDF gives A4 pages, a part per page.",
+        "  surveybot report -o study.html\n"
+        "  surveybot report -o women.html --where '14=2' --by 11\n"
+        "  surveybot report -o study.html --completed --pdf      # study.pdf too, with headless Chromium",
+        _report_arguments, cmd_report,
     ),
 ]
