@@ -65,6 +65,7 @@ class _Form:
     types: dict[str, str]  # name (lowercase) -> the type as written
     choice_rows: dict[tuple[str, str], int]  # (list name, choice name) -> row
     problems: list[Finding]
+    has_settings: bool = False
 
 
 def is_xlsform(path: Path) -> bool:
@@ -120,7 +121,7 @@ def _read_rows(data: DefinitionData) -> _Form:
             if language_code(lang) is None:
                 problems.append(Finding(SheetRow(sheet, 1), f"column '{column}': the language '{lang.strip()}' has no "
                                                             f"code; write it like '{base.strip()}::English (en)'"))
-    return _Form(survey_rows, types, choice_rows, problems)
+    return _Form(survey_rows, types, choice_rows, problems, has_settings=bool(data.settings))
 
 
 def _parse_json(data: DefinitionData, form: _Form, stem: str) -> dict[str, Any] | None:
@@ -333,9 +334,10 @@ class _Builder:
                 self.meta["version"] = int(version)
             else:
                 self.problems.append(Finding(settings, f"version '{version}' must be a whole number (1, 2, 2024061501)"))
-        for key in ("id", "title", "version", "language"):
-            self.positions[("survey", key)] = settings
-        self.positions[("survey",)] = settings
+        if self.form.has_settings:
+            for key in ("id", "title", "version", "language"):
+                self.positions[("survey", key)] = settings
+            self.positions[("survey",)] = settings
         self.walk(self.json.get("children", []), part=None, conditions=[])
         if self.pending_notes:
             self.meta["thanks_text"] = self.join_texts(self.pending_notes + [None])
@@ -461,7 +463,8 @@ class _Builder:
         for path in (("questions", index), *(("questions", index, key) for key in ("id", "text", "type"))):
             self.place(path, where)
         if label is None:
-            self.refuse(name, "the question has no label")
+            self.refuse(name, "the question has no label (its text)")
+            return
         hint = self.text(child.get("hint"))
         bind = child.get("bind") or {}
         if str(bind.get("required", "")).strip().lower() in ("yes", "true", "true()"):

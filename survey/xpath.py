@@ -381,7 +381,8 @@ def _compare(ref: Ref, op: str, lit: Literal, type_of: TypeOf) -> Condition:
         value = str(lit.value) if isinstance(lit.value, str) else f"{lit.value:g}"
         return Condition(question=ref.name, any_of=[value]) if op == "=" else Condition(question=ref.name, none_of=[value])
     if qtype == QuestionType.MULTIPLE:
-        raise XPathError(f"${{{ref.name}}} is a select_multiple question: write selected(${{{ref.name}}}, 'x')")
+        shown = lit.value if isinstance(lit.value, str) else f"{lit.value:g}"
+        raise XPathError(f"${{{ref.name}}} is a select_multiple question: write selected(${{{ref.name}}}, '{shown}')")
     raise XPathError(f"${{{ref.name}}} is a text question: only = '' and != '' (answered or not) are supported")
 
 
