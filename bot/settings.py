@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     survey_file: Annotated[
         Path | None,
         Field(
-            description="path of a questionnaire YAML file",
+            description="path of a questionnaire file: YAML, or an XLSForm (`.xlsx`, `.xls`, `.csv`)",
             json_schema_extra={"shown_default": "the bundled study"},
         ),
     ] = None

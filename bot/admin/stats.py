@@ -7,8 +7,10 @@ each handler (buttons too); everyone else gets exactly the unknown-command reply
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from html import escape
+from types import ModuleType
 from typing import assert_never
 
 from telegram import (
@@ -20,7 +22,7 @@ from telegram import (
 )
 from telegram.constants import ChatType, ParseMode
 
-from analytics import charts, jobs, summary_text
+from analytics import jobs, summary_text
 from analytics.compare import baseline_waves
 from analytics.crosstab import CrosstabError, resolve_banner
 from analytics.filters import Filter, FilterError, parse_filter
@@ -177,11 +179,18 @@ async def send_question(context: Context, chat_id: int, summary: Summary, number
         messages += await asyncio.to_thread(summary_text.render_other_texts, summary, question.id)
     await _send_html(context, chat_id, messages)
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
+    charts = await _charts()
     if not charts.has_chart(question):
         await _send_answers_file(context, chat_id, summary, question)
         return
     chart = await asyncio.to_thread(charts.question_chart, question, _ordered(context, question.id))
     await context.bot.send_photo(chat_id, InputFile(chart, filename=f"q{number}.png"), caption=caption)
+
+
+async def _charts() -> ModuleType:
+    """analytics.charts, imported in a worker thread when a chart is first drawn: matplotlib costs ~1 s of start-up
+    (a third of it, measured for issue 23) and must not stall the event loop when it loads."""
+    return await asyncio.to_thread(importlib.import_module, "analytics.charts")
 
 
 def _ordered(context: Context, question_id: str) -> bool:
@@ -194,6 +203,7 @@ def _ordered(context: Context, question_id: str) -> bool:
 
 async def _send_answers_file(context: Context, chat_id: int, summary: Summary, question) -> None:
     """A text question's answers as a .txt document (a picture of free text says nothing)."""
+    charts = await _charts()
     content = await asyncio.to_thread(charts.answers_file, question, summary.filter)
     caption = f"{question.number}. {question.title}: ответы ({len(question.other_texts)})"
     await context.bot.send_document(chat_id, InputFile(content, filename=f"q{question.number}_answers.txt"),
@@ -202,6 +212,7 @@ async def _send_answers_file(context: Context, chat_id: int, summary: Summary, q
 
 async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
     """One bar chart per question, as albums of up to ten photos."""
+    charts = await _charts()
     drawn = [q for q in summary.questions if charts.has_chart(q)]
     images = await asyncio.to_thread(lambda: [charts.question_chart(q, _ordered(context, q.id)) for q in drawn])
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
@@ -214,6 +225,7 @@ async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
 async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
     """The completion funnel as text and one chart."""
     await _send_html(context, chat_id, await asyncio.to_thread(summary_text.render_funnel, summary))
+    charts = await _charts()
     chart = await asyncio.to_thread(charts.funnel_chart, summary)
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
     await context.bot.send_photo(chat_id, InputFile(chart, filename="funnel.png"), caption=caption)
