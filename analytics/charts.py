@@ -112,6 +112,8 @@ def svg_markup(fig: Figure, title: str, id_prefix: str) -> str:
     every id (clip paths, markers, hatches) prefixed with ``id_prefix`` so charts on one page never share one."""
     FigureCanvasSVG(fig)
     buf = io.StringIO()
+    # rc_context sets process-wide parameters for the call; only svg.* change, which nothing but SVG output reads,
+    # so a PNG drawn meanwhile in another thread is unaffected.
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "surveybot-report"}):
         fig.savefig(buf, format="svg", metadata=SVG_METADATA)
     text = buf.getvalue()

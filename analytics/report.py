@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -313,7 +312,7 @@ def render_report(report: Report) -> str:
     reminders = s.reminders
     template = _environment().get_template("report.html.j2")
     return template.render(
-        r=report, s=s, meta=meta, parts=sections, comparison=report.comparison,
+        s=s, meta=meta, parts=sections, comparison=report.comparison,
         tables=[_crosstab_view(t) for t in report.tables], banner=report.tables[0].banner if report.tables else None,
         funnel_svg=funnel_svg, css_title=css_string(meta.title),
         first=fmt_date(s.first_answer_at, report.tz_name), last=fmt_date(s.last_answer_at, report.tz_name),
@@ -323,14 +322,8 @@ def render_report(report: Report) -> str:
         reminded_done=fmt_percent(percent(reminders.completed, reminders.reminded)),
         reached=lambda step: fmt_percent(percent(step.reached, s.started)),
         provenance_tags=PROVENANCE_TAGS, provenance_note=PROVENANCE_NOTE, fmt_test=fmt_test,
-        marks_note=MARKS_NOTE, unreliable=UNRELIABLE, letters=_letters,
+        marks_note=MARKS_NOTE, unreliable=UNRELIABLE,
     )
-
-
-def _letters(count: int) -> Iterator[str]:
-    from analytics.crosstab_render import column_letter
-
-    return (column_letter(j) for j in range(count))
 
 
 # PDF --------------------------------------------------------------------------------------------

@@ -519,3 +519,19 @@ async def test_second_questionnaire_text_answers_and_no_baseline(tmp_path):
     size = page.one("article", data_question="t_team_size")
     assert len(size.all("svg")) == 1 and size.attrs["data-mean"] != ""
     assert "2020" not in page.one("section", id="method").text and "data-base-percent" not in html
+
+
+async def test_report_of_an_empty_database(tmp_path):
+    """Before the first answer: the report is still a whole document (zeros, empty charts), never an error."""
+    from analytics.report import build_report, render_report
+
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    try:
+        await upgrade(engine)
+        html = render_report(await build_report(engine, load_survey(), banner="1"))
+    finally:
+        await engine.dispose()
+    page = read_html(html)
+    assert page.one("dd", data_figure="started").text == "0"
+    assert len(page.all("article")) == 14 and all(a.attrs["data-n"] == "0" for a in page.all("article"))
+    assert page.one("section", id="segments")
