@@ -26,6 +26,8 @@ from analytics import jobs, summary_text
 from analytics.compare import baseline_waves
 from analytics.crosstab import CrosstabError, resolve_banner
 from analytics.filters import Filter, FilterError, parse_filter
+from analytics.quality import QualityRules
+from analytics.quality_text import build_quality, render_quality
 from analytics.summary import Summary, build_summary
 from bot import callbacks
 from bot.admin import analysis
@@ -41,7 +43,7 @@ from bot.sending.limiter import bulk_handler
 log = logging.getLogger(__name__)
 
 ADMIN_COMMANDS = [
-    BotCommand("stats", "Сводка: /stats [completed | N | charts | funnel | 2020] [by M] [where 11=2]"),
+    BotCommand("stats", "Сводка: /stats [completed | N | charts | funnel | quality | 2020] [by M] [where 11=2]"),
     BotCommand("export", "Выгрузка: /export [csv | xlsx | sav] [completed] [by M] [where 11=2]"),
 ]
 STATS_USAGE = (
@@ -50,6 +52,8 @@ STATS_USAGE = (
     "<b>/stats N</b> — подробно по вопросу N (и все ответы «другое»)\n"
     "<b>/stats charts</b> — графики по вопросам\n"
     "<b>/stats funnel</b> — воронка прохождения\n"
+    "<b>/stats quality</b> — качество ответов: слишком быстрые, одинаковые оценки, повторы текста; "
+    "<b>/stats where quality=ok</b> — сводка без анкет с флагами\n"
     "<b>/stats 2020</b> — сравнение с волной 2020 (z-тест / тест Фишера)\n"
     "<b>/stats where 11=2</b> — только ответившие на вопрос 11 вариантом 2 (11=2,5 · 11=other · 12=1-50 · "
     "source=channel_post; условия через пробел — все сразу); работает с любым видом /stats и с /export\n"
@@ -106,11 +110,16 @@ async def _bad_request(context: Context, chat_id: int, exc: Exception) -> None:
     await context.bot.send_message(chat_id, f"Не понял запрос: {escape(str(exc))}.\n\n{STATS_USAGE}", parse_mode=ParseMode.HTML)
 
 
+def quality_rules(context: Context) -> QualityRules:
+    """The data-quality thresholds (QUALITY_SPEEDER_RATIO)."""
+    return QualityRules(speeder_ratio=context.bot_data.settings.quality_speeder_ratio)
+
+
 def _parse(context: Context, formats: tuple[str, ...] = ()) -> tuple[StatsRequest, Filter | None]:
     """The command's words as a request and its filter; StatsArgsError / FilterError when invalid."""
     survey = context.bot_data.survey
     request = parse_stats_args(list(context.args or []), survey, baseline_waves(survey), formats)
-    return request, (parse_filter(request.where, survey) if request.where else None)
+    return request, (parse_filter(request.where, survey, quality_rules(context)) if request.where else None)
 
 
 @bulk_handler  # everything an admin gets waits for spare budget: respondents come first
@@ -130,6 +139,10 @@ async def stats(update: Update, context: Context) -> None:
         await _bad_request(context, chat_id, exc)
         return
     await context.bot.send_chat_action(chat_id, "typing")
+    if request.view == View.QUALITY and not test:  # a report of its own, not a view of the summary
+        view = await build_quality(context.bot_data.engine, context.bot_data.survey, quality_rules(context), where)
+        await _send_html(context, chat_id, await asyncio.to_thread(render_quality, view))
+        return
     if request.banner is not None:
         if test:
             await context.bot.send_message(chat_id, "Для тестовых ответов таблицы «by» не строятся: /stats test или /stats test N.")
@@ -156,6 +169,8 @@ async def stats(update: Update, context: Context) -> None:
             await send_funnel(context, chat_id, summary)
         case View.COMPARE:
             await analysis.send_comparison(context, chat_id, summary, request.wave)
+        case View.QUALITY:  # test runs: answered above for the real responses only
+            await context.bot.send_message(chat_id, "Флаги качества считаются только по настоящим анкетам: /stats quality.")
         case View.QUESTION:
             number = request.question
             try:
@@ -278,7 +293,7 @@ async def send_exports(
                                             completed_only=completed_only, where=where,
                                             banner=banner if fmt == "xlsx" else None,
                                             tz_name=getattr(data.settings, "timezone", "Europe/Moscow"),
-                                            progress=note.tick)
+                                            progress=note.tick, quality_rules=quality_rules(context))
         caption = "Только завершённые анкеты" if completed_only else "Все анкеты, включая незавершённые (столбец status)"
         if where is not None:
             caption += f"; фильтр: {where.describe()}"
@@ -305,7 +320,7 @@ async def stats_button(update: Update, context: Context) -> None:
             await toast(update, "Кнопка устарела: пришлите /stats с фильтром ещё раз")
             return
     try:
-        where = parse_filter(list(words), context.bot_data.survey) if words else None
+        where = parse_filter(list(words), context.bot_data.survey, quality_rules(context)) if words else None
     except FilterError:
         await toast(update, screens.STALE_TOAST)  # the questionnaire changed under an old button
         return
