@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from storage import clock
+
 # Stable constraint names so the same migrations run on SQLite and PostgreSQL.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -34,8 +36,9 @@ COMPLETED = "completed"
 
 
 def utcnow() -> datetime:
-    """The current time in UTC (stored as timezone-aware)."""
-    return datetime.now(UTC)
+    """The current time in UTC (stored as timezone-aware), from the steady clock (storage/clock.py): a backward
+    step of the system clock does not move it."""
+    return clock.utcnow()
 
 
 def as_utc(value: datetime | None) -> datetime | None:
