@@ -8,7 +8,9 @@
 * times: ISO 8601 in ``TIMEZONE`` (default Europe/Moscow) with the offset, e.g. 2026-03-01T13:00:01+03:00;
 * ``duration_seconds``: completed_at − started_at of a completed response (empty for partial ones);
 * ``last_question``: the question a partial response stands at (empty for completed ones);
-* ``survey_version``: the questionnaire version the response was given under.
+* ``survey_version``: the questionnaire version the response was given under;
+* ``<qid>_order`` (questions whose options are shown in random order, survey.randomize): the option ids in
+  the order the respondent saw them, comma-joined, «other» last; empty for answers stored before it was kept.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from enum import StrEnum
 from typing import assert_never
 
 from survey.model import OTHER, Question, QuestionType, Survey
+from survey.randomize import randomized
 
 OTHER_CODE = 97
 DEFAULT_TIMEZONE = "Europe/Moscow"
@@ -153,11 +156,26 @@ def question_variables(survey: Survey, q: Question) -> list[Variable]:
             assert_never(unreachable)
 
 
+def order_column(q: Question) -> str:
+    """The column of the order a question's options were shown in (questions shown in random order)."""
+    return f"{q.id}_order"
+
+
+def order_variables(survey: Survey, q: Question) -> list[Variable]:
+    """``<qid>_order`` for a question whose options are shown in random order (survey.randomize), else nothing."""
+    if not randomized(survey, q):
+        return []
+    number = survey.number(q.id)
+    label = (f"{number}. {q.text} — порядок, в котором респонденту показали варианты (id через запятую, сверху "
+             "вниз; «other» — последним)")
+    return [Variable(order_column(q), number, label, VariableKind.TEXT, {})]
+
+
 def variables(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[Variable]:
     """Every column of the coded export, in order."""
     out = base_variables(tz_name)
     for q in survey.questions:
-        out += question_variables(survey, q)
+        out += question_variables(survey, q) + order_variables(survey, q)
     return out
 
 
@@ -184,4 +202,8 @@ def codebook_rows(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[list]
     rows.append(["", None, f"Время — ISO 8601 с поправкой к UTC, часовой пояс {tz_name}.", None, None, None])
     rows.append(["", None, "Коды вариантов — 1..k в порядке анкеты; «другое» — 97 (k + 1, если вариантов 97 и больше).",
                  None, None, None])
+    if any(randomized(survey, q) for q in survey.questions):
+        rows.append(["", None, "Варианты вопросов со столбцом <id>_order показывались каждому респонденту в своём "
+                     "случайном порядке (закреплённые — на своих местах); коды и 0/1 от порядка не зависят.",
+                     None, None, None])
     return rows

@@ -131,6 +131,9 @@ class Response(Base):
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     first_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The seed of this respondent's random orders of options and questions (survey.randomize); None for responses
+    # started before migration 0008, which use their id instead (storage.records.order_seed).
+    order_seed: Mapped[int | None] = mapped_column(BigInteger)
 
     respondent: Mapped[Respondent] = relationship(back_populates="responses")
 
@@ -186,6 +189,9 @@ class Answer(Base):
     text: Mapped[str | None] = mapped_column(TypedText)
     other_text: Mapped[str | None] = mapped_column(TypedText)
     skipped: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The option ids in the order their buttons were shown, for questions shown in random order
+    # (storage.records.encode_choices); None otherwise and for answers stored before migration 0008.
+    option_order: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
