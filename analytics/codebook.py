@@ -166,8 +166,8 @@ def order_variables(survey: Survey, q: Question) -> list[Variable]:
     if not randomized(survey, q):
         return []
     number = survey.number(q.id)
-    label = (f"{number}. {q.text} — порядок, в котором респонденту показали варианты (id через запятую, сверху "
-             "вниз; «other» — последним)")
+    # The words first: SPSS cuts long variable labels, and the question's text is in its own variables.
+    label = f"{number}. Порядок показа вариантов (id через запятую, сверху вниз; «other» — последним): {q.text}"
     return [Variable(order_column(q), number, label, VariableKind.TEXT, {})]
 
 

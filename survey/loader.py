@@ -190,19 +190,28 @@ def _shuffled_part_problems(survey: Survey, at: Any) -> list[Finding]:
             continue
         first, last = members[0], members[-1]
         for i, q in enumerate(survey.questions):
-            refs = {c.question for c in q.show_if} | piping.references(q)
             inside = i in members
-            for ref in sorted(refs):
+            for ref, path in _references_at(q):
                 j = index.get(ref)
                 if j is None:
                     continue  # reported above
                 if inside and j >= first:
-                    problems.append(Finding(at("questions", i, "id"), f"question {q.id}: depends on {ref}, which "
+                    problems.append(Finding(at("questions", i, *path), f"question {q.id}: depends on {ref}, which "
                                             f"may be asked after it: part '{part}' is in randomize_questions"))
                 elif not inside and first <= j <= last and i < last:
-                    problems.append(Finding(at("questions", i, "id"), f"question {q.id}: depends on {ref} of part "
+                    problems.append(Finding(at("questions", i, *path), f"question {q.id}: depends on {ref} of part "
                                             f"'{part}' (randomize_questions), which may be asked after it"))
     return problems
+
+
+def _references_at(q: Question) -> list[tuple[str, tuple[Any, ...]]]:
+    """Every earlier question a question depends on, with the path of the reference in the file."""
+    out: list[tuple[str, tuple[Any, ...]]] = [(c.question, ("show_if", k, "question")) for k, c in enumerate(q.show_if)]
+    out += [(ref, path) for path, text in piping.piped_texts(q) for ref, _ in piping.pipes(text)]
+    rule = getattr(q, "options_from", None)
+    if rule is not None:
+        out.append((rule.question, ("options_from",)))
+    return out
 
 
 def _lenient_question(raw: Any, index: int) -> Question:
