@@ -283,11 +283,15 @@ def _record(survey: Survey, progress: Progress, answer: Answer) -> Outcome:
     before = answers.get(qid)
     answers[qid] = answer
     changed: dict[str, Answer | None] = {qid: answer}
-    # A later answer hidden now is dropped; one showing or offering a changed answer (piping, carry-forward)
-    # is cleared so the respondent is asked it again; and so on down the line.
+    # A later answer hidden now is dropped; a carry-forward answer whose offer changed with this answer is cleared
+    # so the respondent is asked it again; and so on down the line. (Piped texts just show the new answer.)
     moved = set() if answer == before else {qid}
     for later in survey.questions[survey.index(qid) + 1 :]:
-        if later.id in answers and (not is_visible(later, answers) or (moved and moved & piping.references(later))):
+        if later.id not in answers:
+            continue
+        source = later.options_from.question if later.options_from is not None else None
+        stale = source in moved and piping.offered(later, progress.answers) != piping.offered(later, answers)
+        if stale or not is_visible(later, answers):
             del answers[later.id]
             changed[later.id] = None
             moved.add(later.id)

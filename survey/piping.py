@@ -10,8 +10,11 @@
   skipped or unanswered source offers nothing. With nothing to offer the question is not applicable:
   it is passed over like a question hidden by ``show_if``, and not counted as skipped.
 
-``survey.flow`` clears a later answer that depends on an answer when that answer changes (after «Назад»),
-so the respondent is asked it again; ``survey.loader`` refuses references to later or unknown questions.
+After «Назад», a changed answer is re-evaluated by ``survey.flow``: piped texts show the new answer (the
+respondent walks forward through the later questions, answers kept); a carry-forward question whose offer
+changed has its answer cleared, so the respondent is asked it again (and one with nothing left to offer
+loses its answer, as a question hidden by ``show_if`` does). ``survey.loader`` refuses references to later,
+unknown or wrong-type questions.
 """
 
 from __future__ import annotations
