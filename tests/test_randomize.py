@@ -292,3 +292,53 @@ async def test_stats_count_by_option_id_whatever_the_order(db_url):
         text = "\n".join(m.text for m in admin.messages())
     assert "Аккаунт-менеджеры — 3 (" in text and "Руководитель компании — 3 (" in text, text
     assert "Непосредственные исполнители — 0 (" in text, text
+
+
+def _order_of(message) -> list[str]:
+    return shown_ids([[{"callback_data": d} for _, d in row if d] for row in message.keyboard])
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_the_order_is_the_same_after_sigkill_and_restart_of_the_real_bot(tmp_path):
+    from tests.fake_botapi import FakeBotAPI
+    from tests.harness import E2E_TOKEN, BotProcess
+
+    db_url = f"sqlite+aiosqlite:///{tmp_path / 'order.db'}"
+    with FakeBotAPI() as api:
+        bot = BotProcess(tmp_path, {"BOT_TOKEN": E2E_TOKEN, "TELEGRAM_API_URL": api.url, "DATABASE_URL": db_url,
+                                    "OUTGOING_MAX_RATE": "0"})
+        bot.start()
+        try:
+            user = api.user(33_001)
+            user.send("/start")
+            user.wait_for(lambda m: "Начать" in str(m.keyboard), timeout=30)
+            user.press_button("Начать")
+            q1 = user.wait_for(lambda m: "Вопрос 1 из 14" in m.content and m.keyboard, timeout=30, fresh=True)
+            first = _order_of(q1)
+            user.press_button("Аккаунт-менеджеры", message=q1)
+            q2 = user.wait_for(lambda m: "Вопрос 2 из 14" in m.content and m.keyboard, timeout=30, fresh=True)
+            second = _order_of(q2)
+            assert sorted(second[:-1]) == sorted(SURVEY.get("q02_am_functions").option_ids)
+            bot.kill()  # SIGKILL: nothing of the process survives but the database
+
+            bot.start()
+            user.send("/start")
+            menu = user.wait_for(lambda m: "Продолжить" in str(m.keyboard), timeout=30, fresh=True)
+            user.press_button("Продолжить", message=menu)
+            again = user.wait_for(lambda m: "Вопрос 2 из 14" in m.content and m.keyboard, timeout=30, fresh=True)
+            assert _order_of(again) == second
+            user.press_button("← Назад", message=again)
+            back = user.wait_for(lambda m: "Вопрос 1 из 14" in m.content and m.keyboard, timeout=30, fresh=True)
+            assert _order_of(back) == first
+            bot.kill()
+            bot.start()
+            user.send("/start")
+            menu = user.wait_for(lambda m: "Продолжить" in str(m.keyboard), timeout=30, fresh=True)
+            user.press_button("Продолжить", message=menu)
+            once_more = user.wait_for(lambda m: "Вопрос 1 из 14" in m.content and m.keyboard, timeout=30, fresh=True)
+            assert _order_of(once_more) == first
+        finally:
+            bot.stop()
+    assert stored_answers(db_url, 33_001)["q01_who_does_accounting"]["option_order"] == ",".join(first)
+    assert "Traceback" not in bot.output()
