@@ -26,6 +26,13 @@ def _buttons(screen: screens.Screen) -> list[str]:
 
 def describe_condition(survey: Survey, cond: Condition) -> str:
     """One show_if condition in Russian, with option labels instead of ids."""
+    if cond.any is not None:
+        return "(" + " или ".join(describe_condition(survey, c) for c in cond.any) + ")"
+    if cond.all is not None:
+        return "(" + " и ".join(describe_condition(survey, c) for c in cond.all) + ")"
+    if cond.not_ is not None:
+        return f"неверно, что {describe_condition(survey, cond.not_)}"
+    assert cond.question is not None  # the model's rule: a test of one question, or any / all / not
     ref = survey.get(cond.question)
     name = f"вопрос {survey.number(ref.id)} ({ref.id})"
     label = lambda oid: ref.option_label(oid, survey.other_label(ref)) if oid != OTHER else survey.other_label(ref)  # noqa: E731
@@ -38,6 +45,10 @@ def describe_condition(survey: Survey, cond: Condition) -> str:
         parts.append(f"ответ на {name} не меньше {cond.min}")
     if cond.max is not None:
         parts.append(f"ответ на {name} не больше {cond.max}")
+    if cond.selected_min is not None:
+        parts.append(f"в ответе на {name} выбрано не меньше {cond.selected_min}")
+    if cond.selected_max is not None:
+        parts.append(f"в ответе на {name} выбрано не больше {cond.selected_max}")
     if cond.answered is not None:
         parts.append(f"на {name} {'ответили' if cond.answered else 'не ответили'}")
     return " и ".join(parts)
