@@ -242,6 +242,17 @@ def test_a_carry_forward_question_takes_its_options_from_the_source(tmp_path):
     assert type(survey).model_validate(json.loads(survey.model_dump_json())) == survey
 
 
+def test_preview_shows_where_carried_options_come_from(tmp_path):
+    from bot.respondent.preview import preview_lines
+    path = tmp_path / "p.yaml"
+    path.write_text(PIPED, encoding="utf-8")
+    text = "\n".join(preview_lines(load_survey(path)))
+    assert "↳ варианты — выбранные в вопросе 2 (q02); предложить нечего — вопрос не задаётся" in text
+    assert "↳ варианты — не выбранные в вопросе 2 (q02)" in text
+    assert "↳ варианты — в случайном порядке для каждого респондента" in text
+    assert "Какими каналами пользуется ваша команда?" in text  # the fallback while q01 is not answered
+
+
 def test_the_json_schema_accepts_the_new_keys():
     validator = jsonschema.Draft202012Validator(survey_json_schema())
     raw = yaml.safe_load(PIPED)
