@@ -515,7 +515,9 @@ class Survey(_Strict):
         questions = []
         for q in self.questions:
             changes: dict[str, Any] = update(q, lang.QUESTION_TEXTS, ("question", q.id))
-            options = [o.model_copy(update={"text": texts[("option", q.id, o.id)]}) if ("option", q.id, o.id) in texts
+            # Carried-forward options are the source's: translated as the source's are.
+            owner = q.options_from.question if q.options_from is not None else q.id
+            options = [o.model_copy(update={"text": texts[("option", owner, o.id)]}) if ("option", owner, o.id) in texts
                        else o for o in q.options]
             if options != q.options:
                 changes["options"] = options

@@ -242,6 +242,24 @@ def test_a_carry_forward_question_takes_its_options_from_the_source(tmp_path):
     assert type(survey).model_validate(json.loads(survey.model_dump_json())) == survey
 
 
+def test_carried_options_are_translated_as_the_source_is(tmp_path):
+    path = tmp_path / "t.yaml"
+    path.write_text("""survey: {id: t, title: {ru: Т, en: T}}
+questions:
+- id: q1
+  type: multiple_choice
+  text: {ru: Выбор, en: Pick}
+  options: [{id: a1, text: {ru: А, en: A}}, {id: a2, text: {ru: Б, en: B}}]
+- id: q2
+  type: single_choice
+  text: {ru: 'Главный из {q1}?', en: 'Main of {q1}?'}
+  options_from: q1
+""", encoding="utf-8")
+    survey = load_survey(path)
+    assert [o.text for o in survey.get("q2").options] == ["А", "Б"]
+    assert [o.text for o in survey.in_language("en").get("q2").options] == ["A", "B"]
+
+
 def test_preview_shows_where_carried_options_come_from(tmp_path):
     from bot.respondent.preview import preview_lines
     path = tmp_path / "p.yaml"
