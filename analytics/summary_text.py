@@ -94,6 +94,8 @@ def _header(summary: Summary) -> list[str]:
         lines.insert(1, f"Фильтр: {escape(summary.filter)} — респондентов: {summary.started}")
     if summary.reminders.reminded:
         lines.append(reminders_line(summary))
+    if summary.consent is not None:
+        lines.append(f"Согласие: дали {summary.consent.agreed}, отказались {summary.consent.declined}")
     if summary.completed_only:
         lines.append(f"<i>Учтены только завершённые анкеты ({summary.completed}).</i>")
     else:

@@ -23,6 +23,7 @@ SURVEY_TEXTS = ("title", "intro_text", "thanks_text", "reminder_text", "other_la
 QUESTION_TEXTS = ("text", "title", "heading", "hint", "other_label")
 OPTION_TEXTS = ("text",)
 SCALE_TEXTS = ("min_label", "max_label")
+CONSENT_TEXTS = ("text", "agree", "decline", "declined_text")  # survey.consent (its version is no text)
 
 # The header texts a file may leave out, in the languages the bot knows them in (the model's defaults are ru).
 BUILTIN_TEXTS: dict[str, dict[str, str]] = {
@@ -40,7 +41,7 @@ BUILTIN_TEXTS: dict[str, dict[str, str]] = {
     },
 }
 
-# ("survey", field) | ("question", qid, field) | ("option", qid, option id) | ("scale", qid, field)
+# ("survey", field) | ("consent", field) | ("question", qid, field) | ("option", qid, option id) | ("scale", qid, field)
 TextKey = tuple[str, ...]
 
 
@@ -67,6 +68,11 @@ def text_fields(raw: Any) -> Iterator[TextField]:
         for f in SURVEY_TEXTS:
             if meta.get(f) is not None:
                 yield TextField(("survey", f), ("survey", f), meta[f])
+        consent = meta.get("consent")
+        if isinstance(consent, dict):
+            for f in CONSENT_TEXTS:
+                if consent.get(f) is not None:
+                    yield TextField(("consent", f), ("survey", "consent", f), consent[f])
     questions = raw.get("questions")
     if not isinstance(questions, list):
         return

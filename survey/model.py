@@ -353,6 +353,21 @@ OTHER = "other"
 DEFAULT_REMINDER_TEXT = lang.BUILTIN_TEXTS["ru"]["reminder_text"]
 
 
+class Consent(_Strict):
+    """The consent step before the first question: its text, its two buttons, and the text's version.
+
+    With it, nothing about a respondent is stored before they agree; a decline only adds one to a counter.
+    """
+
+    text: Annotated[str, Field(min_length=1, max_length=3500), ONE_LANGUAGE]
+    agree: Annotated[str, Field(min_length=1, max_length=40), ONE_LANGUAGE] = "Согласен(на), начать"
+    decline: Annotated[str, Field(min_length=1, max_length=40), ONE_LANGUAGE] = "Не согласен(на)"
+    # Stored with every response that agreed to it: change it whenever the text changes (any language's).
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    declined_text: Annotated[str, Field(min_length=1, max_length=1000), ONE_LANGUAGE] = (
+        "Понятно, спасибо. Мы ничего о вас не сохранили. Если передумаете, отправьте /start.")
+
+
 class SurveyMeta(_Strict):
     """The questionnaire's header."""
 
@@ -381,6 +396,7 @@ class SurveyMeta(_Strict):
     randomize: bool = False
     # The parts (the questions' `part`) whose questions are asked in a random order per respondent.
     randomize_questions: list[str | int] = Field(default_factory=list)
+    consent: Consent | None = None  # ask for consent before the first question (and store nothing before it)
 
     @model_validator(mode="after")
     def _dates(self) -> SurveyMeta:
@@ -524,7 +540,11 @@ class Survey(_Strict):
             if q.scale is not None and (scale := update(q.scale, lang.SCALE_TEXTS, ("scale", q.id))):
                 changes["scale"] = q.scale.model_copy(update=scale)
             questions.append(q.model_copy(update=changes) if changes else q)
-        meta = self.survey.model_copy(update=update(self.survey, lang.SURVEY_TEXTS, ("survey",)))
+        meta_changes: dict[str, Any] = update(self.survey, lang.SURVEY_TEXTS, ("survey",))
+        consent = self.survey.consent
+        if consent is not None and (consent_texts := update(consent, lang.CONSENT_TEXTS, ("consent",))):
+            meta_changes["consent"] = consent.model_copy(update=consent_texts)
+        meta = self.survey.model_copy(update=meta_changes)
         out: Survey = self.model_copy(update={"survey": meta, "questions": questions})
         out._origin = self
         return out

@@ -58,7 +58,7 @@ def describe_condition(survey: Survey, cond: Condition) -> str:
 def preview_lines(survey: Survey) -> list[str]:
     """The whole questionnaire as plain text lines: intro, every question with its buttons and skip logic, the end."""
     rule = "─" * 60
-    intro = screens.intro_screen(survey)
+    intro = screens.start_screen(survey)
     lines = [rule, _plain(intro.text), *_buttons(intro)]
     for q in survey.questions:
         answers: dict[str, Answer] = {}

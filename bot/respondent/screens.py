@@ -242,6 +242,26 @@ def intro_screen(survey: Survey) -> Screen:
     return Screen(text, kb)
 
 
+def consent_screen(survey: Survey, source: str | None = None) -> Screen:
+    """The greeting with the consent text and its two buttons (instead of «Начать» when the file has consent)."""
+    consent = survey.survey.consent
+    assert consent is not None
+    text = f"<b>{escape(survey.survey.title)}</b>\n\n"
+    if survey.survey.intro_text:
+        text += f"{escape(survey.survey.intro_text)}\n\n"
+    text += escape(consent.text)
+    kb = InlineKeyboardMarkup([
+        [InlineKeyboardButton(consent.agree, callback_data=callbacks.consent(True, source))],
+        [InlineKeyboardButton(consent.decline, callback_data=callbacks.consent(False))],
+    ])
+    return Screen(text, kb)
+
+
+def start_screen(survey: Survey, source: str | None = None) -> Screen:
+    """What a respondent who has not begun sees: the consent step when the file has one, else the intro."""
+    return intro_screen(survey) if survey.survey.consent is None else consent_screen(survey, source)
+
+
 def resume_screen(survey: Survey, answered: int, version: int) -> Screen:
     """/start during a survey: continue or start over."""
     text = (
@@ -259,6 +279,7 @@ def resume_screen(survey: Survey, answered: int, version: int) -> Screen:
 
 COMPLETED_TEXT = "Вы уже прошли этот опрос — ваши ответы записаны. Спасибо за участие!"
 STALE_TOAST = "Этот вопрос уже неактуален"
+CONSENT_ALREADY_GIVEN = "Согласие уже дано. Отозвать его и удалить ответы: /forget_me"
 RELOCATED = "Анкету обновили, и этого вопроса в ней больше нет — продолжим со следующего."
 HELP_TEXT = (
     "Этот бот проводит опрос «{title}».\n\n"

@@ -1,14 +1,14 @@
 """random order of options and questions: each response's seed, and the order each answer's options were shown in
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009_random_order
+Revises: 0008_quality
 Create Date: 2026-12-07 11:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008'
-down_revision = '0007'
+revision = '0009_random_order'
+down_revision = '0008_quality'
 branch_labels = None
 depends_on = None
 
