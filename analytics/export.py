@@ -266,7 +266,8 @@ class _CsvLines:
         self.rows, self.delimiter = rows, delimiter
         self._special = (delimiter, '"', "\r", "\n")
         self.header = self.line(rows.columns)
-        self.questions = [(qid, build, {}) for qid, _, build in rows.parts]
+        self.questions: list[tuple[str, Callable[[AnswerRecord | None], Cells], dict[int, tuple[AnswerRecord | None, str]]]] = [
+            (qid, build, {}) for qid, _, build in rows.parts]
 
     def field(self, value: object) -> str:
         """One cell as csv.writer writes it: None empty, numbers by str(), a text quoted when it must be."""
@@ -293,12 +294,17 @@ class _CsvLines:
             get = answers.get
             for qid, build, cache in self.questions:
                 answer = get(qid)
-                hit = cache.get(answer)
-                if hit is None:
-                    hit = join([field(c) for c in build(answer)])
-                    if len(cache) < limit:
-                        cache[answer] = hit
-                parts.append(hit)
+                # Keyed by the record's identity (storage shares one record between equal answers): an int hash
+                # instead of hashing the whole record. The entry keeps the record, so its id is not reused while
+                # cached, and the identity is checked; an equal record that is another object just misses.
+                hit = cache.get(id(answer))
+                if hit is not None and hit[0] is answer:
+                    parts.append(hit[1])
+                    continue
+                encoded = join([field(c) for c in build(answer)])
+                if len(cache) < limit:
+                    cache[id(answer)] = (answer, encoded)
+                parts.append(encoded)
             parts += [field(c) for c in tail(response[0])]
             out.append(join(parts))
         out.append("")
