@@ -9,6 +9,8 @@
 * ``duration_seconds``: completed_at − started_at of a completed response (empty for partial ones);
 * ``last_question``: the question a partial response stands at (empty for completed ones);
 * ``survey_version``: the questionnaire version the response was given under;
+* ``<qid>_order`` (questions whose options are shown in random order, survey.randomize): the option ids in
+  the order the respondent saw them, comma-joined, «other» last; empty for answers stored before it was kept.
 * after the questions: ``consent_version`` (the consent text agreed to), ``<qid>__seconds`` (from the question's
   first showing to its final answer) and the data-quality flags ``quality_*`` (analytics.quality), all empty
   for responses stored before consent and timings were kept.
@@ -21,6 +23,7 @@ from enum import StrEnum
 from typing import assert_never
 
 from survey.model import OTHER, Question, QuestionType, Survey
+from survey.randomize import randomized
 
 OTHER_CODE = 97
 DEFAULT_TIMEZONE = "Europe/Moscow"
@@ -156,6 +159,21 @@ def question_variables(survey: Survey, q: Question) -> list[Variable]:
             assert_never(unreachable)
 
 
+def order_column(q: Question) -> str:
+    """The column of the order a question's options were shown in (questions shown in random order)."""
+    return f"{q.id}_order"
+
+
+def order_variables(survey: Survey, q: Question) -> list[Variable]:
+    """``<qid>_order`` for a question whose options are shown in random order (survey.randomize), else nothing."""
+    if not randomized(survey, q):
+        return []
+    number = survey.number(q.id)
+    # The words first: SPSS cuts long variable labels, and the question's text is in its own variables.
+    label = f"{number}. Порядок показа вариантов (id через запятую, сверху вниз; «other» — последним): {q.text}"
+    return [Variable(order_column(q), number, label, VariableKind.TEXT, {})]
+
+
 YES_NO = {0: "нет", 1: "да"}
 
 
@@ -193,7 +211,7 @@ def variables(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[Variable]
     """Every column of the coded export, in order."""
     out = base_variables(tz_name)
     for q in survey.questions:
-        out += question_variables(survey, q)
+        out += question_variables(survey, q) + order_variables(survey, q)
     return out + quality_variables(survey)
 
 
@@ -224,4 +242,8 @@ def codebook_rows(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[list]
                  "анкеты») и получает код после нынешних вариантов.", None, None, None])
     rows.append(["", None, "Секунды по вопросам и флаги качества вычисляются при выгрузке из сохранённых времён показа "
                  "и ответа; у ответов, собранных до их учёта, ячейки пустые.", None, None, None])
+    if any(randomized(survey, q) for q in survey.questions):
+        rows.append(["", None, "Варианты вопросов со столбцом <id>_order показывались каждому респонденту в своём "
+                     "случайном порядке (закреплённые — на своих местах); коды и 0/1 от порядка не зависят.",
+                     None, None, None])
     return rows

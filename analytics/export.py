@@ -35,7 +35,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.cells import neutralize, neutralize_optional, verbatim, workbook, write_row
-from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes, quality_columns
+from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes, order_column, quality_columns
 from analytics.filters import Filter, resolve_filter
 from analytics.quality import Flag, QualityReport, QualityRules, read_quality
 from analytics.summary import Summary, as_float, build_summary
@@ -43,6 +43,7 @@ from storage.db import read_only
 from storage.models import COMPLETED, Response
 from storage.records import AnswerRecord, ResponseBatch, ResponseRecord, ResponseSet, stream_responses
 from survey.model import OTHER, Question, QuestionType, Survey
+from survey.randomize import randomized
 
 RESPONSE_BATCH = 2_000
 ANSWER_BATCH = 20_000
@@ -150,6 +151,20 @@ def _question_columns(
             assert_never(unreachable)
 
 
+def _order_columns(
+    survey: Survey, q: Question, cols: list[str], build: Callable[[AnswerRecord | None], Cells]
+) -> tuple[list[str], Callable[[AnswerRecord | None], Cells]]:
+    """A question shown in random order gets ``<qid>_order``: its option ids in the order shown, comma-joined
+    (analytics.codebook ``order_variable``); empty for answers stored before the order was recorded."""
+    if not randomized(survey, q):
+        return cols, build
+
+    def with_order(a: AnswerRecord | None) -> Cells:
+        return [*build(a), ",".join(a.order) if a is not None and a.order else None]
+
+    return [*cols, order_column(q)], with_order
+
+
 class _Rows:
     """Turns a response and its answer rows into one list of cells."""
 
@@ -162,7 +177,8 @@ class _Rows:
         # response id -> (survey_version, current_question, consent_version), filled by _stream.
         self.extras: dict[int, tuple[int, str | None, str | None]] = {}
         self.quality: QualityReport | None = None  # filled by _stream
-        self.parts = [(q.id, *_question_columns(survey, q, as_text, guard)) for q in survey.questions]
+        self.parts = [(q.id, *_order_columns(survey, q, *_question_columns(survey, q, as_text, guard)))
+                      for q in survey.questions]
         self.question_ids = [q.id for q in survey.questions]
         self.columns = BASE_COLUMNS + [c for _, cols, _ in self.parts for c in cols] + quality_columns(survey)
         self.order = {q.id: i for i, q in enumerate(survey.questions)}

@@ -10,8 +10,9 @@ import html
 import re
 
 from bot.respondent import screens
-from survey.flow import Progress
+from survey.flow import Answer, Progress
 from survey.model import OTHER, Condition, Survey
+from survey.randomize import randomized
 
 
 def _plain(text: str) -> str:
@@ -60,8 +61,20 @@ def preview_lines(survey: Survey) -> list[str]:
     intro = screens.start_screen(survey)
     lines = [rule, _plain(intro.text), *_buttons(intro)]
     for q in survey.questions:
-        screen = screens.question_screen(survey, Progress(current=q.id), version=0)
+        answers: dict[str, Answer] = {}
+        if q.options_from is not None:  # every option on show: as if all were chosen (or none, for not_selected)
+            every = tuple(q.option_ids) if q.options_from.take == "selected" else ()
+            answers[q.options_from.question] = Answer(option_ids=every)
+        screen = screens.question_screen(survey, Progress(current=q.id, answers=answers), version=0)
         lines += ["", rule, _plain(screen.text), *_buttons(screen)]
+        if q.options_from is not None:
+            source = survey.get(q.options_from.question)
+            which = "выбранные" if q.options_from.take == "selected" else "не выбранные"
+            lines.append(f"  ↳ варианты — {which} в вопросе {survey.number(source.id)} ({source.id}); "
+                         "предложить нечего — вопрос не задаётся")
+        if randomized(survey, q):
+            lines.append("  ↳ варианты — в случайном порядке для каждого респондента"
+                         + (" (закреплённые — на своих местах)" if any(o.fixed for o in q.options) else ""))
         if q.show_if:
             lines.append("  ↳ показывается, только если " + " и ".join(describe_condition(survey, c) for c in q.show_if))
         if q.required:
