@@ -8,7 +8,12 @@
 * times: ISO 8601 in ``TIMEZONE`` (default Europe/Moscow) with the offset, e.g. 2026-03-01T13:00:01+03:00;
 * ``duration_seconds``: completed_at − started_at of a completed response (empty for partial ones);
 * ``last_question``: the question a partial response stands at (empty for completed ones);
-* ``survey_version``: the questionnaire version the response was given under.
+* ``survey_version``: the questionnaire version the response was given under;
+* ``<qid>_order`` (questions whose options are shown in random order, survey.randomize): the option ids in
+  the order the respondent saw them, comma-joined, «other» last; empty for answers stored before it was kept.
+* after the questions: ``consent_version`` (the consent text agreed to), ``<qid>__seconds`` (from the question's
+  first showing to its final answer) and the data-quality flags ``quality_*`` (analytics.quality), all empty
+  for responses stored before consent and timings were kept.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from enum import StrEnum
 from typing import assert_never
 
 from survey.model import OTHER, Question, QuestionType, Survey
+from survey.randomize import randomized
 
 OTHER_CODE = 97
 DEFAULT_TIMEZONE = "Europe/Moscow"
@@ -153,12 +159,60 @@ def question_variables(survey: Survey, q: Question) -> list[Variable]:
             assert_never(unreachable)
 
 
+def order_column(q: Question) -> str:
+    """The column of the order a question's options were shown in (questions shown in random order)."""
+    return f"{q.id}_order"
+
+
+def order_variables(survey: Survey, q: Question) -> list[Variable]:
+    """``<qid>_order`` for a question whose options are shown in random order (survey.randomize), else nothing."""
+    if not randomized(survey, q):
+        return []
+    number = survey.number(q.id)
+    # The words first: SPSS cuts long variable labels, and the question's text is in its own variables.
+    label = f"{number}. Порядок показа вариантов (id через запятую, сверху вниз; «other» — последним): {q.text}"
+    return [Variable(order_column(q), number, label, VariableKind.TEXT, {})]
+
+
+YES_NO = {0: "нет", 1: "да"}
+
+
+def quality_variables(survey: Survey) -> list[Variable]:
+    """The columns after the questions: the consent version, the seconds per question, the quality flags."""
+    out = [Variable("consent_version", None, "Версия текста согласия, с которым респондент согласился "
+                    "(пусто: анкета без шага согласия или ответ дан до него)", VariableKind.TEXT, {})]
+    for q in survey.questions:
+        number = survey.number(q.id)
+        out.append(Variable(f"{q.id}__seconds", number, f"{number}. Секунд от первого показа вопроса до окончательного "
+                            "ответа (пусто: нет замера)", VariableKind.NUMBER, {}))
+    return out + [
+        Variable("quality_flags", None, "Флаги качества через «; » (пусто — флагов нет): speeder, fast_answers, "
+                 "straightlining, duplicate_text", VariableKind.TEXT, {}),
+        Variable("quality_speeder", None, "Слишком быстрое прохождение: общее время меньше доли "
+                 "(QUALITY_SPEEDER_RATIO, по умолчанию 1/3) медианы завершивших (пусто: анкета не завершена)",
+                 VariableKind.FLAG, YES_NO),
+        Variable("quality_fast_share", None, "Доля ответов, данных быстрее 1,5 с после показа вопроса "
+                 "(пусто: нет замеров)", VariableKind.NUMBER, {}),
+        Variable("quality_fast_answers", None, "Много быстрых ответов: доля не меньше 0,5 при хотя бы 3 замерах "
+                 "(пусто: нет замеров)", VariableKind.FLAG, YES_NO),
+        Variable("quality_straightlining", None, "Одинаковая позиция на всех шкалах (не меньше 3 отвеченных; "
+                 "пусто: меньше 3)", VariableKind.FLAG, YES_NO),
+        Variable("quality_duplicate_text", None, "Свободный ответ совпадает с ответом другого респондента "
+                 "на тот же вопрос (кроме коротких и общих слов)", VariableKind.FLAG, YES_NO),
+    ]
+
+
+def quality_columns(survey: Survey) -> list[str]:
+    """The names of the columns after the questions (quality_variables)."""
+    return [v.name for v in quality_variables(survey)]
+
+
 def variables(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[Variable]:
     """Every column of the coded export, in order."""
     out = base_variables(tz_name)
     for q in survey.questions:
-        out += question_variables(survey, q)
-    return out
+        out += question_variables(survey, q) + order_variables(survey, q)
+    return out + quality_variables(survey)
 
 
 def codebook_rows(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[list]:
@@ -184,4 +238,12 @@ def codebook_rows(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[list]
     rows.append(["", None, f"Время — ISO 8601 с поправкой к UTC, часовой пояс {tz_name}.", None, None, None])
     rows.append(["", None, "Коды вариантов — 1..k в порядке анкеты; «другое» — 97 (k + 1, если вариантов 97 и больше).",
                  None, None, None])
+    rows.append(["", None, "Вариант, удалённый из анкеты во время опроса, сохраняет подпись (с пометкой «удалён из "
+                 "анкеты») и получает код после нынешних вариантов.", None, None, None])
+    rows.append(["", None, "Секунды по вопросам и флаги качества вычисляются при выгрузке из сохранённых времён показа "
+                 "и ответа; у ответов, собранных до их учёта, ячейки пустые.", None, None, None])
+    if any(randomized(survey, q) for q in survey.questions):
+        rows.append(["", None, "Варианты вопросов со столбцом <id>_order показывались каждому респонденту в своём "
+                     "случайном порядке (закреплённые — на своих местах); коды и 0/1 от порядка не зависят.",
+                     None, None, None])
     return rows

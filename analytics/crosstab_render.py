@@ -22,7 +22,8 @@ MARKS_NOTE = "▲ / ▼ — доля значимо выше / ниже, чем 
 UNRELIABLE = "⚠ больше 20% ожидаемых частот меньше 5 — тест ненадёжен"
 
 
-def _letter(j: int) -> str:
+def column_letter(j: int) -> str:
+    """The letter naming banner column j in tables: A, B, …, Z, AA, …"""
     return LETTERS[j] if j < len(LETTERS) else f"{LETTERS[j // 26 - 1]}{LETTERS[j % 26]}"
 
 
@@ -52,7 +53,7 @@ def _head(t: CrossTab, filter_text: str | None) -> list[str]:
     lines = [f"<b>{t.number}. {escape(t.title)} × {escape(t.banner.name)}</b>"]
     if filter_text:
         lines.append(f"Фильтр: {escape(filter_text)}")
-    legend = "; ".join(f"{_letter(j)} — {escape(c.label)} (n = {t.bases[j]})" for j, c in enumerate(t.banner.columns))
+    legend = "; ".join(f"{column_letter(j)} — {escape(c.label)} (n = {t.bases[j]})" for j, c in enumerate(t.banner.columns))
     lines.append(f"Столбцы: {legend}; Все — все ответившие на вопрос {t.number} (n = {t.total_base}).")
     return lines
 
@@ -63,7 +64,7 @@ def _pad(text: str, width: int = CELL_WIDTH) -> str:
 
 def render_table(t: CrossTab, filter_text: str | None = None) -> str:
     """One cross-tab as a single HTML message (it may be longer than the limit: the caller checks)."""
-    keys = [_letter(j) for j in range(len(t.banner.columns))] + ["Все"]
+    keys = [column_letter(j) for j in range(len(t.banner.columns))] + ["Все"]
     grid = [" " * LABEL_WIDTH + "".join(_pad(k) for k in keys) + ("  p" if t.tests_each_option else "")]
     grid.append("n".ljust(LABEL_WIDTH) + "".join(_pad(str(n)) for n in [*t.bases, t.total_base]))
     if t.is_numeric:
@@ -100,7 +101,7 @@ def render_short(t: CrossTab, filter_text: str | None = None, limit: int = MESSA
     """The chat summary of a table sent as a file: columns, the test(s), the marked cells."""
     lines = _head(t, filter_text)
     if t.is_numeric:
-        lines.append("Средние: " + "; ".join(f"{_letter(j)} {fmt_decimal(m)}" for j, m in enumerate(t.means[:-1]))
+        lines.append("Средние: " + "; ".join(f"{column_letter(j)} {fmt_decimal(m)}" for j, m in enumerate(t.means[:-1]))
                      + f"; Все {fmt_decimal(t.means[-1])}")
     if t.tests_each_option:
         significant = [r for r in t.rows if r.test is not None and r.test.significant]
@@ -109,7 +110,7 @@ def render_short(t: CrossTab, filter_text: str | None = None, limit: int = MESSA
         lines.append("Проверка: " + escape(test_line(t.test)) + ".")
     if t.note:
         lines.append(f"<i>{escape(t.note)}</i>")
-    marked = [(row, _letter(j), c) for row in t.rows for j, c in enumerate(row.cells) if c.mark]
+    marked = [(row, column_letter(j), c) for row in t.rows for j, c in enumerate(row.cells) if c.mark]
     if marked:
         lines.append("Значимые отличия:")
         for row, letter, c in marked:
@@ -186,7 +187,7 @@ def render_overview(tables: list[CrossTab], filter_text: str | None = None) -> l
     head = [f"<b>Все вопросы × {escape(banner.name)}</b>"]
     if filter_text:
         head.append(f"Фильтр: {escape(filter_text)}")
-    legend = "; ".join(f"{_letter(j)} — {escape(c.label)}" for j, c in enumerate(banner.columns))
+    legend = "; ".join(f"{column_letter(j)} — {escape(c.label)}" for j, c in enumerate(banner.columns))
     head += [f"Столбцы: {legend}.", "Таблицы целиком — в файле XLSX; ниже — проверка по каждому вопросу."]
     lines = []
     for t in tables:

@@ -2,9 +2,11 @@
 
 Columns, in order: the response-level ones (``respondent`` — the Telegram id, or its keyed hash when
 ANONYMOUS=true — ``response_id``, ``status``, ``started_at``, ``completed_at``, ``duration_seconds``,
-``last_question``, ``survey_version``, ``source``, ``skipped_questions``), then each question's; what each
-holds and how answers are coded (option numbers, 0/1 flags, ISO 8601 times in TIMEZONE) is
-``analytics.codebook``, whose codebook goes beside every export.
+``last_question``, ``survey_version``, ``source``, ``skipped_questions``), then each question's, then
+``consent_version``, the seconds each question took (``<qid>__seconds``) and the data-quality flags
+(``quality_*``, analytics.quality); what each holds and how answers are coded (option numbers, 0/1 flags,
+ISO 8601 times in TIMEZONE) is ``analytics.codebook``, whose codebook goes beside every export. Responses
+stored before consent and timings were kept have those cells empty.
 
 Empty cells mean "no answer": a skipped question (listed in ``skipped_questions``) or one
 the respondent never reached. The 0/1 columns are empty too in both cases, so a 0 always
@@ -22,7 +24,6 @@ memory; the formatting of each batch runs in a worker thread to keep the event l
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 from collections.abc import Callable
 from datetime import datetime
@@ -34,13 +35,15 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.cells import neutralize, neutralize_optional, verbatim, workbook, write_row
-from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes
-from analytics.filters import Filter
+from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes, order_column, quality_columns
+from analytics.filters import Filter, resolve_filter
+from analytics.quality import Flag, QualityReport, QualityRules, read_quality
 from analytics.summary import Summary, as_float, build_summary
 from storage.db import read_only
 from storage.models import COMPLETED, Response
 from storage.records import AnswerRecord, ResponseBatch, ResponseRecord, ResponseSet, stream_responses
 from survey.model import OTHER, Question, QuestionType, Survey
+from survey.randomize import randomized
 
 RESPONSE_BATCH = 2_000
 ANSWER_BATCH = 20_000
@@ -48,6 +51,9 @@ BASE_COLUMNS = ["respondent", "response_id", "status", "started_at", "completed_
                 "survey_version", "source", "skipped_questions"]
 
 Out = BinaryIO | str | Path
+# Called as rows are written: (rows done, rows in all). From the export's worker thread: it must only record the
+# figures (a terminal bar, or a value a chat note reads on the bot's own loop), never touch an event loop.
+Progress = Callable[[int, int], None]
 
 
 # Columns and row assembly ---------------------------------------------------------------
@@ -145,6 +151,20 @@ def _question_columns(
             assert_never(unreachable)
 
 
+def _order_columns(
+    survey: Survey, q: Question, cols: list[str], build: Callable[[AnswerRecord | None], Cells]
+) -> tuple[list[str], Callable[[AnswerRecord | None], Cells]]:
+    """A question shown in random order gets ``<qid>_order``: its option ids in the order shown, comma-joined
+    (analytics.codebook ``order_variable``); empty for answers stored before the order was recorded."""
+    if not randomized(survey, q):
+        return cols, build
+
+    def with_order(a: AnswerRecord | None) -> Cells:
+        return [*build(a), ",".join(a.order) if a is not None and a.order else None]
+
+    return [*cols, order_column(q)], with_order
+
+
 class _Rows:
     """Turns a response and its answer rows into one list of cells."""
 
@@ -154,10 +174,13 @@ class _Rows:
         self.as_text = as_text  # CSV wants times as text, XLSX real datetimes
         self.safe = neutralize_optional if guard else verbatim
         self.tz = ZoneInfo(tz_name)
-        # response id -> (survey_version, current_question), filled by _stream for each batch.
-        self.extras: dict[int, tuple[int, str | None]] = {}
-        self.parts = [(q.id, *_question_columns(survey, q, as_text, guard)) for q in survey.questions]
-        self.columns = BASE_COLUMNS + [c for _, cols, _ in self.parts for c in cols]
+        # response id -> (survey_version, current_question, consent_version), filled by _stream.
+        self.extras: dict[int, tuple[int, str | None, str | None]] = {}
+        self.quality: QualityReport | None = None  # filled by _stream
+        self.parts = [(q.id, *_order_columns(survey, q, *_question_columns(survey, q, as_text, guard)))
+                      for q in survey.questions]
+        self.question_ids = [q.id for q in survey.questions]
+        self.columns = BASE_COLUMNS + [c for _, cols, _ in self.parts for c in cols] + quality_columns(survey)
         self.order = {q.id: i for i, q in enumerate(survey.questions)}
 
     def _time(self, value: datetime | None) -> datetime | str | None:
@@ -172,19 +195,19 @@ class _Rows:
 
     naive = True
 
-    def row(self, response: ResponseRecord, answers: dict[str, AnswerRecord]) -> Cells:
-        """The cells of one response; ``answers`` maps question id to its answer."""
+    def base(self, response: ResponseRecord, answers: dict[str, AnswerRecord]) -> Cells:
+        """The response-level cells of one response (BASE_COLUMNS); ``answers`` maps question id to its answer."""
         rid, status, started_at, completed_at, key, source = response
         if self.pseudonymize is not None:
             key = self.pseudonymize(key)
         skipped = [qid for qid, a in answers.items() if a.skipped and qid in self.order]
         if len(skipped) > 1:
             skipped.sort(key=lambda qid: self.order.get(qid, 1 << 30))
-        version, current = self.extras.get(rid, (None, None))
+        version, current, _consent = self.extras.get(rid, (None, None, None))
         duration = None
         if completed_at is not None and started_at is not None and status == COMPLETED:
             duration = int((completed_at - started_at).total_seconds())
-        cells: Cells = [
+        return [
             self.safe(key),
             rid,
             status,
@@ -196,14 +219,96 @@ class _Rows:
             self.safe(source),
             "; ".join(skipped) or None,
         ]
+
+    def row(self, response: ResponseRecord, answers: dict[str, AnswerRecord]) -> Cells:
+        """The cells of one response: its own, then each question's, then the consent and quality ones."""
+        cells = self.base(response, answers)
         get = answers.get
         for qid, _, build in self.parts:
             cells += build(get(qid))
-        return cells
+        return cells + self.tail(response[0])
+
+    def tail(self, rid: int) -> Cells:
+        """The cells after the questions: the consent version, the seconds per question and the flags
+        (analytics.quality); empty where a rule cannot judge, and for responses stored before they were kept."""
+        consent = self.extras.get(rid, (None, None, None))[2]
+        judged = self.quality.responses.get(rid) if self.quality is not None else None
+        if judged is None:
+            return [self.safe(consent)] + [None] * (len(self.question_ids) + 6)
+        num = self._number
+        seconds = [num(round(judged.seconds[qid], 1)) if qid in judged.seconds else None for qid in self.question_ids]
+        fast_share = None if judged.fast_share is None else num(round(judged.fast_share, 3))
+        fast = None if judged.fast_share is None else num(int(Flag.FAST_ANSWERS in judged.flags))
+        return [self.safe(consent), *seconds, "; ".join(judged.flags) or None,
+                None if judged.speeder is None else num(int(judged.speeder)),
+                fast_share, fast, None if judged.straightlining is None else num(int(judged.straightlining)),
+                num(int(judged.duplicate_text))]
+
+    def _number(self, value: float) -> object:
+        return str(value) if self.as_text else value
 
     def batch(self, batch: ResponseBatch) -> list[Cells]:
         """Rows of a batch of responses (read into records here, in the caller's thread)."""
         return [self.row(response, answers) for response, answers in batch]
+
+
+class _CsvLines:
+    """The CSV text of export rows, exactly as ``csv.writer`` writes them (excel dialect, QUOTE_MINIMAL).
+
+    A question's answers repeat (a few options, a few scale points), so the CSV text of each question's cells is
+    made once per distinct answer record and reused: a 100,000-row export formats ~1.4 M answers from a few
+    thousand distinct ones. The response-level cells (ids, times) are different in every row and encoded each time.
+    """
+
+    CACHE_MAX = 8192  # distinct answers kept per question (typed texts and "other" texts mostly miss anyway)
+
+    def __init__(self, rows: _Rows, delimiter: str):
+        self.rows, self.delimiter = rows, delimiter
+        self._special = (delimiter, '"', "\r", "\n")
+        self.header = self.line(rows.columns)
+        self.questions: list[tuple[str, Callable[[AnswerRecord | None], Cells], dict[int, tuple[AnswerRecord | None, str]]]] = [
+            (qid, build, {}) for qid, _, build in rows.parts]
+
+    def field(self, value: object) -> str:
+        """One cell as csv.writer writes it: None empty, numbers by str(), a text quoted when it must be."""
+        if value is None:
+            return ""
+        text = value if isinstance(value, str) else str(value)
+        for c in self._special:
+            if c in text:
+                return '"' + text.replace('"', '""') + '"'
+        return text
+
+    def line(self, cells: Cells) -> str:
+        """A whole row (an empty single cell is quoted, as csv.writer does, so the line is not blank)."""
+        if len(cells) == 1 and cells[0] in ("", None):
+            return '""\r\n' if cells[0] == "" else "\r\n"
+        return self.delimiter.join([self.field(c) for c in cells]) + "\r\n"
+
+    def text(self, batch: ResponseBatch) -> str:
+        """The CSV lines of a batch of responses."""
+        field, join, base, tail, limit = self.field, self.delimiter.join, self.rows.base, self.rows.tail, self.CACHE_MAX
+        out: list[str] = []
+        for response, answers in batch:
+            parts = [field(c) for c in base(response, answers)]
+            get = answers.get
+            for qid, build, cache in self.questions:
+                answer = get(qid)
+                # Keyed by the record's identity (storage shares one record between equal answers): an int hash
+                # instead of hashing the whole record. The entry keeps the record, so its id is not reused while
+                # cached, and the identity is checked; an equal record that is another object just misses.
+                hit = cache.get(id(answer))
+                if hit is not None and hit[0] is answer:
+                    parts.append(hit[1])
+                    continue
+                encoded = join([field(c) for c in build(answer)])
+                if len(cache) < limit:
+                    cache[id(answer)] = (answer, encoded)
+                parts.append(encoded)
+            parts += [field(c) for c in tail(response[0])]
+            out.append(join(parts))
+        out.append("")
+        return "\r\n".join(out)
 
 
 async def _stream(
@@ -211,20 +316,38 @@ async def _stream(
     survey: Survey,
     completed_only: bool,
     rows: _Rows,
-    sink: Callable[[list[Cells]], None],
+    sink: Callable[[ResponseBatch], None],
     where: Filter | None = None,
+    progress: Progress | None = None,
+    quality_rules: QualityRules | None = None,
 ) -> None:
-    """Feed ``sink`` the export rows in response order, a batch at a time (in a worker thread)."""
-    in_survey = Response.survey_id == survey.id
-    if where is not None:
-        in_survey = and_(in_survey, where.predicate())
-    counted = and_(in_survey, Response.status == COMPLETED) if completed_only else in_survey
+    """Feed ``sink`` the responses in order, a batch at a time, in a worker thread (where the sink turns them into
+    rows with ``rows``); ``progress`` hears (rows done, rows in all) before the first batch and after each;
+    ``quality_rules``: the thresholds of the quality flags (analytics.quality)."""
     async with read_only(engine).begin() as conn:
+        in_survey = Response.survey_id == survey.id
+        where = await resolve_filter(conn, survey, where)  # quality= conditions: read in this snapshot
+        if where is not None:
+            in_survey = and_(in_survey, where.predicate())
+        counted = and_(in_survey, Response.status == COMPLETED) if completed_only else in_survey
         n_counted = await conn.scalar(select(func.count()).select_from(Response).where(counted)) or 0
         n_total = await conn.scalar(select(func.count()).select_from(Response)) or 0
         # The questionnaire version and the current question of each response (a small second read).
-        extras = await conn.execute(select(Response.id, Response.survey_version, Response.current_question).where(counted))
-        rows.extras = {rid: (version, current) for rid, version, current in extras}
+        extras = await conn.execute(select(Response.id, Response.survey_version, Response.current_question,
+                                           Response.consent_version).where(counted))
+        rows.extras = {rid: (version, current, consent) for rid, version, current, consent in extras}
+        rules = quality_rules or (where.quality_rules if where is not None else None)
+        rows.quality = await read_quality(conn, survey, rules)  # the flags judge every response of the survey
+        done = 0
+        if progress is not None:
+            progress(0, n_counted)
+
+        def write(batch: ResponseBatch) -> None:
+            nonlocal done
+            sink(batch)
+            done += len(batch)
+            if progress is not None:
+                progress(done, n_counted)
         batches = stream_responses(
             conn, ResponseSet.of(counted, n_counted, n_total), batch_size=RESPONSE_BATCH, answer_batch_size=ANSWER_BATCH
         )
@@ -235,7 +358,7 @@ async def _stream(
                 # awaiting the previous batch first keeps the rows in order.
                 if writing is not None:
                     await writing
-                writing = asyncio.ensure_future(asyncio.to_thread(lambda b=batch: sink(rows.batch(b))))
+                writing = asyncio.ensure_future(asyncio.to_thread(write, batch))
             if writing is not None:
                 await writing
         finally:
@@ -257,30 +380,33 @@ async def export_csv(
     where: Filter | None = None,
     delimiter: str = ",",
     tz_name: str = DEFAULT_TIMEZONE,
+    quality_rules: QualityRules | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Write the raw data as CSV (UTF-8 with BOM) to a binary stream or a path; returns the row count.
 
-    ``delimiter``: ``;`` for Excel in a Russian locale; ``tz_name``: the zone of the ISO 8601 times.
+    ``delimiter``: ``;`` for Excel in a Russian locale; ``tz_name``: the zone of the ISO 8601 times;
+    ``progress``: hears (rows done, rows in all) as the rows are written.
     """
     if isinstance(out, (str, Path)):
         with open(out, "wb") as fh:
             return await export_csv(
                 engine, survey, fh, completed_only=completed_only, pseudonymize=pseudonymize, where=where,
-                delimiter=delimiter, tz_name=tz_name,
+                delimiter=delimiter, tz_name=tz_name, quality_rules=quality_rules, progress=progress,
             )
     rows = _Rows(survey, pseudonymize, as_text=True, tz_name=tz_name)
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
-    writer = csv.writer(text, delimiter=delimiter)
-    writer.writerow(rows.columns)
+    lines = _CsvLines(rows, delimiter)
+    text.write(lines.header)
     count = 0
 
-    def sink(batch: list[list]) -> None:
+    def sink(batch: ResponseBatch) -> None:
         nonlocal count
-        writer.writerows(batch)  # None becomes an empty field
+        text.write(lines.text(batch))  # None becomes an empty field
         count += len(batch)
 
     try:
-        await _stream(engine, survey, completed_only, rows, sink, where)
+        await _stream(engine, survey, completed_only, rows, sink, where, progress, quality_rules)
     finally:
         text.flush()
         text.detach()  # leave the caller's stream open
@@ -355,8 +481,11 @@ async def export_xlsx(
     where: Filter | None = None,
     banner: str | None = None,
     tz_name: str = DEFAULT_TIMEZONE,
+    quality_rules: QualityRules | None = None,
+    progress: Progress | None = None,
 ) -> int:
-    """Write the raw data as XLSX (sheets «Ответы», «Анкета», «Сводка"); returns the row count."""
+    """Write the raw data as XLSX (sheets «Ответы», «Анкета», «Сводка"); returns the row count (``progress``: as
+    export_csv)."""
     book = workbook(str(out) if isinstance(out, Path) else out, streaming=True)
     date_format = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
     bold = book.add_format({"bold": True})
@@ -371,14 +500,14 @@ async def export_xlsx(
             sheet.write_comment(0, c, f"Время в часовом поясе {tz_name}")
     written = 0
 
-    def sink(batch: list[list]) -> None:
+    def sink(batch: ResponseBatch) -> None:
         nonlocal written
-        for cells in batch:
+        for cells in rows.batch(batch):
             written += 1
             write_row(sheet, written, cells, date_format)
 
     try:
-        await _stream(engine, survey, completed_only, rows, sink, where)
+        await _stream(engine, survey, completed_only, rows, sink, where, progress, quality_rules)
         summary = await build_summary(engine, survey, completed_only=completed_only, where=where)
         sheets = [("Анкета", _questionnaire_rows(survey)), ("Сводка", _summary_rows(summary)),
                   ("Кодбук", codebook_rows(survey, tz_name))]
@@ -414,10 +543,13 @@ async def collect_rows(
     completed_only: bool = False,
     where: Filter | None = None,
     tz_name: str = DEFAULT_TIMEZONE,
+    quality_rules: QualityRules | None = None,
+    progress: Progress | None = None,
 ) -> tuple[list[str], list[Cells]]:
     """The export's columns and rows in memory (numbers as numbers, aware times, text as typed)."""
     rows = _Rows(survey, None, guard=False, tz_name=tz_name)
     rows.naive = False
     out: list[Cells] = []
-    await _stream(engine, survey, completed_only, rows, out.extend, where)
+    await _stream(engine, survey, completed_only, rows, lambda batch: out.extend(rows.batch(batch)), where, progress,
+                  quality_rules)
     return rows.columns, out

@@ -35,6 +35,8 @@ from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute
 
+from analytics.filters import resolve_filter
+from storage.consent import ConsentCounts, consent_counts
 from storage.db import read_only
 from storage.models import COMPLETED, IN_PROGRESS, Answer as AnswerRow, AnswerChoice, Response
 from storage.records import ResponseSet, S, as_utc, choices_include
@@ -164,6 +166,10 @@ class QuestionSummary:
     scale_max: int | None = None
     min_label: str | None = None
     max_label: str | None = None
+    # Carry-forward (options_from): the earlier question whose choices it offers; those with nothing to be
+    # offered were not asked it (counted in not_reached, not as skipped).
+    options_from: str | None = None
+    options_take: str = "selected"
 
     @property
     def is_choice(self) -> bool:
@@ -216,6 +222,8 @@ class Summary:
     filter: str | None = None  # the respondent filter's description (analytics.filters), when one applies
     # Of the responses in the survey (and the filter): reminded, came back after it, completed (storage/reminders.py).
     reminders: ReminderCounts = field(default_factory=ReminderCounts)
+    # With a consent step in the questionnaire: responses that agreed (of those counted here) and declines.
+    consent: ConsentCounts | None = None
 
     @property
     def base(self) -> int:
@@ -615,6 +623,8 @@ def _question_summary(survey: Survey, q: Question, figures: _Figures, base_count
         skipped=skipped,
         not_reached=max(0, base_count - n - skipped),
         other_texts=figures.texts.get(q.id, []),
+        options_from=q.options_from.question if q.options_from else None,
+        options_take=q.options_from.take if q.options_from else "selected",
     )
     match q.type:
         case QuestionType.SINGLE | QuestionType.MULTIPLE:
@@ -642,9 +652,13 @@ async def build_summary(
     """Aggregate the survey's responses in SQL into a Summary (only the respondents ``where`` keeps)."""
     # One connection, one read transaction: every figure comes from the same snapshot.
     async with read_only(engine).begin() as conn:
-        scope = await _scope(conn, survey, completed_only, None if where is None else where.predicate())
+        resolved = await resolve_filter(conn, survey, where)  # quality= conditions: read in this snapshot
+        scope = await _scope(conn, survey, completed_only, None if resolved is None else resolved.predicate())
         figures = await _read_figures(conn, scope)
         reminded = await reminder_counts(conn, scope.in_survey.where)
+        consent = None
+        if survey.survey.consent is not None:
+            consent = await consent_counts(conn, survey.id, scope.in_survey.where)
     return Summary(
         survey_id=survey.id,
         survey_version=survey.version,
@@ -663,6 +677,7 @@ async def build_summary(
                                  if n and qid not in {q.id for q in survey.questions}),
         filter=None if where is None else where.describe(),
         reminders=reminded,
+        consent=consent,
     )
 
 

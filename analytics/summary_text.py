@@ -94,6 +94,8 @@ def _header(summary: Summary) -> list[str]:
         lines.insert(1, f"Фильтр: {escape(summary.filter)} — респондентов: {summary.started}")
     if summary.reminders.reminded:
         lines.append(reminders_line(summary))
+    if summary.consent is not None:
+        lines.append(f"Согласие: дали {summary.consent.agreed}, отказались {summary.consent.declined}")
     if summary.completed_only:
         lines.append(f"<i>Учтены только завершённые анкеты ({summary.completed}).</i>")
     else:
@@ -129,6 +131,10 @@ def _question_lines(q: QuestionSummary, *, detail: bool = False) -> list[str]:
     if detail and q.text != q.title:
         lines.append(f"<i>{escape(q.text)}</i>")
     lines.append(f"n = {q.n} (пропустили: {q.skipped}, не дошли: {q.not_reached})")
+    if q.options_from is not None:
+        which = "выбранные" if q.options_take == "selected" else "не выбранные"
+        lines.append(f"<i>Варианты — {which} в {escape(q.options_from)}; кому предложить было нечего, тем вопрос "
+                     "не задавался: они среди «не дошли», не среди пропустивших.</i>")
     if not q.n:
         lines.append("Ответов пока нет.")
         return lines

@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from storage import clock
+
 # Stable constraint names so the same migrations run on SQLite and PostgreSQL.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -34,8 +36,9 @@ COMPLETED = "completed"
 
 
 def utcnow() -> datetime:
-    """The current time in UTC (stored as timezone-aware)."""
-    return datetime.now(UTC)
+    """The current time in UTC (stored as timezone-aware), from the steady clock (storage/clock.py): a backward
+    step of the system clock does not move it."""
+    return clock.utcnow()
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -131,6 +134,15 @@ class Response(Base):
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     first_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The seed of this respondent's random orders of options and questions (survey.randomize); None for responses
+    # started before migration 0009, which use their id instead (storage.records.order_seed).
+    order_seed: Mapped[int | None] = mapped_column(BigInteger)
+    # The questionnaire's consent text version the respondent agreed to (None: no consent step, or before 0008).
+    consent_version: Mapped[str | None] = mapped_column(String(64))
+    # Timings (docs/researchers/quality.md): the question first shown among those not yet answered, and when.
+    # Copied to answers.shown_at when it is answered; redraws, reminders and Back keep it.
+    shown_question: Mapped[str | None] = mapped_column(String(64))
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     respondent: Mapped[Respondent] = relationship(back_populates="responses")
 
@@ -186,7 +198,11 @@ class Answer(Base):
     text: Mapped[str | None] = mapped_column(TypedText)
     other_text: Mapped[str | None] = mapped_column(TypedText)
     skipped: Mapped[bool] = mapped_column(Boolean, default=False)
-    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The option ids in the order their buttons were shown, for questions shown in random order
+    # (storage.records.encode_choices); None otherwise and for answers stored before migration 0009.
+    option_order: Mapped[str | None] = mapped_column(Text)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # the final answer (or Keep)
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first shown; None for answers before 0008
 
 
 class AnswerChoice(Base):
@@ -198,6 +214,16 @@ class AnswerChoice(Base):
     response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
     question_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     option_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ConsentDecline(Base):
+    """How many declined a survey's consent step (per consent version): a bare counter, nobody's id or time."""
+
+    __tablename__ = "consent_declines"
+
+    survey_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    consent_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    declines: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class ProcessedUpdate(Base):

@@ -28,9 +28,10 @@ from storage.models import (
     ProcessedUpdate,
     Respondent,
     Response,
+    as_utc,
     utcnow,
 )
-from storage.records import decode_choices, encode_choices
+from storage.records import decode_choices, encode_choices, order_seed
 from survey.flow import Answer, Kind, Outcome, Progress
 from survey.model import Survey
 
@@ -64,11 +65,13 @@ class Repository:
                 AnswerRow.text,
                 AnswerRow.other_text,
                 AnswerRow.skipped,
+                AnswerRow.option_order,
             ).where(AnswerRow.response_id == response_id)
         )
         return {
-            qid: Answer(option_ids=decode_choices(ch), number=num, text=txt, other_text=oth, skipped=bool(sk))
-            for qid, ch, num, txt, oth, sk in rows
+            qid: Answer(option_ids=decode_choices(ch), number=num, text=txt, other_text=oth, skipped=bool(sk),
+                        order=decode_choices(order))
+            for qid, ch, num, txt, oth, sk, order in rows
         }
 
     async def mark_blocked(self, user_key: str, when: datetime | None = None, *, blocked: bool = True) -> None:
@@ -170,6 +173,12 @@ class Position:
     created: bool = False  # the response row does not exist yet
     restarted: bool = False  # all stored answers of the response are to be deleted
     changed: dict[str, Answer | None] = field(default_factory=dict)
+    consent_version: str | None = None  # set when the response starts: the consent text agreed to
+    # Timings (the rule is in docs/researchers/quality.md): the first unanswered question put on screen and when,
+    # and the first-shown time of each stored answer (None: stored before timings were kept).
+    shown_question: str | None = None
+    shown_at: datetime | None = None
+    answer_shown: dict[str, datetime | None] = field(default_factory=dict)
 
     @property
     def dirty(self) -> bool:
@@ -177,24 +186,44 @@ class Position:
         return self.created or self.version != self.read_version
 
     def advance(self, outcome: Outcome, now: datetime) -> None:
-        """Apply a flow outcome in memory: new position, changed answers, bumped version."""
+        """Apply a flow outcome in memory: new position, changed answers, bumped version, timings."""
+        for qid, answer in outcome.changed.items():
+            if answer is None:
+                self.answer_shown.pop(qid, None)
+            elif qid not in self.answer_shown:  # answered for the first time: shown when it was put on screen
+                self.answer_shown[qid] = self.shown_at if self.shown_question == qid else None
         self.progress = outcome.progress
         self.changed.update(outcome.changed)
         self.version += 1
+        self._shown(now)
         if outcome.kind == Kind.FINISHED:
             self.status, self.completed_at = COMPLETED, now
 
-    def begin(self, survey: Survey, first: str | None, now: datetime) -> None:
-        """Start the response (or start it over): no answers, first question, version bumped."""
+    def _shown(self, now: datetime) -> None:
+        """Note when an unanswered question is first put on screen (a redraw or a return to it keeps the time)."""
+        assert self.progress is not None
+        current = self.progress.current
+        if current is not None and current not in self.progress.answers and current != self.shown_question:
+            self.shown_question, self.shown_at = current, now
+
+    def begin(self, survey: Survey, first: str | None, now: datetime, seed: int = 0) -> None:
+        """Start the response (or start it over): no answers, first question, version bumped.
+
+        ``seed`` is stored with a new response; a response started over keeps the seed it has.
+        """
         if self.response_id is None and not self.created:
             self.created = True
         else:
             self.restarted = True
-        self.progress = Progress(current=first)
+            seed = self.progress.seed if self.progress is not None else seed
+        self.progress = Progress(current=first, seed=seed)
         self.changed = {}
+        self.answer_shown = {}
+        self.shown_question = self.shown_at = None
         self.status, self.started_at, self.completed_at = IN_PROGRESS, now, None
         self.survey_version = survey.version
         self.version += 1
+        self._shown(now)
 
 
 def _insert_for(conn: Connection):
@@ -257,29 +286,36 @@ def load_positions(conn: Connection, survey_id: str, user_keys: list[str]) -> di
     r, s = _RESPONDENTS, _RESPONSES
     rows = conn.execute(
         select(r.c.user_key, r.c.id, s.c.id, s.c.status, s.c.version, s.c.current_question, s.c.draft,
-               s.c.draft_other, s.c.awaiting_other)
+               s.c.draft_other, s.c.awaiting_other, s.c.shown_question, s.c.shown_at, s.c.consent_version,
+               s.c.order_seed)
         .select_from(r.outerjoin(s, and_(s.c.respondent_id == r.c.id, s.c.survey_id == survey_id)))
         .where(r.c.user_key.in_(user_keys))
     )
     positions: dict[str, Position] = {}
     by_response: dict[int, Position] = {}
-    for key, rid, sid, status, version, current, draft, draft_other, awaiting in rows:
+    for key, rid, sid, status, version, current, draft, draft_other, awaiting, shown_q, shown_at, consent, seed in rows:
         pos = Position(rid)
         if sid is not None:
             pos = Position(rid, sid, status, version, read_version=version, progress=Progress(
-                current=current, answers={}, draft=decode_choices(draft), draft_other=draft_other, awaiting_other=bool(awaiting)))
+                current=current, answers={}, draft=decode_choices(draft), draft_other=draft_other,
+                awaiting_other=bool(awaiting), seed=order_seed(seed, sid)),
+                shown_question=shown_q, shown_at=as_utc(shown_at), consent_version=consent)
             by_response[sid] = pos
         positions[key] = pos
     if by_response:
         a = _ANSWERS
         rows = conn.execute(
-            select(a.c.response_id, a.c.question_id, a.c.choices, a.c.number, a.c.text, a.c.other_text, a.c.skipped)
+            select(a.c.response_id, a.c.question_id, a.c.choices, a.c.number, a.c.text, a.c.other_text, a.c.skipped,
+                   a.c.shown_at, a.c.option_order)
             .where(a.c.response_id.in_(list(by_response)))
         )
-        for sid, qid, ch, num, txt, oth, sk in rows:
-            by_response[sid].progress.answers[qid] = Answer(
-                option_ids=decode_choices(ch), number=num, text=txt, other_text=oth, skipped=bool(sk)
+        for sid, qid, ch, num, txt, oth, sk, shown, order in rows:
+            pos = by_response[sid]
+            pos.progress.answers[qid] = Answer(
+                option_ids=decode_choices(ch), number=num, text=txt, other_text=oth, skipped=bool(sk),
+                order=decode_choices(order),
             )
+            pos.answer_shown[qid] = as_utc(shown)
     return positions
 
 
@@ -303,6 +339,8 @@ _POSITION_VALUES = {
     "draft_other": bindparam("b_other"),
     "awaiting_other": bindparam("b_awaiting"),
     "updated_at": bindparam("b_now"),
+    "shown_question": bindparam("b_shown_q"),
+    "shown_at": bindparam("b_shown_at"),
 }
 _VERSION_CHECKED = update(_RESPONSES).where(
     _RESPONSES.c.id == bindparam("b_id"), _RESPONSES.c.version == bindparam("b_read")
@@ -310,7 +348,7 @@ _VERSION_CHECKED = update(_RESPONSES).where(
 # A restart also sets the start time and the questionnaire version; an ordinary change keeps them.
 _UPDATE_POSITION = _VERSION_CHECKED.values(
     **_POSITION_VALUES, started_at=bindparam("b_started"), survey_version=bindparam("b_survey_version"),
-    definition_id=bindparam("b_definition"),
+    definition_id=bindparam("b_definition"), consent_version=bindparam("b_consent"),
 )
 _UPDATE_POSITION_KEEP_START = _VERSION_CHECKED.values(**_POSITION_VALUES)
 _DELETE_ANSWER = delete(_ANSWERS).where(
@@ -327,6 +365,7 @@ def _position_row(p: Position, now: datetime) -> dict[str, Any]:
         "b_completed": p.completed_at, "b_current": p.progress.current, "b_draft": encode_choices(p.progress.draft),
         "b_other": p.progress.draft_other, "b_awaiting": p.progress.awaiting_other, "b_now": now,
         "b_started": p.started_at, "b_survey_version": p.survey_version, "b_definition": p.definition_id,
+        "b_shown_q": p.shown_question, "b_shown_at": p.shown_at, "b_consent": p.consent_version,
     }
 
 
@@ -344,7 +383,7 @@ def _update_checked(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> 
             raise StaleWrite(f"response {row['b_id']} changed concurrently")
 
 
-def save_positions(conn: Connection, survey: Survey, positions: list[Position]) -> None:
+def save_positions(conn: Connection, survey: Survey, positions: list[Position], now: datetime | None = None) -> None:
     """Write every changed position: new responses, version-checked updates, then the changed answers.
 
     The UPDATE ... WHERE version = <read version> refuses a response another process changed since
@@ -353,7 +392,7 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position]) 
     dirty = [p for p in positions if p.dirty]
     if not dirty:
         return
-    now = utcnow()
+    now = now or utcnow()
     created = [p for p in dirty if p.created]
     if created:
         s = _RESPONSES
@@ -362,7 +401,8 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position]) 
              "status": p.status, "started_at": p.started_at, "completed_at": p.completed_at, "updated_at": now,
              "current_question": p.progress.current, "draft": encode_choices(p.progress.draft),
              "draft_other": p.progress.draft_other, "awaiting_other": p.progress.awaiting_other, "version": p.version,
-             "definition_id": p.definition_id}
+             "definition_id": p.definition_id, "consent_version": p.consent_version,
+             "shown_question": p.shown_question, "shown_at": p.shown_at, "order_seed": p.progress.seed}
             for p in created
         ])
         ids = dict(conn.execute(select(s.c.respondent_id, s.c.id).where(
@@ -389,7 +429,7 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position]) 
             answers.append({
                 "response_id": p.response_id, "question_id": qid, "choices": encode_choices(ans.option_ids),
                 "number": ans.number, "text": ans.text, "other_text": ans.other_text, "skipped": ans.skipped,
-                "answered_at": now,
+                "option_order": encode_choices(ans.order), "answered_at": now, "shown_at": p.answer_shown.get(qid),
             })
             choices += [{"response_id": p.response_id, "question_id": qid, "option_id": o} for o in ans.option_ids]
     if answers:

@@ -155,13 +155,14 @@ async def respondent(api: WebhookTelegram, survey, uid: int, rng: random.Random)
     mark = api._stamp
     user.press(menu.message_id, next(cb for row in menu.keyboard for _, cb in row if cb and cb.endswith(":begin")))
 
-    def screen_after(mark: int):
-        # The reply is the message changed last after the action: a tap edits the tapped message into the
-        # next question, a typed answer gets a new message. (An update Telegram delivered twice is answered
-        # twice, with where the respondent stands: a second copy of the current screen, never an older one.)
+    def screen_after(mark: int, answered_number: int = 0):
+        # The reply is the message changed last after the action that shows a later question (or the thank-you):
+        # a tap edits the tapped message into the next question, a typed answer gets a new message. (An update
+        # delivered again after its worker died is answered again with the screen it led to, so the question just
+        # answered may show once more for a moment before the reply to the answer comes: that is not the reply.)
         def check() -> BotMessage | None:
-            shown = [m for m in api.messages(uid) if m.seq > mark and
-                     (FINISHED in m.content or (QUESTION.search(m.content) and m.keyboard))]
+            shown = [m for m in api.messages(uid) if m.seq > mark and (FINISHED in m.content or (
+                (number := QUESTION.search(m.content)) and m.keyboard and int(number[1]) > answered_number))]
             return max(shown, key=lambda m: m.seq) if shown else None
         return check
 
@@ -194,7 +195,7 @@ async def respondent(api: WebhookTelegram, survey, uid: int, rng: random.Random)
             text = f"ответ {uid} {rng.randint(0, 999)}"
             answered[q.id] = ("text", text)
             user.send(text)
-        screen = await until(api, uid, screen_after(mark))
+        screen = await until(api, uid, screen_after(mark, survey.number(q.id)))
     return answered
 
 

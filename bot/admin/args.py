@@ -1,6 +1,6 @@
 """The words after /stats and /export: what to show, for which respondents, crossed by what.
 
-    /stats [completed] [N | charts | funnel | 2020] [by Q] [where COND ...]
+    /stats [completed] [N | charts | funnel | quality | 2020] [by Q] [where COND ...]
     /export [csv | xlsx] [completed] [by Q] [where COND ...]
 
 ``where`` takes every following ``Q=V`` token (analytics.filters checks them against the
@@ -23,9 +23,11 @@ class View(StrEnum):
     CHARTS = "charts"
     FUNNEL = "funnel"
     COMPARE = "compare"  # the comparison with an earlier wave
+    QUALITY = "quality"  # the data-quality flags (analytics.quality)
 
 
-VIEWS = (View.CHARTS, View.FUNNEL)  # the views named by their own word
+VIEWS = (View.CHARTS, View.FUNNEL, View.QUALITY)  # the views named by their own word
+QUALITY_WORDS = ("quality", "качество")
 COMPARE_WORDS = ("compare", "сравнение")
 
 
@@ -58,7 +60,7 @@ def parse_stats_args(args: list[str], survey: Survey, waves: list[str], formats:
     def set_view(new: View, word: str) -> None:
         nonlocal view
         if view != View.SUMMARY:
-            raise StatsArgsError(f"в одном запросе можно только одно из: N, charts, funnel, сравнение (лишнее: «{word}»)")
+            raise StatsArgsError(f"в одном запросе можно только одно из: N, charts, funnel, quality, сравнение (лишнее: «{word}»)")
         view = new
 
     while i < len(args):
@@ -86,6 +88,8 @@ def parse_stats_args(args: list[str], survey: Survey, waves: list[str], formats:
             chosen.append(low)
         elif formats:
             raise StatsArgsError(f"непонятное слово «{word}»")
+        elif low in QUALITY_WORDS:
+            set_view(View.QUALITY, word)
         elif low in VIEWS:
             set_view(View(low), word)
         elif low in COMPARE_WORDS or (low in waves):

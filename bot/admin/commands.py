@@ -15,7 +15,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from analytics import jobs
 from bot import callbacks
-from bot.admin import field, stats, testmode
+from bot.admin import field, report, stats, testmode
 from bot.context import Context
 from bot.sending.limiter import bulk_handler
 
@@ -28,6 +28,7 @@ def add_admin_handlers(app: Application) -> None:
     only = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & admins
     app.add_handler(CommandHandler("stats", stats.stats, filters=only))
     app.add_handler(CommandHandler("export", stats.export, filters=only))
+    app.add_handler(CommandHandler("report", report.report, filters=only))
     app.add_handler(CallbackQueryHandler(stats.stats_button, pattern=f"^{callbacks.STATS_PREFIX}"))
     field.add_field_handlers(app, only)
     testmode.add_test_handlers(app, only)
@@ -35,7 +36,7 @@ def add_admin_handlers(app: Application) -> None:
 
 async def register_admin_commands(app: Application, respondent_commands: list[BotCommand]) -> None:
     """Show the admin commands in the menu of the admins' chats only."""
-    menu = respondent_commands + stats.ADMIN_COMMANDS + field.FIELD_COMMANDS + testmode.TEST_COMMANDS
+    menu = respondent_commands + stats.ADMIN_COMMANDS + report.REPORT_COMMANDS + field.FIELD_COMMANDS + testmode.TEST_COMMANDS
     for admin_id in sorted(app.bot_data.settings.admin_ids):
         try:
             await app.bot.set_my_commands(menu, scope=BotCommandScopeChat(admin_id))

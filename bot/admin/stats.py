@@ -7,8 +7,10 @@ each handler (buttons too); everyone else gets exactly the unknown-command reply
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from html import escape
+from types import ModuleType
 from typing import assert_never
 
 from telegram import (
@@ -20,15 +22,18 @@ from telegram import (
 )
 from telegram.constants import ChatType, ParseMode
 
-from analytics import charts, jobs, summary_text
+from analytics import jobs, summary_text
 from analytics.compare import baseline_waves
 from analytics.crosstab import CrosstabError, resolve_banner
 from analytics.filters import Filter, FilterError, parse_filter
+from analytics.quality import QualityRules
+from analytics.quality_text import build_quality, render_quality
 from analytics.summary import Summary, build_summary
 from bot import callbacks
 from bot.admin import analysis
 from bot.admin.albums import send_album
 from bot.admin.args import StatsArgsError, StatsRequest, View, parse_stats_args
+from bot.admin.filenote import FileNote
 from bot.callbacks import StatsView
 from bot.context import Context
 from bot.respondent import screens
@@ -38,7 +43,7 @@ from bot.sending.limiter import bulk_handler
 log = logging.getLogger(__name__)
 
 ADMIN_COMMANDS = [
-    BotCommand("stats", "Сводка: /stats [completed | N | charts | funnel | 2020] [by M] [where 11=2]"),
+    BotCommand("stats", "Сводка: /stats [completed | N | charts | funnel | quality | 2020] [by M] [where 11=2]"),
     BotCommand("export", "Выгрузка: /export [csv | xlsx | sav] [completed] [by M] [where 11=2]"),
 ]
 STATS_USAGE = (
@@ -47,6 +52,8 @@ STATS_USAGE = (
     "<b>/stats N</b> — подробно по вопросу N (и все ответы «другое»)\n"
     "<b>/stats charts</b> — графики по вопросам\n"
     "<b>/stats funnel</b> — воронка прохождения\n"
+    "<b>/stats quality</b> — качество ответов: слишком быстрые, одинаковые оценки, повторы текста; "
+    "<b>/stats where quality=ok</b> — сводка без анкет с флагами\n"
     "<b>/stats 2020</b> — сравнение с волной 2020 (z-тест / тест Фишера)\n"
     "<b>/stats where 11=2</b> — только ответившие на вопрос 11 вариантом 2 (11=2,5 · 11=other · 12=1-50 · "
     "source=channel_post; условия через пробел — все сразу); работает с любым видом /stats и с /export\n"
@@ -103,11 +110,16 @@ async def _bad_request(context: Context, chat_id: int, exc: Exception) -> None:
     await context.bot.send_message(chat_id, f"Не понял запрос: {escape(str(exc))}.\n\n{STATS_USAGE}", parse_mode=ParseMode.HTML)
 
 
+def quality_rules(context: Context) -> QualityRules:
+    """The data-quality thresholds (QUALITY_SPEEDER_RATIO)."""
+    return QualityRules(speeder_ratio=context.bot_data.settings.quality_speeder_ratio)
+
+
 def _parse(context: Context, formats: tuple[str, ...] = ()) -> tuple[StatsRequest, Filter | None]:
     """The command's words as a request and its filter; StatsArgsError / FilterError when invalid."""
     survey = context.bot_data.survey
     request = parse_stats_args(list(context.args or []), survey, baseline_waves(survey), formats)
-    return request, (parse_filter(request.where, survey) if request.where else None)
+    return request, (parse_filter(request.where, survey, quality_rules(context)) if request.where else None)
 
 
 @bulk_handler  # everything an admin gets waits for spare budget: respondents come first
@@ -127,6 +139,10 @@ async def stats(update: Update, context: Context) -> None:
         await _bad_request(context, chat_id, exc)
         return
     await context.bot.send_chat_action(chat_id, "typing")
+    if request.view == View.QUALITY and not test:  # a report of its own, not a view of the summary
+        view = await build_quality(context.bot_data.engine, context.bot_data.survey, quality_rules(context), where)
+        await _send_html(context, chat_id, await asyncio.to_thread(render_quality, view))
+        return
     if request.banner is not None:
         if test:
             await context.bot.send_message(chat_id, "Для тестовых ответов таблицы «by» не строятся: /stats test или /stats test N.")
@@ -153,6 +169,8 @@ async def stats(update: Update, context: Context) -> None:
             await send_funnel(context, chat_id, summary)
         case View.COMPARE:
             await analysis.send_comparison(context, chat_id, summary, request.wave)
+        case View.QUALITY:  # test runs: answered above for the real responses only
+            await context.bot.send_message(chat_id, "Флаги качества считаются только по настоящим анкетам: /stats quality.")
         case View.QUESTION:
             number = request.question
             try:
@@ -176,11 +194,18 @@ async def send_question(context: Context, chat_id: int, summary: Summary, number
         messages += await asyncio.to_thread(summary_text.render_other_texts, summary, question.id)
     await _send_html(context, chat_id, messages)
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
+    charts = await _charts()
     if not charts.has_chart(question):
         await _send_answers_file(context, chat_id, summary, question)
         return
     chart = await asyncio.to_thread(charts.question_chart, question, _ordered(context, question.id))
     await context.bot.send_photo(chat_id, InputFile(chart, filename=f"q{number}.png"), caption=caption)
+
+
+async def _charts() -> ModuleType:
+    """analytics.charts, imported in a worker thread when a chart is first drawn: matplotlib costs ~1 s of start-up
+    (a third of it, measured for issue 23) and must not stall the event loop when it loads."""
+    return await asyncio.to_thread(importlib.import_module, "analytics.charts")
 
 
 def _ordered(context: Context, question_id: str) -> bool:
@@ -193,6 +218,7 @@ def _ordered(context: Context, question_id: str) -> bool:
 
 async def _send_answers_file(context: Context, chat_id: int, summary: Summary, question) -> None:
     """A text question's answers as a .txt document (a picture of free text says nothing)."""
+    charts = await _charts()
     content = await asyncio.to_thread(charts.answers_file, question, summary.filter)
     caption = f"{question.number}. {question.title}: ответы ({len(question.other_texts)})"
     await context.bot.send_document(chat_id, InputFile(content, filename=f"q{question.number}_answers.txt"),
@@ -201,6 +227,7 @@ async def _send_answers_file(context: Context, chat_id: int, summary: Summary, q
 
 async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
     """One bar chart per question, as albums of up to ten photos."""
+    charts = await _charts()
     drawn = [q for q in summary.questions if charts.has_chart(q)]
     images = await asyncio.to_thread(lambda: [charts.question_chart(q, _ordered(context, q.id)) for q in drawn])
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
@@ -213,6 +240,7 @@ async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
 async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
     """The completion funnel as text and one chart."""
     await _send_html(context, chat_id, await asyncio.to_thread(summary_text.render_funnel, summary))
+    charts = await _charts()
     chart = await asyncio.to_thread(charts.funnel_chart, summary)
     caption = f"Фильтр: {summary.filter}" if summary.filter else None
     await context.bot.send_photo(chat_id, InputFile(chart, filename="funnel.png"), caption=caption)
@@ -258,17 +286,21 @@ async def send_exports(
         name = jobs.export_filename(data.survey, fmt, completed_only)
         if where is not None:
             name = name.replace(f".{fmt}", f"_filtered.{fmt}")
-        # The codebook comes with it: a sheet inside XLSX, a .codebook.csv file after CSV and SAV.
-        files = await jobs.export_files(data.settings.database_url, data.survey, fmt, name.removesuffix(f".{fmt}"),
-                                        completed_only=completed_only, where=where,
-                                        banner=banner if fmt == "xlsx" else None,
-                                        tz_name=getattr(data.settings, "timezone", "Europe/Moscow"))
+        # A file that takes a while shows how far it is (bot/admin/filenote.py), replaced by the file.
+        async with FileNote(context, chat_id) as note:
+            # The codebook comes with it: a sheet inside XLSX, a .codebook.csv file after CSV and SAV.
+            files = await jobs.export_files(data.settings.database_url, data.survey, fmt, name.removesuffix(f".{fmt}"),
+                                            completed_only=completed_only, where=where,
+                                            banner=banner if fmt == "xlsx" else None,
+                                            tz_name=getattr(data.settings, "timezone", "Europe/Moscow"),
+                                            progress=note.tick, quality_rules=quality_rules(context))
         caption = "Только завершённые анкеты" if completed_only else "Все анкеты, включая незавершённые (столбец status)"
         if where is not None:
             caption += f"; фильтр: {where.describe()}"
         for i, (file_name, content) in enumerate(files):
             text = caption if i == 0 else "Кодбук: столбцы, коды вариантов и их подписи"
             await context.bot.send_document(chat_id, InputFile(content, filename=file_name), caption=text[:1024])
+        await note.remove()
 
 
 @bulk_handler
@@ -288,7 +320,7 @@ async def stats_button(update: Update, context: Context) -> None:
             await toast(update, "Кнопка устарела: пришлите /stats с фильтром ещё раз")
             return
     try:
-        where = parse_filter(list(words), context.bot_data.survey) if words else None
+        where = parse_filter(list(words), context.bot_data.survey, quality_rules(context)) if words else None
     except FilterError:
         await toast(update, screens.STALE_TOAST)  # the questionnaire changed under an old button
         return

@@ -51,9 +51,10 @@ async def show_current(update: Update, context: Context, lead: str | None = None
     await show_state(context, chat_id, state)
 
 
-def state_screen(survey: Survey, state: Reply, zone: tzinfo = UTC) -> screens.Screen | None:
-    """The screen of where a respondent stands: the question, the thank-you, the intro, or why the survey does
-    not take them now (dates shown in ``zone``); None when the reply says nothing of it (stale, duplicate)."""
+def state_screen(survey: Survey, state: Reply, zone: tzinfo = UTC, source: str | None = None) -> screens.Screen | None:
+    """The screen of where a respondent stands: the question, the thank-you, the intro (or consent step, keeping
+    the deep link ``source``), or why the survey does not take them now (dates shown in ``zone``); None when the
+    reply says nothing of it (stale, duplicate)."""
     match state.standing:
         case Standing.CLOSED:
             if state.availability is None:
@@ -67,16 +68,16 @@ def state_screen(survey: Survey, state: Reply, zone: tzinfo = UTC) -> screens.Sc
         case Standing.COMPLETED:
             return screens.Screen(escape(screens.COMPLETED_TEXT))
         case Standing.NEW:
-            return screens.intro_screen(survey)
+            return screens.start_screen(survey, source)
         case None:
             return None
         case _:
             assert_never(state.standing)
 
 
-async def show_state(context: Context, chat_id: int, state: Reply) -> None:
+async def show_state(context: Context, chat_id: int, state: Reply, source: str | None = None) -> None:
     """Send the screen of a state (the question, the thank-you or the intro) as a new message."""
-    screen = state_screen(context.bot_data.survey, state, context.bot_data.settings.zone())
+    screen = state_screen(context.bot_data.survey, state, context.bot_data.settings.zone(), source)
     if screen is not None:
         await send(context, chat_id, screen)
 
@@ -121,7 +122,7 @@ async def start(update: Update, context: Context) -> None:
                 await context.bot.send_message(chat_id, screens.grace_note(av, zone))
             await send(context, chat_id, screens.resume_screen(data.survey, state.answered, state.version))
         case Standing.NEW | Standing.COMPLETED | Standing.CLOSED | None:
-            await show_state(context, chat_id, state)
+            await show_state(context, chat_id, state, source)
         case _:
             assert_never(state.standing)
 
@@ -151,6 +152,8 @@ async def on_button(update: Update, context: Context) -> None:
             await _menu_button(update, context, button)
         case callbacks.ForgetButton() as button:
             await forget_button(update, context, button)
+        case callbacks.ConsentButton() as button:
+            await _consent_button(update, context, button)
         case callbacks.StatsButton() | None:  # not an admin's (or not private): forged or stale
             await toast(update, screens.STALE_TOAST)
         case unknown:
@@ -175,6 +178,35 @@ async def _menu_button(update: Update, context: Context, button: callbacks.MenuB
     screen = state_screen(context.bot_data.survey, state, context.bot_data.settings.zone())
     if screen is not None:  # the menu message becomes the question: one call, and its buttons are gone
         await edit_or_send(update, context, screen)
+
+
+async def _consent_button(update: Update, context: Context, button: callbacks.ConsentButton) -> None:
+    """«Agree» starts the response (the first thing stored about the respondent); «decline» adds one to the
+    declines' counter and stores nothing else; /start offers the choice again."""
+    data = context.bot_data
+    user_id = update.effective_user.id
+    consent = data.survey.survey.consent
+    if consent is None:  # the questionnaire no longer asks for consent: the ordinary greeting
+        await toast(update)
+        await edit_or_send(update, context, screens.intro_screen(data.survey))
+        return
+    if button.agreed:
+        state = await data.service.show(user_id, consented=True, source=button.source, update_id=update.update_id)
+        if state.result == Result.DUPLICATE:
+            await toast(update)
+            return
+        await toast(update)
+        screen = state_screen(data.survey, state, data.settings.zone())
+        if screen is not None:
+            await edit_or_send(update, context, screen)
+        return
+    state = await data.service.status(user_id)
+    if state.standing != Standing.NEW:  # already agreed and answering: /forget_me withdraws
+        await toast(update, screens.CONSENT_ALREADY_GIVEN)
+        return
+    await data.service.decline(update.update_id)
+    await toast(update)
+    await edit_or_send(update, context, screens.Screen(escape(consent.declined_text)))
 
 
 def refusal_toast(standing: Standing | None) -> str:

@@ -10,10 +10,10 @@ from typing import assert_never
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import callbacks
-from survey import flow
+from survey import flow, piping
 from survey.field import Availability, Phase, Why
 from survey.flow import Answer, Progress, Reason
-from survey.model import OTHER, Question, QuestionType, Survey
+from survey.model import OTHER, Option, Question, QuestionType, Survey
 from survey.text import clip
 
 BUTTON_LIMIT = 40  # longer option texts are listed in the message and abbreviated on buttons
@@ -45,8 +45,18 @@ def _fmt_int(value: int) -> str:
     return f"{value:,}".replace(",", "\u00a0")
 
 
-def _long_options(q: Question) -> bool:
-    return any(len(o.text) > BUTTON_LIMIT for o in q.options)
+def _long_options(options: list[tuple[Option, str]]) -> bool:
+    return any(len(text) > BUTTON_LIMIT for _, text in options)
+
+
+def piped(survey: Survey, progress: Progress, text: str) -> str:
+    """A question's text, hint or option text with the earlier answers piped in (plain text, escape it to show)."""
+    return piping.render(text, survey, progress.answers, lambda q, a: answer_label(survey, q, a))
+
+
+def shown_options(survey: Survey, q: Question, progress: Progress) -> list[tuple[Option, str]]:
+    """The options on the respondent's screen, in their order (survey.randomize), with their texts piped."""
+    return [(o, piped(survey, progress, o.text)) for o in flow.shown_options(survey, q, progress)]
 
 
 def _button_label(index: int, text: str, numbered: bool) -> str:
@@ -67,7 +77,8 @@ class _TypeView:
     keep: bool  # «Оставить ответ →» is offered for an answer given before
 
 
-def _type_view(survey: Survey, q: Question, progress: Progress, version: int, numbered: bool) -> _TypeView:
+def _type_view(survey: Survey, q: Question, progress: Progress, version: int,
+               options: list[tuple[Option, str]], numbered: bool) -> _TypeView:
     """What a question of each type adds to its screen: bot.respondent.screens's one dispatch on the question type
     (with ``answer_label``); a type without a case here fails loudly (assert_never)."""
     current = progress.answers.get(q.id)
@@ -77,16 +88,16 @@ def _type_view(survey: Survey, q: Question, progress: Progress, version: int, nu
             multiple = q.type == QuestionType.MULTIPLE
             chosen = set(progress.draft) if multiple else set(given.option_ids if given else ())
             make = callbacks.toggle if multiple else callbacks.choose
-            rows = [[InlineKeyboardButton(_mark(chosen, o.id, _button_label(i, o.text, numbered)),
-                                          callback_data=make(version, o.id))] for i, o in enumerate(q.options, 1)]
+            rows = [[InlineKeyboardButton(_mark(chosen, o.id, _button_label(i, text, numbered)),
+                                          callback_data=make(version, o.id))] for i, (o, text) in enumerate(options, 1)]
             if q.other_allowed:
                 label = ("✍️ " if progress.awaiting_other else "") + survey.other_label(q)
                 rows.append([InlineKeyboardButton(_mark(chosen, OTHER, label), callback_data=callbacks.simple(version, "x"))])
             after: list[str] = []
             if multiple:
                 rows.append([InlineKeyboardButton(DONE, callback_data=callbacks.simple(version, "d"))])
-                most = flow.max_selected(q)
-                total = len(q.options) + (1 if q.other_allowed else 0)
+                most = flow.max_selected(q, progress.answers)
+                total = len(options) + (1 if q.other_allowed else 0)
                 limit = f" (не больше {most})" if most < total else ""
                 hint = f"Можно выбрать несколько вариантов{limit}, затем нажмите «{DONE}»."
                 if OTHER in progress.draft and progress.draft_other:
@@ -160,13 +171,15 @@ def question_screen(survey: Survey, progress: Progress, version: int) -> Screen:
     """The message of the current question with its keyboard."""
     assert progress.current is not None
     q = survey.get(progress.current)
-    number, total = survey.number(q.id), len(survey.questions)
-    lines = [f"<b>Вопрос {number} из {total}</b>  {progress_bar(number, total)}", "", f"<b>{escape(q.text)}</b>"]
-    numbered = _long_options(q)
-    if numbered:
+    number, total = flow.shown_number(survey, q.id, progress.seed), len(survey.questions)
+    text = piped(survey, progress, q.text)
+    lines = [f"<b>Вопрос {number} из {total}</b>  {progress_bar(number, total)}", "", f"<b>{escape(text)}</b>"]
+    options = shown_options(survey, q, progress) if q.options else []
+    numbered = _long_options(options)
+    if numbered:  # the list follows the order of the buttons
         lines.append("")
-        lines += [f"{i}. {escape(o.text)}" for i, o in enumerate(q.options, 1)]
-    view = _type_view(survey, q, progress, version, numbered)
+        lines += [f"{i}. {escape(text)}" for i, (_, text) in enumerate(options, 1)]
+    view = _type_view(survey, q, progress, version, options, numbered)
     current = progress.answers.get(q.id)
     lines += view.before
     if current is not None and current.skipped:
@@ -175,7 +188,7 @@ def question_screen(survey: Survey, progress: Progress, version: int) -> Screen:
     if progress.awaiting_other:
         hint = f"✍️ Напишите свой вариант ответа одним сообщением (до {flow.other_text_limit(q)} символов)."
     else:
-        hint = q.hint or view.hint
+        hint = piped(survey, progress, q.hint) if q.hint else view.hint
     lines += ["", f"<i>{escape(hint)}</i>"]
     return Screen("\n".join(lines), _keyboard(survey, q, progress, version, view))
 
@@ -184,7 +197,7 @@ def _keyboard(survey: Survey, q: Question, progress: Progress, version: int, vie
     rows = list(view.buttons)
     current = progress.answers.get(q.id)
     nav = []
-    if flow.previous_question(survey, progress.answers, q.id) is not None:
+    if flow.previous_question(survey, progress.answers, q.id, progress.seed) is not None:
         nav.append(InlineKeyboardButton(BACK, callback_data=callbacks.simple(version, "b")))
     if current is not None and not current.skipped and view.keep:
         nav.append(InlineKeyboardButton(KEEP, callback_data=callbacks.simple(version, "k")))
@@ -229,6 +242,26 @@ def intro_screen(survey: Survey) -> Screen:
     return Screen(text, kb)
 
 
+def consent_screen(survey: Survey, source: str | None = None) -> Screen:
+    """The greeting with the consent text and its two buttons (instead of «Начать» when the file has consent)."""
+    consent = survey.survey.consent
+    assert consent is not None
+    text = f"<b>{escape(survey.survey.title)}</b>\n\n"
+    if survey.survey.intro_text:
+        text += f"{escape(survey.survey.intro_text)}\n\n"
+    text += escape(consent.text)
+    kb = InlineKeyboardMarkup([
+        [InlineKeyboardButton(consent.agree, callback_data=callbacks.consent(True, source))],
+        [InlineKeyboardButton(consent.decline, callback_data=callbacks.consent(False))],
+    ])
+    return Screen(text, kb)
+
+
+def start_screen(survey: Survey, source: str | None = None) -> Screen:
+    """What a respondent who has not begun sees: the consent step when the file has one, else the intro."""
+    return intro_screen(survey) if survey.survey.consent is None else consent_screen(survey, source)
+
+
 def resume_screen(survey: Survey, answered: int, version: int) -> Screen:
     """/start during a survey: continue or start over."""
     text = (
@@ -246,6 +279,7 @@ def resume_screen(survey: Survey, answered: int, version: int) -> Screen:
 
 COMPLETED_TEXT = "Вы уже прошли этот опрос — ваши ответы записаны. Спасибо за участие!"
 STALE_TOAST = "Этот вопрос уже неактуален"
+CONSENT_ALREADY_GIVEN = "Согласие уже дано. Отозвать его и удалить ответы: /forget_me"
 RELOCATED = "Анкету обновили, и этого вопроса в ней больше нет — продолжим со следующего."
 HELP_TEXT = (
     "Этот бот проводит опрос «{title}».\n\n"

@@ -2,15 +2,15 @@
 redelivered update is answered again only when its reply may have been lost and the respondent has done nothing
 since)
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011_update_outcome
+Revises: 0010_send_schedule
 Create Date: 2026-12-07 11:20:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0009'
-down_revision = '0008'
+revision = '0011_update_outcome'
+down_revision = '0010_send_schedule'
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """the shared sending budget hands out time slots: the row remembers when the next free slot begins
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0010_send_schedule
+Revises: 0009_random_order
 Create Date: 2026-12-07 11:10:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008'
-down_revision = '0007'
+revision = '0010_send_schedule'
+down_revision = '0009_random_order'
 branch_labels = None
 depends_on = None
 
