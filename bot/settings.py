@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     log_level: Annotated[
         str, Field(description="`DEBUG`, `INFO`, `WARNING`, …; the token never appears in logs")
     ] = "INFO"
+    admin_language: Annotated[
+        Literal["ru", "en"] | None,
+        Field(description="the language of the admins' texts (/stats, charts, cross-tabs, the funnel, /export, "
+                          "field and test commands): `ru` or `en`; unset: each admin's Telegram language (English "
+                          "when it is neither), question and option labels in the questionnaire's default language"),
+    ] = None
     anonymous: Annotated[bool, Field(description="store a keyed hash instead of the Telegram id")] = False
     anonymity_key: Annotated[
         SecretStr | None,

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.db import read_only
 from storage.models import IN_PROGRESS, Answer, AnswerChoice, Response, SurveyDefinition, SurveyState, utcnow
 from survey.changes import Change, Usage, compare
+from survey.i18n import N_, translator
 from survey.model import Survey
 
 
@@ -121,14 +122,14 @@ async def check_changes(engine: AsyncEngine, survey: Survey) -> list[Change]:
     return compare(last.survey if last else None, survey, await usage(engine, survey.id))
 
 
-REMOVED_NOTE = "(удалён из анкеты)"
+REMOVED_NOTE = N_("(removed from the questionnaire)")
 
 
 async def with_removed(engine: AsyncEngine, survey: Survey) -> Survey:
     """The questionnaire plus, at its end, questions of earlier definitions that are gone but hold answers.
 
     Exports use it so that answers to removed questions stay in the files (their text is marked
-    «(удалён из анкеты)»); a removed question keeps the form it last had.
+    «(removed from the questionnaire)» in its default language); a removed question keeps the form it last had.
     """
     current = {q.id for q in survey.questions}
     async with read_only(engine).connect() as conn:
@@ -143,10 +144,11 @@ async def with_removed(engine: AsyncEngine, survey: Survey) -> Survey:
             .where(Answer.response_id.in_(select(Response.id).where(Response.survey_id == survey.id)))
         )).scalars())
     extra: dict[str, object] = {}
+    note = translator(survey.default_language).gettext(REMOVED_NOTE)
     for text in texts:  # newest first: a removed question keeps its last form
         for q in Survey.model_validate(json.loads(text)).questions:
             if q.id not in current and q.id in held and q.id not in extra:
-                extra[q.id] = q.model_copy(update={"text": f"{q.text} {REMOVED_NOTE}", "number": None, "show_if": [],
+                extra[q.id] = q.model_copy(update={"text": f"{q.text} {note}", "number": None, "show_if": [],
                                                    "required": False})
     if not extra:
         return survey

@@ -15,11 +15,14 @@ from typing import Annotated, Literal, assert_never
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from survey.i18n import N_, translator
 from survey.text import clip
 
 # Ids travel inside Telegram callback data (64 bytes at most), so they stay short and plain.
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
-DEFAULT_OTHER_LABEL = "Другое (укажите)"
+# The defaults of texts a questionnaire may leave out: msgids of the bot's catalogs, said in the questionnaire's
+# language (survey/i18n.py).
+DEFAULT_OTHER_LABEL = N_("Other (please specify)")
 BUCKET_RE = re.compile(r"^(\d+)\s*(?:-\s*(\d+)|\+)$")
 
 
@@ -270,8 +273,9 @@ class Question(_Strict):
 
 
 OTHER = "other"
-DEFAULT_REMINDER_TEXT = ("Вы начали опрос, но не закончили его. Ответы, которые вы уже дали, сохранены — "
-                         "продолжите с того же места, когда будет удобно.")
+DEFAULT_REMINDER_TEXT = N_("You started the survey but did not finish it. The answers you already gave are saved — "
+                           "continue from the same place whenever it suits you.")
+DEFAULT_THANKS_TEXT = N_("Thank you! Your answers are recorded.")
 
 
 class SurveyMeta(_Strict):
@@ -281,12 +285,13 @@ class SurveyMeta(_Strict):
     version: Annotated[int, Field(ge=1)] = 1
     title: Annotated[str, Field(min_length=1)]
     intro_text: str = ""
-    thanks_text: str = "Спасибо! Ваши ответы записаны."
-    # The reminder sent to a respondent who stopped half-way (REMIND_AFTER), above a «Продолжить» button.
-    reminder_text: Annotated[str, Field(min_length=1, max_length=1000)] = DEFAULT_REMINDER_TEXT
+    # Unset (None): the bot's default text in the questionnaire's language (Survey.thanks_text / .reminder_text).
+    thanks_text: str | None = None
+    # The reminder sent to a respondent who stopped half-way (REMIND_AFTER), above a «Continue» button.
+    reminder_text: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
     # The bot speaks Russian only: any other value is refused; the key stays so files that name it still load.
     language: Literal["ru"] = "ru"
-    other_label_default: str = DEFAULT_OTHER_LABEL
+    other_label_default: str | None = None  # unset: DEFAULT_OTHER_LABEL in the questionnaire's language
     author: str | None = None
     published_in: str | None = None
     questions_total: int | None = None
@@ -318,6 +323,29 @@ class Survey(_Strict):
     def version(self) -> int:
         return self.survey.version
 
+    @property
+    def default_language(self) -> str:
+        """The language of the questionnaire's own texts (and of every missing translation)."""
+        return self.survey.language
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the questionnaire is written in, the default first."""
+        return (self.survey.language,)
+
+    def language_for(self, code: str | None) -> str:
+        """The questionnaire's language closest to ``code`` (``en-US`` → ``en``); the default when it has none."""
+        if code:
+            code = code.strip().lower().replace("_", "-")
+            for candidate in (code, code.split("-")[0]):
+                if candidate in self.languages:
+                    return candidate
+        return self.default_language
+
+    def in_language(self, code: str) -> Survey:
+        """The same questionnaire with its texts in ``code`` (one language so far: itself)."""
+        return self
+
     def index(self, question_id: str) -> int:
         """Position (0-based) of a question id; KeyError when unknown."""
         for i, q in enumerate(self.questions):
@@ -335,5 +363,17 @@ class Survey(_Strict):
         return q.number if q.number is not None else self.index(question_id) + 1
 
     def other_label(self, question: Question) -> str:
-        """The label of the 'other' answer of a question."""
-        return question.other_label or self.survey.other_label_default
+        """The label of the 'other' answer of a question (the bot's default in the questionnaire's language when
+        neither the question nor the questionnaire names it)."""
+        return (question.other_label or self.survey.other_label_default
+                or translator(self.survey.language).gettext(DEFAULT_OTHER_LABEL))
+
+    @property
+    def thanks_text(self) -> str:
+        """The thank-you after the last answer (the bot's default in the questionnaire's language when unset)."""
+        return self.survey.thanks_text or translator(self.survey.language).gettext(DEFAULT_THANKS_TEXT)
+
+    @property
+    def reminder_text(self) -> str:
+        """The reminder of an unfinished survey (the bot's default in the questionnaire's language when unset)."""
+        return self.survey.reminder_text or translator(self.survey.language).gettext(DEFAULT_REMINDER_TEXT)

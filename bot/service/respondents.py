@@ -101,6 +101,8 @@ class Reply:
     # The survey's open/closed state when the request ran (survey/field.py); None only for DUPLICATE/STALE.
     availability: Availability | None = None
     in_progress: bool = False  # CLOSED: the respondent has a response under way (their answers are kept)
+    # The language the bot speaks to them (one of the questionnaire's); None only for DUPLICATE and STALE.
+    language: str | None = None
 
 
 class JobKind(StrEnum):
@@ -122,6 +124,7 @@ class Job:
     expected_version: int | None = None
     source: str | None = None
     restart: bool = False
+    language: str | None = None  # the user's Telegram language_code: their language on first contact, if the survey has it
 
 
 @dataclass
@@ -227,18 +230,20 @@ class SurveyService:
         assert isinstance(result, Reply)
         return result
 
-    async def status(self, user_id: int, source: str | None = None, update_id: int | None = None) -> Reply:
-        """Where a user stands (creating the respondent on first contact, with its deep-link source)."""
-        return await self._submit(Job(JobKind.STATUS, self.key(user_id), update_id, source=source))
+    async def status(self, user_id: int, source: str | None = None, update_id: int | None = None,
+                     language: str | None = None) -> Reply:
+        """Where a user stands (creating the respondent on first contact, with its deep-link source and, when the
+        questionnaire has it, their Telegram ``language``)."""
+        return await self._submit(Job(JobKind.STATUS, self.key(user_id), update_id, source=source, language=language))
 
     async def show(self, user_id: int, expected_version: int | None = None, *, restart: bool = False,
-                   update_id: int | None = None) -> Reply:
+                   update_id: int | None = None, language: str | None = None) -> Reply:
         """Put the current question on screen again (starting or restarting the response when asked).
 
         The version is bumped so that keyboards sent earlier stop working: only the newest one counts.
         """
         return await self._submit(Job(JobKind.SHOW, self.key(user_id), update_id, expected_version=expected_version,
-                                      restart=restart))
+                                      restart=restart, language=language))
 
     async def act(self, user_id: int, action: Action, expected_version: int | None = None,
                   update_id: int | None = None) -> Reply:
@@ -298,10 +303,12 @@ class SurveyService:
         positions = load_positions(conn, self.survey.id, list(dict.fromkeys(j.key for j in jobs)))
         # status and show create the respondent on first contact (with the source of the first request).
         new: dict[str, str | None] = {}
+        languages: dict[str, str | None] = {}
         for j in jobs:
             if j.kind != JobKind.ACT and j.key not in positions and (j.update_id is None or j.update_id in claimed):
                 new.setdefault(j.key, j.source)
-        positions |= add_respondents(conn, new)
+                languages.setdefault(j.key, self.survey.language_for(j.language))
+        positions |= add_respondents(conn, new, languages)
         now = utcnow()
         relocated = self._relocate(positions, now)
         gate = _Gate(conn, self, now)
@@ -318,10 +325,15 @@ class SurveyService:
                 # applied to another question; the respondent is shown where they continue.
                 relocated.discard(job.key)
                 pos = positions[job.key]
-                results.append(JobResult(Reply(Result.RELOCATED, Standing.IN_PROGRESS, pos.progress, pos.version)))
+                results.append(JobResult(Reply(Result.RELOCATED, Standing.IN_PROGRESS, pos.progress, pos.version,
+                                               language=self.survey.language_for(pos.language))))
                 continue
             try:
-                results.append(self._run_job(positions.get(job.key), job, now, gate))
+                result = self._run_job(positions.get(job.key), job, now, gate)
+                if result.reply is not None and result.reply.result not in (Result.STALE, Result.DUPLICATE):
+                    pos = positions.get(job.key)
+                    result.reply.language = self.survey.language_for(pos.language if pos else job.language)
+                results.append(result)
             except Exception as exc:
                 results.append(JobResult(error=exc, release=True))
         save_positions(conn, self.survey, list(positions.values()))
@@ -407,6 +419,20 @@ class SurveyService:
         async with self.write_lock, UnitOfWork(self.sessions) as uow:  # a write: queues with the batches
             await uow.repo.mark_blocked(self.key(user_id))
             await uow.commit()
+
+    async def set_language(self, user_id: int, language: str) -> bool:
+        """Store the language a respondent chose (one of the questionnaire's); False when they are unknown."""
+        async with self.write_lock, UnitOfWork(self.sessions) as uow:  # a write: queues with the batches
+            found = await uow.repo.set_language(self.key(user_id), language)
+            await uow.commit()
+        return found
+
+    async def language(self, user_id: int, telegram_language: str | None = None) -> str:
+        """The language to speak to a user outside a request of the batch (/help, /my_data, ...): the stored one,
+        else what their Telegram language gives."""
+        async with UnitOfWork(self.sessions) as uow:
+            stored = await uow.repo.language(self.key(user_id))
+        return self.survey.language_for(stored or telegram_language)
 
     async def forget(self, user_id: int) -> bool:
         """Delete everything stored about a user; False when nothing was stored."""
