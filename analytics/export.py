@@ -22,7 +22,6 @@ memory; the formatting of each batch runs in a worker thread to keep the event l
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 from collections.abc import Callable
 from datetime import datetime
@@ -49,6 +48,9 @@ BASE_COLUMNS = ["respondent", "response_id", "status", "started_at", "completed_
                 "survey_version", "source", "language", "skipped_questions"]
 
 Out = BinaryIO | str | Path
+# Called as rows are written: (rows done, rows in all). From the export's worker thread: it must only record the
+# figures (a terminal bar, or a value a chat note reads on the bot's own loop), never touch an event loop.
+Progress = Callable[[int, int], None]
 
 
 # Columns and row assembly ---------------------------------------------------------------
@@ -175,8 +177,8 @@ class _Rows:
 
     naive = True
 
-    def row(self, response: ResponseRecord, answers: dict[str, AnswerRecord]) -> Cells:
-        """The cells of one response; ``answers`` maps question id to its answer."""
+    def base(self, response: ResponseRecord, answers: dict[str, AnswerRecord]) -> Cells:
+        """The response-level cells of one response (BASE_COLUMNS); ``answers`` maps question id to its answer."""
         rid, status, started_at, completed_at, key, source, language = response
         if self.pseudonymize is not None:
             key = self.pseudonymize(key)
@@ -187,7 +189,7 @@ class _Rows:
         duration = None
         if completed_at is not None and started_at is not None and status == COMPLETED:
             duration = int((completed_at - started_at).total_seconds())
-        cells: Cells = [
+        return [
             self.safe(key),
             rid,
             status,
@@ -200,6 +202,10 @@ class _Rows:
             language or self.default_language,
             "; ".join(skipped) or None,
         ]
+
+    def row(self, response: ResponseRecord, answers: dict[str, AnswerRecord]) -> Cells:
+        """The cells of one response: its own, then each question's."""
+        cells = self.base(response, answers)
         get = answers.get
         for qid, _, build in self.parts:
             cells += build(get(qid))
@@ -210,15 +216,69 @@ class _Rows:
         return [self.row(response, answers) for response, answers in batch]
 
 
+class _CsvLines:
+    """The CSV text of export rows, exactly as ``csv.writer`` writes them (excel dialect, QUOTE_MINIMAL).
+
+    A question's answers repeat (a few options, a few scale points), so the CSV text of each question's cells is
+    made once per distinct answer record and reused: a 100,000-row export formats ~1.4 M answers from a few
+    thousand distinct ones. The response-level cells (ids, times) are different in every row and encoded each time.
+    """
+
+    CACHE_MAX = 8192  # distinct answers kept per question (typed texts and "other" texts mostly miss anyway)
+
+    def __init__(self, rows: _Rows, delimiter: str):
+        self.rows, self.delimiter = rows, delimiter
+        self._special = (delimiter, '"', "\r", "\n")
+        self.header = self.line(rows.columns)
+        self.questions = [(qid, build, {}) for qid, _, build in rows.parts]
+
+    def field(self, value: object) -> str:
+        """One cell as csv.writer writes it: None empty, numbers by str(), a text quoted when it must be."""
+        if value is None:
+            return ""
+        text = value if isinstance(value, str) else str(value)
+        for c in self._special:
+            if c in text:
+                return '"' + text.replace('"', '""') + '"'
+        return text
+
+    def line(self, cells: Cells) -> str:
+        """A whole row (an empty single cell is quoted, as csv.writer does, so the line is not blank)."""
+        if len(cells) == 1 and cells[0] in ("", None):
+            return '""\r\n' if cells[0] == "" else "\r\n"
+        return self.delimiter.join([self.field(c) for c in cells]) + "\r\n"
+
+    def text(self, batch: ResponseBatch) -> str:
+        """The CSV lines of a batch of responses."""
+        field, join, base, limit = self.field, self.delimiter.join, self.rows.base, self.CACHE_MAX
+        out: list[str] = []
+        for response, answers in batch:
+            parts = [field(c) for c in base(response, answers)]
+            get = answers.get
+            for qid, build, cache in self.questions:
+                answer = get(qid)
+                hit = cache.get(answer)
+                if hit is None:
+                    hit = join([field(c) for c in build(answer)])
+                    if len(cache) < limit:
+                        cache[answer] = hit
+                parts.append(hit)
+            out.append(join(parts))
+        out.append("")
+        return "\r\n".join(out)
+
+
 async def _stream(
     engine: AsyncEngine,
     survey: Survey,
     completed_only: bool,
     rows: _Rows,
-    sink: Callable[[list[Cells]], None],
+    sink: Callable[[ResponseBatch], None],
     where: Filter | None = None,
+    progress: Progress | None = None,
 ) -> None:
-    """Feed ``sink`` the export rows in response order, a batch at a time (in a worker thread)."""
+    """Feed ``sink`` the responses in order, a batch at a time, in a worker thread (where the sink turns them into
+    rows with ``rows``); ``progress`` hears (rows done, rows in all) before the first batch and after each."""
     in_survey = Response.survey_id == survey.id
     if where is not None:
         in_survey = and_(in_survey, where.predicate())
@@ -229,6 +289,16 @@ async def _stream(
         # The questionnaire version and the current question of each response (a small second read).
         extras = await conn.execute(select(Response.id, Response.survey_version, Response.current_question).where(counted))
         rows.extras = {rid: (version, current) for rid, version, current in extras}
+        done = 0
+        if progress is not None:
+            progress(0, n_counted)
+
+        def write(batch: ResponseBatch) -> None:
+            nonlocal done
+            sink(batch)
+            done += len(batch)
+            if progress is not None:
+                progress(done, n_counted)
         batches = stream_responses(
             conn, ResponseSet.of(counted, n_counted, n_total), batch_size=RESPONSE_BATCH, answer_batch_size=ANSWER_BATCH
         )
@@ -239,7 +309,7 @@ async def _stream(
                 # awaiting the previous batch first keeps the rows in order.
                 if writing is not None:
                     await writing
-                writing = asyncio.ensure_future(asyncio.to_thread(lambda b=batch: sink(rows.batch(b))))
+                writing = asyncio.ensure_future(asyncio.to_thread(write, batch))
             if writing is not None:
                 await writing
         finally:
@@ -261,30 +331,32 @@ async def export_csv(
     where: Filter | None = None,
     delimiter: str = ",",
     tz_name: str = DEFAULT_TIMEZONE,
+    progress: Progress | None = None,
 ) -> int:
     """Write the raw data as CSV (UTF-8 with BOM) to a binary stream or a path; returns the row count.
 
-    ``delimiter``: ``;`` for Excel in a Russian locale; ``tz_name``: the zone of the ISO 8601 times.
+    ``delimiter``: ``;`` for Excel in a Russian locale; ``tz_name``: the zone of the ISO 8601 times;
+    ``progress``: hears (rows done, rows in all) as the rows are written.
     """
     if isinstance(out, (str, Path)):
         with open(out, "wb") as fh:
             return await export_csv(
                 engine, survey, fh, completed_only=completed_only, pseudonymize=pseudonymize, where=where,
-                delimiter=delimiter, tz_name=tz_name,
+                delimiter=delimiter, tz_name=tz_name, progress=progress,
             )
     rows = _Rows(survey, pseudonymize, as_text=True, tz_name=tz_name)
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
-    writer = csv.writer(text, delimiter=delimiter)
-    writer.writerow(rows.columns)
+    lines = _CsvLines(rows, delimiter)
+    text.write(lines.header)
     count = 0
 
-    def sink(batch: list[list]) -> None:
+    def sink(batch: ResponseBatch) -> None:
         nonlocal count
-        writer.writerows(batch)  # None becomes an empty field
+        text.write(lines.text(batch))  # None becomes an empty field
         count += len(batch)
 
     try:
-        await _stream(engine, survey, completed_only, rows, sink, where)
+        await _stream(engine, survey, completed_only, rows, sink, where, progress)
     finally:
         text.flush()
         text.detach()  # leave the caller's stream open
@@ -357,9 +429,10 @@ async def export_xlsx(
     where: Filter | None = None,
     banner: str | None = None,
     tz_name: str = DEFAULT_TIMEZONE,
+    progress: Progress | None = None,
 ) -> int:
     """Write the raw data as XLSX (sheets «Answers», «Questionnaire», «Summary», «Codebook», named in the
-    questionnaire's default language); returns the row count."""
+    questionnaire's default language); returns the row count (``progress``: as export_csv)."""
     t = translator(survey.default_language)
     book = workbook(str(out) if isinstance(out, Path) else out, streaming=True)
     date_format = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
@@ -375,14 +448,14 @@ async def export_xlsx(
             sheet.write_comment(0, c, t.gettext("Time in the time zone {zone}").format(zone=tz_name))
     written = 0
 
-    def sink(batch: list[list]) -> None:
+    def sink(batch: ResponseBatch) -> None:
         nonlocal written
-        for cells in batch:
+        for cells in rows.batch(batch):
             written += 1
             write_row(sheet, written, cells, date_format)
 
     try:
-        await _stream(engine, survey, completed_only, rows, sink, where)
+        await _stream(engine, survey, completed_only, rows, sink, where, progress)
         summary = await build_summary(engine, survey, completed_only=completed_only, where=where,
                                       language=t.language)
         sheets = [(t.gettext("Questionnaire"), _questionnaire_rows(t, survey)),
@@ -420,10 +493,11 @@ async def collect_rows(
     completed_only: bool = False,
     where: Filter | None = None,
     tz_name: str = DEFAULT_TIMEZONE,
+    progress: Progress | None = None,
 ) -> tuple[list[str], list[Cells]]:
     """The export's columns and rows in memory (numbers as numbers, aware times, text as typed)."""
     rows = _Rows(survey, None, guard=False, tz_name=tz_name)
     rows.naive = False
     out: list[Cells] = []
-    await _stream(engine, survey, completed_only, rows, out.extend, where)
+    await _stream(engine, survey, completed_only, rows, lambda batch: out.extend(rows.batch(batch)), where, progress)
     return rows.columns, out

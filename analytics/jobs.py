@@ -7,7 +7,7 @@ import csv
 import io
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,6 +18,9 @@ from storage import definitions
 from storage.db import create_engine, read_only
 from storage.models import COMPLETED, Response
 from survey.model import Survey
+
+if TYPE_CHECKING:  # the export module (and what it imports) loads when an export runs
+    from analytics.export import Progress
 
 
 class ExportFormat(StrEnum):
@@ -47,7 +50,7 @@ def export_filename(survey: Survey, fmt: str, completed_only: bool) -> str:
 
 def _export_blocking(
     db_url: str, survey: Survey, fmt: ExportFormat, completed_only: bool, where: Filter | None = None, banner: str | None = None,
-    delimiter: str = ",", tz_name: str = DEFAULT_TIMEZONE,
+    delimiter: str = ",", tz_name: str = DEFAULT_TIMEZONE, progress: Progress | None = None,
 ) -> bytes:
     from analytics.export import collect_rows, export_csv, export_xlsx
 
@@ -61,15 +64,15 @@ def _export_blocking(
             match fmt:
                 case ExportFormat.CSV:
                     await export_csv(read_only(engine), full, out, completed_only=completed_only, where=where,
-                                     delimiter=delimiter, tz_name=tz_name)
+                                     delimiter=delimiter, tz_name=tz_name, progress=progress)
                 case ExportFormat.XLSX:
                     await export_xlsx(read_only(engine), full, out, completed_only=completed_only, where=where,
-                                      banner=banner, tz_name=tz_name)
+                                      banner=banner, tz_name=tz_name, progress=progress)
                 case ExportFormat.SAV:
                     from analytics.dataset import sav_bytes, typed_frame
 
                     columns, rows = await collect_rows(read_only(engine), full, completed_only=completed_only,
-                                                       where=where, tz_name=tz_name)
+                                                       where=where, tz_name=tz_name, progress=progress)
                     return sav_bytes(full, typed_frame(full, columns, rows, tz_name), tz_name)
                 case _ as unreachable:
                     assert_never(unreachable)
@@ -90,11 +93,13 @@ async def export_bytes(
     banner: str | None = None,
     delimiter: str = ",",
     tz_name: str = DEFAULT_TIMEZONE,
+    progress: Progress | None = None,
 ) -> bytes:
     """The export file's bytes, built in a worker thread (``where``: a respondent filter; ``banner``: XLSX cross-tabs;
-    ``delimiter``: CSV only; ``tz_name``: the zone of the times)."""
+    ``delimiter``: CSV only; ``tz_name``: the zone of the times; ``progress``: hears (rows done, rows in all), from
+    that worker thread)."""
     return await asyncio.to_thread(_export_blocking, db_url, survey, export_format(fmt), completed_only, where, banner, delimiter,
-                                   tz_name)
+                                   tz_name, progress)
 
 
 def codebook_csv(survey: Survey, tz_name: str = DEFAULT_TIMEZONE, delimiter: str = ",") -> bytes:
@@ -115,12 +120,13 @@ async def export_files(
     banner: str | None = None,
     delimiter: str = ",",
     tz_name: str = DEFAULT_TIMEZONE,
+    progress: Progress | None = None,
 ) -> list[tuple[str, bytes]]:
     """The export and its codebook as (file name, bytes): XLSX carries the codebook as a sheet, CSV and SAV get
     ``<stem>.codebook.csv`` beside them."""
     kind = export_format(fmt)
     content = await export_bytes(db_url, survey, kind, completed_only=completed_only, where=where, banner=banner,
-                                 delimiter=delimiter, tz_name=tz_name)
+                                 delimiter=delimiter, tz_name=tz_name, progress=progress)
     files = [(f"{stem}.{kind.value}", content)]
     match kind:
         case ExportFormat.XLSX:

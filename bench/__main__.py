@@ -1,4 +1,7 @@
-"""``python -m bench`` (``make bench``): all six scenarios, each in its own process, then one table."""
+"""``python -m bench`` (``make bench``): all six scenarios, each in its own process, then one table.
+
+``python -m bench soak [--minutes N …]``: the long run watched for leaks (bench/soak.py; 10 minutes by default, so
+not part of ``make bench``)."""
 
 from __future__ import annotations
 
@@ -56,4 +59,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["soak"]:
+        from bench import soak
+
+        soak.main(sys.argv[2:])
+        sys.exit(0)
     sys.exit(main())

@@ -2,7 +2,9 @@
 
 Measured per run: the time of the cross-tab (build_crosstabs + its chat text) and of the filtered summary
 (build_summary with the filter + render_summary), and the longest event-loop stall while each runs (a 10 ms
-heartbeat, as in scenario 2). Baseline in the same run: the full unfiltered /stats summary.
+heartbeat, as in scenario 2). Baseline in the same run: the full unfiltered /stats summary; floors in the same
+run (issue 23): the plain SQL of the full summary, and the same queries restricted to the filtered respondents
+(bench.floors.summary_floor).
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import data
+from bench import data, floors
 from bench.common import Row, log, median, report
 from bench.stats import Heartbeat
 
 TARGET_SECONDS = 1.0
 TARGET_STALL_MS = 50
+TARGET_FILTERED_FLOOR = 2.0  # × its own SQL floor
+TARGET_CROSSTAB_FLOOR = 3.0  # × the full /stats' SQL floor
 WHERE = "11=2"
 
 
@@ -87,19 +91,38 @@ def full_work(survey):
 def run(db: Path, survey, runs: int) -> list[Row]:
     """Warm-up, then per run: baseline, cross-tab, filtered summary."""
     jobs = {"full": full_work(survey), "crosstab": crosstab_work(survey), "filtered": filtered_work(survey)}
+    where_sql = floors.filter_sql(survey, WHERE)
     for work in jobs.values():
         asyncio.run(_timed(db, work))
+    floors.summary_floor(db, survey, where_sql)
     times: dict[str, list[float]] = {k: [] for k in jobs}
     stalls: dict[str, list[float]] = {k: [] for k in jobs}
+    floor_full: list[float] = []
+    floor_filtered: list[float] = []
     for r in range(runs):
+        floor_full.append(floors.summary_floor(db, survey))
+        floor_filtered.append(floors.summary_floor(db, survey, where_sql))
         for name, work in jobs.items():
             s, stall = asyncio.run(_timed(db, work))
             times[name].append(s)
             stalls[name].append(stall)
         log(f"analysis run {r + 1}/{runs}: " + ", ".join(
-            f"{k} {times[k][-1]:.3f} s (stall {stalls[k][-1] * 1000:.1f} ms)" for k in jobs))
+            f"{k} {times[k][-1]:.3f} s (stall {stalls[k][-1] * 1000:.1f} ms)" for k in jobs)
+            + f"; floors: full {floor_full[-1]:.3f} s, filtered {floor_filtered[-1]:.3f} s")
     base = median(times["full"])
-    rows = []
+    filtered_floor_ratio = median([x / y for x, y in zip(times["filtered"], floor_filtered)])
+    filtered_full_ratio = median([x / y for x, y in zip(times["filtered"], times["full"])])
+    crosstab_floor_ratio = median([x / y for x, y in zip(times["crosstab"], floor_full)])
+    rows = [
+        Row("6 analysis", f"/stats where {WHERE} vs its own SQL floor", median(times["filtered"]), "s",
+            f"≤ {TARGET_FILTERED_FLOOR:g} × floor", filtered_floor_ratio <= TARGET_FILTERED_FLOOR,
+            baseline=median(floor_filtered), ratio=filtered_floor_ratio),
+        Row("6 analysis", f"/stats where {WHERE} vs the full /stats", median(times["filtered"]), "s",
+            "≤ 1 × full /stats", filtered_full_ratio <= 1.0, baseline=base, ratio=filtered_full_ratio),
+        Row("6 analysis", "/stats 2 by 1 vs the full /stats' SQL floor", median(times["crosstab"]), "s",
+            f"≤ {TARGET_CROSSTAB_FLOOR:g} × floor", crosstab_floor_ratio <= TARGET_CROSSTAB_FLOOR,
+            baseline=median(floor_full), ratio=crosstab_floor_ratio),
+    ]
     for name, label in (("crosstab", "/stats 2 by 1"), ("filtered", f"/stats where {WHERE}")):
         t = median(times[name])
         ratio = median([x / y for x, y in zip(times[name], times["full"])])

@@ -71,7 +71,7 @@ def fmt(value: float | None, unit: str = "") -> str:
 
 def table(rows: list[Row]) -> str:
     """A Markdown table of figures beside their targets."""
-    out = ["| scenario | metric | median | baseline | ratio | target | met |", "|---|---|---|---|---|---|---|"]
+    out = ["| scenario | metric | median | baseline or floor | ratio | target | met |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r.scenario} | {r.metric} | {fmt(r.value, r.unit)} | {fmt(r.baseline, r.unit)} | "
                    f"{fmt(r.ratio) if r.ratio is not None else '—'} | {r.target} | {'yes' if r.met else 'NO'} |")

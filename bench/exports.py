@@ -1,7 +1,10 @@
 """Scenario 3: exports at scale — CSV and XLSX of 100,000 completed responses, each in its own process.
 
 Each export runs in a fresh subprocess (``--one csv|xlsx``) that reports its time and its peak
-resident memory (VmHWM); the parent prints the medians beside the targets.
+resident memory (VmHWM); the parent prints the medians beside the targets. Floors in the same run, each in its
+own subprocess too, interleaved with the exports (issue 23, bench.floors): CSV — the wide rows from a raw cursor
+written by the ``csv`` module, and pandas ``read_sql`` + ``pivot`` + ``to_csv``; XLSX — the same rows written by
+XlsxWriter in ``constant_memory`` mode with no formatting.
 """
 
 from __future__ import annotations
@@ -16,11 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import data
+from bench import data, floors
 from bench.common import ROOT, Row, log, median, report, rss_mb
 
 TARGETS = {"csv": 5.0, "xlsx": 60.0}
 TARGET_RSS_MB = 1024
+TARGET_CSV_FLOOR = 1.5  # × the csv-module floor; and faster than the pandas pipeline
+TARGET_XLSX_FLOOR = 2.0  # × the XlsxWriter floor
+FLOORS = {"csv-floor": floors.csv_floor, "pandas-csv": floors.pandas_csv, "xlsx-floor": floors.xlsx_floor}
 
 
 def one(db: Path, fmt: str, out: Path) -> None:
@@ -29,8 +35,12 @@ def one(db: Path, fmt: str, out: Path) -> None:
     from storage.db import create_engine, read_only
 
     survey = data.load_survey(None)
+    if fmt in FLOORS:
+        seconds, rows = FLOORS[fmt](db, survey, out)
+        print(json.dumps({"seconds": seconds, "rows": rows, "peak_mb": rss_mb()[1], "bytes": out.stat().st_size}))
+        return
 
-    async def go() -> float:
+    async def go() -> tuple[float, int]:
         engine = create_engine(f"sqlite+aiosqlite:///{db}")
         try:
             start = time.perf_counter()
@@ -47,7 +57,7 @@ def one(db: Path, fmt: str, out: Path) -> None:
 
 def measure(db: Path, fmt: str, workdir: Path) -> dict:
     """Run one export in a subprocess."""
-    out = workdir / f"export.{fmt}"
+    out = workdir / f"export.{fmt.split('-')[0]}"
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-m", "bench.exports", "--one", fmt, "--db", str(db), "--out", str(out)],
                           capture_output=True, text=True, env=env, cwd=ROOT, check=False)
@@ -59,20 +69,47 @@ def measure(db: Path, fmt: str, workdir: Path) -> dict:
 
 
 def run(db: Path, csv_runs: int, xlsx_runs: int) -> list[Row]:
-    """CSV several times, XLSX fewer (it is the slow one); medians and the worst peak memory."""
+    """CSV several times, XLSX fewer (it is the slow one), each run after its floors; medians and the worst peak memory."""
     rows: list[Row] = []
+    compared = {"csv": ("csv-floor", "pandas-csv"), "xlsx": ("xlsx-floor",)}
     with tempfile.TemporaryDirectory(prefix="bench-exports-") as tmp:
         for fmt, runs in (("csv", csv_runs), ("xlsx", xlsx_runs)):
+            if runs < 1:
+                continue
             results = []
+            others: dict[str, list[dict]] = {name: [] for name in compared[fmt]}
             for r in range(runs):
+                for name in compared[fmt]:
+                    res = measure(db, name, Path(tmp))
+                    others[name].append(res)
+                    log(f"{name} run {r + 1}/{runs}: {res['seconds']:.2f} s, {res['rows']:,} rows, "
+                        f"{res['bytes'] / 1e6:.0f} MB file, peak RSS {res['peak_mb']:.0f} MB")
                 res = measure(db, fmt, Path(tmp))
                 results.append(res)
                 log(f"export {fmt} run {r + 1}/{runs}: {res['seconds']:.2f} s, {res['rows']:,} rows, "
-                    f"{res['bytes'] / 1e6:.0f} MB file, peak RSS {res['peak_mb']:.0f} MB")
+                    f"{res['bytes'] / 1e6:.0f} MB file, peak RSS {res['peak_mb']:.0f} MB"
+                    + "".join(f", × {res['seconds'] / others[n][-1]['seconds']:.2f} {n}" for n in compared[fmt]))
             t = median([x["seconds"] for x in results])
             peak = max(x["peak_mb"] for x in results)
+
+            def versus(name: str, results: list[dict] = results, others: dict[str, list[dict]] = others) -> tuple[float, float]:
+                return (median([x["seconds"] for x in others[name]]),
+                        median([x["seconds"] / y["seconds"] for x, y in zip(results, others[name])]))
+
             rows.append(Row("3 exports", f"{fmt.upper()} time, 100k responses ({runs} runs)", t, "s",
                             f"≤ {TARGETS[fmt]:g} s", t <= TARGETS[fmt]))
+            if fmt == "csv":
+                floor, ratio = versus("csv-floor")
+                rows.append(Row("3 exports", "CSV vs its floor (raw cursor + csv module)", t, "s",
+                                f"≤ {TARGET_CSV_FLOOR:g} × floor", ratio <= TARGET_CSV_FLOOR, baseline=floor, ratio=ratio))
+                base, ratio = versus("pandas-csv")
+                rows.append(Row("3 exports", "CSV vs pandas read_sql + pivot + to_csv", t, "s", "< 1 × pandas",
+                                ratio < 1.0, baseline=base, ratio=ratio))
+            else:
+                floor, ratio = versus("xlsx-floor")
+                rows.append(Row("3 exports", "XLSX vs its floor (XlsxWriter constant_memory, no formatting)", t, "s",
+                                f"≤ {TARGET_XLSX_FLOOR:g} × floor", ratio <= TARGET_XLSX_FLOOR, baseline=floor,
+                                ratio=ratio))
             rows.append(Row("3 exports", f"{fmt.upper()} peak RSS of the exporting process", peak, "MB",
                             f"≤ {TARGET_RSS_MB} MB", peak <= TARGET_RSS_MB))
     return rows
@@ -85,7 +122,7 @@ def main() -> None:
     parser.add_argument("--responses", type=int, default=100_000)
     parser.add_argument("--csv-runs", type=int, default=3)
     parser.add_argument("--xlsx-runs", type=int, default=1)
-    parser.add_argument("--one", choices=sorted(TARGETS))
+    parser.add_argument("--one", choices=sorted([*TARGETS, *FLOORS]))
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.one:

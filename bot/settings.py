@@ -78,6 +78,19 @@ class Settings(BaseSettings):
             json_schema_extra={"shown_default": "`0` (off)"},
         ),
     ] = 0
+    export_note_after_seconds: Annotated[
+        float,
+        Field(
+            ge=0,
+            description="an export (or report) still being built after this long shows Telegram's «sending a file» "
+            "status and a «Preparing the file… 40,000 of 100,000» note in the chat (in the admin's language), "
+            "replaced by the file",
+        ),
+    ] = 2.0
+    export_note_every_seconds: Annotated[
+        float,
+        Field(gt=0, description="how often that note is edited with the rows done, at most (a bulk send)"),
+    ] = 3.0
     flood_messages: Annotated[
         int,
         Field(

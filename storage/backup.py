@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from storage.preflight import DatabaseProblem, check_url, shown, sqlite_path
 
 BUSY_TIMEOUT_S = 30
+BACKUP_STEP_PAGES = 2048  # pages per step when progress is shown (8 MB with 4 KB pages)
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,11 @@ class BackupResult:
     answers: int
 
 
-def backup_database(url: str, target: str | Path) -> BackupResult:
-    """Copy the SQLite database at ``url`` into the new file ``target``; DatabaseProblem says why it cannot."""
+def backup_database(url: str, target: str | Path, progress: Callable[[int, int], None] | None = None) -> BackupResult:
+    """Copy the SQLite database at ``url`` into the new file ``target``; DatabaseProblem says why it cannot.
+
+    ``progress`` hears (pages copied, pages in all) as the copy goes.
+    """
     parsed = check_url(url, must_exist=True)
     if parsed.get_backend_name() != "sqlite":
         raise DatabaseProblem(
@@ -48,9 +53,19 @@ def backup_database(url: str, target: str | Path) -> BackupResult:
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
     try:
-        with closing(sqlite3.connect(source, timeout=BUSY_TIMEOUT_S)) as src, closing(sqlite3.connect(partial)) as dst:
-            # One step (pages=-1): the whole database from one read snapshot.
-            src.backup(dst, pages=-1)
+        with closing(sqlite3.connect(source, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as src, \
+                closing(sqlite3.connect(partial)) as dst:
+            # The whole database from one read snapshot: a read transaction held open on the source across the
+            # steps (WAL mode lets the bot's writers carry on meanwhile), so no step sees a later commit.
+            src.execute("BEGIN")
+            src.execute("SELECT COUNT(*) FROM sqlite_master").fetchall()
+
+            def step(status: int, remaining: int, total: int) -> None:
+                if progress is not None:
+                    progress(total - remaining, total)
+
+            src.backup(dst, pages=BACKUP_STEP_PAGES if progress is not None else -1, progress=step)
+            src.execute("COMMIT")
             # A backup is one self-contained file: no -wal beside it when it is opened later.
             dst.execute("PRAGMA journal_mode=DELETE").fetchall()
             check = dst.execute("PRAGMA integrity_check").fetchone()[0]

@@ -3,14 +3,24 @@
 The CLI uses them so an operator's mistake (a typo in the scheme, a driver that is not async, a relative
 SQLite path that points at the wrong folder, a server that is down) ends in one clear line, never in a
 traceback or, worse, a new empty database that reports zeros.
+
+An existing SQLite file is read (never written) before the engine opens it: a file that is not a SQLite database,
+one cut short, or one whose pages are damaged is refused in one line naming it, left exactly as it was. Opening
+it normally would not be harmless: switching it to WAL rewrites its header, and a migration would write into it.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+# The file's own page check (PRAGMA quick_check) reads every page: milliseconds for a survey's database, about
+# a second per 100 MB. Past this size only the header, the length and the schema are checked at start.
+QUICK_CHECK_MAX_BYTES = 256 * 1024 * 1024
 
 # The async driver each supported backend needs (both are installed with surveybot).
 ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
@@ -57,7 +67,67 @@ def check_url(url: str, *, must_exist: bool = False, name: str = "DATABASE_URL")
             raise DatabaseProblem(
                 f"no database at {path}{hint}: check {name} ({shown(parsed)}) or start the bot once to create it"
             )
+    if backend == "sqlite":
+        path = sqlite_path(parsed)
+        if path is not None and path.is_file():
+            check_sqlite_file(path, name)
     return parsed
+
+
+def check_sqlite_file(path: Path, name: str = "DATABASE_URL") -> None:
+    """DatabaseProblem when an existing file is not a SQLite database or is damaged; the file is only read.
+
+    An empty file passes (SQLite makes a new database of it). Checked: the 16-byte header, the length the header
+    promises, the schema, and (up to ``QUICK_CHECK_MAX_BYTES``) every page with ``PRAGMA quick_check``.
+    """
+    untouched = f"the file was left as it is; point {name} at the survey's database or restore it from a backup"
+    try:
+        with path.open("rb") as f:
+            head = f.read(100)
+        size = path.stat().st_size
+    except OSError as exc:
+        raise DatabaseProblem(f"{name}: cannot read {path}: {exc.strerror or exc}") from None
+    if size == 0:
+        return
+    if not head.startswith(SQLITE_HEADER):
+        raise DatabaseProblem(f"{name}: {path} is not a SQLite database (its first bytes are not SQLite's); {untouched}")
+    if len(head) == 100:
+        page_size = int.from_bytes(head[16:18], "big")
+        page_size = 65536 if page_size == 1 else page_size
+        pages = int.from_bytes(head[28:32], "big")
+        # The page count is valid only when "version-valid-for" equals the change counter (SQLite ≥ 3.7.0).
+        if pages and head[24:28] == head[92:96] and size < page_size * pages:
+            raise DatabaseProblem(f"{name}: {path} is damaged: cut short at {size} bytes of the "
+                                  f"{page_size * pages} its header promises (an interrupted copy?); {untouched}")
+    problem = _sqlite_read_problem(path, quick_check=size <= QUICK_CHECK_MAX_BYTES)
+    if problem:
+        raise DatabaseProblem(f"{name}: {path} is damaged ({problem}); {untouched}")
+
+
+def _sqlite_read_problem(path: Path, *, quick_check: bool) -> str | None:
+    """What reading the file read-only found wrong (None: nothing, or it could not be checked read-only)."""
+    # immutable=1: no lock taken and no -wal/-shm file created beside it. When a -wal file is there (a bot
+    # running, or stopped without a checkpoint) its pages count too: then an ordinary read-only open.
+    wal = path.with_name(path.name + "-wal").exists()
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro{'' if wal else '&immutable=1'}", uri=True, timeout=5)
+    except sqlite3.Error:
+        return None  # e.g. no permission to open it read-only here: the real open will say what is wrong
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        if quick_check:
+            found = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+            if found != ["ok"]:
+                return "; ".join(found)
+    except sqlite3.DatabaseError as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        # NOTADB (26) and CORRUPT (11) are the file; busy, locked or I/O errors are not for this check to judge.
+        if code in (sqlite3.SQLITE_NOTADB, sqlite3.SQLITE_CORRUPT) or (code is None and "malformed" in str(exc)):
+            return str(exc)
+        return None
+    finally:
+        conn.close()
+    return None
 
 
 def sqlite_path(url: str | URL) -> Path | None:

@@ -7,6 +7,7 @@ Processed update ids are not copied: they only guard against Telegram redeliveri
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import Table, func, insert, select, text
@@ -26,8 +27,13 @@ class TransferError(Exception):
     """The copy cannot be made; the message says why in one line."""
 
 
-async def copy_database(src_url: str, dst_url: str, *, batch: int = 5000) -> dict[str, int]:
-    """Copy respondents, responses, answers and answer choices from one database to another; rows per table."""
+async def copy_database(
+    src_url: str, dst_url: str, *, batch: int = 5000, progress: Callable[[int, int], None] | None = None
+) -> dict[str, int]:
+    """Copy respondents, responses, answers and answer choices from one database to another; rows per table.
+
+    ``progress`` hears (rows copied, rows in all tables) after every batch.
+    """
     if batch < 1:
         raise TransferError("batch must be at least 1")
     if is_sqlite(src_url) and not _sqlite_file_exists(src_url):
@@ -45,7 +51,12 @@ async def copy_database(src_url: str, dst_url: str, *, batch: int = 5000) -> dic
         await upgrade(dst)
         async with reader.connect() as source, dst.begin() as target:
             await _require_empty(target)
-            counts = {table.name: await _copy_table(source, target, table, batch) for table in COPIED}
+            tally = _Tally(progress)
+            if progress is not None:
+                for table in COPIED:
+                    tally.total += await source.scalar(select(func.count()).select_from(table)) or 0
+                progress(0, tally.total)
+            counts = {table.name: await _copy_table(source, target, table, batch, tally) for table in COPIED}
             await _advance_sequences(target)
         return counts
     finally:
@@ -65,13 +76,26 @@ async def _require_empty(target: AsyncConnection) -> None:
                                 "copy into a new, empty database")
 
 
-async def _copy_table(source: AsyncConnection, target: AsyncConnection, table: Table, batch: int) -> int:
+class _Tally:
+    """Rows copied so far of all tables, told to ``progress``."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None) -> None:
+        self.progress, self.done, self.total = progress, 0, 0
+
+    def add(self, rows: int) -> None:
+        self.done += rows
+        if self.progress is not None:
+            self.progress(self.done, max(self.total, self.done))
+
+
+async def _copy_table(source: AsyncConnection, target: AsyncConnection, table: Table, batch: int, tally: _Tally) -> int:
     stmt = select(table).order_by(*table.primary_key.columns).execution_options(yield_per=batch)
     copied = 0
     result = await source.stream(stmt)
     async for rows in result.mappings().partitions(batch):
         await target.execute(insert(table), [dict(row) for row in rows])
         copied += len(rows)
+        tally.add(len(rows))
     return copied
 
 

@@ -9,15 +9,30 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from survey import languages
 from survey.model import CHOICE_TYPES, ID_PATTERN, Condition, Option, Question, QuestionType, Scale, Survey, SurveyMeta
 
-# A path into the parsed YAML (keys and 0-based list indexes) -> its 1-based line.
-Positions = dict[tuple[Any, ...], int]
+
+class SheetRow(NamedTuple):
+    """Where something is in a spreadsheet questionnaire (XLSForm): the sheet and its 1-based row."""
+
+    sheet: str
+    row: int
+
+    def __str__(self) -> str:
+        return f"{self.sheet}:{self.row}"
+
+
+# A line of a YAML file, or a sheet and row of a workbook.
+Location = int | SheetRow
+# A path into the parsed file (keys and 0-based list indexes) -> where it is written.
+Positions = dict[tuple[Any, ...], Location]
+SHEET_ORDER = {"survey": 0, "choices": 1, "settings": 2}
 
 # Which model a mapping at a path is validated by, from the last key naming it.
 MODEL_AT = {"questions": Question, "survey": SurveyMeta, "options": Option, "scale": Scale, "show_if": Condition}
@@ -28,11 +43,23 @@ ID_RULE = "use lowercase latin letters, digits and _, starting with a letter (at
 class Finding:
     """One problem of a questionnaire file and the line it is on (None when unknown)."""
 
-    line: int | None
+    line: Location | None
     text: str
 
     def __str__(self) -> str:
+        if isinstance(self.line, SheetRow):
+            return f"{self.line}: {self.text}"
         return f"line {self.line}: {self.text}" if self.line else self.text
+
+    def sort_key(self) -> tuple[int, int, int]:
+        """File order: lines, then rows sheet by sheet; findings without a place last."""
+        if isinstance(self.line, SheetRow):
+            return 1, SHEET_ORDER.get(self.line.sheet, 9), self.line.row
+        return (0, 0, self.line) if self.line else (2, 0, 0)
+
+    def located(self, source: str) -> str:
+        """``FILE:LINE: text`` (``FILE:SHEET:ROW: text``), the form editors and terminals make clickable."""
+        return f"{source}:{self.line}: {self.text}" if self.line else f"{source}: {self.text}"
 
 
 def load_yaml(text: str) -> tuple[Any, Positions]:
@@ -63,7 +90,7 @@ def _walk(node: yaml.Node, path: tuple[Any, ...], positions: Positions) -> None:
             _walk(item, path + (i,), positions)
 
 
-def line_of(positions: Positions, path: tuple[Any, ...] | list[Any]) -> int | None:
+def line_of(positions: Positions, path: tuple[Any, ...] | list[Any]) -> Location | None:
     """The line of the deepest part of ``path`` present in the file (a list index absent there is skipped,
     as for a single ``show_if`` mapping that the model reads as a list of one)."""
     if not positions:
@@ -128,6 +155,8 @@ def _message(err: dict[str, Any], loc: list[Any]) -> str:
     if kind == "string_pattern_mismatch":
         if ctx.get("pattern") == ID_PATTERN:
             return f"'{value}' is not a valid id: {ID_RULE}"
+        if ctx.get("pattern") == languages.LANGUAGE_PATTERN:
+            return f"'{value}' is not a language code like ru, en or pt-br"
         return f"'{value}' does not match {ctx.get('pattern')}"
     if kind in ("enum", "literal_error"):
         choices = [q.value for q in QuestionType] if field == "type" else [
@@ -210,4 +239,50 @@ def _hidden_rule_problems(exc: ValidationError, raw: Any, positions: Positions) 
                     key = part.split(":", 1)[0].split("/")[0].split(".")[0]
                     if key not in keys:
                         out.append(Finding(line_of(positions, ["questions", index, key]), f"{where}: {part}"))
+    return out
+
+
+def _text_label(raw: Any, path: tuple[Any, ...]) -> str:
+    """``question q01: options #2.text`` for a text field's path in the file."""
+    where, rest = _where(list(path), raw)
+    return f"{where}: {_field_label(rest)}"
+
+
+def language_problems(raw: Any, positions: Positions) -> list[Finding]:
+    """Texts written in a language that is not a language code, or not one of the declared ``languages``."""
+    out: list[Finding] = []
+    declared = languages.declared_languages(raw)
+    codes = languages.languages_of(raw)
+    meta = raw.get("survey") if isinstance(raw, dict) else None
+    if isinstance(meta, dict) and "language" in meta and not isinstance(meta["language"], str):
+        return out  # reported by the model
+    for field in languages.text_fields(raw):
+        if not field.translated:
+            continue
+        for code in field.value:
+            at = line_of(positions, (*field.path, code))
+            if not isinstance(code, str) or not languages.LANGUAGE_RE.match(code):
+                out.append(Finding(at, f"{_text_label(raw, field.path)}: '{code}' is not a language code like ru, "
+                                       "en or pt-br"))
+            elif declared is not None and code not in codes:
+                hint = did_you_mean(code, codes)
+                out.append(Finding(at, f"{_text_label(raw, field.path)}: '{code}' is not one of the survey's languages "
+                                       f"({', '.join(codes)}){hint}"))
+    return out
+
+
+def language_warnings(raw: Any, positions: Positions) -> list[Finding]:
+    """Every text without a translation in one of the questionnaire's languages (shown in the default instead)."""
+    codes = languages.languages_of(raw)
+    if len(codes) < 2:
+        return []
+    out: list[Finding] = []
+    for field in languages.text_fields(raw):
+        value = field.value
+        given = {k for k, v in value.items() if isinstance(v, str) and v.strip()} if field.translated else {codes[0]}
+        missing = [c for c in codes if c not in given]
+        if missing:
+            shown = "another language" if codes[0] in missing else f"the {codes[0]} text"
+            out.append(Finding(line_of(positions, field.path), f"{_text_label(raw, field.path)}: no translation into "
+                                                               f"{', '.join(missing)} ({shown} is shown instead)"))
     return out

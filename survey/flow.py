@@ -138,13 +138,24 @@ class Outcome:
 
 def condition_holds(cond: Condition, answers: dict[str, Answer]) -> bool:
     """Whether one show_if condition is met by the answers so far."""
-    stored = answers.get(cond.question)
+    if cond.any is not None:
+        return any(condition_holds(c, answers) for c in cond.any)
+    if cond.all is not None:
+        return all(condition_holds(c, answers) for c in cond.all)
+    if cond.not_ is not None:
+        return not condition_holds(cond.not_, answers)
+    stored = answers.get(cond.question) if cond.question is not None else None
     ans = stored if stored is not None and not stored.skipped else None  # an answer given (not skipped)
     if cond.answered is not None and (ans is not None) != cond.answered:
         return False
     if cond.any_of is not None and not (ans is not None and set(ans.option_ids) & set(cond.any_of)):
         return False
     if cond.none_of is not None and ans is not None and set(ans.option_ids) & set(cond.none_of):
+        return False
+    selected = len(ans.option_ids) if ans is not None else 0
+    if cond.selected_min is not None and selected < cond.selected_min:
+        return False
+    if cond.selected_max is not None and selected > cond.selected_max:
         return False
     if cond.min is not None or cond.max is not None:
         if ans is None or ans.number is None:

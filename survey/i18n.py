@@ -51,6 +51,7 @@ class Translator:
     gettext: Callable[[str], str] = field(repr=False)
     ngettext: Callable[[str, str, int], str] = field(repr=False)
     decimal_symbol: str = "."
+    group_symbol: str = ","
 
     def decimal(self, value: Decimal | float | int | None, places: int = 1) -> str:
         """A number rounded half up to ``places`` decimals with the language's decimal sign ("6,3" / "6.3");
@@ -64,6 +65,10 @@ class Translator:
     def percent(self, value: Decimal | float | int | None, places: int = 1) -> str:
         """A percentage given in percent units: 54.5 -> "54,5%" (ru), "54.5%" (en); "—" when undefined."""
         return "—" if value is None else f"{self.decimal(value, places)}%"
+
+    def integer(self, value: int) -> str:
+        """A whole number with the language's digit grouping: 40 000 (ru, a narrow space), 40,000 (en)."""
+        return f"{value:,}".replace(",", self.group_symbol)
 
     def number(self, value: float | int | Decimal) -> str:
         """A number as short as it goes ("6", "6,25", "−1,5" with a typographic minus), for axis ticks."""
@@ -110,19 +115,20 @@ def translator(language: str | None) -> Translator:
     data = _catalog_bytes(lang) if lang in CATALOG_LANGUAGES else None
     trans: gettext_module.NullTranslations = (
         gettext_module.GNUTranslations(data) if data is not None else gettext_module.NullTranslations())
-    return Translator(lang, trans.gettext, trans.ngettext, _decimal_symbol(lang))
+    return Translator(lang, trans.gettext, trans.ngettext, *_number_symbols(lang))
 
 
-def _decimal_symbol(language: str) -> str:
-    """The decimal sign of ``language`` from Babel's CLDR data ("," in ru, "." in en; "." when Babel does not
-    know the language)."""
+def _number_symbols(language: str) -> tuple[str, str]:
+    """The decimal sign and the digit-group separator of ``language`` from Babel's CLDR data ("," and a no-break
+    space in ru, "." and "," in en; the English ones when Babel does not know the language)."""
     from babel import Locale, UnknownLocaleError
-    from babel.numbers import get_decimal_symbol
+    from babel.numbers import get_decimal_symbol, get_group_symbol
 
     try:
-        return get_decimal_symbol(Locale.parse(language.replace("-", "_")))
+        locale = Locale.parse(language.replace("-", "_"))
     except (ValueError, UnknownLocaleError):
-        return "."
+        return ".", ","
+    return get_decimal_symbol(locale), get_group_symbol(locale)
 
 
 def catalog_language(language: str | None) -> str:

@@ -10,7 +10,18 @@ from typing import Any, assert_never
 import yaml
 from pydantic import ValidationError
 
-from survey.diagnostics import Finding, Positions, describe_errors, did_you_mean, line_of, load_yaml
+from survey import languages
+from survey.diagnostics import (
+    Finding,
+    Location,
+    Positions,
+    describe_errors,
+    did_you_mean,
+    language_problems,
+    language_warnings,
+    line_of,
+    load_yaml,
+)
 from survey.model import (
     CHOICE_TYPES,
     NUMERIC_TYPES,
@@ -22,6 +33,7 @@ from survey.model import (
     Survey,
     SurveyMeta,
 )
+from survey.xlsform import is_xlsform, read_xlsform
 
 BUNDLED_SURVEY = "accounting.yaml"
 
@@ -33,13 +45,13 @@ class SurveyError(Exception):
         self.source = source
         findings = [p if isinstance(p, Finding) else Finding(None, p) for p in problems]
         # In the order of the file; problems without a line keep their place at the end.
-        self.findings = sorted(findings, key=lambda f: f.line if f.line is not None else float("inf"))
+        self.findings = sorted(findings, key=Finding.sort_key)
         self.problems = [str(f) for f in self.findings]
         super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in self.problems))
 
     def lines(self) -> list[str]:
         """Every problem as ``FILE:LINE: text``, the form editors and terminals make clickable."""
-        return [f"{self.source}:{f.line}: {f.text}" if f.line else f"{self.source}: {f.text}" for f in self.findings]
+        return [f.located(self.source) for f in self.findings]
 
 
 def bundled_survey_path() -> Path:
@@ -49,7 +61,34 @@ def bundled_survey_path() -> Path:
 
 def load_survey(path: str | Path | None = None) -> Survey:
     """Read and validate a questionnaire file (the bundled study when path is None)."""
+    return check_survey_file(path)[0]
+
+
+def check_survey_file(path: str | Path | None = None, strict: bool = False) -> tuple[Survey, list[str]]:
+    """A questionnaire file read and validated, and its warnings (missing translations) as ``FILE:LINE: text``
+    lines; with ``strict`` the warnings are problems too (SurveyError)."""
     path = Path(path) if path else bundled_survey_path()
+    notes: list[Finding] = []
+    if is_xlsform(path):
+        raw, positions, problems, notes = read_xlsform(path)
+        if problems:
+            # The mapped questionnaire is checked too, so one pass lists everything.
+            try:
+                parse_survey(raw, source=str(path), positions=positions)
+            except SurveyError as exc:
+                problems += [f for f in exc.findings if raw]
+            raise SurveyError(str(path), list(problems))
+    else:
+        raw, positions = _read_yaml(path)
+    survey = parse_survey(raw, source=str(path), positions=positions)
+    warnings = language_warnings(raw, positions)
+    if strict and warnings:
+        raise SurveyError(str(path), list(warnings))
+    shown = [Finding(w.line, f"warning: {w.text}") for w in warnings] + [Finding(n.line, f"note: {n.text}") for n in notes]
+    return survey, SurveyError(str(path), shown).lines()
+
+
+def _read_yaml(path: Path) -> tuple[Any, Positions]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -63,7 +102,7 @@ def load_survey(path: str | Path | None = None) -> Survey:
         reason = getattr(exc, "problem", None) or str(exc)
         line = mark.line + 1 if mark is not None else None
         raise SurveyError(str(path), [Finding(line, f"not valid YAML: {reason}")]) from None
-    return parse_survey(raw, source=str(path), positions=positions)
+    return raw, positions
 
 
 def parse_survey(raw: Any, source: str = "<survey>", positions: Positions | None = None) -> Survey:
@@ -71,24 +110,39 @@ def parse_survey(raw: Any, source: str = "<survey>", positions: Positions | None
     positions = positions or {}
     if not isinstance(raw, dict):
         raise SurveyError(source, [Finding(positions.get(()), "the file must be a mapping with 'survey' and 'questions'")])
+    language_errors = language_problems(raw, positions)
     try:
         survey = Survey.model_validate(raw)
     except ValidationError as exc:
         # Cross-checks still run on whatever parts are valid, so one pass reports everything.
-        problems = describe_errors(exc, raw, positions)
+        problems = language_errors + describe_errors(exc, raw, positions)
         problems += [p for p in _cross_checks_lenient(raw, positions) if p not in problems]
-        raise SurveyError(source, problems) from None
-    problems = _cross_checks(survey, positions)
+        raise SurveyError(source, problems + _translation_problems(raw, positions, problems)) from None
+    problems = language_errors + _cross_checks(survey, positions)
+    problems += _translation_problems(raw, positions, problems)
     if problems:
         raise SurveyError(source, problems)
     return survey
+
+
+def _translation_problems(raw: dict, positions: Positions, known: list[Finding]) -> list[Finding]:
+    """Each translation checked by the same rules as the default texts (lengths, empty texts), its problems
+    marked with the language; the problems every language shares are said once."""
+    out: list[Finding] = []
+    for code in languages.languages_of(raw)[1:]:
+        try:
+            Survey.model_validate(languages.resolve(raw, code))
+        except ValidationError as exc:
+            out += [Finding(f.line, f"{f.text} (in {code})") for f in describe_errors(exc, raw, positions)
+                    if f not in known]
+    return out
 
 
 def _cross_checks(survey: Survey, positions: Positions | None = None) -> list[Finding]:
     positions = positions or {}
     problems: list[Finding] = []
 
-    def at(*path: Any) -> int | None:
+    def at(*path: Any) -> Location | None:
         return line_of(positions, path)
 
     if not survey.questions:
@@ -102,9 +156,9 @@ def _cross_checks(survey: Survey, positions: Positions | None = None) -> list[Fi
             problems.append(Finding(at("questions", i, "id"), f"{where}: id: duplicate question id (also {also})"))
         if q.number is not None and q.number != i + 1:
             problems.append(Finding(at("questions", i, "number"), f"{where}: number: is {q.number} but the question stands at position {i + 1}"))
-        for c, cond in enumerate(q.show_if):
+        for path, cond in _condition_leaves(q.show_if):
             if cond.question not in seen:
-                problems.append(Finding(at("questions", i, "show_if", c, "question"), f"{where}: show_if.question: '{cond.question}' is not an earlier question"))
+                problems.append(Finding(at("questions", i, *path, "question"), f"{where}: show_if.question: '{cond.question}' is not an earlier question"))
                 continue
             ref = survey.questions[seen[cond.question]]
             if ref.type is None:  # its type is invalid and already reported
@@ -114,22 +168,43 @@ def _cross_checks(survey: Survey, positions: Positions | None = None) -> list[Fi
                 if values is None:
                     continue
                 if ref.type not in CHOICE_TYPES:
-                    problems.append(Finding(at("questions", i, "show_if", c, field), f"{where}: show_if.{field}: question {ref.id} is not a choice question"))
+                    problems.append(Finding(at("questions", i, *path, field), f"{where}: show_if.{field}: question {ref.id} is not a choice question"))
                     continue
                 valid = set(ref.option_ids) | ({OTHER} if ref.other_allowed else set())
                 for k, v in enumerate(values):
                     if v not in valid:
                         hint = did_you_mean(v, sorted(valid))
-                        problems.append(Finding(at("questions", i, "show_if", c, field, k), f"{where}: show_if.{field}: '{v}' is not an option of {ref.id}{hint}"))
+                        problems.append(Finding(at("questions", i, *path, field, k), f"{where}: show_if.{field}: '{v}' is not an option of {ref.id}{hint}"))
             if (cond.min is not None or cond.max is not None) and ref.type not in NUMERIC_TYPES:
                 field = "min" if cond.min is not None else "max"
-                problems.append(Finding(at("questions", i, "show_if", c, field), f"{where}: show_if.min/max: question {ref.id} is not a scale or number"))
+                problems.append(Finding(at("questions", i, *path, field), f"{where}: show_if.min/max: question {ref.id} is not a scale or number"))
+            if (cond.selected_min is not None or cond.selected_max is not None) and ref.type not in CHOICE_TYPES:
+                field = "selected_min" if cond.selected_min is not None else "selected_max"
+                problems.append(Finding(at("questions", i, *path, field), f"{where}: show_if.{field}: question {ref.id} is not a choice question"))
         problems += [Finding(at("questions", i, "baseline"), p) for p in baseline_problems(q)]
         seen.setdefault(q.id, i)
     total = survey.survey.questions_total
     if total is not None and total != len(survey.questions):
         problems.append(Finding(at("survey", "questions_total"), f"survey: questions_total: says {total} but the file has {len(survey.questions)}"))
     return problems
+
+
+def _condition_leaves(conditions: list[Condition]) -> list[tuple[tuple[Any, ...], Condition]]:
+    """Every test of one question in a show_if list, with its path in the file (``("show_if", 0, "any", 1)``)."""
+    out: list[tuple[tuple[Any, ...], Condition]] = []
+
+    def walk(cond: Condition, path: tuple[Any, ...]) -> None:
+        if cond.question is not None:
+            out.append((path, cond))
+        for name, parts in (("any", cond.any), ("all", cond.all)):
+            for k, part in enumerate(parts or []):
+                walk(part, (*path, name, k))
+        if cond.not_ is not None:
+            walk(cond.not_, (*path, "not"))
+
+    for c, cond in enumerate(conditions):
+        walk(cond, ("show_if", c))
+    return out
 
 
 def _lenient_question(raw: Any, index: int) -> Question:

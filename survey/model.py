@@ -11,18 +11,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Literal, assert_never
+from typing import Annotated, Any, Literal, assert_never
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from survey.i18n import N_, translator
+from survey import languages as lang
 from survey.text import clip
 
 # Ids travel inside Telegram callback data (64 bytes at most), so they stay short and plain.
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
-# The defaults of texts a questionnaire may leave out: msgids of the bot's catalogs, said in the questionnaire's
-# language (survey/i18n.py).
-DEFAULT_OTHER_LABEL = N_("Other (please specify)")
+# The texts a questionnaire may leave out are msgids of the bot's catalogs (survey/i18n.py), said in each of its
+# languages (survey/languages.py builtin_texts).
+DEFAULT_OTHER_LABEL = lang.BUILTIN_MSGIDS["other_label_default"]
 BUCKET_RE = re.compile(r"^(\d+)\s*(?:-\s*(\d+)|\+)$")
 
 
@@ -66,6 +75,22 @@ CHOICE_TYPES = tuple(t for t in QuestionType if TRAITS[t].choice)
 NUMERIC_TYPES = tuple(t for t in QuestionType if TRAITS[t].numeric)  # scale and number
 
 
+def _one_language(value: Any, info: ValidationInfo) -> Any:
+    """A text given as ``{ru: …, en: …}`` outside a whole questionnaire: the validation context's language
+    (``{"language": "en"}``), else the first one written. ``Survey`` resolves its texts itself before this runs."""
+    if not isinstance(value, dict):
+        return value
+    wanted = (info.context or {}).get("language") if isinstance(info.context, dict) else None
+    return lang.pick(value, wanted, []) if wanted else next(iter(value.values()), None)
+
+
+# A text a respondent or researcher reads: one text, or a mapping of language codes to texts in a file.
+# (Constraints go before it: Annotated[str, Field(...), ONE_LANGUAGE], so they read as string constraints.)
+ONE_LANGUAGE = BeforeValidator(_one_language, json_schema_input_type=str | dict[str, str])
+Text = Annotated[str, ONE_LANGUAGE]
+LanguageCode = Annotated[str, Field(pattern=lang.LANGUAGE_PATTERN)]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -74,7 +99,7 @@ class Option(_Strict):
     """One answer option of a choice question."""
 
     id: Annotated[str, Field(pattern=ID_PATTERN)]
-    text: Annotated[str, Field(min_length=1, max_length=300)]
+    text: Annotated[str, Field(min_length=1, max_length=300), ONE_LANGUAGE]
     provenance: str | None = None
 
 
@@ -83,8 +108,8 @@ class Scale(_Strict):
 
     min: int = 1
     max: int = 10
-    min_label: str | None = None
-    max_label: str | None = None
+    min_label: Text | None = None
+    max_label: Text | None = None
 
     @model_validator(mode="after")
     def _range(self) -> Scale:
@@ -96,20 +121,49 @@ class Scale(_Strict):
 
 
 class Condition(_Strict):
-    """Show a question only when an earlier answer matches (skip logic)."""
+    """Show a question only when an earlier answer matches (skip logic).
 
-    question: str
+    A test of one question's answer (``question`` with any of the tests, all of which must hold), or a
+    combination of conditions: ``any`` (one of them holds), ``all`` (each holds), ``not`` (it does not hold).
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    question: str | None = None
     any_of: list[str] | None = None
     none_of: list[str] | None = None
     min: int | None = None
     max: int | None = None
     answered: bool | None = None
+    # How many options a choice answer has (0 when not answered): at least / at most.
+    selected_min: Annotated[int, Field(ge=0)] | None = None
+    selected_max: Annotated[int, Field(ge=0)] | None = None
+    any: list[Condition] | None = None
+    all: list[Condition] | None = None
+    not_: Condition | None = Field(default=None, alias="not")
 
     @model_validator(mode="after")
     def _one_test(self) -> Condition:
-        if all(v is None for v in (self.any_of, self.none_of, self.min, self.max, self.answered)):
-            raise ValueError("show_if needs one of any_of, none_of, min, max, answered")
+        tests = (self.any_of, self.none_of, self.min, self.max, self.answered, self.selected_min, self.selected_max)
+        combined = [name for name, v in (("any", self.any), ("all", self.all), ("not", self.not_)) if v is not None]
+        if combined:
+            if len(combined) > 1 or self.question is not None or any(v is not None for v in tests):
+                raise ValueError("show_if: a condition is either a test of one question or one of any, all, not")
+            if self.any == [] or self.all == []:
+                raise ValueError(f"show_if.{combined[0]}: needs at least one condition")
+            return self
+        if self.question is None:
+            raise ValueError("show_if needs a question (or any, all, not)")
+        if all(v is None for v in tests):
+            raise ValueError("show_if needs one of any_of, none_of, min, max, answered, selected_min, selected_max")
         return self
+
+    def leaves(self) -> list[Condition]:
+        """The tests of single questions inside this condition (itself when it is one)."""
+        if self.question is not None:
+            return [self]
+        parts = self.any or self.all or ([self.not_] if self.not_ is not None else [])
+        return [leaf for part in parts for leaf in part.leaves()]
 
 
 Provenance = Literal["published", "inferred", "assumed"]
@@ -167,13 +221,13 @@ class Question(_Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     number: int | None = None
     type: QuestionType
-    text: Annotated[str, Field(min_length=1, max_length=3000)]
-    title: str | None = None
-    heading: str | None = None
-    hint: str | None = None
+    text: Annotated[str, Field(min_length=1, max_length=3000), ONE_LANGUAGE]
+    title: Text | None = None
+    heading: Text | None = None
+    hint: Text | None = None
     options: list[Option] = Field(default_factory=list)
     other_allowed: bool = False
-    other_label: str | None = None
+    other_label: Text | None = None
     min_selected: int | None = None
     max_selected: int | None = None
     scale: Scale | None = None
@@ -273,9 +327,7 @@ class Question(_Strict):
 
 
 OTHER = "other"
-DEFAULT_REMINDER_TEXT = N_("You started the survey but did not finish it. The answers you already gave are saved — "
-                           "continue from the same place whenever it suits you.")
-DEFAULT_THANKS_TEXT = N_("Thank you! Your answers are recorded.")
+DEFAULT_REMINDER_TEXT = lang.BUILTIN_MSGIDS["reminder_text"]
 
 
 class SurveyMeta(_Strict):
@@ -283,15 +335,18 @@ class SurveyMeta(_Strict):
 
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     version: Annotated[int, Field(ge=1)] = 1
-    title: Annotated[str, Field(min_length=1)]
-    intro_text: str = ""
-    # Unset (None): the bot's default text in the questionnaire's language (Survey.thanks_text / .reminder_text).
-    thanks_text: str | None = None
-    # The reminder sent to a respondent who stopped half-way (REMIND_AFTER), above a «Continue» button.
-    reminder_text: Annotated[str, Field(min_length=1, max_length=1000)] | None = None
-    # The bot speaks Russian only: any other value is refused; the key stays so files that name it still load.
-    language: Literal["ru"] = "ru"
-    other_label_default: str | None = None  # unset: DEFAULT_OTHER_LABEL in the questionnaire's language
+    title: Annotated[str, Field(min_length=1), ONE_LANGUAGE]
+    intro_text: Text = ""
+    thanks_text: Text = Field(default_factory=lambda: lang.builtin_texts(lang.DEFAULT_LANGUAGE)["thanks_text"])
+    # The reminder sent to a respondent who stopped half-way (REMIND_AFTER), above a «Продолжить» button.
+    reminder_text: Annotated[str, Field(min_length=1, max_length=1000), ONE_LANGUAGE] = Field(
+        default_factory=lambda: lang.builtin_texts(lang.DEFAULT_LANGUAGE)["reminder_text"])
+    # The default language: the texts written without a language, and the fallback of a missing translation.
+    language: LanguageCode = lang.DEFAULT_LANGUAGE
+    # Every language the questionnaire is written in (default first); filled from the texts when not given.
+    languages: list[LanguageCode] = Field(default_factory=list)
+    other_label_default: Text = Field(
+        default_factory=lambda: lang.builtin_texts(lang.DEFAULT_LANGUAGE)["other_label_default"])
     author: str | None = None
     published_in: str | None = None
     questions_total: int | None = None
@@ -309,11 +364,48 @@ class SurveyMeta(_Strict):
         return self
 
 
+class Translations:
+    """A questionnaire's texts in its languages other than the default, by stable key (``survey.languages``),
+    and the translated questionnaires built from them (one per source questionnaire and language)."""
+
+    def __init__(self, texts: dict[str, dict[lang.TextKey, str]]):
+        self.texts = texts
+        self.built: dict[tuple[int, str], tuple[Survey, Survey]] = {}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Translations) and self.texts == other.texts
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 class Survey(_Strict):
-    """A whole questionnaire: header plus ordered questions."""
+    """A whole questionnaire: header plus ordered questions.
+
+    Its texts are in the default language; ``in_language(code)`` gives the same questionnaire in another of
+    its ``languages``.
+    """
 
     survey: SurveyMeta
     questions: list[Question]
+    _translations: Translations | None = PrivateAttr(default=None)
+    _origin: Survey | None = PrivateAttr(default=None)  # the default-language questionnaire of a translation
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _languages(cls, data: Any, handler: Any) -> Survey:
+        # Every text written as {ru: …, en: …} is read in the default language; the others are kept aside.
+        if not isinstance(data, dict):
+            return handler(data)
+        codes = lang.languages_of(data)
+        resolved = lang.resolve(data, codes[0])
+        meta = resolved.get("survey")
+        if isinstance(meta, dict) and not meta.get("languages"):
+            meta["languages"] = codes
+        survey: Survey = handler(resolved)
+        texts = lang.translations(data)
+        if texts:
+            survey._translations = Translations(texts)
+        return survey
 
     @property
     def id(self) -> str:
@@ -322,29 +414,6 @@ class Survey(_Strict):
     @property
     def version(self) -> int:
         return self.survey.version
-
-    @property
-    def default_language(self) -> str:
-        """The language of the questionnaire's own texts (and of every missing translation)."""
-        return self.survey.language
-
-    @property
-    def languages(self) -> tuple[str, ...]:
-        """The languages the questionnaire is written in, the default first."""
-        return (self.survey.language,)
-
-    def language_for(self, code: str | None) -> str:
-        """The questionnaire's language closest to ``code`` (``en-US`` → ``en``); the default when it has none."""
-        if code:
-            code = code.strip().lower().replace("_", "-")
-            for candidate in (code, code.split("-")[0]):
-                if candidate in self.languages:
-                    return candidate
-        return self.default_language
-
-    def in_language(self, code: str) -> Survey:
-        """The same questionnaire with its texts in ``code`` (one language so far: itself)."""
-        return self
 
     def index(self, question_id: str) -> int:
         """Position (0-based) of a question id; KeyError when unknown."""
@@ -363,17 +432,58 @@ class Survey(_Strict):
         return q.number if q.number is not None else self.index(question_id) + 1
 
     def other_label(self, question: Question) -> str:
-        """The label of the 'other' answer of a question (the bot's default in the questionnaire's language when
-        neither the question nor the questionnaire names it)."""
-        return (question.other_label or self.survey.other_label_default
-                or translator(self.survey.language).gettext(DEFAULT_OTHER_LABEL))
+        """The label of the 'other' answer of a question."""
+        return question.other_label or self.survey.other_label_default
 
     @property
-    def thanks_text(self) -> str:
-        """The thank-you after the last answer (the bot's default in the questionnaire's language when unset)."""
-        return self.survey.thanks_text or translator(self.survey.language).gettext(DEFAULT_THANKS_TEXT)
+    def default_language(self) -> str:
+        """The language of the questionnaire's own texts (and of every missing translation)."""
+        return self.survey.language
 
     @property
-    def reminder_text(self) -> str:
-        """The reminder of an unfinished survey (the bot's default in the questionnaire's language when unset)."""
-        return self.survey.reminder_text or translator(self.survey.language).gettext(DEFAULT_REMINDER_TEXT)
+    def languages(self) -> tuple[str, ...]:
+        """The languages the questionnaire is written in, the default first."""
+        return tuple(dict.fromkeys([self.survey.language, *self.survey.languages]))
+
+    def language_for(self, code: str | None) -> str:
+        """The questionnaire's language closest to ``code`` (``en-US`` → ``en``); the default when it has none."""
+        if code:
+            code = code.strip().lower().replace("_", "-")
+            for candidate in (code, code.split("-")[0]):
+                if candidate in self.languages:
+                    return candidate
+        return self.default_language
+
+    def in_language(self, code: str) -> Survey:
+        """The same questionnaire (ids, numbers, conditions, baselines) with its texts in ``code``; a text
+        not translated stays in the default language, an unknown code gives the default-language questionnaire."""
+        origin: Survey = self._origin or self
+        language = origin.language_for(code)
+        translations = origin._translations
+        if language == origin.default_language or translations is None:
+            return origin
+        key = (id(origin), language)
+        built = translations.built.get(key)
+        if built is None or built[0] is not origin:
+            built = (origin, origin._translated(translations.texts.get(language, {})))
+            translations.built[key] = built
+        return built[1]
+
+    def _translated(self, texts: dict[lang.TextKey, str]) -> Survey:
+        def update(obj: BaseModel, fields: tuple[str, ...], key: tuple[str, ...]) -> dict[str, str]:
+            return {f: texts[(*key, f)] for f in fields if (*key, f) in texts and getattr(obj, f) is not None}
+
+        questions = []
+        for q in self.questions:
+            changes: dict[str, Any] = update(q, lang.QUESTION_TEXTS, ("question", q.id))
+            options = [o.model_copy(update={"text": texts[("option", q.id, o.id)]}) if ("option", q.id, o.id) in texts
+                       else o for o in q.options]
+            if options != q.options:
+                changes["options"] = options
+            if q.scale is not None and (scale := update(q.scale, lang.SCALE_TEXTS, ("scale", q.id))):
+                changes["scale"] = q.scale.model_copy(update=scale)
+            questions.append(q.model_copy(update=changes) if changes else q)
+        meta = self.survey.model_copy(update=update(self.survey, lang.SURVEY_TEXTS, ("survey",)))
+        out: Survey = self.model_copy(update={"survey": meta, "questions": questions})
+        out._origin = self
+        return out

@@ -109,8 +109,10 @@ def test_a_file_that_is_not_a_database(shell, capsys, tmp_path):
     code = shell("stats")
     assert code == 2
     assert one_line(capsys.readouterr().err) == (
-        "surveybot: database error (sqlite+aiosqlite:///surveybot.db): file is not a database"
+        f"surveybot: DATABASE_URL: {tmp_path / 'surveybot.db'} is not a SQLite database (its first bytes are not "
+        "SQLite's); the file was left as it is; point DATABASE_URL at the survey's database or restore it from a backup"
     )
+    assert (tmp_path / "surveybot.db").read_text() == "not sqlite at all\n"
 
 
 def test_unwritable_output_path(shell, capsys, tmp_path):

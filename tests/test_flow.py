@@ -315,3 +315,50 @@ async def test_group_chat_told_once(make_user, bot):
     await u.send("hello")
     sent = [p for name, p in request.calls if name == "sendMessage" and int(p["chat_id"]) == -100500]
     assert len(sent) == 1 and "личных сообщениях" in sent[0]["text"]
+
+
+def test_conditions_combined_with_any_all_not_and_selected_counts():
+    from survey.flow import Answer, condition_holds
+    from survey.model import Condition
+
+    yes, no = Answer(option_ids=("yes",)), Answer(option_ids=("no",))
+    two = Answer(option_ids=("a", "b"))
+    skipped = Answer(skipped=True)
+    either = Condition.model_validate({"any": [{"question": "p", "any_of": ["yes"]}, {"question": "n", "min": 18}]})
+    assert condition_holds(either, {"p": yes}) and condition_holds(either, {"p": no, "n": Answer(number=20)})
+    assert not condition_holds(either, {"p": no, "n": Answer(number=10)}) and not condition_holds(either, {})
+    both = Condition.model_validate({"all": [{"question": "p", "any_of": ["yes"]}, {"question": "n", "max": 5}]})
+    assert condition_holds(both, {"p": yes, "n": Answer(number=5)}) and not condition_holds(both, {"p": yes})
+    negated = Condition.model_validate({"not": {"question": "p", "any_of": ["yes"]}})
+    assert condition_holds(negated, {"p": no}) and condition_holds(negated, {}) and not condition_holds(negated, {"p": yes})
+    at_least_two = Condition(question="m", selected_min=2)
+    assert condition_holds(at_least_two, {"m": two}) and not condition_holds(at_least_two, {"m": yes})
+    at_most_one = Condition(question="m", selected_max=1)
+    assert condition_holds(at_most_one, {"m": skipped}) and condition_holds(at_most_one, {}) and not condition_holds(at_most_one, {"m": two})
+    # The stored form reads back: `not` is written under its own name.
+    assert Condition.model_validate(negated.model_dump(by_alias=True)) == negated
+    assert Condition.model_validate(negated.model_dump()) == negated
+    for bad in ({"question": "p"}, {"any": []}, {"any": [{"question": "p", "answered": True}], "question": "p"},
+                {"not": {"question": "p", "answered": True}, "all": [{"question": "p", "answered": True}]}):
+        with pytest.raises(ValueError, match="show_if"):
+            Condition.model_validate(bad)
+
+
+def test_combined_conditions_are_cross_checked_with_their_lines():
+    from survey.loader import SurveyError, parse_survey
+
+    raw = {"survey": {"id": "s", "title": "T"}, "questions": [
+        {"id": "p", "type": "single_choice", "text": "P", "options": [{"id": "yes", "text": "Да"}]},
+        {"id": "n", "type": "number", "text": "N"},
+        {"id": "q", "type": "text", "text": "Q", "show_if": {"any": [{"question": "p", "any_of": ["ys"]},
+                                                                     {"not": {"question": "later", "answered": True}},
+                                                                     {"question": "n", "selected_min": 2}]}},
+        {"id": "later", "type": "text", "text": "L"},
+    ]}
+    with pytest.raises(SurveyError) as info:
+        parse_survey(raw)
+    assert info.value.problems == [
+        "question q: show_if.any_of: 'ys' is not an option of p; did you mean 'yes'?",
+        "question q: show_if.question: 'later' is not an earlier question",
+        "question q: show_if.selected_min: question n is not a choice question",
+    ]

@@ -1,198 +1,208 @@
-"""Respondents in their own language, through the real ``surveybot run`` process and the Bot API double.
-
-One respondent whose Telegram is in English takes the bundled study in English from /start to the thank-you while
-another takes it in Russian at the same time: every text and button the English one is shown (messages, edits,
-toasts) is checked for Cyrillic. /stats counts both together; /language switches mid-survey and redraws the
-question; the choice survives a restart. Admin texts follow the admin's Telegram language (or ADMIN_LANGUAGE),
-with the questionnaire's labels in its default language and numbers in the admin's format.
-"""
+"""A questionnaire in several languages: texts as {ru: …, en: …}, Survey.in_language, check-survey's warnings."""
 
 from __future__ import annotations
 
-import json
-import re
+import textwrap
 
 import pytest
 
-from bot.settings import Settings
-from tests.conftest import ADMIN_ID, TEST_TOKEN
-from tests.dbcheck import respondent_row, response_row, stored_answers
-from tests.fake_botapi import FakeBotAPI
-from tests.harness import E2E_TOKEN, BotProcess, running_app
-from tests.recording import SimUser
+from bot.cli import main
+from survey.loader import SurveyError, check_survey_file, load_survey, parse_survey
+from survey.model import Survey
+from survey.testmode import copy_for_tests
 
-CYRILLIC = re.compile(r"[А-Яа-яЁё]")
-ADMIN = 557900
-WORDS = {
-    "en": {"question": "Question {n} of {total}", "start": "Start", "done": "Done", "number": "whole number",
-           "thanks": "Your answers:"},
-    "ru": {"question": "Вопрос {n} из {total}", "start": "Начать", "done": "Готово", "number": "целое число",
-           "thanks": "Ваши ответы:"},
-}
-
-
-def question(user, language: str, n: int, total: int = 14):
-    """Wait for the live (keyboard-bearing) message of question n in ``language``."""
-    head = WORDS[language]["question"].format(n=n, total=total)
-    return user.wait_for(lambda m: head in m.content and bool(m.keyboard), timeout=30, what=f"{language} question {n}")
-
-
-def answer(user, language: str, n: int) -> None:
-    """Answer question n whatever its type, by what the screen offers: a number by message, a multiple choice by
-    its first option and «Done», anything else by its first button."""
-    words = WORDS[language]
-    msg = question(user, language, n)
-    buttons = [text for row in msg.keyboard for text, _ in row]
-    if words["number"] in msg.content:
-        user.send("25")
-    elif words["done"] in buttons:
-        first = msg.keyboard[0][0][0]
-        user.press_button(first, message=msg)
-        msg = user.wait_for(lambda m: m.message_id == msg.message_id and "✅" in str(m.keyboard), timeout=30)
-        user.press_button(words["done"], message=msg)
-    else:
-        user.press_button(msg.keyboard[0][0][0], message=msg)
+TWO_LANGUAGES = textwrap.dedent("""\
+    survey:
+      id: pets
+      title: {ru: Питомцы, en: Pets}
+      language: ru
+      intro_text: {ru: Три вопроса., en: Three questions.}
+    questions:
+    - id: has_pet
+      type: single_choice
+      text:
+        ru: Есть ли у вас питомец?
+        en: Do you have a pet?
+      hint: {ru: Один ответ, en: One answer}
+      options:
+      - {id: "yes", text: {ru: Да, en: "Yes"}}
+      - {id: "no", text: {ru: Нет, en: "No"}}
+      other_allowed: true
+      other_label: {ru: Сложно сказать (укажите), en: Hard to say (specify)}
+    - id: happiness
+      type: scale
+      text:
+        ru: Насколько питомец счастлив?
+        en: How happy is the pet?
+      scale: {min: 1, max: 5, min_label: {ru: Грустный, en: Sad}, max_label: {ru: Счастлив, en: Happy}}
+      show_if: {question: has_pet, any_of: ["yes"]}
+    - id: name
+      type: text
+      text: Как зовут питомца?
+      show_if: {question: has_pet, any_of: ["yes"]}
+    """)
 
 
-def shown_to(api: FakeBotAPI, user) -> list[str]:
-    """Every text the bot showed one user: each message and edit (texts, captions, buttons) and each toast."""
-    out: list[str] = []
-    for method in ("sendMessage", "editMessageText", "editMessageReplyMarkup", "sendPhoto", "sendDocument"):
-        for call in api.calls_of(method):
-            if str(call.params.get("chat_id")) != str(user.id):
-                continue
-            out += [str(call.params.get(key) or "") for key in ("text", "caption")]
-            markup = call.params.get("reply_markup") or {}
-            if isinstance(markup, str):
-                markup = json.loads(markup)
-            out += [b.get("text", "") for row in markup.get("inline_keyboard", []) for b in row]
-    out += [str(p.get("text") or "") for p in user.callback_answers()]
-    return [text for text in out if text]
+def write(tmp_path, text: str, name: str = "s.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
-def cyrillic_in(texts: list[str]) -> list[str]:
-    return [text for text in texts if CYRILLIC.search(text)]
+def test_texts_in_the_default_language_and_in_another(tmp_path):
+    ru = load_survey(write(tmp_path, TWO_LANGUAGES))
+    assert ru.languages == ("ru", "en") and ru.default_language == "ru"
+    assert ru.survey.title == "Питомцы" and ru.get("has_pet").text == "Есть ли у вас питомец?"
+    assert [o.text for o in ru.get("has_pet").options] == ["Да", "Нет"]
+    assert ru.survey.thanks_text.startswith("Спасибо")
+
+    en = ru.in_language("en")
+    assert en.survey.title == "Pets" and en.survey.intro_text == "Three questions."
+    q = en.get("has_pet")
+    assert (q.text, q.hint, [o.text for o in q.options]) == ("Do you have a pet?", "One answer", ["Yes", "No"])
+    assert en.other_label(q) == "Hard to say (specify)"
+    scale = en.get("happiness").scale
+    assert scale is not None and (scale.min_label, scale.max_label) == ("Sad", "Happy")
+    # A text without a translation is shown in the default language.
+    assert en.get("name").text == "Как зовут питомца?"
+    # The header texts the file leaves out are the bot's own, in that language.
+    assert en.survey.thanks_text == "Thank you! Your answers have been recorded."
+    assert en.survey.reminder_text.startswith("You started the survey")
+    # The same questionnaire: ids, numbers, conditions, order.
+    assert [x.id for x in en.questions] == [x.id for x in ru.questions]
+    assert [en.number(x.id) for x in en.questions] == [1, 2, 3]
+    assert en.get("happiness").show_if == ru.get("happiness").show_if
+    assert (en.id, en.version, en.languages) == (ru.id, ru.version, ru.languages)
 
 
-@pytest.mark.e2e
-def test_two_languages_at_once_and_language_switch(tmp_path):
-    db_url = f"sqlite+aiosqlite:///{tmp_path / 'langs.db'}"
-    with FakeBotAPI() as api:
-        env = {"BOT_TOKEN": E2E_TOKEN, "TELEGRAM_API_URL": api.url, "DATABASE_URL": db_url,
-               "ADMIN_IDS": str(ADMIN)}
-        bot = BotProcess(tmp_path, env)
-        bot.start()
-        try:
-            english = api.user(557001, first_name="John", language_code="en-US")
-            russian = api.user(557002, first_name="Анна", language_code="ru")
-            switcher = api.user(557003, first_name="Kim", language_code="en")
-            for user in (english, russian, switcher):
-                user.send("/start")
-            english.wait_for(lambda m: "Start" in str(m.keyboard), timeout=30)
-            russian.wait_for(lambda m: "Начать" in str(m.keyboard), timeout=30)
-            switcher.wait_for(lambda m: "Start" in str(m.keyboard), timeout=30)
-            english.press_button("Start")
-            russian.press_button("Начать")
-            switcher.press_button("Start")
-            for n in range(1, 15):  # the two take the survey side by side
-                answer(english, "en", n)
-                answer(russian, "ru", n)
-            english.wait_for_text(WORDS["en"]["thanks"], timeout=30)
-            russian.wait_for_text(WORDS["ru"]["thanks"], timeout=30)
-            english.send("/help")
-            english.wait_for_text("/language", timeout=30)  # offered when the questionnaire has several languages
-
-            # /language mid-survey: the current question comes back in the language chosen.
-            for n in range(1, 4):
-                answer(switcher, "en", n)
-            question(switcher, "en", 4)
-            switcher.send("/language")
-            menu = switcher.wait_for(lambda m: "Русский" in str(m.keyboard), timeout=30)
-            assert "English" in str(menu.keyboard)
-            switcher.press_button("Русский", message=menu)
-            question(switcher, "ru", 4)
-            answer(switcher, "ru", 4)
-            question(switcher, "ru", 5)
-            bot.kill()  # the choice is stored: it survives a restart
-            bot.start()
-            switcher.send("/start")
-            switcher.wait_for(lambda m: "Продолжить" in str(m.keyboard), timeout=30, fresh=True)
-
-            admin = api.user(ADMIN, first_name="Admin", language_code="en")
-            admin.send("/stats")
-            summary = admin.wait_for(lambda m: "Started:" in m.content, timeout=60)
-        finally:
-            code = bot.stop()
-        assert code == 0, bot.output()[-3000:]
-
-    # The English respondent never saw a Cyrillic letter: not in a message, an edit, a button or a toast.
-    seen = shown_to(api, english)
-    assert len(seen) > 40 and not cyrillic_in(seen), cyrillic_in(seen)[:5]
-    assert any("Question 14 of 14" in text for text in seen)
-    # The Russian one read Russian throughout.
-    assert any("Вопрос 14 из 14" in text for text in shown_to(api, russian))
-    # Both are stored alike (option ids, not labels) with their languages; /stats counts them together.
-    assert respondent_row(db_url, 557001)["language"] == "en"
-    assert respondent_row(db_url, 557002)["language"] == "ru"
-    assert respondent_row(db_url, 557003)["language"] == "ru"  # switched, and kept over the restart
-    en_answers, ru_answers = stored_answers(db_url, 557001), stored_answers(db_url, 557002)
-    assert en_answers.keys() == ru_answers.keys() and len(en_answers) == 14
-    assert en_answers["q12_company_size"]["number"] == ru_answers["q12_company_size"]["number"] == 25
-    assert response_row(db_url, 557001)["status"] == response_row(db_url, 557002)["status"] == "completed"
-    assert "Started: 3" in summary.content and "Completed: 2" in summary.content
-    assert "Как устроен аккаунтинг" in summary.content  # labels in the questionnaire's default language
-    assert re.search(r"Completion rate: \d+\.\d%", summary.content)  # an English admin reads 66.7%
-    assert "Traceback" not in bot.output()
+def test_in_language_is_cached_and_falls_back_to_the_default(tmp_path):
+    ru = load_survey(write(tmp_path, TWO_LANGUAGES))
+    en = ru.in_language("en")
+    assert ru.in_language("en") is en
+    assert ru.in_language("en-GB") is en and ru.in_language("EN_us") is en
+    assert ru.in_language("de") is ru and ru.in_language("") is ru and ru.in_language("ru") is ru
+    assert en.in_language("ru") is ru and en.in_language("en") is en
 
 
-
-# Admins: their own language for the bot's words, the questionnaire's default language for its labels ---------------
-
-
-def _as(user: SimUser, language: str | None) -> SimUser:
-    user.user["language_code"] = language
-    return user
-
-
-async def _walk_three(make_user) -> None:
-    for uid, finish in ((3501, True), (3502, True), (3503, False)):
-        u = make_user(uid)
-        await u.begin()
-        await u.press("Аккаунт-менеджеры" if uid != 3502 else "1. ")
-        if finish:
-            await u.press("1. ")
-            await u.press("Готово")
-            await u.press("Пропустить")
-            for _ in range(11):
-                await u.answer_current("40")
+def test_a_copy_made_for_test_mode_translates_as_itself(tmp_path):
+    ru = load_survey(write(tmp_path, TWO_LANGUAGES))
+    test = copy_for_tests(ru)
+    assert test.in_language("en").id == test.id != ru.id
+    assert test.in_language("en").survey.title == "Pets"
+    assert ru.in_language("en").id == ru.id
 
 
-async def test_admin_reads_stats_in_the_telegram_language(make_user, bot):
-    _, request = bot
-    await _walk_three(make_user)
-    admin = make_user(ADMIN_ID)
-    await _as(admin, "en").send("/stats")
-    english = "\n".join(m.text for m in admin.messages())
-    assert "Started: 3" in english and "Completed: 2" in english and "Completion rate: 66.7%" in english
-    assert "Аккаунт-менеджеры" in english  # the questionnaire's labels stay in its default language
-    assert "(66.7%)" in english or "(33.3%)" in english  # shares with a decimal point
-    assert [b["text"] for row in admin.last().keyboard for b in row][:2] == ["📊 Charts", "🔻 Funnel"]
-    await admin.send("/stats where nope=1")
-    assert admin.last().text.startswith("The filter is not applied: there is no question «nope»")
-    before = len(admin.messages())
-    await _as(admin, "ru").send("/stats")
-    russian = "\n".join(m.text for m in admin.messages()[before:])
-    assert "Начали: 3" in russian and "Доля завершивших: 66,7%" in russian
-    await _as(admin, "de").send("/survey")  # a language the bot has no catalog of: English
-    assert "Survey «" in admin.last().text and "State:" in admin.last().text
+def test_a_single_language_file_is_unchanged(tmp_path):
+    bundled = load_survey()
+    assert bundled.default_language == "ru"
+    assert bundled.in_language("xx") is bundled
+    # Files written before languages existed still load: `language: ru` alone.
+    old = "survey: {id: s, title: T, language: ru}\nquestions:\n- {id: q, type: text, text: Что}\n"
+    survey = load_survey(write(tmp_path, old))
+    assert survey.languages == ("ru",) and survey.in_language("en") is survey
 
 
-async def test_admin_language_setting_overrides_telegram(db_url):
-    settings = Settings(_env_file=None, bot_token=TEST_TOKEN, database_url=db_url, admin_ids=str(ADMIN_ID),
-                        flood_messages=10_000, admin_language="ru")
-    async with running_app(settings) as (app, request):
-        admin = _as(SimUser(app, request, ADMIN_ID, "Admin"), "en")
-        await admin.send("/stats funnel")
-        text = "\n".join(m.text for m in admin.messages())
-        assert "Воронка" in text and "Funnel" not in text
+def test_english_as_the_default_language(tmp_path):
+    text = "survey: {id: s, title: Pets, language: en}\nquestions:\n- {id: q, type: text, text: Name}\n"
+    survey = load_survey(write(tmp_path, text))
+    assert survey.languages == ("en",)
+    assert survey.survey.thanks_text == "Thank you! Your answers have been recorded."
+    assert survey.other_label(survey.questions[0]) == "Other (please specify)"
 
+
+def test_declared_languages_without_texts_fall_back(tmp_path):
+    raw = {"survey": {"id": "s", "title": "T", "languages": ["ru", "en"]},
+           "questions": [{"id": "q", "type": "text", "text": "Что?"}]}
+    survey = parse_survey(raw)
+    assert survey.languages == ("ru", "en")
+    assert survey.in_language("en").questions[0].text == "Что?"
+
+
+def test_missing_translations_are_warnings_with_their_line(tmp_path, capsys):
+    path = write(tmp_path, TWO_LANGUAGES)
+    survey, warnings = check_survey_file(path)
+    assert survey.languages == ("ru", "en")
+    assert warnings == [f"{path}:27: warning: question name: text: no translation into en (the ru text is shown instead)"]
+    assert main(["check-survey", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "languages: ru, en (default ru)" in out and warnings[0] in out
+    # --strict: the same finding is a problem, exit 2, with the line.
+    assert main(["check-survey", str(path), "--strict"]) == 2
+    err = capsys.readouterr().err
+    assert f"{path}:27: question name: text: no translation into en" in err
+    with pytest.raises(SurveyError):
+        check_survey_file(path, strict=True)
+
+
+def test_a_missing_default_text_is_a_warning_and_falls_back(tmp_path):
+    text = TWO_LANGUAGES.replace("text: Как зовут питомца?", "text: {en: Pet's name}")
+    path = write(tmp_path, text)
+    survey, warnings = check_survey_file(path)
+    assert survey.get("name").text == "Pet's name"
+    assert warnings == [f"{path}:27: warning: question name: text: no translation into ru (another language is "
+                        "shown instead)"]
+
+
+def test_bad_language_codes_and_translations_are_problems_with_lines(tmp_path):
+    text = TWO_LANGUAGES.replace("language: ru", "language: ru\n  languages: [ru, en, English]")
+    text = text.replace("hint: {ru: Один ответ, en: One answer}", "hint: {ru: Один ответ, en: One answer, de: Eine}")
+    text = text.replace("{id: \"no\", text: {ru: Нет, en: \"No\"}}", "{id: \"no\", text: {ru: Нет, en: \"\"}}")
+    path = write(tmp_path, text)
+    with pytest.raises(SurveyError) as info:
+        load_survey(path)
+    assert info.value.lines() == [
+        f"{path}:5: survey: languages #3: 'English' is not a language code like ru, en or pt-br",
+        f"{path}:13: question has_pet: hint: 'de' is not one of the survey's languages (ru, en, English)",
+        f"{path}:16: question has_pet: options #2.text: must not be empty (in en)",
+    ]
+
+
+def test_texts_as_mappings_outside_a_file_take_the_context_language():
+    from survey.model import Option
+
+    assert Option.model_validate({"id": "a", "text": {"ru": "Да", "en": "Yes"}}).text == "Да"
+    assert Option.model_validate({"id": "a", "text": {"ru": "Да", "en": "Yes"}}, context={"language": "en"}).text == "Yes"
+
+
+def test_survey_equality_ignores_what_was_built():
+    raw = {"survey": {"id": "s", "title": {"ru": "Т", "en": "T"}}, "questions": [{"id": "q", "type": "text", "text": "Что?"}]}
+    a, b = parse_survey(raw), parse_survey(raw)
+    a.in_language("en")
+    assert a == b and isinstance(a, Survey)
+
+
+def test_the_json_schema_accepts_texts_in_several_languages():
+    import jsonschema
+    import yaml
+
+    from survey.schema import survey_json_schema
+
+    validator = jsonschema.Draft202012Validator(survey_json_schema())
+    assert not list(validator.iter_errors(yaml.safe_load(TWO_LANGUAGES)))
+    bad = yaml.safe_load(TWO_LANGUAGES)
+    bad["questions"][0]["text"] = {"ru": 5}
+    assert list(validator.iter_errors(bad))
+
+
+def test_the_bundled_study_is_complete_in_english():
+    import re
+
+    from survey.loader import bundled_survey_path
+
+    ru = load_survey()
+    assert ru.languages == ("ru", "en")
+    assert check_survey_file(bundled_survey_path(), strict=True)[1] == []  # nothing left untranslated
+    en = ru.in_language("en")
+    texts = [en.survey.title, en.survey.intro_text, en.survey.thanks_text, en.survey.reminder_text,
+             en.survey.other_label_default]
+    for q in en.questions:
+        texts += [q.text, q.title, q.heading, q.hint, q.other_label, *(o.text for o in q.options)]
+        texts += [q.scale.min_label, q.scale.max_label] if q.scale else []
+    shown = [t for t in texts if t]
+    assert len(shown) == 130
+    assert [t for t in shown if re.search("[А-Яа-яЁё]", t)] == []
+    assert en.get("q01_who_does_accounting").text == "Who handles account management (communication with clients) in your company?"
+    # Same questionnaire otherwise: baselines and provenance untouched.
+    for a, b in zip(ru.questions, en.questions, strict=True):
+        assert (a.id, a.baseline, a.provenance, [o.provenance for o in a.options]) == \
+               (b.id, b.baseline, b.provenance, [o.provenance for o in b.options])

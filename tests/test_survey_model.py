@@ -392,13 +392,3 @@ def test_parse_survey_rejects_non_mapping():
         parse_survey(["survey"], source="x.yaml")
     assert info.value.source == "x.yaml"
     assert [f.text for f in info.value.findings] == ["the file must be a mapping with 'survey' and 'questions'"]
-
-
-def test_language_other_than_ru_is_refused_not_ignored():
-    # The bot speaks Russian only: "language: en" used to load and change nothing.
-    raw = {"survey": {"id": "s", "title": "T", "language": "ru"},
-           "questions": [{"id": "q", "type": "text", "text": "Что?"}]}
-    assert parse_survey(raw).survey.language == "ru"
-    raw["survey"]["language"] = "en"
-    with pytest.raises(SurveyError, match="language"):
-        parse_survey(raw)

@@ -28,6 +28,7 @@ from bot import callbacks
 from bot.admin import analysis
 from bot.admin.albums import send_album
 from bot.admin.args import StatsArgsError, StatsRequest, View, parse_stats_args
+from bot.admin.filenote import FileNote
 from bot.admin.language import admin_t
 from bot.callbacks import StatsView
 from bot.context import Context
@@ -284,11 +285,14 @@ async def send_exports(
         name = jobs.export_filename(data.survey, fmt, completed_only)
         if where is not None:
             name = name.replace(f".{fmt}", f"_filtered.{fmt}")
-        # The codebook comes with it: a sheet inside XLSX, a .codebook.csv file after CSV and SAV.
-        files = await jobs.export_files(data.settings.database_url, data.survey, fmt, name.removesuffix(f".{fmt}"),
-                                        completed_only=completed_only, where=where,
-                                        banner=banner if fmt == "xlsx" else None,
-                                        tz_name=getattr(data.settings, "timezone", "Europe/Moscow"))
+        # A file that takes a while shows how far it is (bot/admin/filenote.py), replaced by the file.
+        async with FileNote(context, chat_id, t) as note:
+            # The codebook comes with it: a sheet inside XLSX, a .codebook.csv file after CSV and SAV.
+            files = await jobs.export_files(data.settings.database_url, data.survey, fmt, name.removesuffix(f".{fmt}"),
+                                            completed_only=completed_only, where=where,
+                                            banner=banner if fmt == "xlsx" else None,
+                                            tz_name=getattr(data.settings, "timezone", "Europe/Moscow"),
+                                            progress=note.tick)
         caption = (t.gettext("Completed questionnaires only") if completed_only
                    else t.gettext("All questionnaires, unfinished ones included (the status column)"))
         if where is not None:
@@ -296,6 +300,7 @@ async def send_exports(
         for i, (file_name, content) in enumerate(files):
             text = caption if i == 0 else t.gettext("Codebook: the columns, the option codes and their labels")
             await context.bot.send_document(chat_id, InputFile(content, filename=file_name), caption=text[:1024])
+        await note.remove()
 
 
 @bulk_handler

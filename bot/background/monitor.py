@@ -6,6 +6,10 @@ every ``interval`` seconds whether they answer, so "answered recently" stays tru
 and writes ``Health.report()`` to the health file that ``surveybot health`` reads. A part with an open
 incident is not probed: a probe that reads could succeed while writes still fail, and only a real
 request that works may end an incident.
+
+The file also carries ``process``: the figures a long run watches for leaks that only the process itself can
+see (``asyncio_tasks``, the commonest of them by coroutine, the database connections its pool holds); RSS and open files are read from outside, in
+``/proc`` (``bench/soak.py`` samples all of them).
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -71,7 +77,28 @@ class Monitor:
             with contextlib.suppress(TelegramError, asyncio.TimeoutError):
                 async with asyncio.timeout(PROBE_TIMEOUT * 3):
                     await self.app.bot.get_me()  # the transport reports the outcome to Health
-        await asyncio.to_thread(write_report, self.health.report(), self.path)
+        report = {**self.health.report(), "process": process_figures(self.engine)}
+        await asyncio.to_thread(write_report, report, self.path)
+
+
+def process_figures(engine: AsyncEngine) -> dict:
+    """What the running process holds: its asyncio tasks and the database connections of its engine's pool
+    (``checked_out``: in use now; ``pooled``: open and idle). Call from the event loop."""
+    pool: Any = engine.pool  # QueuePool on both databases (AsyncAdaptedQueuePool)
+    try:
+        checked_out, pooled = int(pool.checkedout()), int(pool.checkedin())
+    except AttributeError:  # a pool without counts (NullPool, StaticPool): none to report
+        checked_out = pooled = -1
+    tasks = asyncio.all_tasks()
+    kinds = Counter(_task_kind(t) for t in tasks)
+    return {"asyncio_tasks": len(tasks), "asyncio_task_kinds": dict(kinds.most_common(8)),
+            "db_connections": {"checked_out": checked_out, "pooled": pooled}}
+
+
+def _task_kind(task: asyncio.Task) -> str:
+    """What a task runs (its coroutine's qualified name): how a leak would be recognised."""
+    coro = task.get_coro()
+    return getattr(coro, "__qualname__", None) or type(coro).__name__
 
 
 def start_monitor(app: Application, path: Path, interval: float = INTERVAL_SECONDS) -> Monitor:

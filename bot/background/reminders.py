@@ -130,7 +130,7 @@ class Reminders:
         language = data.survey.language_for(item.language)  # the respondent's (None: the default one)
         try:
             with bulk():  # after every respondent's reply, from spare budget only
-                await self.app.bot.send_message(chat_id, data.survey.in_language(language).reminder_text,
+                await self.app.bot.send_message(chat_id, data.survey.in_language(language).survey.reminder_text,
                                                 reply_markup=reminder_keyboard(translator(language), item.version))
         except (Forbidden, BadRequest) as exc:  # blocked, deactivated, or no such chat: never again
             result.refused += 1

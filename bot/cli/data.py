@@ -11,6 +11,7 @@ import json
 import sys
 
 from bot.cli.common import Command, check_output, fail, html_to_text, run_db, with_engine, write_output
+from bot.cli.progress import add_quiet, progress_bar
 from bot.settings import load_settings
 from storage.preflight import check_url
 from survey.loader import load_survey
@@ -92,12 +93,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     stem = output.name[: -len(output.suffix)] if output.suffix else output.name
 
-    async def work(_engine) -> list[tuple[str, bytes]]:
-        return await export_files(settings.database_url, survey, args.format, stem, completed_only=args.completed,
-                                  where=where, banner=args.by if args.format == "xlsx" else None, delimiter=delimiter,
-                                  tz_name=settings.timezone)
+    with progress_bar(f"export {args.format}", "rows", args.quiet) as tick:
 
-    files = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
+        async def work(_engine) -> list[tuple[str, bytes]]:
+            return await export_files(settings.database_url, survey, args.format, stem, completed_only=args.completed,
+                                      where=where, banner=args.by if args.format == "xlsx" else None,
+                                      delimiter=delimiter, tz_name=settings.timezone, progress=tick)
+
+        files = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
     (_, content), *extra = files
     write_output(output, content)
     print(f"wrote {args.output} ({len(content):,} bytes)")
@@ -126,6 +129,7 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--completed", action="store_true", help="completed responses only")
     parser.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50'")
     parser.add_argument("--by", metavar="Q", help="XLSX: add a sheet with every question crossed by question Q")
+    add_quiet(parser)
 
 
 COMMANDS = [

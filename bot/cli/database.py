@@ -6,6 +6,7 @@ import argparse
 import asyncio
 
 from bot.cli.common import Command, fail, run_db, shown_url, with_engine
+from bot.cli.progress import add_quiet, progress_bar
 from bot.settings import load_settings
 from storage.preflight import check_url
 
@@ -28,7 +29,8 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from storage.backup import backup_database
 
     settings = load_settings()
-    result = backup_database(settings.database_url, args.file)
+    with progress_bar("backup", "pages", args.quiet) as tick:
+        result = backup_database(settings.database_url, args.file, progress=tick)
     print(f"wrote {result.path} ({result.size:,} bytes: {result.responses} responses, {result.answers} answers)")
     return 0
 
@@ -42,7 +44,8 @@ def cmd_migrate_db(args: argparse.Namespace) -> int:
     check_url(args.source, name="--from")
     check_url(args.target, name="--to")
     try:
-        counts = asyncio.run(copy_database(args.source, args.target, batch=args.batch))
+        with progress_bar("migrate-db", "rows", args.quiet) as tick:
+            counts = asyncio.run(copy_database(args.source, args.target, batch=args.batch, progress=tick))
     except TransferError as exc:
         return fail(str(exc))
     except ArgumentError as exc:
@@ -60,12 +63,14 @@ def _no_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _backup_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="the new backup file (must not exist yet)")
+    add_quiet(parser)
 
 
 def _copy_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="source", required=True, metavar="URL", help="e.g. sqlite+aiosqlite:///surveybot.db")
     parser.add_argument("--to", dest="target", required=True, metavar="URL", help="e.g. postgresql+asyncpg://user@host/db")
     parser.add_argument("--batch", type=int, default=5000, help="rows per insert (default 5000)")
+    add_quiet(parser)
 
 
 COMMANDS = [

@@ -10,14 +10,18 @@ import sys
 from bot.cli.common import EXIT_CHANGES, Command, check_output, shown_url, with_engine, write_output
 from bot.settings import load_settings
 from survey.changes import blocking, report
-from survey.loader import load_survey
+from survey.loader import check_survey_file, load_survey
 from survey.schema import survey_json_schema
 
 
 def cmd_check_survey(args: argparse.Namespace) -> int:
     """Validate a questionnaire file and list every problem; with --against, what it would do to stored answers."""
-    survey = load_survey(args.file)
+    survey, warnings = check_survey_file(args.file, strict=args.strict)
     print(f"OK: {survey.survey.title} — {len(survey.questions)} questions (id {survey.id}, version {survey.version})")
+    if len(survey.languages) > 1:
+        print(f"languages: {', '.join(survey.languages)} (default {survey.default_language})")
+    for line in warnings:
+        print(line)
     baselines = [q.baseline for q in survey.questions if q.baseline is not None]
     for wave in dict.fromkeys(b.wave for b in baselines):
         figures = [f for b in baselines if b.wave == wave for f in (*b.options.values(), *b.groups.values())]
@@ -64,6 +68,8 @@ def cmd_survey_schema(args: argparse.Namespace) -> int:
 
 def _check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file")
+    parser.add_argument("--strict", action="store_true",
+                        help="treat warnings (a text without a translation) as problems: exit 2")
     parser.add_argument("--against", action="store_true",
                         help="compare with the answers stored in DATABASE_URL and say what the change would do")
 
@@ -80,8 +86,10 @@ COMMANDS = [
     Command(
         "check-survey", "validate a questionnaire file",
         "Validate a questionnaire YAML file and list every problem in it at once, each as FILE:LINE: text\n"
-        "(positions counted from 1, 'did you mean' for misspelt keys and values), or print OK.",
+        "(positions counted from 1, 'did you mean' for misspelt keys and values), or print OK.\n"
+        "Warnings (a text missing in one of the questionnaire's languages) follow OK; --strict makes them problems.",
         "  surveybot check-survey my_survey.yaml\n"
+        "  surveybot check-survey my_survey.yaml --strict    # missing translations are problems too\n"
         "  surveybot check-survey my_survey.yaml --against   # what it would do to the stored answers",
         _check_arguments, cmd_check_survey,
     ),

@@ -27,6 +27,15 @@ def _buttons(screen: screens.Screen) -> list[str]:
 
 def describe_condition(t: Translator, survey: Survey, cond: Condition) -> str:
     """One show_if condition in words, with option labels instead of ids."""
+    if cond.any is not None:
+        either = t.gettext(" or ")
+        return "(" + either.join(describe_condition(t, survey, c) for c in cond.any) + ")"
+    if cond.all is not None:
+        both = t.gettext(" and ")
+        return "(" + both.join(describe_condition(t, survey, c) for c in cond.all) + ")"
+    if cond.not_ is not None:
+        return t.gettext("it is not so that {condition}").format(condition=describe_condition(t, survey, cond.not_))
+    assert cond.question is not None  # the model's rule: a test of one question, or any / all / not
     ref = survey.get(cond.question)
     name = t.gettext("question {number} ({id})").format(number=survey.number(ref.id), id=ref.id)
     label = lambda oid: ref.option_label(oid, survey.other_label(ref)) if oid != OTHER else survey.other_label(ref)  # noqa: E731
@@ -41,6 +50,12 @@ def describe_condition(t: Translator, survey: Survey, cond: Condition) -> str:
         parts.append(t.gettext("the answer to {question} is at least {value}").format(question=name, value=cond.min))
     if cond.max is not None:
         parts.append(t.gettext("the answer to {question} is at most {value}").format(question=name, value=cond.max))
+    if cond.selected_min is not None:
+        parts.append(t.gettext("the answer to {question} has at least {count} chosen").format(
+            question=name, count=cond.selected_min))
+    if cond.selected_max is not None:
+        parts.append(t.gettext("the answer to {question} has at most {count} chosen").format(
+            question=name, count=cond.selected_max))
     if cond.answered is not None:
         parts.append((t.gettext("{question} was answered") if cond.answered else
                       t.gettext("{question} was not answered")).format(question=name))

@@ -229,7 +229,7 @@ def after_answer(t: Translator, survey: Survey, question_id: str, answer: Answer
 
 def finished_screen(t: Translator, survey: Survey, progress: Progress) -> Screen:
     """The thank-you with a short summary of the answers."""
-    lines = [f"<b>{escape(survey.thanks_text)}</b>", "", t.gettext("Your answers:")]
+    lines = [f"<b>{escape(survey.survey.thanks_text)}</b>", "", t.gettext("Your answers:")]
     for q in survey.questions:
         if q.id in progress.answers:
             label = clip(answer_label(t, survey, q, progress.answers[q.id]), ANSWER_LABEL_LIMIT)
