@@ -9,10 +9,13 @@ with the questionnaire's labels in its default language and numbers in the admin
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
+import pandas as pd
 import pytest
+from sqlalchemy import text
 
 from bot.settings import Settings
 from tests.conftest import ADMIN_ID, TEST_TOKEN
@@ -199,3 +202,31 @@ async def test_admin_language_setting_overrides_telegram(db_url):
         text = "\n".join(m.text for m in admin.messages())
         assert "Воронка" in text and "Funnel" not in text
 
+
+
+async def test_exports_carry_each_response_language(make_user, bot):
+    """One respondent in English, one in Russian, one stored before languages existed (NULL): the CSV's language
+    column says en / ru / the default; the codebook names the column in the questionnaire's default language."""
+    app, request = bot
+    english = _as(make_user(3601), "en")
+    await english.send("/start")
+    await english.press("Start")
+    await english.press_data(english.keyboard_message().message_id,
+                             next(b["callback_data"] for b in english.keyboard_message().buttons() if ":o:" in b["callback_data"]))
+    russian = make_user(3602)
+    await russian.begin()
+    await russian.answer_current()
+    old = make_user(3603)
+    await old.begin()
+    await old.answer_current()
+    async with app.bot_data.engine.begin() as conn:  # a row stored before the migration added the column
+        await conn.execute(text("UPDATE respondents SET language = NULL WHERE user_key = '3603'"))
+    admin = make_user(ADMIN_ID)
+    await admin.send("/export csv")
+    docs = [p for name, p in request.calls if name == "sendDocument" and int(p["chat_id"]) == ADMIN_ID]
+    files = dict(f for d in docs for f in d["_files"].values())
+    data = next(content for name, content in files.items() if not name.endswith(".codebook.csv"))
+    frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", dtype=str)
+    assert dict(zip(frame["respondent"], frame["language"])) == {"3601": "en", "3602": "ru", "3603": "ru"}
+    codebook = next(content for name, content in files.items() if name.endswith(".codebook.csv"))
+    assert "Язык, на котором пройден опрос" in codebook.decode("utf-8-sig")
