@@ -50,8 +50,16 @@ class Translator:
     language: str
     gettext: Callable[[str], str] = field(repr=False)
     ngettext: Callable[[str, str, int], str] = field(repr=False)
-    decimal_symbol: str = "."
-    group_symbol: str = ","
+
+    @property
+    def decimal_symbol(self) -> str:
+        """The language's decimal sign ("," ru, "." en), from Babel's CLDR data at the first number formatted."""
+        return _number_symbols(self.language)[0]
+
+    @property
+    def group_symbol(self) -> str:
+        """The language's digit-group separator (a no-break space in ru, "," in en)."""
+        return _number_symbols(self.language)[1]
 
     def decimal(self, value: Decimal | float | int | None, places: int = 1) -> str:
         """A number rounded half up to ``places`` decimals with the language's decimal sign ("6,3" / "6.3");
@@ -115,9 +123,10 @@ def translator(language: str | None) -> Translator:
     data = _catalog_bytes(lang) if lang in CATALOG_LANGUAGES else None
     trans: gettext_module.NullTranslations = (
         gettext_module.GNUTranslations(data) if data is not None else gettext_module.NullTranslations())
-    return Translator(lang, trans.gettext, trans.ngettext, *_number_symbols(lang))
+    return Translator(lang, trans.gettext, trans.ngettext)
 
 
+@functools.cache
 def _number_symbols(language: str) -> tuple[str, str]:
     """The decimal sign and the digit-group separator of ``language`` from Babel's CLDR data ("," and a no-break
     space in ru, "." and "," in en; the English ones when Babel does not know the language)."""
