@@ -25,7 +25,7 @@ MAX_BYTES = 64
 _ANSWER = re.compile(r"a:(\d{1,9}):(?:([ot]):([a-z0-9_]{1,32})|([xdksb]))")
 _MENU = re.compile(r"m:(\d{1,9}):(begin|cont|restart)")
 _FORGET = re.compile(r"f:(yes|no)")
-_LANGUAGE = re.compile(r"l:([a-z]{2,3}(?:-[a-z0-9]{2,8})?)")
+_LANGUAGE = re.compile(r"l:([a-z]{2,3}(?:-[a-z0-9]{2,8}){0,3})")
 _STATS = re.compile(r"st:(charts|funnel|export_csv|export_xlsx)(:c)?(?::w:([!-~][ -~]*)|:k:([0-9a-f]{1,16}))?")
 
 

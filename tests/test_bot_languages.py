@@ -17,13 +17,17 @@ import pandas as pd
 import pytest
 from sqlalchemy import text
 
+from bot import callbacks
+from bot.respondent import screens
 from bot.settings import Settings
+from survey.i18n import translator
 from tests.conftest import ADMIN_ID, TEST_TOKEN
 from tests.dbcheck import respondent_row, response_row, stored_answers
 from tests.fake_botapi import FakeBotAPI
 from tests.harness import E2E_TOKEN, BotProcess, running_app
 from tests.recording import SimUser
 
+RU = translator("ru").gettext
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 ADMIN = 557900
 WORDS = {
@@ -230,3 +234,25 @@ async def test_exports_carry_each_response_language(make_user, bot):
     assert dict(zip(frame["respondent"], frame["language"])) == {"3601": "en", "3602": "ru", "3603": "ru"}
     codebook = next(content for name, content in files.items() if name.endswith(".codebook.csv"))
     assert "Язык, на котором пройден опрос" in codebook.decode("utf-8-sig")
+
+
+def test_language_buttons_parse_strictly():
+    assert callbacks.parse(callbacks.language("en")) == callbacks.LanguageButton("en")
+    assert callbacks.parse(callbacks.language("zh-hant-tw")) == callbacks.LanguageButton("zh-hant-tw")
+    assert callbacks.parse("l:EN") is None and callbacks.parse("l:") is None and callbacks.parse("l:en;drop") is None
+
+
+async def test_a_forged_language_is_refused_and_nothing_changes(make_user, bot, db_url):
+    """The bundled study is in ru and en: a button for another language (forged or from an older questionnaire)
+    gets the stale toast, and the stored language stays."""
+    u = make_user(3701)
+    await u.begin()
+    await u.send("/language")
+    menu = u.last()
+    assert [b["text"] for b in menu.buttons()] == ["✅ Русский", "English"]
+    await u.press_data(menu.message_id, "l:de")
+    assert u.last_toast() == RU(screens.STALE_TOAST)
+    assert respondent_row(db_url, 3701)["language"] == "ru"
+    await u.press("English", message=menu)
+    assert respondent_row(db_url, 3701)["language"] == "en"
+    assert "Question 1 of 14" in u.last().text  # the question under way, redrawn in English
