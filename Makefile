@@ -22,7 +22,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) || { rc=$$?; [ $$rc -eq 5 ] && echo "no tests selected"; [ $$rc -eq 5 ]; }
 
-# All six performance scenarios (bench/RESULTS.md); about 6-9 minutes on 2 cores.
+# All seven performance scenarios (bench/RESULTS.md); about 6-9 minutes on 2 cores.
 bench: $(STAMP)
 	PYTHONPATH=. $(BIN)/python -m bench
 

@@ -1,4 +1,8 @@
-"""PNG charts of a summary, drawn with matplotlib's object API (thread-safe, no pyplot).
+"""Charts of a summary, drawn with matplotlib's object API (thread-safe, no pyplot).
+
+One function builds each chart as a matplotlib ``Figure`` (``question_figure``, ``funnel_figure``; the wave
+comparison in analytics/compare_charts.py); ``png_bytes`` renders it for the chat, ``svg_markup`` as inline
+SVG for the HTML report (analytics/report.py), so both show the same ordering, labels and notes.
 
 The charts' own words and numbers are in the reader's language: a question's chart takes the translator ``t``
 (default: the fallback language), the funnel the summary's language. Fonts: DejaVu Sans, shipped with
@@ -7,7 +11,9 @@ matplotlib, covers Cyrillic.
 
 from __future__ import annotations
 
+import html
 import io
+import re
 import textwrap
 from decimal import Decimal
 from typing import assert_never
@@ -17,6 +23,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display; must precede any pyplot import elsewhere in the process
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
@@ -93,6 +100,32 @@ def png_bytes(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
     return buf.getvalue()
+
+
+# SVG for the report: text stays text (<text> elements, a fraction of the size of glyph outlines, selectable and
+# searchable), element ids derive from a fixed salt so the same data gives the same bytes.
+SVG_METADATA: dict[str, str | None] = {"Date": None, "Creator": None, "Format": None, "Type": None}
+_SVG_TAG = re.compile(r"<[^>]+>")
+_SVG_REF = re.compile(r'(\bid="|url\(#|href="#)([^")]+)')
+
+
+def svg_markup(fig: Figure, title: str, id_prefix: str) -> str:
+    """A figure as an inline ``<svg>`` element for an HTML page: its ``<title>`` (the accessible name) first,
+    every id (clip paths, markers, hatches) prefixed with ``id_prefix`` so charts on one page never share one."""
+    FigureCanvasSVG(fig)
+    buf = io.StringIO()
+    # rc_context sets process-wide parameters for the call; only svg.* change, which nothing but SVG output reads,
+    # so a PNG drawn meanwhile in another thread is unaffected.
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "surveybot-report"}):
+        fig.savefig(buf, format="svg", metadata=SVG_METADATA)
+    text = buf.getvalue()
+    text = text[text.index("<svg"):]  # the XML declaration and DOCTYPE belong to a standalone file only
+    # Ids only inside tags: text between tags is escaped by matplotlib (no "<" or ">"), so a tag never spans text.
+    text = _SVG_TAG.sub(lambda tag: _SVG_REF.sub(lambda m: m.group(1) + id_prefix + m.group(2), tag.group(0)), text)
+    title_id = f"{id_prefix}title"
+    head_end = text.index(">") + 1
+    return (text[: head_end - 1] + f' role="img" aria-labelledby="{title_id}">'
+            + f'<title id="{title_id}">{html.escape(title)}</title>' + text[head_end:])
 
 
 def _notes(t: Translator, qs: QuestionSummary, extra: list[str] | None = None) -> str:

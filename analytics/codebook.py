@@ -9,7 +9,10 @@
 * ``duration_seconds``: completed_at − started_at of a completed response (empty for partial ones);
 * ``last_question``: the question a partial response stands at (empty for completed ones);
 * ``survey_version``: the questionnaire version the response was given under;
-* ``language``: the language the respondent took the survey in (a code of the questionnaire's languages).
+* ``language``: the language the respondent took the survey in (a code of the questionnaire's languages);
+* after the questions: ``consent_version`` (the consent text agreed to), ``<qid>__seconds`` (from the question's
+  first showing to its final answer) and the data-quality flags ``quality_*`` (analytics.quality), all empty
+  for responses stored before consent and timings were kept.
 
 The codebook's words and the value labels are in the questionnaire's default language (the bot's catalogs,
 survey/i18n.py), whatever language the researcher's chat is in: a data file is read beside the questionnaire.
@@ -173,12 +176,48 @@ def question_variables(survey: Survey, q: Question) -> list[Variable]:
             assert_never(unreachable)
 
 
+def quality_variables(survey: Survey) -> list[Variable]:
+    """The columns after the questions: the consent version, the seconds per question, the quality flags (labels in
+    the questionnaire's default language)."""
+    t = translator(survey.default_language)
+    yes_no = {0: t.gettext("no"), 1: t.gettext("yes")}
+    out = [Variable("consent_version", None, t.gettext("The version of the consent text the respondent agreed to "
+                                                       "(empty: a questionnaire without a consent step, or an answer "
+                                                       "given before it)"), VariableKind.TEXT, {})]
+    for q in survey.questions:
+        number = survey.number(q.id)
+        out.append(Variable(f"{q.id}__seconds", number, f"{number}. " + t.gettext(
+            "Seconds from the question's first showing to the final answer (empty: not measured)"),
+            VariableKind.NUMBER, {}))
+    return out + [
+        Variable("quality_flags", None, t.gettext("Quality flags separated by «; » (empty — no flags): speeder, "
+                                                  "fast_answers, straightlining, duplicate_text"), VariableKind.TEXT, {}),
+        Variable("quality_speeder", None, t.gettext("Too fast a completion: the total time is below a share "
+                                                    "(QUALITY_SPEEDER_RATIO, 1/3 by default) of the median of those who "
+                                                    "completed (empty: not completed)"), VariableKind.FLAG, yes_no),
+        Variable("quality_fast_share", None, t.gettext("The share of answers given faster than 1.5 s after the question "
+                                                       "was shown (empty: not measured)"), VariableKind.NUMBER, {}),
+        Variable("quality_fast_answers", None, t.gettext("Many fast answers: a share of at least 0.5 with at least 3 "
+                                                         "measurements (empty: not measured)"), VariableKind.FLAG, yes_no),
+        Variable("quality_straightlining", None, t.gettext("The same position on every scale (at least 3 answered; "
+                                                           "empty: fewer than 3)"), VariableKind.FLAG, yes_no),
+        Variable("quality_duplicate_text", None, t.gettext("A free-text answer equals another respondent's answer to "
+                                                           "the same question (short and common words aside)"),
+                 VariableKind.FLAG, yes_no),
+    ]
+
+
+def quality_columns(survey: Survey) -> list[str]:
+    """The names of the columns after the questions (quality_variables)."""
+    return [v.name for v in quality_variables(survey)]
+
+
 def variables(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[Variable]:
     """Every column of the coded export, in order."""
     out = base_variables(tz_name, translator(survey.default_language))
     for q in survey.questions:
         out += question_variables(survey, q)
-    return out
+    return out + quality_variables(survey)
 
 
 def codebook_rows(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[list]:
@@ -207,4 +246,10 @@ def codebook_rows(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[list]
         zone=tz_name), None, None, None])
     rows.append(["", None, t.gettext("Option codes are 1..k in questionnaire order; «other» is 97 (k + 1 when there "
                                      "are 97 options or more)."), None, None, None])
+    rows.append(["", None, t.gettext("An option removed from the questionnaire during the survey keeps its label "
+                                     "(marked «removed from the questionnaire») and gets a code after the current "
+                                     "options."), None, None, None])
+    rows.append(["", None, t.gettext("Seconds per question and the quality flags are computed at export from the "
+                                     "stored times of showing and answering; answers collected before they were kept "
+                                     "have empty cells."), None, None, None])
     return rows

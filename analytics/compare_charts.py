@@ -48,13 +48,13 @@ def comparison_figure(q: ComparedQuestion, t: Translator | None = None) -> Figur
     for provenance in dict.fromkeys(f.base.provenance for f in figures):
         handles.append(Patch(facecolor=THEN_BAR, hatch=HATCH[provenance], edgecolor="#7A5A12",
                              label=f"{wave}: {t.gettext(PROVENANCE_TAGS[provenance])}"))
-    ax.legend(handles=handles, prop={"family": FONT, "size": 8}, loc="upper center", bbox_to_anchor=(0.5, -0.08),
-              ncol=len(handles), frameon=False)
+    # The legend in a strip of its own under the axis label (anchored to the axes it sat on the label).
+    fig.legend(handles=handles, prop={"family": FONT, "size": 8}, loc="lower center", ncol=len(handles), frameon=False)
     ax.set_xlabel(t.gettext("% of those who answered; ✱ — the difference is significant (p < {alpha})").format(
         alpha=t.decimal(0.05, 2)), fontfamily=FONT)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.32 / fig.get_figheight(), 1, 1))
     return fig
 
 

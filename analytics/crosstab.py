@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from analytics.filters import Filter
+from analytics.filters import Filter, resolve_filter
 from analytics.significance import TestResult, adjusted_residuals, independence, kruskal, mark
 from analytics.summary import as_float, mean_from, median_from, percent, range_label, scale_groups
 from storage.db import read_only
@@ -222,12 +222,12 @@ async def _gather(
     """
     import pandas as pd
 
-    counted = _counted(survey, where, completed_only)
     b = _banner_rows(banner).subquery("b")
     ids = [q.id for q in questions]
     choice_ids = [q.id for q in questions if q.type in CHOICE_TYPES]
     out: dict[str, list] = {"answers": [], "choices": []}
     async with read_only(engine).begin() as conn:
+        counted = _counted(survey, await resolve_filter(conn, survey, where), completed_only)
         n_counted = await conn.scalar(select(func.count()).select_from(counted.subquery())) or 0
         n_all = await conn.scalar(select(func.count()).select_from(Response)) or 0
 
@@ -422,5 +422,5 @@ async def count_respondents(engine: AsyncEngine, survey: Survey, where: Filter |
                             completed_only: bool = False) -> int:
     """How many responses the filter keeps (a cheap check before building tables)."""
     async with read_only(engine).connect() as conn:
-        counted = _counted(survey, where, completed_only).subquery()
+        counted = _counted(survey, await resolve_filter(conn, survey, where), completed_only).subquery()
         return int(await conn.scalar(select(func.count()).select_from(counted)) or 0)

@@ -24,11 +24,13 @@ MARKS_NOTE = N_("▲ / ▼ — the share is significantly higher / lower than in
 UNRELIABLE = N_("⚠ more than 20% of expected frequencies are below 5 — the test is unreliable")
 
 
-def _marks_note(tr: Translator) -> str:
+def marks_note(tr: Translator) -> str:
+    """The note under a table on its ▲ / ▼ marks, in ``tr``'s language."""
     return tr.gettext(MARKS_NOTE).format(z=tr.decimal(1.96, 2))
 
 
-def _letter(j: int) -> str:
+def column_letter(j: int) -> str:
+    """The letter naming banner column j in tables: A, B, …, Z, AA, …"""
     return LETTERS[j] if j < len(LETTERS) else f"{LETTERS[j // 26 - 1]}{LETTERS[j % 26]}"
 
 
@@ -60,7 +62,7 @@ def _head(tr: Translator, t: CrossTab, filter_text: str | None) -> list[str]:
     lines = [f"<b>{t.number}. {escape(t.title)} × {escape(t.banner.name)}</b>"]
     if filter_text:
         lines.append(tr.gettext("Filter: {filter}").format(filter=escape(filter_text)))
-    legend = "; ".join(f"{_letter(j)} — {escape(c.label)} (n = {t.bases[j]})" for j, c in enumerate(t.banner.columns))
+    legend = "; ".join(f"{column_letter(j)} — {escape(c.label)} (n = {t.bases[j]})" for j, c in enumerate(t.banner.columns))
     lines.append(tr.gettext("Columns: {legend}; {all} — everyone who answered question {number} (n = {n}).").format(
         legend=legend, all=tr.gettext(ALL), number=t.number, n=t.total_base))
     return lines
@@ -76,7 +78,7 @@ def _pad(text: str, width: int = CELL_WIDTH) -> str:
 def render_table(t: CrossTab, filter_text: str | None = None) -> str:
     """One cross-tab as a single HTML message (it may be longer than the limit: the caller checks)."""
     tr = translator(t.language)
-    keys = [_letter(j) for j in range(len(t.banner.columns))] + [tr.gettext(ALL)]
+    keys = [column_letter(j) for j in range(len(t.banner.columns))] + [tr.gettext(ALL)]
     grid = [" " * LABEL_WIDTH + "".join(_pad(k) for k in keys) + ("  p" if t.tests_each_option else "")]
     grid.append("n".ljust(LABEL_WIDTH) + "".join(_pad(str(n)) for n in [*t.bases, t.total_base]))
     if t.is_numeric:
@@ -109,7 +111,7 @@ def _footer(tr: Translator, t: CrossTab) -> list[str]:
         lines.append(tr.gettext("Percentages are of those who answered in the column. Test of independence: "
                                 "{test}.").format(test=escape(test_line(t.test, tr))))
     if not t.is_numeric:
-        lines.append(f"<i>{_marks_note(tr)}</i>")
+        lines.append(f"<i>{marks_note(tr)}</i>")
     return [line for line in lines if line]
 
 
@@ -119,7 +121,7 @@ def render_short(t: CrossTab, filter_text: str | None = None, limit: int = MESSA
     lines = _head(tr, t, filter_text)
     if t.is_numeric:
         lines.append(tr.gettext("Means: {means}; {all} {total}").format(
-            means="; ".join(f"{_letter(j)} {fmt_decimal(tr, m)}" for j, m in enumerate(t.means[:-1])),
+            means="; ".join(f"{column_letter(j)} {fmt_decimal(tr, m)}" for j, m in enumerate(t.means[:-1])),
             all=tr.gettext(ALL), total=fmt_decimal(tr, t.means[-1])))
     if t.tests_each_option:
         significant = [r for r in t.rows if r.test is not None and r.test.significant]
@@ -129,7 +131,7 @@ def render_short(t: CrossTab, filter_text: str | None = None, limit: int = MESSA
         lines.append(tr.gettext("Test: {test}.").format(test=escape(test_line(t.test, tr))))
     if t.note:
         lines.append(f"<i>{escape(t.note)}</i>")
-    marked = [(row, _letter(j), c) for row in t.rows for j, c in enumerate(row.cells) if c.mark]
+    marked = [(row, column_letter(j), c) for row in t.rows for j, c in enumerate(row.cells) if c.mark]
     if marked:
         lines.append(tr.gettext("Significant differences:"))
         for row, letter, c in marked:
@@ -174,7 +176,7 @@ def sheet_rows(tables: list[CrossTab], filter_text: str | None = None) -> list[l
         if not t.tests_each_option:
             out.append([test_line(t.test, tr)])
         out.append([])
-    out.append([_marks_note(tr)])
+    out.append([marks_note(tr)])
     return out
 
 
@@ -216,7 +218,7 @@ def render_overview(tables: list[CrossTab], filter_text: str | None = None, lang
     head = ["<b>" + tr.gettext("All questions × {banner}").format(banner=escape(banner.name)) + "</b>"]
     if filter_text:
         head.append(tr.gettext("Filter: {filter}").format(filter=escape(filter_text)))
-    legend = "; ".join(f"{_letter(j)} — {escape(c.label)}" for j, c in enumerate(banner.columns))
+    legend = "; ".join(f"{column_letter(j)} — {escape(c.label)}" for j, c in enumerate(banner.columns))
     head += [tr.gettext("Columns: {legend}.").format(legend=legend),
              tr.gettext("The whole tables are in the XLSX file; below — the test of each question.")]
     lines = []

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from analytics.codebook import DEFAULT_TIMEZONE, Variable, VariableKind, variables
+from analytics.codebook import DEFAULT_TIMEZONE, Variable, VariableKind, quality_variables, variables
 from survey.model import QuestionType, Survey
 
 SPSS_NAME_MAX = 64
@@ -52,6 +52,11 @@ def typed_frame(survey: Survey, columns: list[str], rows: list[list], tz_name: s
                 pass  # text stays text (object)
             case _ as unreachable:
                 assert_never(unreachable)
+    for v in quality_variables(survey):  # consent, seconds and quality flags (empty for older responses)
+        if v.kind == VariableKind.FLAG:
+            frame[v.name] = pd.to_numeric(frame[v.name], errors="coerce").astype("Int8")
+        elif v.kind == VariableKind.NUMBER:
+            frame[v.name] = pd.to_numeric(frame[v.name], errors="coerce").astype("Float64")
     return frame
 
 

@@ -2,9 +2,11 @@
 
 Columns, in order: the response-level ones (``respondent`` — the Telegram id, or its keyed hash when
 ANONYMOUS=true — ``response_id``, ``status``, ``started_at``, ``completed_at``, ``duration_seconds``,
-``last_question``, ``survey_version``, ``source``, ``language``, ``skipped_questions``), then each question's; what each
-holds and how answers are coded (option numbers, 0/1 flags, ISO 8601 times in TIMEZONE) is
-``analytics.codebook``, whose codebook goes beside every export.
+``last_question``, ``survey_version``, ``source``, ``language``, ``skipped_questions``), then each question's, then
+``consent_version``, the seconds each question took (``<qid>__seconds``) and the data-quality flags
+(``quality_*``, analytics.quality); what each holds and how answers are coded (option numbers, 0/1 flags,
+ISO 8601 times in TIMEZONE) is ``analytics.codebook``, whose codebook goes beside every export. Responses
+stored before consent and timings were kept have those cells empty.
 
 Empty cells mean "no answer": a skipped question (listed in ``skipped_questions``) or one
 the respondent never reached. The 0/1 columns are empty too in both cases, so a 0 always
@@ -33,8 +35,9 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.cells import neutralize, neutralize_optional, verbatim, workbook, write_row
-from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes
-from analytics.filters import Filter
+from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes, quality_columns
+from analytics.filters import Filter, resolve_filter
+from analytics.quality import Flag, QualityReport, QualityRules, read_quality
 from analytics.summary import Summary, as_float, build_summary
 from storage.db import read_only
 from storage.models import COMPLETED, Response
@@ -159,10 +162,12 @@ class _Rows:
         self.as_text = as_text  # CSV wants times as text, XLSX real datetimes
         self.safe = neutralize_optional if guard else verbatim
         self.tz = ZoneInfo(tz_name)
-        # response id -> (survey_version, current_question), filled by _stream for each batch.
-        self.extras: dict[int, tuple[int, str | None]] = {}
+        # response id -> (survey_version, current_question, consent_version), filled by _stream.
+        self.extras: dict[int, tuple[int, str | None, str | None]] = {}
+        self.quality: QualityReport | None = None  # filled by _stream
         self.parts = [(q.id, *_question_columns(survey, q, as_text, guard)) for q in survey.questions]
-        self.columns = BASE_COLUMNS + [c for _, cols, _ in self.parts for c in cols]
+        self.question_ids = [q.id for q in survey.questions]
+        self.columns = BASE_COLUMNS + [c for _, cols, _ in self.parts for c in cols] + quality_columns(survey)
         self.order = {q.id: i for i, q in enumerate(survey.questions)}
 
     def _time(self, value: datetime | None) -> datetime | str | None:
@@ -185,7 +190,7 @@ class _Rows:
         skipped = [qid for qid, a in answers.items() if a.skipped and qid in self.order]
         if len(skipped) > 1:
             skipped.sort(key=lambda qid: self.order.get(qid, 1 << 30))
-        version, current = self.extras.get(rid, (None, None))
+        version, current, _consent = self.extras.get(rid, (None, None, None))
         duration = None
         if completed_at is not None and started_at is not None and status == COMPLETED:
             duration = int((completed_at - started_at).total_seconds())
@@ -204,12 +209,31 @@ class _Rows:
         ]
 
     def row(self, response: ResponseRecord, answers: dict[str, AnswerRecord]) -> Cells:
-        """The cells of one response: its own, then each question's."""
+        """The cells of one response: its own, then each question's, then the consent and quality ones."""
         cells = self.base(response, answers)
         get = answers.get
         for qid, _, build in self.parts:
             cells += build(get(qid))
-        return cells
+        return cells + self.tail(response[0])
+
+    def tail(self, rid: int) -> Cells:
+        """The cells after the questions: the consent version, the seconds per question and the flags
+        (analytics.quality); empty where a rule cannot judge, and for responses stored before they were kept."""
+        consent = self.extras.get(rid, (None, None, None))[2]
+        judged = self.quality.responses.get(rid) if self.quality is not None else None
+        if judged is None:
+            return [self.safe(consent)] + [None] * (len(self.question_ids) + 6)
+        num = self._number
+        seconds = [num(round(judged.seconds[qid], 1)) if qid in judged.seconds else None for qid in self.question_ids]
+        fast_share = None if judged.fast_share is None else num(round(judged.fast_share, 3))
+        fast = None if judged.fast_share is None else num(int(Flag.FAST_ANSWERS in judged.flags))
+        return [self.safe(consent), *seconds, "; ".join(judged.flags) or None,
+                None if judged.speeder is None else num(int(judged.speeder)),
+                fast_share, fast, None if judged.straightlining is None else num(int(judged.straightlining)),
+                num(int(judged.duplicate_text))]
+
+    def _number(self, value: float) -> object:
+        return str(value) if self.as_text else value
 
     def batch(self, batch: ResponseBatch) -> list[Cells]:
         """Rows of a batch of responses (read into records here, in the caller's thread)."""
@@ -250,7 +274,7 @@ class _CsvLines:
 
     def text(self, batch: ResponseBatch) -> str:
         """The CSV lines of a batch of responses."""
-        field, join, base, limit = self.field, self.delimiter.join, self.rows.base, self.CACHE_MAX
+        field, join, base, tail, limit = self.field, self.delimiter.join, self.rows.base, self.rows.tail, self.CACHE_MAX
         out: list[str] = []
         for response, answers in batch:
             parts = [field(c) for c in base(response, answers)]
@@ -263,6 +287,7 @@ class _CsvLines:
                     if len(cache) < limit:
                         cache[answer] = hit
                 parts.append(hit)
+            parts += [field(c) for c in tail(response[0])]
             out.append(join(parts))
         out.append("")
         return "\r\n".join(out)
@@ -276,19 +301,25 @@ async def _stream(
     sink: Callable[[ResponseBatch], None],
     where: Filter | None = None,
     progress: Progress | None = None,
+    quality_rules: QualityRules | None = None,
 ) -> None:
     """Feed ``sink`` the responses in order, a batch at a time, in a worker thread (where the sink turns them into
-    rows with ``rows``); ``progress`` hears (rows done, rows in all) before the first batch and after each."""
-    in_survey = Response.survey_id == survey.id
-    if where is not None:
-        in_survey = and_(in_survey, where.predicate())
-    counted = and_(in_survey, Response.status == COMPLETED) if completed_only else in_survey
+    rows with ``rows``); ``progress`` hears (rows done, rows in all) before the first batch and after each;
+    ``quality_rules``: the thresholds of the quality flags (analytics.quality)."""
     async with read_only(engine).begin() as conn:
+        in_survey = Response.survey_id == survey.id
+        where = await resolve_filter(conn, survey, where)  # quality= conditions: read in this snapshot
+        if where is not None:
+            in_survey = and_(in_survey, where.predicate())
+        counted = and_(in_survey, Response.status == COMPLETED) if completed_only else in_survey
         n_counted = await conn.scalar(select(func.count()).select_from(Response).where(counted)) or 0
         n_total = await conn.scalar(select(func.count()).select_from(Response)) or 0
         # The questionnaire version and the current question of each response (a small second read).
-        extras = await conn.execute(select(Response.id, Response.survey_version, Response.current_question).where(counted))
-        rows.extras = {rid: (version, current) for rid, version, current in extras}
+        extras = await conn.execute(select(Response.id, Response.survey_version, Response.current_question,
+                                           Response.consent_version).where(counted))
+        rows.extras = {rid: (version, current, consent) for rid, version, current, consent in extras}
+        rules = quality_rules or (where.quality_rules if where is not None else None)
+        rows.quality = await read_quality(conn, survey, rules)  # the flags judge every response of the survey
         done = 0
         if progress is not None:
             progress(0, n_counted)
@@ -331,6 +362,7 @@ async def export_csv(
     where: Filter | None = None,
     delimiter: str = ",",
     tz_name: str = DEFAULT_TIMEZONE,
+    quality_rules: QualityRules | None = None,
     progress: Progress | None = None,
 ) -> int:
     """Write the raw data as CSV (UTF-8 with BOM) to a binary stream or a path; returns the row count.
@@ -342,7 +374,7 @@ async def export_csv(
         with open(out, "wb") as fh:
             return await export_csv(
                 engine, survey, fh, completed_only=completed_only, pseudonymize=pseudonymize, where=where,
-                delimiter=delimiter, tz_name=tz_name, progress=progress,
+                delimiter=delimiter, tz_name=tz_name, quality_rules=quality_rules, progress=progress,
             )
     rows = _Rows(survey, pseudonymize, as_text=True, tz_name=tz_name)
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
@@ -356,7 +388,7 @@ async def export_csv(
         count += len(batch)
 
     try:
-        await _stream(engine, survey, completed_only, rows, sink, where, progress)
+        await _stream(engine, survey, completed_only, rows, sink, where, progress, quality_rules)
     finally:
         text.flush()
         text.detach()  # leave the caller's stream open
@@ -429,6 +461,7 @@ async def export_xlsx(
     where: Filter | None = None,
     banner: str | None = None,
     tz_name: str = DEFAULT_TIMEZONE,
+    quality_rules: QualityRules | None = None,
     progress: Progress | None = None,
 ) -> int:
     """Write the raw data as XLSX (sheets «Answers», «Questionnaire», «Summary», «Codebook», named in the
@@ -455,7 +488,7 @@ async def export_xlsx(
             write_row(sheet, written, cells, date_format)
 
     try:
-        await _stream(engine, survey, completed_only, rows, sink, where, progress)
+        await _stream(engine, survey, completed_only, rows, sink, where, progress, quality_rules)
         summary = await build_summary(engine, survey, completed_only=completed_only, where=where,
                                       language=t.language)
         sheets = [(t.gettext("Questionnaire"), _questionnaire_rows(t, survey)),
@@ -493,11 +526,13 @@ async def collect_rows(
     completed_only: bool = False,
     where: Filter | None = None,
     tz_name: str = DEFAULT_TIMEZONE,
+    quality_rules: QualityRules | None = None,
     progress: Progress | None = None,
 ) -> tuple[list[str], list[Cells]]:
     """The export's columns and rows in memory (numbers as numbers, aware times, text as typed)."""
     rows = _Rows(survey, None, guard=False, tz_name=tz_name)
     rows.naive = False
     out: list[Cells] = []
-    await _stream(engine, survey, completed_only, rows, lambda batch: out.extend(rows.batch(batch)), where, progress)
+    await _stream(engine, survey, completed_only, rows, lambda batch: out.extend(rows.batch(batch)), where, progress,
+                  quality_rules)
     return rows.columns, out

@@ -7,31 +7,37 @@ Grammar (conditions separated by spaces are joined by AND)::
                       a multiple-choice answer matches when any of them was selected
     Q=A-B | Q=A+ | Q=A  a scale or number question Q answered with a value in A..B (A+ : A or more)
     source=S[,S...]   the respondent came through the deep link ``?start=S`` (``source=none``: no link)
+    quality=F[,F...]  the response's data-quality flags (analytics.quality): ``ok`` (none), ``flagged`` (any),
+                      or a flag: ``speeder``, ``fast_answers``, ``straightlining``, ``duplicate_text``
 
 A respondent who skipped or never reached Q does not match a condition on Q. The filter becomes
 ``responses.id IN (...)`` subqueries, so every summary, table and export runs on the same subset
-in SQL, before anything is loaded.
+in SQL, before anything is loaded. The flags are derived, not stored: ``resolve_filter`` reads them (in the
+reading transaction of the summary or export) and turns a ``quality=`` condition into the response ids it
+keeps; a filter without one is not touched, so the ordinary path costs nothing more.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import assert_never
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from analytics.quality import FILTER_VALUES, FLAG_NAMES, OK, Flag, QualityRules, read_quality
 from storage.models import Answer as AnswerRow, AnswerChoice, Respondent, Response
 from survey.i18n import N_, LocalizedError, Translator
 from survey.model import OTHER, Question, QuestionType, Survey
 from survey.text import clip
 
 SYNTAX = N_("a filter is written so: where 11=2 (option 2 of question 11), 11=2,5 (any of them), 11=other, "
-            "12=1-50 (a number from 1 to 50), 12=100+, source=channel_post; several conditions separated by spaces — "
-            "all at once")
+            "12=1-50 (a number from 1 to 50), 12=100+, source=channel_post, quality=ok (no quality flags) or "
+            "quality=speeder; several conditions separated by spaces — all at once")
 NO_SOURCE = "none"
 _RANGE = re.compile(r"^(-?\d+)(?:-(-?\d+)|(\+))?$")
 
@@ -50,6 +56,7 @@ class ConditionKind(StrEnum):
     CHOICE = "choice"  # Q=2,5: one of these options of a choice question or scale
     RANGE = "range"  # Q=1-50: a number in a range
     SOURCE = "source"  # source=S: the deep link the respondent came through
+    QUALITY = "quality"  # quality=ok / speeder …: data-quality flags (derived: resolve_filter gives the ids)
 
 
 @dataclass(frozen=True)
@@ -75,8 +82,15 @@ class Condition:
             case ConditionKind.SOURCE:
                 values = ", ".join(t.gettext("no label") if v == NO_SOURCE else v for v in self.values)
                 return t.gettext("source = {values}").format(values=values)
+            case ConditionKind.QUALITY:
+                values = ", ".join(t.gettext(N_("no flags")) if v == OK else t.gettext(N_("any flag"))
+                                   if v not in set(Flag) else t.gettext(FLAG_NAMES[Flag(v)]) for v in self.values)
+                return t.gettext("quality = {values}").format(values=values)
             case _:
                 assert_never(self.kind)
+    # QUALITY, once resolved: the survey's responses it keeps and those it does not (the shorter list goes to SQL).
+    ids: frozenset[int] | None = None
+    others: frozenset[int] = frozenset()
 
     def predicate(self) -> ColumnElement:
         """The condition as ``responses.id IN (...)`` (or a respondent test for the source)."""
@@ -100,6 +114,14 @@ class Condition:
                 if NO_SOURCE in self.values:
                     people.append(Respondent.source.is_(None))
                 return Response.respondent_id.in_(select(Respondent.id).where(or_(*people)))
+            case ConditionKind.QUALITY:
+                assert self.ids is not None, "a quality condition is resolved (resolve_filter) before it is used"
+                # Literal ids (rendered into the statement): the exports' raw cursor passes no expanding parameters.
+                if len(self.ids) <= len(self.others):
+                    return Response.id.in_(bindparam("quality_ids", sorted(self.ids), expanding=True,
+                                                     literal_execute=True))
+                return Response.id.not_in(bindparam("quality_others", sorted(self.others), expanding=True,
+                                                    literal_execute=True))
             case _:
                 assert_never(self.kind)
 
@@ -109,6 +131,7 @@ class Filter:
     """Conditions joined by AND, and how to describe them."""
 
     conditions: tuple[Condition, ...]
+    quality_rules: QualityRules = field(default_factory=QualityRules)  # the thresholds a quality= condition uses
 
     def predicate(self) -> ColumnElement:
         """All conditions as one SQL condition on ``responses``."""
@@ -176,6 +199,12 @@ def parse_condition(survey: Survey, token: str) -> Condition:
     left, sep, right = token.partition("=")
     if not sep or not left.strip() or not right.strip():
         raise FilterError(N_("«{token}» is not a condition"), token=token)
+    if left.strip().lower() == "quality":
+        values = tuple(dict.fromkeys(v.strip().lower() for v in right.split(",") if v.strip()))
+        unknown = [v for v in values if v not in FILTER_VALUES]
+        if not values or unknown:
+            raise FilterError(N_("quality={value}: the values are {values}"), value=right, values=", ".join(FILTER_VALUES))
+        return Condition(ConditionKind.QUALITY, None, values)
     if left.strip().lower() == "source":
         values = tuple(dict.fromkeys(v.strip() for v in right.split(",") if v.strip()))
         if not values:
@@ -194,11 +223,29 @@ def parse_condition(survey: Survey, token: str) -> Condition:
             assert_never(unreachable)
 
 
-def parse_filter(expr: str | Sequence[str], survey: Survey) -> Filter:
-    """Parse a filter expression (a string or its space-separated tokens); FilterError when invalid."""
+def parse_filter(expr: str | Sequence[str], survey: Survey, quality_rules: QualityRules | None = None) -> Filter:
+    """Parse a filter expression (a string or its space-separated tokens); FilterError when invalid.
+
+    ``quality_rules``: the thresholds of ``quality=`` conditions (QUALITY_SPEEDER_RATIO; the defaults otherwise).
+    """
     tokens = expr.split() if isinstance(expr, str) else [t for part in expr for t in part.split()]
     if tokens and tokens[0].lower() == "where":
         tokens = tokens[1:]
     if not tokens:
         raise FilterError(N_("an empty filter"))
-    return Filter(tuple(parse_condition(survey, t) for t in tokens))
+    return Filter(tuple(parse_condition(survey, t) for t in tokens), quality_rules or QualityRules())
+
+
+async def resolve_filter(conn: AsyncConnection, survey: Survey, where: Filter | None) -> Filter | None:
+    """The filter with its ``quality=`` conditions resolved to response ids (read in this snapshot); untouched,
+    and nothing read, when it has none."""
+    if where is None or not any(c.kind == ConditionKind.QUALITY for c in where.conditions):
+        return where
+    report = await read_quality(conn, survey, where.quality_rules)
+    conditions = []
+    for c in where.conditions:
+        if c.kind == ConditionKind.QUALITY:
+            keep = report.matching(c.values)
+            c = replace(c, ids=frozenset(keep), others=frozenset(set(report.responses) - keep))
+        conditions.append(c)
+    return replace(where, conditions=tuple(conditions))

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.codebook import DEFAULT_TIMEZONE, codebook_rows
 from analytics.filters import Filter
+from analytics.quality import QualityRules
 from storage import definitions
 from storage.db import create_engine, read_only
 from storage.models import COMPLETED, Response
@@ -51,6 +52,7 @@ def export_filename(survey: Survey, fmt: str, completed_only: bool) -> str:
 def _export_blocking(
     db_url: str, survey: Survey, fmt: ExportFormat, completed_only: bool, where: Filter | None = None, banner: str | None = None,
     delimiter: str = ",", tz_name: str = DEFAULT_TIMEZONE, progress: Progress | None = None,
+    quality_rules: QualityRules | None = None,
 ) -> bytes:
     from analytics.export import collect_rows, export_csv, export_xlsx
 
@@ -64,15 +66,15 @@ def _export_blocking(
             match fmt:
                 case ExportFormat.CSV:
                     await export_csv(read_only(engine), full, out, completed_only=completed_only, where=where,
-                                     delimiter=delimiter, tz_name=tz_name, progress=progress)
+                                     delimiter=delimiter, tz_name=tz_name, progress=progress, quality_rules=quality_rules)
                 case ExportFormat.XLSX:
                     await export_xlsx(read_only(engine), full, out, completed_only=completed_only, where=where,
-                                      banner=banner, tz_name=tz_name, progress=progress)
+                                      banner=banner, tz_name=tz_name, progress=progress, quality_rules=quality_rules)
                 case ExportFormat.SAV:
                     from analytics.dataset import sav_bytes, typed_frame
 
                     columns, rows = await collect_rows(read_only(engine), full, completed_only=completed_only,
-                                                       where=where, tz_name=tz_name, progress=progress)
+                                                       where=where, tz_name=tz_name, progress=progress, quality_rules=quality_rules)
                     return sav_bytes(full, typed_frame(full, columns, rows, tz_name), tz_name)
                 case _ as unreachable:
                     assert_never(unreachable)
@@ -93,13 +95,14 @@ async def export_bytes(
     banner: str | None = None,
     delimiter: str = ",",
     tz_name: str = DEFAULT_TIMEZONE,
+    quality_rules: QualityRules | None = None,
     progress: Progress | None = None,
 ) -> bytes:
     """The export file's bytes, built in a worker thread (``where``: a respondent filter; ``banner``: XLSX cross-tabs;
     ``delimiter``: CSV only; ``tz_name``: the zone of the times; ``progress``: hears (rows done, rows in all), from
     that worker thread)."""
     return await asyncio.to_thread(_export_blocking, db_url, survey, export_format(fmt), completed_only, where, banner, delimiter,
-                                   tz_name, progress)
+                                   tz_name, progress, quality_rules)
 
 
 def codebook_csv(survey: Survey, tz_name: str = DEFAULT_TIMEZONE, delimiter: str = ",") -> bytes:
@@ -120,13 +123,14 @@ async def export_files(
     banner: str | None = None,
     delimiter: str = ",",
     tz_name: str = DEFAULT_TIMEZONE,
+    quality_rules: QualityRules | None = None,
     progress: Progress | None = None,
 ) -> list[tuple[str, bytes]]:
     """The export and its codebook as (file name, bytes): XLSX carries the codebook as a sheet, CSV and SAV get
     ``<stem>.codebook.csv`` beside them."""
     kind = export_format(fmt)
     content = await export_bytes(db_url, survey, kind, completed_only=completed_only, where=where, banner=banner,
-                                 delimiter=delimiter, tz_name=tz_name, progress=progress)
+                                 delimiter=delimiter, tz_name=tz_name, progress=progress, quality_rules=quality_rules)
     files = [(f"{stem}.{kind.value}", content)]
     match kind:
         case ExportFormat.XLSX:

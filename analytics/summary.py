@@ -35,6 +35,8 @@ from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute
 
+from analytics.filters import resolve_filter
+from storage.consent import ConsentCounts, consent_counts
 from storage.db import read_only
 from storage.models import COMPLETED, IN_PROGRESS, Answer as AnswerRow, AnswerChoice, Response
 from storage.records import ResponseSet, S, as_utc, choices_include
@@ -220,6 +222,8 @@ class Summary:
     language: str = FALLBACK_LANGUAGE
     # Of the responses in the survey (and the filter): reminded, came back after it, completed (storage/reminders.py).
     reminders: ReminderCounts = field(default_factory=ReminderCounts)
+    # With a consent step in the questionnaire: responses that agreed (of those counted here) and declines.
+    consent: ConsentCounts | None = None
 
     @property
     def base(self) -> int:
@@ -660,9 +664,13 @@ async def build_summary(
     t = translator(catalog_language(language or survey.default_language))
     # One connection, one read transaction: every figure comes from the same snapshot.
     async with read_only(engine).begin() as conn:
-        scope = await _scope(conn, survey, completed_only, None if where is None else where.predicate())
+        resolved = await resolve_filter(conn, survey, where)  # quality= conditions: read in this snapshot
+        scope = await _scope(conn, survey, completed_only, None if resolved is None else resolved.predicate())
         figures = await _read_figures(conn, scope)
         reminded = await reminder_counts(conn, scope.in_survey.where)
+        consent = None
+        if survey.survey.consent is not None:
+            consent = await consent_counts(conn, survey.id, scope.in_survey.where)
     return Summary(
         survey_id=survey.id,
         survey_version=survey.version,
@@ -682,6 +690,7 @@ async def build_summary(
         filter=None if where is None else where.describe(t),
         reminders=reminded,
         language=t.language,
+        consent=consent,
     )
 
 

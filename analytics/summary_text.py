@@ -94,6 +94,9 @@ def _header(t: Translator, summary: Summary) -> list[str]:
                                                                                   count=summary.started))
     if summary.reminders.reminded:
         lines.append(reminders_line(summary))
+    if summary.consent is not None:
+        lines.append(t.gettext("Consent: given {agreed}, declined {declined}").format(
+            agreed=summary.consent.agreed, declined=summary.consent.declined))
     if summary.completed_only:
         lines.append("<i>" + t.gettext("Only completed questionnaires are counted ({count}).").format(
             count=summary.completed) + "</i>")

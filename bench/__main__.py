@@ -1,4 +1,4 @@
-"""``python -m bench`` (``make bench``): all six scenarios, each in its own process, then one table.
+"""``python -m bench`` (``make bench``): all seven scenarios, each in its own process, then one table.
 
 ``python -m bench soak [--minutes N …]``: the long run watched for leaks (bench/soak.py; 10 minutes by default, so
 not part of ``make bench``)."""
@@ -47,6 +47,7 @@ def main() -> int:
         rows += scenario("bench.stats", "--db", str(db))
         rows += scenario("bench.exports", "--db", str(db))
         rows += scenario("bench.analysis", "--db", str(db))
+        rows += scenario("bench.report", "--db", str(db))
     rows += scenario("bench.memory")
     rows += scenario("bench.startup")
     total = time.perf_counter() - start

@@ -7,6 +7,7 @@ Formats (all ASCII, at most 64 bytes, which Telegram enforces):
   m:<version>:<begin|cont|restart>   the /start menu
   f:<yes|no>                  /forget_me confirmation
   l:<code>                    /language: the language chosen (a code of the questionnaire's languages)
+  c:<yes|no>[:<source>]       the consent step (yes carries the /start deep link, when it fits)
   st:<view>[:c][:w:<where>|:k:<key>]   admin summary buttons (charts, funnel, exports) that keep
                               the summary's filter: c = completed only, w = the where conditions
                               (space-separated), k = a key of a filter too long to travel here
@@ -26,6 +27,7 @@ _ANSWER = re.compile(r"a:(\d{1,9}):(?:([ot]):([a-z0-9_]{1,32})|([xdksb]))")
 _MENU = re.compile(r"m:(\d{1,9}):(begin|cont|restart)")
 _FORGET = re.compile(r"f:(yes|no)")
 _LANGUAGE = re.compile(r"l:([a-z]{2,3}(?:-[a-z0-9]{2,8}){0,3})")
+_CONSENT = re.compile(r"c:(yes|no)(?::([A-Za-z0-9_-]{1,58}))?")
 _STATS = re.compile(r"st:(charts|funnel|export_csv|export_xlsx)(:c)?(?::w:([!-~][ -~]*)|:k:([0-9a-f]{1,16}))?")
 
 
@@ -89,7 +91,15 @@ class LanguageButton:
     language: str
 
 
-Parsed = AnswerButton | MenuButton | ForgetButton | LanguageButton | StatsButton
+@dataclass(frozen=True)
+class ConsentButton:
+    """The answer to the consent step, with the deep link the respondent came through (None: none, or too long)."""
+
+    agreed: bool
+    source: str | None = None
+
+
+Parsed = AnswerButton | MenuButton | ForgetButton | LanguageButton | ConsentButton | StatsButton
 
 _SIMPLE: dict[str, flow.Action] = {"x": flow.ChooseOther(), "d": flow.Done(), "k": flow.Keep(), "s": flow.Skip(), "b": flow.Back()}
 
@@ -110,6 +120,8 @@ def parse(data: str | None) -> Parsed | None:
         return ForgetButton(m.group(1) == "yes")
     if m := _LANGUAGE.fullmatch(data):
         return LanguageButton(m.group(1))
+    if m := _CONSENT.fullmatch(data):
+        return ConsentButton(m.group(1) == "yes", m.group(2))
     if m := _STATS.fullmatch(data):
         view, completed, where, key = m.groups()
         return StatsButton(StatsView(view), completed is not None, tuple(where.split()) if where else (), key)
@@ -147,6 +159,14 @@ def simple(version: int, act: str) -> str:
     """Callback data for other (x), done (d), keep (k), skip (s) or back (b)."""
     assert act in _SIMPLE
     return f"a:{version}:{act}"
+
+
+def consent(agreed: bool, source: str | None = None) -> str:
+    """Callback data of the consent buttons; the deep link rides on «agree» when it fits (else it is dropped)."""
+    data = "c:yes" if agreed else "c:no"
+    if agreed and source and _CONSENT.fullmatch(f"{data}:{source}"):
+        data += f":{source}"
+    return _check(data)
 
 
 def menu(version: int, choice: MenuChoice) -> str:

@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     survey_file: Annotated[
         Path | None,
         Field(
-            description="path of a questionnaire YAML file",
+            description="path of a questionnaire file: YAML, or an XLSForm (`.xlsx`, `.xls`, `.csv`)",
             json_schema_extra={"shown_default": "the bundled study"},
         ),
     ] = None
@@ -78,6 +78,16 @@ class Settings(BaseSettings):
             json_schema_extra={"shown_default": "`0` (off)"},
         ),
     ] = 0
+    quality_speeder_ratio: Annotated[
+        float,
+        Field(
+            gt=0,
+            lt=1,
+            description="a completed response taking less than this share of the median completion time is flagged "
+            "`speeder` (the usual rule in survey methodology is one third; see the quality flags page)",
+            json_schema_extra={"shown_default": "`0.333` (⅓)"},
+        ),
+    ] = 1 / 3
     export_note_after_seconds: Annotated[
         float,
         Field(

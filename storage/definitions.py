@@ -21,7 +21,7 @@ from storage.db import read_only
 from storage.models import IN_PROGRESS, Answer, AnswerChoice, Response, SurveyDefinition, SurveyState, utcnow
 from survey.changes import Change, Usage, compare
 from survey.i18n import N_, translator
-from survey.model import Survey
+from survey.model import OTHER, Option, Question, Survey
 
 
 def canonical(survey: Survey) -> str:
@@ -126,12 +126,14 @@ REMOVED_NOTE = N_("(removed from the questionnaire)")
 
 
 async def with_removed(engine: AsyncEngine, survey: Survey) -> Survey:
-    """The questionnaire plus, at its end, questions of earlier definitions that are gone but hold answers.
+    """The questionnaire plus what earlier definitions had and the stored answers still hold.
 
-    Exports use it so that answers to removed questions stay in the files (their text is marked
-    «(removed from the questionnaire)» in its default language); a removed question keeps the form it last had.
+    Exports use it so that answers to removed questions stay in the files, at the end (their text is marked
+    «(removed from the questionnaire)» in the questionnaire's default language; a removed question keeps the form it last had), and so that an option removed from a
+    question still asked keeps its label (marked the same way) and gets a code: it is put after the current
+    options, so their codes do not move, and the codebook and the SAV value labels name it.
     """
-    current = {q.id for q in survey.questions}
+    current = {q.id: q for q in survey.questions}
     async with read_only(engine).connect() as conn:
         texts = (await conn.execute(
             select(SurveyDefinition.definition).where(SurveyDefinition.survey_id == survey.id)
@@ -139,17 +141,32 @@ async def with_removed(engine: AsyncEngine, survey: Survey) -> Survey:
         )).scalars().all()
         if not texts:
             return survey
+        ours = select(Response.id).where(Response.survey_id == survey.id)
         held = set((await conn.execute(
-            select(Answer.question_id).distinct()
-            .where(Answer.response_id.in_(select(Response.id).where(Response.survey_id == survey.id)))
+            select(Answer.question_id).distinct().where(Answer.response_id.in_(ours))
         )).scalars())
-    extra: dict[str, object] = {}
+        choice_ids = [q.id for q in survey.questions if q.options]
+        chosen: dict[str, set[str]] = {}
+        if choice_ids:
+            for qid, option_id in await conn.execute(
+                select(AnswerChoice.question_id, AnswerChoice.option_id).distinct()
+                .where(AnswerChoice.response_id.in_(ours), AnswerChoice.question_id.in_(choice_ids))
+            ):
+                chosen.setdefault(qid, set()).add(option_id)
+    gone_options = {qid: ids - set(current[qid].option_ids) - {OTHER} for qid, ids in chosen.items()}
+    extra: dict[str, Question] = {}
     note = translator(survey.default_language).gettext(REMOVED_NOTE)
-    for text in texts:  # newest first: a removed question keeps its last form
+    restored: dict[str, dict[str, Option]] = {}
+    for text in texts:  # newest first: a removed question or option keeps its last form
         for q in Survey.model_validate(json.loads(text)).questions:
             if q.id not in current and q.id in held and q.id not in extra:
                 extra[q.id] = q.model_copy(update={"text": f"{q.text} {note}", "number": None, "show_if": [],
                                                    "required": False})
-    if not extra:
+            for o in q.options:
+                if o.id in gone_options.get(q.id, ()) and o.id not in restored.setdefault(q.id, {}):
+                    restored[q.id][o.id] = o.model_copy(update={"text": f"{o.text} {note}"})
+    questions = [q.model_copy(update={"options": [*q.options, *restored[q.id].values()]}) if restored.get(q.id) else q
+                 for q in survey.questions]
+    if not extra and questions == survey.questions:
         return survey
-    return Survey.model_construct(survey=survey.survey, questions=[*survey.questions, *extra.values()])
+    return Survey.model_construct(survey=survey.survey, questions=[*questions, *extra.values()])

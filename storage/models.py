@@ -135,6 +135,12 @@ class Response(Base):
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     first_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The questionnaire's consent text version the respondent agreed to (None: no consent step, or before 0008).
+    consent_version: Mapped[str | None] = mapped_column(String(64))
+    # Timings (docs/researchers/quality.md): the question first shown among those not yet answered, and when.
+    # Copied to answers.shown_at when it is answered; redraws, reminders and Back keep it.
+    shown_question: Mapped[str | None] = mapped_column(String(64))
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     respondent: Mapped[Respondent] = relationship(back_populates="responses")
 
@@ -190,7 +196,8 @@ class Answer(Base):
     text: Mapped[str | None] = mapped_column(TypedText)
     other_text: Mapped[str | None] = mapped_column(TypedText)
     skipped: Mapped[bool] = mapped_column(Boolean, default=False)
-    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # the final answer (or Keep)
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first shown; None for answers before 0008
 
 
 class AnswerChoice(Base):
@@ -202,6 +209,16 @@ class AnswerChoice(Base):
     response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
     question_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     option_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ConsentDecline(Base):
+    """How many declined a survey's consent step (per consent version): a bare counter, nobody's id or time."""
+
+    __tablename__ = "consent_declines"
+
+    survey_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    consent_version: Mapped[str] = mapped_column(String(64), primary_key=True)
+    declines: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class ProcessedUpdate(Base):

@@ -251,7 +251,8 @@ async def _stream_rows(
     then the driver's (times as text, booleans as 0/1), which the streams above convert.
     """
     if conn.dialect.name == "sqlite":
-        compiled = stmt.compile(dialect=conn.dialect)
+        # render_postcompile: IN lists of literal ids (a resolved quality= filter) become part of the text.
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
         params = compiled.construct_params()
         args = tuple(params[name] for name in compiled.positiontup or ())
         raw = await conn.get_raw_connection()

@@ -28,6 +28,7 @@ from storage.models import (
     ProcessedUpdate,
     Respondent,
     Response,
+    as_utc,
     utcnow,
 )
 from storage.records import decode_choices, encode_choices
@@ -179,6 +180,12 @@ class Position:
     created: bool = False  # the response row does not exist yet
     restarted: bool = False  # all stored answers of the response are to be deleted
     changed: dict[str, Answer | None] = field(default_factory=dict)
+    consent_version: str | None = None  # set when the response starts: the consent text agreed to
+    # Timings (the rule is in docs/researchers/quality.md): the first unanswered question put on screen and when,
+    # and the first-shown time of each stored answer (None: stored before timings were kept).
+    shown_question: str | None = None
+    shown_at: datetime | None = None
+    answer_shown: dict[str, datetime | None] = field(default_factory=dict)
     language: str | None = None  # respondents.language (None: never set)
 
     @property
@@ -187,12 +194,25 @@ class Position:
         return self.created or self.version != self.read_version
 
     def advance(self, outcome: Outcome, now: datetime) -> None:
-        """Apply a flow outcome in memory: new position, changed answers, bumped version."""
+        """Apply a flow outcome in memory: new position, changed answers, bumped version, timings."""
+        for qid, answer in outcome.changed.items():
+            if answer is None:
+                self.answer_shown.pop(qid, None)
+            elif qid not in self.answer_shown:  # answered for the first time: shown when it was put on screen
+                self.answer_shown[qid] = self.shown_at if self.shown_question == qid else None
         self.progress = outcome.progress
         self.changed.update(outcome.changed)
         self.version += 1
+        self._shown(now)
         if outcome.kind == Kind.FINISHED:
             self.status, self.completed_at = COMPLETED, now
+
+    def _shown(self, now: datetime) -> None:
+        """Note when an unanswered question is first put on screen (a redraw or a return to it keeps the time)."""
+        assert self.progress is not None
+        current = self.progress.current
+        if current is not None and current not in self.progress.answers and current != self.shown_question:
+            self.shown_question, self.shown_at = current, now
 
     def begin(self, survey: Survey, first: str | None, now: datetime) -> None:
         """Start the response (or start it over): no answers, first question, version bumped."""
@@ -202,9 +222,12 @@ class Position:
             self.restarted = True
         self.progress = Progress(current=first)
         self.changed = {}
+        self.answer_shown = {}
+        self.shown_question = self.shown_at = None
         self.status, self.started_at, self.completed_at = IN_PROGRESS, now, None
         self.survey_version = survey.version
         self.version += 1
+        self._shown(now)
 
 
 def _insert_for(conn: Connection):
@@ -241,29 +264,33 @@ def load_positions(conn: Connection, survey_id: str, user_keys: list[str]) -> di
     r, s = _RESPONDENTS, _RESPONSES
     rows = conn.execute(
         select(r.c.user_key, r.c.id, r.c.language, s.c.id, s.c.status, s.c.version, s.c.current_question, s.c.draft,
-               s.c.draft_other, s.c.awaiting_other)
+               s.c.draft_other, s.c.awaiting_other, s.c.shown_question, s.c.shown_at, s.c.consent_version)
         .select_from(r.outerjoin(s, and_(s.c.respondent_id == r.c.id, s.c.survey_id == survey_id)))
         .where(r.c.user_key.in_(user_keys))
     )
     positions: dict[str, Position] = {}
     by_response: dict[int, Position] = {}
-    for key, rid, language, sid, status, version, current, draft, draft_other, awaiting in rows:
+    for key, rid, language, sid, status, version, current, draft, draft_other, awaiting, shown_q, shown_at, consent in rows:
         pos = Position(rid, language=language)
         if sid is not None:
-            pos = Position(rid, sid, status, version, language=language, read_version=version, progress=Progress(
-                current=current, answers={}, draft=decode_choices(draft), draft_other=draft_other, awaiting_other=bool(awaiting)))
+            pos = Position(rid, sid, status, version, read_version=version, progress=Progress(
+                current=current, answers={}, draft=decode_choices(draft), draft_other=draft_other, awaiting_other=bool(awaiting)),
+                shown_question=shown_q, shown_at=as_utc(shown_at), consent_version=consent, language=language)
             by_response[sid] = pos
         positions[key] = pos
     if by_response:
         a = _ANSWERS
         rows = conn.execute(
-            select(a.c.response_id, a.c.question_id, a.c.choices, a.c.number, a.c.text, a.c.other_text, a.c.skipped)
+            select(a.c.response_id, a.c.question_id, a.c.choices, a.c.number, a.c.text, a.c.other_text, a.c.skipped,
+                   a.c.shown_at)
             .where(a.c.response_id.in_(list(by_response)))
         )
-        for sid, qid, ch, num, txt, oth, sk in rows:
-            by_response[sid].progress.answers[qid] = Answer(
+        for sid, qid, ch, num, txt, oth, sk, shown in rows:
+            pos = by_response[sid]
+            pos.progress.answers[qid] = Answer(
                 option_ids=decode_choices(ch), number=num, text=txt, other_text=oth, skipped=bool(sk)
             )
+            pos.answer_shown[qid] = as_utc(shown)
     return positions
 
 
@@ -291,6 +318,8 @@ _POSITION_VALUES = {
     "draft_other": bindparam("b_other"),
     "awaiting_other": bindparam("b_awaiting"),
     "updated_at": bindparam("b_now"),
+    "shown_question": bindparam("b_shown_q"),
+    "shown_at": bindparam("b_shown_at"),
 }
 _VERSION_CHECKED = update(_RESPONSES).where(
     _RESPONSES.c.id == bindparam("b_id"), _RESPONSES.c.version == bindparam("b_read")
@@ -298,7 +327,7 @@ _VERSION_CHECKED = update(_RESPONSES).where(
 # A restart also sets the start time and the questionnaire version; an ordinary change keeps them.
 _UPDATE_POSITION = _VERSION_CHECKED.values(
     **_POSITION_VALUES, started_at=bindparam("b_started"), survey_version=bindparam("b_survey_version"),
-    definition_id=bindparam("b_definition"),
+    definition_id=bindparam("b_definition"), consent_version=bindparam("b_consent"),
 )
 _UPDATE_POSITION_KEEP_START = _VERSION_CHECKED.values(**_POSITION_VALUES)
 _DELETE_ANSWER = delete(_ANSWERS).where(
@@ -315,6 +344,7 @@ def _position_row(p: Position, now: datetime) -> dict[str, Any]:
         "b_completed": p.completed_at, "b_current": p.progress.current, "b_draft": encode_choices(p.progress.draft),
         "b_other": p.progress.draft_other, "b_awaiting": p.progress.awaiting_other, "b_now": now,
         "b_started": p.started_at, "b_survey_version": p.survey_version, "b_definition": p.definition_id,
+        "b_shown_q": p.shown_question, "b_shown_at": p.shown_at, "b_consent": p.consent_version,
     }
 
 
@@ -332,7 +362,7 @@ def _update_checked(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> 
             raise StaleWrite(f"response {row['b_id']} changed concurrently")
 
 
-def save_positions(conn: Connection, survey: Survey, positions: list[Position]) -> None:
+def save_positions(conn: Connection, survey: Survey, positions: list[Position], now: datetime | None = None) -> None:
     """Write every changed position: new responses, version-checked updates, then the changed answers.
 
     The UPDATE ... WHERE version = <read version> refuses a response another process changed since
@@ -341,7 +371,7 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position]) 
     dirty = [p for p in positions if p.dirty]
     if not dirty:
         return
-    now = utcnow()
+    now = now or utcnow()
     created = [p for p in dirty if p.created]
     if created:
         s = _RESPONSES
@@ -350,7 +380,8 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position]) 
              "status": p.status, "started_at": p.started_at, "completed_at": p.completed_at, "updated_at": now,
              "current_question": p.progress.current, "draft": encode_choices(p.progress.draft),
              "draft_other": p.progress.draft_other, "awaiting_other": p.progress.awaiting_other, "version": p.version,
-             "definition_id": p.definition_id}
+             "definition_id": p.definition_id, "consent_version": p.consent_version,
+             "shown_question": p.shown_question, "shown_at": p.shown_at}
             for p in created
         ])
         ids = dict(conn.execute(select(s.c.respondent_id, s.c.id).where(
@@ -377,7 +408,7 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position]) 
             answers.append({
                 "response_id": p.response_id, "question_id": qid, "choices": encode_choices(ans.option_ids),
                 "number": ans.number, "text": ans.text, "other_text": ans.other_text, "skipped": ans.skipped,
-                "answered_at": now,
+                "answered_at": now, "shown_at": p.answer_shown.get(qid),
             })
             choices += [{"response_id": p.response_id, "question_id": qid, "option_id": o} for o in ans.option_ids]
     if answers:

@@ -25,6 +25,7 @@ SURVEY_TEXTS = ("title", "intro_text", "thanks_text", "reminder_text", "other_la
 QUESTION_TEXTS = ("text", "title", "heading", "hint", "other_label")
 OPTION_TEXTS = ("text",)
 SCALE_TEXTS = ("min_label", "max_label")
+CONSENT_TEXTS = ("text", "agree", "decline", "declined_text")  # survey.consent (its version is no text)
 
 # The header texts a file may leave out: msgids of the bot's catalogs, said in each language the catalogs have
 # (survey/i18n.py; a language without a catalog gets the default language's, else the English ones).
@@ -42,14 +43,15 @@ def builtin_texts(language: str) -> dict[str, str]:
     return {key: t.gettext(msgid) for key, msgid in BUILTIN_MSGIDS.items()}
 
 
-def _builtin_for(language: str, default: str) -> dict[str, str]:
+def builtin_for(language: str, default: str) -> dict[str, str]:
     """The texts in ``language`` when the bot's catalogs have it, else in ``default`` when they have that, else
     English."""
     if language.split("-")[0] in CATALOG_LANGUAGES:
         return builtin_texts(language.split("-")[0])
     return builtin_texts(default.split("-")[0] if default.split("-")[0] in CATALOG_LANGUAGES else "en")
 
-# ("survey", field) | ("question", qid, field) | ("option", qid, option id) | ("scale", qid, field)
+
+# ("survey", field) | ("consent", field) | ("question", qid, field) | ("option", qid, option id) | ("scale", qid, field)
 TextKey = tuple[str, ...]
 
 
@@ -76,6 +78,11 @@ def text_fields(raw: Any) -> Iterator[TextField]:
         for f in SURVEY_TEXTS:
             if meta.get(f) is not None:
                 yield TextField(("survey", f), ("survey", f), meta[f])
+        consent = meta.get("consent")
+        if isinstance(consent, dict):
+            for f in CONSENT_TEXTS:
+                if consent.get(f) is not None:
+                    yield TextField(("consent", f), ("survey", "consent", f), consent[f])
     questions = raw.get("questions")
     if not isinstance(questions, list):
         return
@@ -166,7 +173,7 @@ def resolve(raw: Any, language: str) -> Any:
             _set(out, field.path, pick(field.value, language, fallbacks))
     meta = out.get("survey")
     if isinstance(meta, dict):
-        for key, text in _builtin_for(language, langs[0]).items():
+        for key, text in builtin_for(language, langs[0]).items():
             meta.setdefault(key, text)
     return out
 

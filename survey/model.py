@@ -25,12 +25,16 @@ from pydantic import (
 )
 
 from survey import languages as lang
+from survey.i18n import N_, translator
 from survey.text import clip
 
 # Ids travel inside Telegram callback data (64 bytes at most), so they stay short and plain.
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 # The texts a questionnaire may leave out are msgids of the bot's catalogs (survey/i18n.py), said in each of its
 # languages (survey/languages.py builtin_texts).
+CONSENT_AGREE = N_("I agree, start")
+CONSENT_DECLINE = N_("I do not agree")
+CONSENT_DECLINED = N_("All right, thank you. We have stored nothing about you. If you change your mind, send /start.")
 DEFAULT_OTHER_LABEL = lang.BUILTIN_MSGIDS["other_label_default"]
 BUCKET_RE = re.compile(r"^(\d+)\s*(?:-\s*(\d+)|\+)$")
 
@@ -330,6 +334,24 @@ OTHER = "other"
 DEFAULT_REMINDER_TEXT = lang.BUILTIN_MSGIDS["reminder_text"]
 
 
+class Consent(_Strict):
+    """The consent step before the first question: its text, its two buttons, and the text's version.
+
+    With it, nothing about a respondent is stored before they agree; a decline only adds one to a counter.
+    """
+
+    text: Annotated[str, Field(min_length=1, max_length=3500), ONE_LANGUAGE]
+    # Unset: the bot's words in the questionnaire's default language (survey/i18n.py catalogs).
+    agree: Annotated[str, Field(min_length=1, max_length=40), ONE_LANGUAGE] = Field(
+        default_factory=lambda: translator(lang.DEFAULT_LANGUAGE).gettext(CONSENT_AGREE))
+    decline: Annotated[str, Field(min_length=1, max_length=40), ONE_LANGUAGE] = Field(
+        default_factory=lambda: translator(lang.DEFAULT_LANGUAGE).gettext(CONSENT_DECLINE))
+    # Stored with every response that agreed to it: change it whenever the text changes (any language's).
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    declined_text: Annotated[str, Field(min_length=1, max_length=1000), ONE_LANGUAGE] = Field(
+        default_factory=lambda: translator(lang.DEFAULT_LANGUAGE).gettext(CONSENT_DECLINED))
+
+
 class SurveyMeta(_Strict):
     """The questionnaire's header."""
 
@@ -355,6 +377,7 @@ class SurveyMeta(_Strict):
     opens_at: datetime | None = None
     closes_at: datetime | None = None
     quota: Annotated[int, Field(ge=1)] | None = None
+    consent: Consent | None = None  # ask for consent before the first question (and store nothing before it)
 
     @model_validator(mode="after")
     def _dates(self) -> SurveyMeta:
@@ -483,7 +506,11 @@ class Survey(_Strict):
             if q.scale is not None and (scale := update(q.scale, lang.SCALE_TEXTS, ("scale", q.id))):
                 changes["scale"] = q.scale.model_copy(update=scale)
             questions.append(q.model_copy(update=changes) if changes else q)
-        meta = self.survey.model_copy(update=update(self.survey, lang.SURVEY_TEXTS, ("survey",)))
+        meta_changes: dict[str, Any] = update(self.survey, lang.SURVEY_TEXTS, ("survey",))
+        consent = self.survey.consent
+        if consent is not None and (consent_texts := update(consent, lang.CONSENT_TEXTS, ("consent",))):
+            meta_changes["consent"] = consent.model_copy(update=consent_texts)
+        meta = self.survey.model_copy(update=meta_changes)
         out: Survey = self.model_copy(update={"survey": meta, "questions": questions})
         out._origin = self
         return out

@@ -9,21 +9,23 @@ differently from a form app (a randomized list shown in order). ``write_xlsform`
 
 from __future__ import annotations
 
+import json as json_module
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from pyxform.errors import PyXFormError
-from pyxform.xls2json import workbook_to_json
-from pyxform.xls2json_backends import DefinitionData, get_xlsform
+from typing import TYPE_CHECKING, Any
 
 from survey import xpath
 from survey.diagnostics import Finding, Positions, SheetRow
 from survey.model import ID_PATTERN, OTHER, Condition, QuestionType
 
+if TYPE_CHECKING:
+    from pyxform.xls2json_backends import DefinitionData
+
 XLSFORM_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv")
+# surveybot's own sheet: what XLSForm has no column for (scale labels, research metadata), one JSON per row.
+EXTENSION_SHEET = "surveybot"
 _ID = re.compile(ID_PATTERN)
 _CODE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
 _NAMED_CODE = re.compile(r"\(\s*([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*)\s*\)\s*$")
@@ -61,6 +63,7 @@ class _Form:
     types: dict[str, str]  # name (lowercase) -> the type as written
     choice_rows: dict[tuple[str, str], int]  # (list name, choice name) -> row
     problems: list[Finding]
+    has_settings: bool = False
 
 
 def is_xlsform(path: Path) -> bool:
@@ -116,11 +119,14 @@ def _read_rows(data: DefinitionData) -> _Form:
             if language_code(lang) is None:
                 problems.append(Finding(SheetRow(sheet, 1), f"column '{column}': the language '{lang.strip()}' has no "
                                                             f"code; write it like '{base.strip()}::English (en)'"))
-    return _Form(survey_rows, types, choice_rows, problems)
+    return _Form(survey_rows, types, choice_rows, problems, has_settings=bool(data.settings))
 
 
 def _parse_json(data: DefinitionData, form: _Form, stem: str) -> dict[str, Any] | None:
     """pyxform's JSON of the form; each error pyxform stops at is recorded and its row blanked, then again."""
+    from pyxform.errors import PyXFormError
+    from pyxform.xls2json import workbook_to_json
+
     for _ in range(100):
         try:
             return workbook_to_json(data, form_name=_safe_name(stem), fallback_form_name=_safe_name(stem),
@@ -147,6 +153,10 @@ def _safe_name(stem: str) -> str:
 def read_xlsform(path: Path) -> tuple[dict[str, Any], Positions, list[Finding], list[Finding]]:
     """An XLSForm as a questionnaire mapping, the sheet and row of its parts, the problems that refuse it, and
     the notes on what is read differently. Nothing here raises for the file's content."""
+    # pyxform (and the spreadsheet readers under it) takes a while to import: only when a form is read.
+    from pyxform.errors import PyXFormError
+    from pyxform.xls2json_backends import get_xlsform
+
     try:
         head = path.open("rb").read(8)
     except OSError as exc:
@@ -170,7 +180,52 @@ def read_xlsform(path: Path) -> tuple[dict[str, Any], Positions, list[Finding], 
         return {}, {}, form.problems, []
     builder = _Builder(json, form)
     raw = builder.build()
-    return raw, builder.positions, form.problems + builder.problems, builder.notes.items
+    problems = form.problems + builder.problems
+    if EXTENSION_SHEET in (data.sheet_names or []):
+        problems += _merge_extension(path, raw)
+    return raw, builder.positions, problems, builder.notes.items
+
+
+def _merge_extension(path: Path, raw: dict[str, Any]) -> list[Finding]:
+    """The ``surveybot`` sheet's values merged into the questionnaire (written by ``surveybot convert``)."""
+    import openpyxl  # pyxform's own reader of .xlsx, here for the one sheet pyxform leaves alone
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception:  # pyxform read it a moment ago; a sheet it cannot open again is just absent
+        return []
+    problems: list[Finding] = []
+    questions = {q.get("id"): q for q in raw.get("questions", [])}
+    try:
+        for number, cells in enumerate(book[EXTENSION_SHEET].iter_rows(min_row=2, values_only=True), start=2):
+            key, value = (list(cells) + [None, None])[:2]
+            if key is None:
+                continue
+            where = SheetRow(EXTENSION_SHEET, number)
+            try:
+                extra = json_module.loads(str(value))
+            except ValueError:
+                problems.append(Finding(where, f"{key}: the value is not JSON"))
+                continue
+            if not isinstance(extra, dict):
+                problems.append(Finding(where, f"{key}: the value is not a JSON object"))
+            elif key == "survey":
+                raw["survey"].update(extra)
+            elif str(key).startswith("question:") and str(key)[9:] in questions:
+                q = questions[str(key)[9:]]
+                if isinstance(extra.get("scale"), dict) and isinstance(q.get("scale"), dict):
+                    q["scale"].update(extra.pop("scale"))
+                for option in q.get("options", []):
+                    provenance = (extra.get("option_provenance") or {}).get(option.get("id"))
+                    if provenance:
+                        option["provenance"] = provenance
+                extra.pop("option_provenance", None)
+                q.update(extra)
+            else:
+                problems.append(Finding(where, f"'{key}' is not 'survey' or 'question:' and the id of a question"))
+    finally:
+        book.close()
+    return problems
 
 
 class _Builder:
@@ -277,9 +332,10 @@ class _Builder:
                 self.meta["version"] = int(version)
             else:
                 self.problems.append(Finding(settings, f"version '{version}' must be a whole number (1, 2, 2024061501)"))
-        for key in ("id", "title", "version", "language"):
-            self.positions[("survey", key)] = settings
-        self.positions[("survey",)] = settings
+        if self.form.has_settings:
+            for key in ("id", "title", "version", "language"):
+                self.positions[("survey", key)] = settings
+            self.positions[("survey",)] = settings
         self.walk(self.json.get("children", []), part=None, conditions=[])
         if self.pending_notes:
             self.meta["thanks_text"] = self.join_texts(self.pending_notes + [None])
@@ -316,7 +372,9 @@ class _Builder:
             relevant = self.condition(child)
             if relevant is False:
                 continue
-            here = conditions + ([relevant] if isinstance(relevant, Condition) else [])
+            # A relevant of several tests joined by `and` is a show_if list, as YAML writes it.
+            own = (relevant.all or [relevant]) if isinstance(relevant, Condition) else []
+            here = conditions + own
             if kind == "group":
                 if child.get("label") is not None:
                     self.pending_notes.append(self.text(child.get("label")))
@@ -403,7 +461,8 @@ class _Builder:
         for path in (("questions", index), *(("questions", index, key) for key in ("id", "text", "type"))):
             self.place(path, where)
         if label is None:
-            self.refuse(name, "the question has no label")
+            self.refuse(name, "the question has no label (its text)")
+            return
         hint = self.text(child.get("hint"))
         bind = child.get("bind") or {}
         if str(bind.get("required", "")).strip().lower() in ("yes", "true", "true()"):
@@ -513,6 +572,8 @@ def _lowered(expr: xpath.Expr) -> xpath.Expr:
             return xpath.Compare(op, _lowered(left), _lowered(right))  # type: ignore[arg-type]
         case xpath.Not(inner):
             return xpath.Not(_lowered(inner))
+        case xpath.Paren(inner):
+            return xpath.Paren(_lowered(inner))
         case xpath.Junction(op, parts):
             return xpath.Junction(op, tuple(_lowered(p) for p in parts))
         case _ as unreachable:

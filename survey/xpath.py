@@ -61,8 +61,13 @@ class Junction:
     parts: tuple[Expr, ...]
 
 
+@dataclass(frozen=True)
+class Paren:
+    inner: Expr  # written in parentheses: kept apart when tests are merged (see _joined)
+
+
 Term = Ref | Literal | CountSelected
-Expr = Selected | Compare | Not | Junction | Term
+Expr = Selected | Compare | Not | Junction | Paren | Term
 
 _TOKEN = re.compile(r"""
     \s*(?:
@@ -155,6 +160,7 @@ class _Parser:
             return left
         self.i += 1
         right = self.primary()
+        left, right = _bare(left), _bare(right)
         if not isinstance(left, Ref | Literal | CountSelected) or not isinstance(right, Ref | Literal | CountSelected):
             raise XPathError(f"'{tok[1]}' compares answers and values, not conditions")
         return Compare(tok[1], left, right)
@@ -175,7 +181,7 @@ class _Parser:
             self.i += 1
             inner = self.or_expr()
             self.take("punct", ")")
-            return inner
+            return Paren(inner)
         if kind == "name":
             self.i += 1
             self.take("punct", "(")
@@ -206,6 +212,12 @@ class _Parser:
         raise XPathError(f"unexpected {value!r}")
 
 
+def _bare(expr: Expr) -> Expr:
+    while isinstance(expr, Paren):
+        expr = expr.inner
+    return expr
+
+
 def parse(text: str) -> Expr:
     """The tree of an expression in the subset (XPathError otherwise)."""
     return _Parser(text).parse()
@@ -222,7 +234,7 @@ def references(expr: Expr) -> list[str]:
             return references(ref)
         case Compare(_, left, right):
             return references(left) + references(right)
-        case Not(inner):
+        case Not(inner) | Paren(inner):
             return references(inner)
         case Junction(_, parts):
             return [name for part in parts for name in references(part)]
@@ -285,11 +297,16 @@ TypeOf = Callable[[str], QuestionType | None]  # a question's type by name; None
 def to_condition(expr: Expr, type_of: TypeOf) -> Condition:
     """A ``relevant`` expression as a show_if condition (XPathError for what show_if cannot say)."""
     match expr:
+        case Paren(inner):
+            return to_condition(inner, type_of)
         case Junction(op, parts):
-            conditions = [to_condition(p, type_of).model_dump(by_alias=True, exclude_none=True) for p in parts]
-            return Condition.model_validate({"any" if op == "or" else "all": conditions})
+            return _joined(op, [(to_condition(p, type_of), isinstance(p, Paren)) for p in parts])
         case Not(inner):
-            return Condition.model_validate({"not": to_condition(inner, type_of).model_dump(by_alias=True, exclude_none=True)})
+            negated = to_condition(_bare(inner), type_of)
+            tests = negated.model_dump(exclude_none=True, exclude={"question"})
+            if negated.question is not None and list(tests) == ["any_of"]:
+                return Condition(question=negated.question, none_of=negated.any_of)  # none_of is "not any of"
+            return Condition.model_validate({"not": negated.model_dump(by_alias=True, exclude_none=True)})
         case Selected(ref, value):
             _choice(ref, type_of, "selected()")
             return Condition(question=ref.name, any_of=[value])
@@ -306,6 +323,34 @@ def to_condition(expr: Expr, type_of: TypeOf) -> Condition:
             raise XPathError("a question or value alone is not a condition: compare it (= != < > …)")
         case _ as unreachable:
             assert_never(unreachable)
+
+
+def _joined(op: str, conditions: list[tuple[Condition, bool]]) -> Condition:
+    """``or`` / ``and`` of conditions, said the way show_if says it: tests of the same question merged where that
+    means the same (``a = 'x' or a = 'y'`` is any_of [x, y]; ``a >= 1 and a <= 5`` is one test with min and max),
+    unless one is written in parentheses of its own."""
+    merged: list[Condition] = []
+    apart = True
+    for cond, parenthesized in conditions:
+        last = merged[-1] if merged and not apart and not parenthesized else None
+        apart = parenthesized
+        if last is not None and last.question is not None and last.question == cond.question:
+            a = last.model_dump(exclude_none=True, exclude={"question"})
+            b = cond.model_dump(exclude_none=True, exclude={"question"})
+            if op == "or" and list(a) == list(b) == ["any_of"]:
+                merged[-1] = Condition(question=cond.question, any_of=[*a["any_of"], *b["any_of"]])
+                continue
+            if op == "and" and not set(a) & set(b):
+                merged[-1] = Condition(question=cond.question, **a, **b)
+                continue
+            if op == "and" and list(a) == list(b) == ["none_of"]:
+                merged[-1] = Condition(question=cond.question, none_of=[*a["none_of"], *b["none_of"]])
+                continue
+        merged.append(cond)
+    if len(merged) == 1:
+        return merged[0]
+    return Condition.model_validate({"any" if op == "or" else "all": [c.model_dump(by_alias=True, exclude_none=True)
+                                                                       for c in merged]})
 
 
 def _known(ref: Ref, type_of: TypeOf) -> QuestionType:
@@ -336,7 +381,8 @@ def _compare(ref: Ref, op: str, lit: Literal, type_of: TypeOf) -> Condition:
         value = str(lit.value) if isinstance(lit.value, str) else f"{lit.value:g}"
         return Condition(question=ref.name, any_of=[value]) if op == "=" else Condition(question=ref.name, none_of=[value])
     if qtype == QuestionType.MULTIPLE:
-        raise XPathError(f"${{{ref.name}}} is a select_multiple question: write selected(${{{ref.name}}}, 'x')")
+        shown = lit.value if isinstance(lit.value, str) else f"{lit.value:g}"
+        raise XPathError(f"${{{ref.name}}} is a select_multiple question: write selected(${{{ref.name}}}, '{shown}')")
     raise XPathError(f"${{{ref.name}}} is a text question: only = '' and != '' (answered or not) are supported")
 
 
@@ -344,8 +390,9 @@ def bounds(expr: Expr) -> tuple[int | None, int | None]:
     """A ``constraint`` like ``. >= 1 and . <= 100`` as (min, max) of a whole number (XPathError otherwise)."""
     low: int | None = None
     high: int | None = None
+    expr = _bare(expr)
     parts = expr.parts if isinstance(expr, Junction) and expr.op == "and" else (expr,)
-    for part in parts:
+    for part in (_bare(p) for p in parts):
         if not isinstance(part, Compare):
             raise XPathError("only bounds like '. >= 1 and . <= 100' are supported in a constraint")
         left, op, right = part.left, part.op, part.right

@@ -161,6 +161,51 @@ async def insert_fixed(engine: AsyncEngine, survey: Survey) -> None:
         await conn.execute(insert(AnswerChoice), choices)
 
 
+async def insert_2020_copy(engine, survey) -> None:
+    """The paper data set: 99 completed responses whose answers to q1-q5 give exactly the counts and n the 2020
+    article published (the study's «ответы 99 респондентов»); the other questions are not reached."""
+    answers, choices = [], []
+    for qid in ("q01_who_does_accounting", "q02_am_functions", "q03_org_structure", "q04_subcontractors",
+                "q05_subcontractor_rating"):
+        q = survey.get(qid)
+        b = q.baseline
+        picks: dict[int, list] = {i: [] for i in range(1, b.n + 1)}
+        if q.type.value == "multiple_choice":
+            start = 0
+            for key, f in b.options.items():  # consecutive windows, so every respondent picks something
+                for k in range(f.count):
+                    picks[(start + k) % b.n + 1].append(key)
+                start = (start + f.count) % b.n
+        elif q.type.value == "single_choice":
+            i = 1
+            for key, f in b.options.items():
+                for _ in range(f.count):
+                    picks[i].append(key)
+                    i += 1
+        else:  # the scale: 3 x "1", 51 in 4-7, the other 12 on 2, 3 and 8-10
+            values = [1] * 3 + [4, 5, 6, 7] * 12 + [5, 6, 7] + [2, 3, 8, 9, 10, 10, 2, 3, 8, 9, 10, 9]
+            assert len(values) == b.n
+            picks = {i + 1: v for i, v in enumerate(values)}
+        for i in range(1, 100):
+            row = {"response_id": i, "question_id": qid, "choices": None, "number": None, "text": None,
+                   "other_text": None, "skipped": i > b.n, "answered_at": BASE}
+            if i <= b.n and isinstance(picks[i], int):
+                row["number"] = picks[i]
+            elif i <= b.n:
+                row["choices"] = ",".join(picks[i])
+                row["other_text"] = "свой ответ" if "other" in picks[i] else None
+                choices += [{"response_id": i, "question_id": qid, "option_id": o} for o in picks[i]]
+            answers.append(row)
+    async with engine.begin() as conn:
+        await conn.execute(insert(Respondent), [{"id": i, "user_key": f"w{i}", "first_seen": BASE} for i in range(1, 100)])
+        await conn.execute(insert(Response), [
+            {"id": i, "respondent_id": i, "survey_id": survey.id, "survey_version": 1, "status": COMPLETED,
+             "started_at": BASE + timedelta(minutes=i), "completed_at": BASE + timedelta(minutes=i + 5),
+             "updated_at": BASE, "awaiting_other": False, "version": 1} for i in range(1, 100)])
+        await conn.execute(insert(Answer), answers)
+        await conn.execute(insert(AnswerChoice), choices)
+
+
 def _ts(dt: datetime) -> str:
     # The storage format SQLAlchemy's SQLite DateTime writes.
     return dt.strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -411,7 +411,9 @@ async def test_scale_number_text_without_extras(tmp_path):
         assert await export_xlsx(eng, mini, buf) == 40
         wb = openpyxl.load_workbook(io.BytesIO(buf.getvalue()), read_only=True)
         data = list(wb["Ответы"].iter_rows(values_only=True))
-        assert data[0][-3:] == ("rate", "age", "note") and data[1][-1] == "+просто текст"
+        questions = data[0].index("rate")
+        assert data[0][questions:questions + 3] == ("rate", "age", "note") and data[1][questions + 2] == "+просто текст"
+        assert data[0][questions + 3] == "consent_version" and data[1][questions + 3] is None  # no consent step
     finally:
         await eng.dispose()
 

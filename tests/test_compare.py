@@ -7,13 +7,11 @@ import math
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import yaml
-from sqlalchemy import insert
 
 from analytics.compare import add_to_json, compare, render_comparison
 from analytics.compare_charts import comparison_chart
@@ -22,16 +20,16 @@ from analytics.significance import independence, two_proportions
 from analytics.summary import build_summary, summary_to_json
 from storage.db import create_engine
 from storage.migrate import upgrade
-from storage.models import COMPLETED, Answer, AnswerChoice, Respondent, Response
+from storage.models import Answer, AnswerChoice
 from survey.i18n import translator
 from survey.loader import SurveyError, bundled_survey_path, load_survey, parse_survey
+from tests.analytics_data import insert_2020_copy
 from tests.conftest import ADMIN_ID
 
 RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT.parent.parent / "shared" / "survey" / "published_2020.yaml"
-BASE = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -159,53 +157,6 @@ def test_chi_square_of_a_known_2x2_table():
     assert result.p_value == pytest.approx(math.erfc(2 / math.sqrt(2)), rel=1e-9)
     assert result.cramers_v == pytest.approx(0.2)  # sqrt(4 / 100)
     assert not result.unreliable
-
-
-# Data that reproduce the 2020 counts -----------------------------------------------------
-
-
-async def insert_2020_copy(engine, survey) -> None:
-    """99 completed responses whose answers to q1-q5 give exactly the 2020 counts and n."""
-    answers, choices = [], []
-    for qid in ("q01_who_does_accounting", "q02_am_functions", "q03_org_structure", "q04_subcontractors",
-                "q05_subcontractor_rating"):
-        q = survey.get(qid)
-        b = q.baseline
-        picks: dict[int, list] = {i: [] for i in range(1, b.n + 1)}
-        if q.type.value == "multiple_choice":
-            start = 0
-            for key, f in b.options.items():  # consecutive windows, so every respondent picks something
-                for k in range(f.count):
-                    picks[(start + k) % b.n + 1].append(key)
-                start = (start + f.count) % b.n
-        elif q.type.value == "single_choice":
-            i = 1
-            for key, f in b.options.items():
-                for _ in range(f.count):
-                    picks[i].append(key)
-                    i += 1
-        else:  # the scale: 3 x "1", 51 in 4-7, the other 12 on 2, 3 and 8-10
-            values = [1] * 3 + [4, 5, 6, 7] * 12 + [5, 6, 7] + [2, 3, 8, 9, 10, 10, 2, 3, 8, 9, 10, 9]
-            assert len(values) == b.n
-            picks = {i + 1: v for i, v in enumerate(values)}
-        for i in range(1, 100):
-            row = {"response_id": i, "question_id": qid, "choices": None, "number": None, "text": None,
-                   "other_text": None, "skipped": i > b.n, "answered_at": BASE}
-            if i <= b.n and isinstance(picks[i], int):
-                row["number"] = picks[i]
-            elif i <= b.n:
-                row["choices"] = ",".join(picks[i])
-                row["other_text"] = "свой ответ" if "other" in picks[i] else None
-                choices += [{"response_id": i, "question_id": qid, "option_id": o} for o in picks[i]]
-            answers.append(row)
-    async with engine.begin() as conn:
-        await conn.execute(insert(Respondent), [{"id": i, "user_key": f"w{i}", "first_seen": BASE} for i in range(1, 100)])
-        await conn.execute(insert(Response), [
-            {"id": i, "respondent_id": i, "survey_id": survey.id, "survey_version": 1, "status": COMPLETED,
-             "started_at": BASE + timedelta(minutes=i), "completed_at": BASE + timedelta(minutes=i + 5),
-             "updated_at": BASE, "awaiting_other": False, "version": 1} for i in range(1, 100)])
-        await conn.execute(insert(Answer), answers)
-        await conn.execute(insert(AnswerChoice), choices)
 
 
 @pytest.fixture

@@ -114,11 +114,11 @@ async def test_a_failing_transaction_is_retried_item_by_item(service, db_url, mo
     real_save = service_module.save_positions
     calls = []
 
-    def save_failing_once_for_batches(conn, survey, positions):
+    def save_failing_once_for_batches(conn, survey, positions, now=None):
         calls.append(len(positions))
         if len(positions) > 1:
             raise StaleWrite("simulated: another process changed a response")
-        return real_save(conn, survey, positions)
+        return real_save(conn, survey, positions, now)
 
     monkeypatch.setattr(service_module, "save_positions", save_failing_once_for_batches)
     states = await asyncio.gather(*(service.act(u, first_option(service), 1, update_id=30 + u) for u in (6401, 6402, 6403)))

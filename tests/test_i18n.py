@@ -91,6 +91,11 @@ def _docstring_nodes(tree: ast.AST) -> set[int]:
     return out
 
 
+# Linguistic data, not texts the bot says: the stop words of free-text answers that the duplicate-text flag ignores
+# (lower-case single words only, so a sentence slipped in there is still caught).
+WORD_LISTS = {"analytics/quality.py": re.compile(r"[а-яё]{1,12}")}
+
+
 def test_no_russian_string_literals_in_production_code():
     """The bot's Russian texts live in the ru catalog, the questionnaire's in survey/data/: a Cyrillic string
     literal anywhere else is a text that skipped the catalogs (docstrings and comments may quote them)."""
@@ -100,8 +105,9 @@ def test_no_russian_string_literals_in_production_code():
             tree = ast.parse(path.read_text(encoding="utf-8"))
             docs = _docstring_nodes(tree)
             for node in ast.walk(tree):
+                words = WORD_LISTS.get(str(path.relative_to(ROOT)))
                 if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
-                        and CYRILLIC.search(node.value)):
+                        and CYRILLIC.search(node.value) and not (words and words.fullmatch(node.value))):
                     wrong.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}")
     assert not wrong, f"{len(wrong)} Russian string literals outside the catalogs:\n" + "\n".join(wrong)
 

@@ -214,10 +214,11 @@ async def test_respondent_on_removed_question_finishes_and_counts_add_up(db_url,
     table = pd.read_csv(io.BytesIO(csv_bytes), encoding="utf-8-sig", dtype=str).set_index("respondent")
     columns = list(table.columns)
     assert "q_tools" in columns and columns.index("q_tools") > columns.index("q_wish")
-    # A removed option has no code any more: its id stands in the label column, the code cell is empty.
-    assert table.loc["7001", "q_tools"] == "Jira" and table.loc["7001", "q_role"] == "qa"
-    assert pd.isna(table.loc["7001", "q_role__code"])
-    assert table.loc["7002", "q_role"] == "qa" and pd.isna(table.loc["7002", "q_tools"])
+    # A removed option keeps its label from the stored questionnaire and gets a code after the current options
+    # (issue 21: before, its id stood in the label column and the code cell was empty).
+    assert table.loc["7001", "q_tools"] == "Jira" and table.loc["7001", "q_role"] == "Тестировщик (удалён из анкеты)"
+    assert table.loc["7001", "q_role__code"] == "3"
+    assert table.loc["7002", "q_role"] == "Тестировщик (удалён из анкеты)" and pd.isna(table.loc["7002", "q_tools"])
     # XLSX and SPSS keep it too, and the codebooks describe the removed question's column.
     named = dict(files)
     sheet = pd.read_excel(io.BytesIO(named["answers.xlsx"]), sheet_name="Ответы", dtype=str).set_index("respondent")

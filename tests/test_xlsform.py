@@ -176,3 +176,17 @@ def test_the_cli_refuses_a_bad_form_without_a_traceback(tmp_path):
     assert run.returncode == 2, run.stderr
     assert "Traceback" not in run.stderr
     assert f"{path}:survey:3: type geopoint is not supported in a chat survey" in run.stderr
+
+
+def test_run_refuses_a_bad_form_before_starting(tmp_path):
+    from tests.harness import E2E_TOKEN, ROOT
+
+    path = workbook(tmp_path / "form.xlsx", UNSUPPORTED, [["list_name", "name", "label"], ["c", "red", "Red"]], None)
+    db = tmp_path / "never.db"
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "BOT_TOKEN": E2E_TOKEN, "SURVEY_FILE": str(path),
+           "DATABASE_URL": f"sqlite+aiosqlite:///{db}", "TELEGRAM_API_URL": "http://127.0.0.1:9"}
+    run = subprocess.run([sys.executable, "-m", "bot.cli", "run"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.count(f"{path}:survey:") == 7
+    assert not db.exists()  # nothing started: no database was even created

@@ -1,6 +1,6 @@
 """The words after /stats and /export: what to show, for which respondents, crossed by what.
 
-    /stats [completed] [N | charts | funnel | 2020] [by Q] [where COND ...]
+    /stats [completed] [N | charts | funnel | quality | 2020] [by Q] [where COND ...]
     /export [csv | xlsx] [completed] [by Q] [where COND ...]
 
 ``where`` takes every following ``Q=V`` token (analytics.filters checks them against the
@@ -25,16 +25,18 @@ class View(StrEnum):
     CHARTS = "charts"
     FUNNEL = "funnel"
     COMPARE = "compare"  # the comparison with an earlier wave
+    QUALITY = "quality"  # the data-quality flags (analytics.quality)
 
 
-VIEWS = (View.CHARTS, View.FUNNEL)  # the views named by their own word
+VIEWS = (View.CHARTS, View.FUNNEL, View.QUALITY)  # the views named by their own word
 COMPARE = N_("compare")  # the word asking for the comparison; its translation in every catalog works too
+QUALITY = N_("quality")  # the word asking for the quality flags; likewise
 
 
 @functools.cache
-def compare_words() -> frozenset[str]:
-    """"compare" and its translation in every catalog (built at first use, not at import)."""
-    return frozenset({"compare"} | {translator(code).gettext(COMPARE).lower() for code in CATALOG_LANGUAGES})
+def words(msgid: str) -> frozenset[str]:
+    """A command word and its translation in every catalog ("compare", "сравнение"), built at first use."""
+    return frozenset({msgid} | {translator(code).gettext(msgid).lower() for code in CATALOG_LANGUAGES})
 
 
 class StatsArgsError(LocalizedError):
@@ -66,7 +68,7 @@ def parse_stats_args(args: list[str], survey: Survey, waves: list[str], formats:
     def set_view(new: View, word: str) -> None:
         nonlocal view
         if view != View.SUMMARY:
-            raise StatsArgsError(N_("one request takes only one of: N, charts, funnel, compare (extra: «{word}»)"),
+            raise StatsArgsError(N_("one request takes only one of: N, charts, funnel, quality, compare (extra: «{word}»)"),
                                  word=word)
         view = new
 
@@ -95,9 +97,11 @@ def parse_stats_args(args: list[str], survey: Survey, waves: list[str], formats:
             chosen.append(low)
         elif formats:
             raise StatsArgsError(N_("an unknown word «{word}»"), word=word)
+        elif low in words(QUALITY):
+            set_view(View.QUALITY, word)
         elif low in VIEWS:
             set_view(View(low), word)
-        elif low in compare_words() or (low in waves):
+        elif low in words(COMPARE) or (low in waves):
             set_view(View.COMPARE, word)
             fields["wave"] = low if low in waves else (waves[0] if waves else None)
         elif low.isdigit() or word in question_ids:

@@ -15,7 +15,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filt
 
 from analytics import jobs
 from bot import callbacks
-from bot.admin import field, stats, testmode
+from bot.admin import field, report, stats, testmode
 from bot.admin.language import admin_language
 from bot.context import Context
 from bot.respondent.language import bot_commands
@@ -31,6 +31,7 @@ def add_admin_handlers(app: Application) -> None:
     only = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & admins
     app.add_handler(CommandHandler("stats", stats.stats, filters=only))
     app.add_handler(CommandHandler("export", stats.export, filters=only))
+    app.add_handler(CommandHandler("report", report.report, filters=only))
     app.add_handler(CallbackQueryHandler(stats.stats_button, pattern=f"^{callbacks.STATS_PREFIX}"))
     field.add_field_handlers(app, only)
     testmode.add_test_handlers(app, only)
@@ -40,7 +41,8 @@ async def register_admin_commands(app: Application, respondent_commands: tuple[t
     """Show the admin commands in the menu of the admins' chats only (in ADMIN_LANGUAGE, else the language an
     admin without a Telegram language would read: the admin's Telegram language is known only from an update)."""
     t = translator(admin_language(app.bot_data, None))
-    menu = bot_commands(t, respondent_commands + stats.ADMIN_COMMANDS + field.FIELD_COMMANDS + testmode.TEST_COMMANDS)
+    menu = bot_commands(t, respondent_commands + stats.ADMIN_COMMANDS + report.REPORT_COMMANDS + field.FIELD_COMMANDS
+                        + testmode.TEST_COMMANDS)
     for admin_id in sorted(app.bot_data.settings.admin_ids):
         try:
             await app.bot.set_my_commands(menu, scope=BotCommandScopeChat(admin_id))

@@ -7,8 +7,10 @@ each handler (buttons too); everyone else gets exactly the unknown-command reply
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from html import escape
+from types import ModuleType
 from typing import assert_never
 
 from telegram import (
@@ -19,10 +21,12 @@ from telegram import (
 )
 from telegram.constants import ChatType, ParseMode
 
-from analytics import charts, jobs, summary_text
+from analytics import jobs, summary_text
 from analytics.compare import baseline_waves
 from analytics.crosstab import CrosstabError, resolve_banner
 from analytics.filters import Filter, FilterError, parse_filter
+from analytics.quality import QualityRules
+from analytics.quality_text import build_quality, render_quality
 from analytics.summary import Summary, build_summary
 from bot import callbacks
 from bot.admin import analysis
@@ -41,7 +45,7 @@ from survey.i18n import N_, LocalizedError, Translator, translator
 log = logging.getLogger(__name__)
 
 ADMIN_COMMANDS = (
-    ("stats", N_("Summary: /stats [completed | N | charts | funnel | 2020] [by M] [where 11=2]")),
+    ("stats", N_("Summary: /stats [completed | N | charts | funnel | quality | 2020] [by M] [where 11=2]")),
     ("export", N_("Export: /export [csv | xlsx | sav] [completed] [by M] [where 11=2]")),
 )
 STATS_USAGE = N_(
@@ -50,6 +54,8 @@ STATS_USAGE = N_(
     "<b>/stats N</b> — question N in detail (and every «other» answer)\n"
     "<b>/stats charts</b> — charts of the questions\n"
     "<b>/stats funnel</b> — the completion funnel\n"
+    "<b>/stats quality</b> — the quality of the answers: too fast, identical ratings, repeated texts; "
+    "<b>/stats where quality=ok</b> — the summary without flagged questionnaires\n"
     "<b>/stats 2020</b> — comparison with the 2020 wave (z-test / Fisher's test)\n"
     "<b>/stats where 11=2</b> — only those who answered question 11 with option 2 (11=2,5 · 11=other · 12=1-50 · "
     "source=channel_post; conditions separated by spaces — all at once); works with every kind of /stats and with "
@@ -116,11 +122,16 @@ async def _bad_request(t: Translator, context: Context, chat_id: int, exc: Local
     await context.bot.send_message(chat_id, f"{text}\n\n{t.gettext(STATS_USAGE)}", parse_mode=ParseMode.HTML)
 
 
+def quality_rules(context: Context) -> QualityRules:
+    """The data-quality thresholds (QUALITY_SPEEDER_RATIO)."""
+    return QualityRules(speeder_ratio=context.bot_data.settings.quality_speeder_ratio)
+
+
 def _parse(context: Context, formats: tuple[str, ...] = ()) -> tuple[StatsRequest, Filter | None]:
     """The command's words as a request and its filter; StatsArgsError / FilterError when invalid."""
     survey = context.bot_data.survey
     request = parse_stats_args(list(context.args or []), survey, baseline_waves(survey), formats)
-    return request, (parse_filter(request.where, survey) if request.where else None)
+    return request, (parse_filter(request.where, survey, quality_rules(context)) if request.where else None)
 
 
 @bulk_handler  # everything an admin gets waits for spare budget: respondents come first
@@ -141,6 +152,11 @@ async def stats(update: Update, context: Context) -> None:
         await _bad_request(t, context, chat_id, exc)
         return
     await context.bot.send_chat_action(chat_id, "typing")
+    if request.view == View.QUALITY and not test:  # a report of its own, not a view of the summary
+        view = await build_quality(context.bot_data.engine, context.bot_data.survey, quality_rules(context), where,
+                                   language=t.language)
+        await _send_html(context, chat_id, await asyncio.to_thread(render_quality, view))
+        return
     if request.banner is not None:
         if test:
             await context.bot.send_message(chat_id, t.gettext("«by» tables are not built for test answers: /stats test or "
@@ -171,6 +187,9 @@ async def stats(update: Update, context: Context) -> None:
             await send_funnel(context, chat_id, summary)
         case View.COMPARE:
             await analysis.send_comparison(context, chat_id, summary, request.wave)
+        case View.QUALITY:  # test runs: answered above for the real responses only
+            await context.bot.send_message(chat_id, t.gettext("Quality flags are computed for real questionnaires only: "
+                                                              "/stats quality."))
         case View.QUESTION:
             number = request.question
             try:
@@ -196,11 +215,18 @@ async def send_question(context: Context, chat_id: int, summary: Summary, number
         messages += await asyncio.to_thread(summary_text.render_other_texts, summary, question.id)
     await _send_html(context, chat_id, messages)
     caption = t.gettext("Filter: {filter}").format(filter=summary.filter) if summary.filter else None
+    charts = await _charts()
     if not charts.has_chart(question):
         await _send_answers_file(context, chat_id, summary, question)
         return
     chart = await asyncio.to_thread(charts.question_chart, question, _ordered(context, question.id), t)
     await context.bot.send_photo(chat_id, InputFile(chart, filename=f"q{number}.png"), caption=caption)
+
+
+async def _charts() -> ModuleType:
+    """analytics.charts, imported in a worker thread when a chart is first drawn: matplotlib costs ~1 s of start-up
+    (a third of it, measured for issue 23) and must not stall the event loop when it loads."""
+    return await asyncio.to_thread(importlib.import_module, "analytics.charts")
 
 
 def _ordered(context: Context, question_id: str) -> bool:
@@ -214,6 +240,7 @@ def _ordered(context: Context, question_id: str) -> bool:
 async def _send_answers_file(context: Context, chat_id: int, summary: Summary, question) -> None:
     """A text question's answers as a .txt document (a picture of free text says nothing)."""
     t = translator(summary.language)
+    charts = await _charts()
     content = await asyncio.to_thread(charts.answers_file, question, summary.filter, t)
     caption = f"{question.number}. {question.title}: " + t.gettext("answers ({count})").format(
         count=len(question.other_texts))
@@ -224,6 +251,7 @@ async def _send_answers_file(context: Context, chat_id: int, summary: Summary, q
 async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
     """One bar chart per question, as albums of up to ten photos."""
     t = translator(summary.language)
+    charts = await _charts()
     drawn = [q for q in summary.questions if charts.has_chart(q)]
     images = await asyncio.to_thread(lambda: [charts.question_chart(q, _ordered(context, q.id), t) for q in drawn])
     caption = t.gettext("Filter: {filter}").format(filter=summary.filter) if summary.filter else None
@@ -237,6 +265,7 @@ async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
     """The completion funnel as text and one chart."""
     await _send_html(context, chat_id, await asyncio.to_thread(summary_text.render_funnel, summary))
     t = translator(summary.language)
+    charts = await _charts()
     chart = await asyncio.to_thread(charts.funnel_chart, summary)
     caption = t.gettext("Filter: {filter}").format(filter=summary.filter) if summary.filter else None
     await context.bot.send_photo(chat_id, InputFile(chart, filename="funnel.png"), caption=caption)
@@ -292,7 +321,7 @@ async def send_exports(
                                             completed_only=completed_only, where=where,
                                             banner=banner if fmt == "xlsx" else None,
                                             tz_name=getattr(data.settings, "timezone", "Europe/Moscow"),
-                                            progress=note.tick)
+                                            progress=note.tick, quality_rules=quality_rules(context))
         caption = (t.gettext("Completed questionnaires only") if completed_only
                    else t.gettext("All questionnaires, unfinished ones included (the status column)"))
         if where is not None:
@@ -321,7 +350,7 @@ async def stats_button(update: Update, context: Context) -> None:
             await toast(update, t.gettext("The button is out of date: send /stats with the filter again"))
             return
     try:
-        where = parse_filter(list(words), context.bot_data.survey) if words else None
+        where = parse_filter(list(words), context.bot_data.survey, quality_rules(context)) if words else None
     except FilterError:
         await toast(update, t.gettext(screens.STALE_TOAST))  # the questionnaire changed under an old button
         return

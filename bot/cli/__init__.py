@@ -2,7 +2,7 @@
 
 - ``run``: the bot itself (the only command that imports telegram, when it runs);
 - ``questionnaire``: ``check-survey``, ``preview``, ``survey-schema`` (for questionnaire authors);
-- ``data``: ``stats``, ``export`` (for researchers at a terminal);
+- ``data``: ``stats``, ``export``, ``report`` (for researchers at a terminal);
 - ``database``: ``migrate``, ``backup``, ``migrate-db`` (for operators);
 - ``health``: ``health`` (is the running bot healthy?).
 

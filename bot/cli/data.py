@@ -1,4 +1,4 @@
-"""Commands for researchers at a terminal: ``stats`` and ``export``, read from the database without Telegram.
+"""Commands for researchers at a terminal: ``stats``, ``export`` and ``report``, read from the database without Telegram.
 
 Both only read: they refuse a database that does not exist instead of creating an empty one. The analytics
 modules (pandas, scipy, XlsxWriter) load when a command runs, not when the parser is built.
@@ -23,6 +23,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from analytics.compare import add_to_json, baseline_waves, compare, render_comparison
     from analytics.crosstab_render import render_table
     from analytics.filters import FilterError, parse_filter
+    from analytics.quality import QualityRules
     from analytics.summary import build_summary, summary_to_json
     from analytics.summary_text import render_summary
     from survey.i18n import translator
@@ -30,10 +31,15 @@ def cmd_stats(args: argparse.Namespace) -> int:
     settings = load_settings()
     check_url(settings.database_url, must_exist=True)  # reading must never create an empty database
     survey = load_survey(settings.survey_file)
+    rules = QualityRules(speeder_ratio=settings.quality_speeder_ratio)
     try:
-        where = parse_filter(args.where, survey) if args.where else None
+        where = parse_filter(args.where, survey, rules) if args.where else None
     except FilterError as exc:
         return fail(f"--where: {exc}")
+    if args.quality:
+        if args.compare or args.by:
+            return fail("--quality is a report of its own: without --compare and --by")
+        return _quality(settings, survey, rules, where, args.format)
     if args.compare and not baseline_waves(survey):
         return fail("--compare: the questionnaire has no baseline figures")
     if args.by:
@@ -72,6 +78,19 @@ def cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quality(settings, survey, rules, where, fmt: str) -> int:
+    """``stats --quality``: the data-quality flags, as text or JSON."""
+    from analytics.quality_text import build_quality, quality_to_json, render_quality
+
+    view = run_db(settings.database_url, lambda: with_engine(
+        settings.database_url, lambda engine: build_quality(engine, survey, rules, where)))
+    if fmt == "json":
+        print(json.dumps(quality_to_json(view), ensure_ascii=False, indent=2))
+    else:
+        print("\n\n".join(html_to_text(m) for m in render_quality(view)))
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a CSV, XLSX or SPSS export of the responses to a file, with its codebook."""
     from analytics.filters import FilterError, parse_filter
@@ -86,8 +105,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     check_url(settings.database_url, must_exist=True)  # reading must never create an empty database
     output = check_output(args.output)
     survey = load_survey(settings.survey_file)
+    from analytics.quality import QualityRules
+
+    rules = QualityRules(speeder_ratio=settings.quality_speeder_ratio)
     try:
-        where = parse_filter(args.where, survey) if args.where else None
+        where = parse_filter(args.where, survey, rules) if args.where else None
     except FilterError as exc:
         return fail(f"--where: {exc}")
 
@@ -98,7 +120,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         async def work(_engine) -> list[tuple[str, bytes]]:
             return await export_files(settings.database_url, survey, args.format, stem, completed_only=args.completed,
                                       where=where, banner=args.by if args.format == "xlsx" else None,
-                                      delimiter=delimiter, tz_name=settings.timezone, progress=tick)
+                                      delimiter=delimiter, tz_name=settings.timezone, progress=tick,
+                                      quality_rules=rules)
 
         files = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
     (_, content), *extra = files
@@ -111,12 +134,55 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the study as one self-contained HTML file (and a PDF beside it with --pdf)."""
+    from analytics import crosstab
+    from analytics.filters import FilterError, parse_filter
+    from analytics.report import ReportError, find_chromium, print_pdf, report_html
+
+    settings = load_settings()
+    check_url(settings.database_url, must_exist=True)  # reading must never create an empty database
+    output = check_output(args.output)
+    pdf = check_output(output.with_suffix(".pdf")) if args.pdf else None
+    if pdf is not None and find_chromium() is None:
+        return fail("--pdf needs Chromium (Debian: apt install chromium); without it, open the HTML in a browser "
+                    "and use Print → Save as PDF")
+    survey = load_survey(settings.survey_file)
+    try:
+        where = parse_filter(args.where, survey) if args.where else None
+    except FilterError as exc:
+        return fail(f"--where: {exc}")
+    if args.by:
+        try:
+            crosstab.resolve_banner(survey, args.by)
+        except crosstab.CrosstabError as exc:
+            return fail(f"--by: {exc}")
+
+    async def work(engine) -> bytes:
+        return await report_html(engine, survey, completed_only=args.completed, where=where, banner=args.by,
+                                 tz_name=settings.timezone)
+
+    content = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
+    write_output(output, content)
+    print(f"wrote {args.output} ({len(content):,} bytes)")
+    if pdf is not None:
+        try:
+            print_pdf(output, pdf)
+        except ReportError as exc:
+            return fail(str(exc))
+        print(f"wrote {pdf} ({pdf.stat().st_size:,} bytes)")
+    return 0
+
+
 def _stats_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--completed", action="store_true", help="completed responses only")
     parser.add_argument("--format", choices=("text", "json"), default="text", help="plain text (default) or JSON")
-    parser.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50 source=channel_post'")
+    parser.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50 source=channel_post quality=ok'")
     parser.add_argument("--compare", action="store_true", help="compare with the questionnaire's baseline wave")
     parser.add_argument("--by", metavar="Q", help="cross every question by question Q (number or id) or 'source'")
+    parser.add_argument("--quality", action="store_true",
+                        help="the data-quality flags (speeders, fast answers, straightlining, duplicate texts) "
+                             "and the flagged responses")
 
 
 def _export_arguments(parser: argparse.ArgumentParser) -> None:
@@ -127,9 +193,19 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
                         help="CSV for Excel in a Russian locale: ';' as the separator (UTF-8 with BOM as always)")
     parser.add_argument("-o", "--output", required=True, help="file to write")
     parser.add_argument("--completed", action="store_true", help="completed responses only")
-    parser.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50'")
+    parser.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50' or 'quality=ok'")
     parser.add_argument("--by", metavar="Q", help="XLSX: add a sheet with every question crossed by question Q")
     add_quiet(parser)
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", required=True, help="the HTML file to write, e.g. study.html")
+    parser.add_argument("--completed", action="store_true", help="completed responses only")
+    parser.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50 source=channel_post'")
+    parser.add_argument("--by", metavar="Q",
+                        help="add a segments appendix: every choice question crossed by question Q (number or id) or 'source'")
+    parser.add_argument("--pdf", action="store_true",
+                        help="also print it to a PDF beside the HTML (FILE.pdf) with headless Chromium, when installed")
 
 
 COMMANDS = [
@@ -139,7 +215,9 @@ COMMANDS = [
         "or in the stable JSON form. Refuses a database that does not exist instead of creating one.",
         "  surveybot stats\n"
         "  surveybot stats --completed --format json > summary.json\n"
-        "  surveybot stats --where '11=2' --by 1 --compare",
+        "  surveybot stats --where '11=2' --by 1 --compare\n"
+        "  surveybot stats --quality\n"
+        "  surveybot stats --where 'quality=ok'",
         _stats_arguments, cmd_stats,
     ),
     Command(
@@ -151,5 +229,16 @@ COMMANDS = [
         "  surveybot export --format sav -o answers.sav          # SPSS, R (haven), Stata, pandas\n"
         "  surveybot export --format csv --excel-ru --completed -o done.csv",
         _export_arguments, cmd_export,
+    ),
+    Command(
+        "report", "write the study as one HTML file",
+        "Write the study as one self-contained HTML file that opens offline in any browser: a title block, contents,\n"
+        "a section per part of the questionnaire (each question's chart, table of counts and shares, the baseline\n"
+        "wave beside it with its test), the fieldwork (funnel, reminders) and the method. Figures are those of\n"
+        "'surveybot stats --format json --compare'. Print → Save as PDF gives A4 pages, a part per page.",
+        "  surveybot report -o study.html\n"
+        "  surveybot report -o women.html --where '14=2' --by 11\n"
+        "  surveybot report -o study.html --completed --pdf      # study.pdf too, with headless Chromium",
+        _report_arguments, cmd_report,
     ),
 ]

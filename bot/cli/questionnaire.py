@@ -1,4 +1,4 @@
-"""Commands for questionnaire authors: ``check-survey``, ``preview`` and ``survey-schema``."""
+"""Commands for questionnaire authors: ``check-survey``, ``preview``, ``convert`` and ``survey-schema``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,18 @@ import argparse
 import asyncio
 import json
 import sys
+from pathlib import Path
 
-from bot.cli.common import EXIT_CHANGES, Command, check_output, shown_url, with_engine, write_output
+from bot.cli.common import (
+    EXIT_CHANGES,
+    Command,
+    OutputProblem,
+    check_output,
+    fail,
+    shown_url,
+    with_engine,
+    write_output,
+)
 from bot.settings import load_settings
 from survey.changes import blocking, report
 from survey.loader import check_survey_file, load_survey
@@ -55,6 +65,38 @@ def cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    """Convert a questionnaire between YAML and XLSForm (the output's suffix says which)."""
+    from survey.convert import to_yaml, write_xlsform
+    from survey.xlsform import is_xlsform
+
+    out = Path(args.output)
+    if out.suffix.lower() not in (*YAML_SUFFIXES, ".xlsx"):
+        return fail(f"cannot write {out}: give a file ending in .yaml, .yml (a YAML questionnaire) or .xlsx (an XLSForm)")
+    if out.resolve() == Path(args.file).resolve():
+        return fail(f"cannot write {out}: it is the file being converted")
+    check_output(out)
+    survey = load_survey(args.file)
+    if out.suffix.lower() == ".xlsx":
+        temporary = out.with_name(out.name + ".part")
+        try:
+            write_xlsform(survey, temporary)
+            temporary.replace(out)
+        except Exception as exc:  # OSError, or XlsxWriter's own FileCreateError
+            raise OutputProblem(f"cannot write {out}: {exc}") from None
+        finally:
+            temporary.unlink(missing_ok=True)
+    else:
+        write_output(out, to_yaml(survey).encode("utf-8"))
+    kind = "an XLSForm" if is_xlsform(out) else "a YAML questionnaire"
+    languages = f" in {', '.join(survey.languages)}" if len(survey.languages) > 1 else ""
+    print(f"wrote {out}: {kind}, {len(survey.questions)} questions{languages}")
+    return 0
+
+
 def cmd_survey_schema(args: argparse.Namespace) -> int:
     """Print the questionnaire file's JSON Schema."""
     text = json.dumps(survey_json_schema(), ensure_ascii=False, indent=2) + "\n"
@@ -78,6 +120,11 @@ def _file_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file")
 
 
+def _convert_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="a questionnaire: YAML, or an XLSForm (.xlsx, .xls, .csv)")
+    parser.add_argument("-o", "--output", required=True, help="the file to write: .yaml/.yml or .xlsx")
+
+
 def _schema_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", help="write it to this file instead of stdout")
 
@@ -85,7 +132,8 @@ def _schema_arguments(parser: argparse.ArgumentParser) -> None:
 COMMANDS = [
     Command(
         "check-survey", "validate a questionnaire file",
-        "Validate a questionnaire YAML file and list every problem in it at once, each as FILE:LINE: text\n"
+        "Validate a questionnaire file (YAML, or an XLSForm: .xlsx, .xls, .csv) and list every problem in it at\n"
+        "once, each as FILE:LINE: text (FILE:SHEET:ROW: text for an XLSForm)\n"
         "(positions counted from 1, 'did you mean' for misspelt keys and values), or print OK.\n"
         "Warnings (a text missing in one of the questionnaire's languages) follow OK; --strict makes them problems.",
         "  surveybot check-survey my_survey.yaml\n"
@@ -98,6 +146,16 @@ COMMANDS = [
         "Print a questionnaire as a respondent sees it, question by question, without starting the bot.",
         "  surveybot preview my_survey.yaml",
         _file_argument, cmd_preview,
+    ),
+    Command(
+        "convert", "convert a questionnaire between YAML and XLSForm",
+        "Convert a questionnaire between our YAML and XLSForm (the spreadsheet form of ODK, KoboToolbox,\n"
+        "SurveyCTO and Ona), in either direction; the output's suffix says which. Every language goes with it.\n"
+        "The file is checked first, as by check-survey. What XLSForm has no column for (scale labels, research\n"
+        "metadata such as baselines) goes to an extra sheet named 'surveybot' that form apps ignore.",
+        "  surveybot convert my_survey.yaml -o my_survey.xlsx\n"
+        "  surveybot convert form.xlsx -o my_survey.yaml",
+        _convert_arguments, cmd_convert,
     ),
     Command(
         "survey-schema", "print the questionnaire file's JSON Schema (for editors)",

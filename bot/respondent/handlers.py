@@ -58,10 +58,10 @@ def said(context: Context, state: Reply, update: Update | None = None) -> Speech
     return speech(context.bot_data.survey, state.language or (telegram_language(update) if update else None))
 
 
-def state_screen(survey: Survey, state: Reply, zone: tzinfo = UTC) -> screens.Screen | None:
-    """The screen of where a respondent stands: the question, the thank-you, the intro, or why the survey does
-    not take them now (dates shown in ``zone``), in the respondent's language; None when the reply says nothing
-    of it (stale, duplicate)."""
+def state_screen(survey: Survey, state: Reply, zone: tzinfo = UTC, source: str | None = None) -> screens.Screen | None:
+    """The screen of where a respondent stands: the question, the thank-you, the intro (or consent step, keeping
+    the deep link ``source``), or why the survey does not take them now (dates shown in ``zone``), in the
+    respondent's language; None when the reply says nothing of it (stale, duplicate)."""
     t, survey = (s := speech(survey, state.language)).t, s.survey
     match state.standing:
         case Standing.CLOSED:
@@ -76,16 +76,16 @@ def state_screen(survey: Survey, state: Reply, zone: tzinfo = UTC) -> screens.Sc
         case Standing.COMPLETED:
             return screens.Screen(escape(t.gettext(screens.COMPLETED_TEXT)))
         case Standing.NEW:
-            return screens.intro_screen(t, survey)
+            return screens.start_screen(t, survey, source)
         case None:
             return None
         case _:
             assert_never(state.standing)
 
 
-async def show_state(context: Context, chat_id: int, state: Reply) -> None:
+async def show_state(context: Context, chat_id: int, state: Reply, source: str | None = None) -> None:
     """Send the screen of a state (the question, the thank-you or the intro) as a new message."""
-    screen = state_screen(context.bot_data.survey, state, context.bot_data.settings.zone())
+    screen = state_screen(context.bot_data.survey, state, context.bot_data.settings.zone(), source)
     if screen is not None:
         await send(context, chat_id, screen)
 
@@ -113,7 +113,7 @@ async def start(update: Update, context: Context) -> None:
                 await context.bot.send_message(chat_id, screens.grace_note(t, av, zone))
             await send(context, chat_id, screens.resume_screen(t, survey, state.answered, state.version))
         case Standing.NEW | Standing.COMPLETED | Standing.CLOSED | None:
-            await show_state(context, chat_id, state)
+            await show_state(context, chat_id, state, source)
         case _:
             assert_never(state.standing)
 
@@ -149,6 +149,8 @@ async def on_button(update: Update, context: Context) -> None:
             await forget_button(update, context, button)
         case callbacks.LanguageButton() as button:
             await language_button(update, context, button)
+        case callbacks.ConsentButton() as button:
+            await _consent_button(update, context, button)
         case callbacks.StatsButton() | None:  # not an admin's (or not private): forged or stale
             await toast(update, (await speech_of(update, context)).t.gettext(screens.STALE_TOAST))
         case unknown:
@@ -174,6 +176,37 @@ async def _menu_button(update: Update, context: Context, button: callbacks.MenuB
     screen = state_screen(context.bot_data.survey, state, context.bot_data.settings.zone())
     if screen is not None:  # the menu message becomes the question: one call, and its buttons are gone
         await edit_or_send(update, context, screen)
+
+
+async def _consent_button(update: Update, context: Context, button: callbacks.ConsentButton) -> None:
+    """«Agree» starts the response (the first thing stored about the respondent); «decline» adds one to the
+    declines' counter and stores nothing else; /start offers the choice again."""
+    data = context.bot_data
+    user_id = update.effective_user.id
+    s = speech(data.survey, telegram_language(update))  # not stored yet: their Telegram language
+    consent = s.survey.survey.consent
+    if consent is None:  # the questionnaire no longer asks for consent: the ordinary greeting
+        await toast(update)
+        await edit_or_send(update, context, screens.intro_screen(s.t, s.survey))
+        return
+    if button.agreed:
+        state = await data.service.show(user_id, consented=True, source=button.source, update_id=update.update_id,
+                                        language=telegram_language(update))
+        if state.result == Result.DUPLICATE:
+            await toast(update)
+            return
+        await toast(update)
+        screen = state_screen(data.survey, state, data.settings.zone())
+        if screen is not None:
+            await edit_or_send(update, context, screen)
+        return
+    state = await data.service.status(user_id)
+    if state.standing != Standing.NEW:  # already agreed and answering: /forget_me withdraws
+        await toast(update, s.t.gettext(screens.CONSENT_ALREADY_GIVEN))
+        return
+    await data.service.decline(update.update_id)
+    await toast(update)
+    await edit_or_send(update, context, screens.Screen(escape(consent.declined_text)))
 
 
 def refusal_toast(standing: Standing | None) -> str:

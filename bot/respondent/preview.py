@@ -68,7 +68,7 @@ def preview_lines(survey: Survey, language: str | None = None) -> list[str]:
     code = survey.language_for(language)
     t, survey = translator(code), survey.in_language(code)
     rule = "─" * 60
-    intro = screens.intro_screen(t, survey)
+    intro = screens.start_screen(t, survey)
     lines = [rule, _plain(intro.text), *_buttons(intro)]
     for q in survey.questions:
         screen = screens.question_screen(t, survey, Progress(current=q.id), version=0)

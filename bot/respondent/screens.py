@@ -247,6 +247,27 @@ def intro_screen(t: Translator, survey: Survey) -> Screen:
     return Screen(text, kb)
 
 
+def consent_screen(survey: Survey, source: str | None = None) -> Screen:
+    """The greeting with the consent text and its two buttons (instead of «Start» when the file has consent); the
+    texts are the questionnaire's, in the respondent's language."""
+    consent = survey.survey.consent
+    assert consent is not None
+    text = f"<b>{escape(survey.survey.title)}</b>\n\n"
+    if survey.survey.intro_text:
+        text += f"{escape(survey.survey.intro_text)}\n\n"
+    text += escape(consent.text)
+    kb = InlineKeyboardMarkup([
+        [InlineKeyboardButton(consent.agree, callback_data=callbacks.consent(True, source))],
+        [InlineKeyboardButton(consent.decline, callback_data=callbacks.consent(False))],
+    ])
+    return Screen(text, kb)
+
+
+def start_screen(t: Translator, survey: Survey, source: str | None = None) -> Screen:
+    """What a respondent who has not begun sees: the consent step when the file has one, else the intro."""
+    return intro_screen(t, survey) if survey.survey.consent is None else consent_screen(survey, source)
+
+
 def resume_screen(t: Translator, survey: Survey, answered: int, version: int) -> Screen:
     """/start during a survey: continue or start over."""
     text = t.gettext("You have an unfinished survey «{title}»: {answered} of {total} answered.\n\n"
@@ -263,6 +284,7 @@ def resume_screen(t: Translator, survey: Survey, answered: int, version: int) ->
 
 COMPLETED_TEXT = N_("You have already taken this survey — your answers are recorded. Thank you for taking part!")
 STALE_TOAST = N_("This question is no longer current")
+CONSENT_ALREADY_GIVEN = N_("Consent is already given. To withdraw it and delete your answers: /forget_me")
 RELOCATED = N_("The questionnaire was updated and this question is no longer in it — let us continue with the next one.")
 HELP_TEXT = N_(
     "This bot runs the survey «{title}».\n\n"

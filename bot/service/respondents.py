@@ -35,6 +35,7 @@ import asyncio
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -44,6 +45,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import field as field_store
+from storage.consent import count_decline
 from storage.db import BatchWriter, is_conflict, sessionmaker
 from storage.groupcommit import GroupCommit, Pending
 from storage.models import COMPLETED, utcnow
@@ -125,6 +127,7 @@ class Job:
     source: str | None = None
     restart: bool = False
     language: str | None = None  # the user's Telegram language_code: their language on first contact, if the survey has it
+    consented: bool = False  # SHOW: the respondent has just agreed to the questionnaire's consent text
 
 
 @dataclass
@@ -195,12 +198,14 @@ class SurveyService:
     def __init__(self, survey: Survey, engine: AsyncEngine, anonymity_key: str | None = None,
                  *, max_batch: int = 256, linger: float = 0.0, definition_id: int | None = None,
                  grace: timedelta = timedelta(hours=24), zone: tzinfo = UTC, shares: SurveyService | None = None,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | None = None, clock: Callable[[], datetime] = utcnow):
         """``definition_id``: survey_definitions.id of this questionnaire, stored with each response it starts;
         ``grace``/``zone``: CLOSE_GRACE and the zone of dates without one; ``shares``: another service of this
         process whose write lock and batch writer this one uses (the test copy shares the main service's);
-        ``metrics``: where transactions and stored answers are counted (None: not counted)."""
+        ``metrics``: where transactions and stored answers are counted (None: not counted); ``clock``: the time
+        stamped on what is stored (tests give a fixed one)."""
         self.survey = survey
+        self.clock = clock
         self.metrics = metrics
         self.engine = engine
         self.definition_id = definition_id
@@ -215,6 +220,10 @@ class SurveyService:
         self.writer = shares.writer if shares is not None else BatchWriter(engine)
         self._owns_writer = shares is None
         self.batches: GroupCommit[Job] = GroupCommit(self._commit, max_batch=max_batch, linger=linger)
+
+    def use_clock(self, clock: Callable[[], datetime]) -> None:
+        """Stamp what is stored with this clock from now on (tests script the time respondents take)."""
+        self.clock = clock
 
     def close(self) -> None:
         """Close the batch writer's own connections (call when the engine is disposed)."""
@@ -237,13 +246,36 @@ class SurveyService:
         return await self._submit(Job(JobKind.STATUS, self.key(user_id), update_id, source=source, language=language))
 
     async def show(self, user_id: int, expected_version: int | None = None, *, restart: bool = False,
-                   update_id: int | None = None, language: str | None = None) -> Reply:
+                   update_id: int | None = None, consented: bool = False, source: str | None = None,
+                   language: str | None = None) -> Reply:
         """Put the current question on screen again (starting or restarting the response when asked).
 
-        The version is bumped so that keyboards sent earlier stop working: only the newest one counts.
+        The version is bumped so that keyboards sent earlier stop working: only the newest one counts. With a
+        consent step, a response starts only with ``consented`` (the agree button; ``source`` is its deep link).
         """
         return await self._submit(Job(JobKind.SHOW, self.key(user_id), update_id, expected_version=expected_version,
-                                      restart=restart, language=language))
+                                      restart=restart, consented=consented, source=source,
+                                      language=language))
+
+    @property
+    def consent_version(self) -> str | None:
+        """The version of the questionnaire's consent text; None when it asks for no consent."""
+        consent = self.survey.survey.consent
+        return None if consent is None else consent.version
+
+    async def decline(self, update_id: int | None = None) -> bool:
+        """Count one decline of the consent step: a bare counter, nothing about who (False: a redelivered update)."""
+        version = self.consent_version
+        assert version is not None, "decline() needs a questionnaire with a consent block"
+
+        def work(conn: Connection) -> bool:
+            if update_id is not None and not claim_updates(conn, [update_id]):
+                return False
+            count_decline(conn, self.survey.id, version)
+            return True
+
+        async with self.write_lock:
+            return await self.writer.run(work)
 
     async def act(self, user_id: int, action: Action, expected_version: int | None = None,
                   update_id: int | None = None) -> Reply:
@@ -304,12 +336,15 @@ class SurveyService:
         # status and show create the respondent on first contact (with the source of the first request).
         new: dict[str, str | None] = {}
         languages: dict[str, str | None] = {}
+        # With a consent step, nobody is stored before agreeing: only the agree button (a consented SHOW) creates.
+        consent = self.consent_version is not None
         for j in jobs:
-            if j.kind != JobKind.ACT and j.key not in positions and (j.update_id is None or j.update_id in claimed):
+            if j.kind != JobKind.ACT and j.key not in positions and (j.update_id is None or j.update_id in claimed) \
+                    and (not consent or j.consented):
                 new.setdefault(j.key, j.source)
                 languages.setdefault(j.key, self.survey.language_for(j.language))
         positions |= add_respondents(conn, new, languages)
-        now = utcnow()
+        now = self.clock()
         relocated = self._relocate(positions, now)
         gate = _Gate(conn, self, now)
         results: list[JobResult] = []
@@ -336,7 +371,7 @@ class SurveyService:
                 results.append(result)
             except Exception as exc:
                 results.append(JobResult(error=exc, release=True))
-        save_positions(conn, self.survey, list(positions.values()))
+        save_positions(conn, self.survey, list(positions.values()), now)
         release_updates(conn, [j.update_id for j, d in zip(jobs, results) if d.release and j.update_id is not None])
         return results
 
@@ -363,10 +398,12 @@ class SurveyService:
             case JobKind.ACT:
                 return self._act_on(pos, job, now, gate)
             case JobKind.STATUS:
-                assert pos is not None  # status and show create the respondent
+                if pos is None:  # not stored: the questionnaire asks for consent first
+                    return JobResult(Reply(Result.APPLIED, Standing.NEW, availability=gate.availability))
                 return self._status_of(pos, job, now, gate)
             case JobKind.SHOW:
-                assert pos is not None
+                if pos is None:  # not stored and no consent given: the consent step comes first
+                    return JobResult(Reply(Result.REFUSED, Standing.NEW, availability=gate.availability), release=True)
                 return self._show_on(pos, job, now, gate)
             case _:
                 assert_never(job.kind)
@@ -386,9 +423,13 @@ class SurveyService:
             return JobResult(gate.closed(in_progress=exists), release=True)
         if exists and pos.status != COMPLETED and not gate.availability.may_continue(now):
             return JobResult(gate.closed(), release=True)
+        if not exists and self.consent_version is not None and not job.consented:
+            return JobResult(Reply(Result.REFUSED, Standing.NEW, availability=gate.availability), release=True)
         if not exists or job.restart:
             pos.begin(self.survey, flow.start(self.survey).current, now)
             pos.definition_id = self.definition_id
+            if not exists or job.consented:  # a restart keeps the consent given; a new response records it
+                pos.consent_version = self.consent_version
         elif pos.status == COMPLETED:
             return JobResult(Reply(Result.REFUSED, Standing.COMPLETED), release=True)
         else:

@@ -1,14 +1,14 @@
 """respondents remember the language the bot speaks to them
 
-Revision ID: 0008_respondent_language
-Revises: 0007
+Revision ID: 0009_respondent_language
+Revises: 0008_quality
 Create Date: 2026-12-07 11:30:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0008_respondent_language'
-down_revision = '0007'
+revision = '0009_respondent_language'
+down_revision = '0008_quality'
 branch_labels = None
 depends_on = None
 
