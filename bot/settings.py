@@ -63,7 +63,8 @@ class Settings(BaseSettings):
         Literal["ru", "en"] | None,
         Field(description="the language of the admins' texts (/stats, charts, cross-tabs, the funnel, /export, "
                           "field and test commands): `ru` or `en`; unset: each admin's Telegram language (English "
-                          "when it is neither), question and option labels in the questionnaire's default language"),
+                          "when it is another, the questionnaire's default language when Telegram does not say); "
+                          "question and option labels are in the questionnaire's default language"),
     ] = None
     anonymous: Annotated[bool, Field(description="store a keyed hash instead of the Telegram id")] = False
     anonymity_key: Annotated[
