@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, assert_never
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from analytics.charts import MULTI_NOTE
 from analytics.compare import PROVENANCE_NOTE, PROVENANCE_TAGS, TEST_NAMES, ComparedFigure, Comparison, compare, fmt_p
 from analytics.summary import QuestionSummary, Summary, build_summary, percent
 from analytics.summary_text import GROUP_NAMES, MULTIPLE_NOTE, fmt_decimal, fmt_duration, fmt_median, fmt_percent
@@ -227,6 +226,8 @@ def _question_view(report: Report, qs: QuestionSummary, index: int) -> QuestionV
 
 
 def _chart_caption(t: Translator, qs: QuestionSummary) -> str:
+    from analytics.charts import MULTI_NOTE  # matplotlib loads with the first report, not at the bot's start
+
     notes = [t.gettext("Base: those who answered the question, n = {n}").format(n=qs.n)]
     if qs.is_multiple:
         notes.append(t.gettext(MULTI_NOTE))
