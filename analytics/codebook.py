@@ -10,6 +10,8 @@
 * ``last_question``: the question a partial response stands at (empty for completed ones);
 * ``survey_version``: the questionnaire version the response was given under;
 * ``language``: the language the respondent took the survey in (a code of the questionnaire's languages);
+* ``<qid>_order`` (questions whose options are shown in random order, survey.randomize): the option ids in
+  the order the respondent saw them, comma-joined, «other» last; empty for answers stored before it was kept.
 * after the questions: ``consent_version`` (the consent text agreed to), ``<qid>__seconds`` (from the question's
   first showing to its final answer) and the data-quality flags ``quality_*`` (analytics.quality), all empty
   for responses stored before consent and timings were kept.
@@ -26,6 +28,7 @@ from typing import assert_never
 
 from survey.i18n import N_, Translator, translator
 from survey.model import OTHER, Question, QuestionType, Survey
+from survey.randomize import randomized
 
 OTHER_CODE = 97
 DEFAULT_TIMEZONE = "Europe/Moscow"
@@ -176,6 +179,23 @@ def question_variables(survey: Survey, q: Question) -> list[Variable]:
             assert_never(unreachable)
 
 
+def order_column(q: Question) -> str:
+    """The column of the order a question's options were shown in (questions shown in random order)."""
+    return f"{q.id}_order"
+
+
+def order_variables(survey: Survey, q: Question) -> list[Variable]:
+    """``<qid>_order`` for a question whose options are shown in random order (survey.randomize), else nothing."""
+    if not randomized(survey, q):
+        return []
+    number = survey.number(q.id)
+    # The words first: SPSS cuts long variable labels, and the question's text is in its own variables.
+    t = translator(survey.default_language)
+    label = f"{number}. " + t.gettext("The order the options were shown in (ids separated by commas, top to bottom; "
+                                      "«other» last): {question}").format(question=q.text)
+    return [Variable(order_column(q), number, label, VariableKind.TEXT, {})]
+
+
 def quality_variables(survey: Survey) -> list[Variable]:
     """The columns after the questions: the consent version, the seconds per question, the quality flags (labels in
     the questionnaire's default language)."""
@@ -216,7 +236,7 @@ def variables(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[Variable]
     """Every column of the coded export, in order."""
     out = base_variables(tz_name, translator(survey.default_language))
     for q in survey.questions:
-        out += question_variables(survey, q)
+        out += question_variables(survey, q) + order_variables(survey, q)
     return out + quality_variables(survey)
 
 
@@ -252,4 +272,8 @@ def codebook_rows(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[list]
     rows.append(["", None, t.gettext("Seconds per question and the quality flags are computed at export from the "
                                      "stored times of showing and answering; answers collected before they were kept "
                                      "have empty cells."), None, None, None])
+    if any(randomized(survey, q) for q in survey.questions):
+        rows.append(["", None, t.gettext("The options of questions with an <id>_order column were shown to each "
+                                         "respondent in their own random order (pinned ones in their places); codes "
+                                         "and 0/1 do not depend on the order."), None, None, None])
     return rows

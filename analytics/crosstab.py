@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, assert_never
 
-import numpy as np
 from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -290,6 +289,7 @@ def _cell(count: int, base: int, residual: float | None = None) -> Cell:
 
 
 def _build(t: Translator, survey: Survey, q: Question, banner: Banner, frames: dict[str, pd.DataFrame]) -> CrossTab:
+    import numpy as np  # loaded with the first test or table, not at the bot's start
     keys = [c.key for c in banner.columns]
     base_frame = frames["bases"][frames["bases"]["qid"] == q.id]
     base_row = _table(base_frame.assign(row="n"), "row", keys, ["n"]).iloc[0]

@@ -35,7 +35,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from analytics.cells import neutralize, neutralize_optional, verbatim, workbook, write_row
-from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes, quality_columns
+from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes, order_column, quality_columns
 from analytics.filters import Filter, resolve_filter
 from analytics.quality import Flag, QualityReport, QualityRules, read_quality
 from analytics.summary import Summary, as_float, build_summary
@@ -44,6 +44,7 @@ from storage.models import COMPLETED, Response
 from storage.records import AnswerRecord, ResponseBatch, ResponseRecord, ResponseSet, stream_responses
 from survey.i18n import Translator, translator
 from survey.model import OTHER, Question, QuestionType, Survey
+from survey.randomize import randomized
 
 RESPONSE_BATCH = 2_000
 ANSWER_BATCH = 20_000
@@ -151,6 +152,20 @@ def _question_columns(
             assert_never(unreachable)
 
 
+def _order_columns(
+    survey: Survey, q: Question, cols: list[str], build: Callable[[AnswerRecord | None], Cells]
+) -> tuple[list[str], Callable[[AnswerRecord | None], Cells]]:
+    """A question shown in random order gets ``<qid>_order``: its option ids in the order shown, comma-joined
+    (analytics.codebook ``order_variable``); empty for answers stored before the order was recorded."""
+    if not randomized(survey, q):
+        return cols, build
+
+    def with_order(a: AnswerRecord | None) -> Cells:
+        return [*build(a), ",".join(a.order) if a is not None and a.order else None]
+
+    return [*cols, order_column(q)], with_order
+
+
 class _Rows:
     """Turns a response and its answer rows into one list of cells."""
 
@@ -165,7 +180,8 @@ class _Rows:
         # response id -> (survey_version, current_question, consent_version), filled by _stream.
         self.extras: dict[int, tuple[int, str | None, str | None]] = {}
         self.quality: QualityReport | None = None  # filled by _stream
-        self.parts = [(q.id, *_question_columns(survey, q, as_text, guard)) for q in survey.questions]
+        self.parts = [(q.id, *_order_columns(survey, q, *_question_columns(survey, q, as_text, guard)))
+                      for q in survey.questions]
         self.question_ids = [q.id for q in survey.questions]
         self.columns = BASE_COLUMNS + [c for _, cols, _ in self.parts for c in cols] + quality_columns(survey)
         self.order = {q.id: i for i, q in enumerate(survey.questions)}
@@ -254,7 +270,8 @@ class _CsvLines:
         self.rows, self.delimiter = rows, delimiter
         self._special = (delimiter, '"', "\r", "\n")
         self.header = self.line(rows.columns)
-        self.questions = [(qid, build, {}) for qid, _, build in rows.parts]
+        self.questions: list[tuple[str, Callable[[AnswerRecord | None], Cells], dict[int, tuple[AnswerRecord | None, str]]]] = [
+            (qid, build, {}) for qid, _, build in rows.parts]
 
     def field(self, value: object) -> str:
         """One cell as csv.writer writes it: None empty, numbers by str(), a text quoted when it must be."""
@@ -281,12 +298,17 @@ class _CsvLines:
             get = answers.get
             for qid, build, cache in self.questions:
                 answer = get(qid)
-                hit = cache.get(answer)
-                if hit is None:
-                    hit = join([field(c) for c in build(answer)])
-                    if len(cache) < limit:
-                        cache[answer] = hit
-                parts.append(hit)
+                # Keyed by the record's identity (storage shares one record between equal answers): an int hash
+                # instead of hashing the whole record. The entry keeps the record, so its id is not reused while
+                # cached, and the identity is checked; an equal record that is another object just misses.
+                hit = cache.get(id(answer))
+                if hit is not None and hit[0] is answer:
+                    parts.append(hit[1])
+                    continue
+                encoded = join([field(c) for c in build(answer)])
+                if len(cache) < limit:
+                    cache[id(answer)] = (answer, encoded)
+                parts.append(encoded)
             parts += [field(c) for c in tail(response[0])]
             out.append(join(parts))
         out.append("")

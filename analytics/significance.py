@@ -20,8 +20,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
 
 ALPHA = 0.05
 RESIDUAL_LIMIT = 1.96
@@ -62,6 +65,7 @@ def _clean_p(p: float) -> float:
 
 def two_proportions(count1: int, n1: int, count2: int, n2: int) -> TestResult | None:
     """Equal proportions count1/n1 = count2/n2, two-sided: pooled z-test, or Fisher when expected < 5."""
+    import numpy as np  # loaded with the first test or table, not at the bot's start
     if n1 <= 0 or n2 <= 0 or not 0 <= count1 <= n1 or not 0 <= count2 <= n2:
         return None
     table = np.array([[count1, n1 - count1], [count2, n2 - count2]])
@@ -86,6 +90,7 @@ def _trim(table: np.ndarray) -> np.ndarray:
 
 def independence(table: np.ndarray) -> TestResult | None:
     """Chi-square test of independence of a contingency table (Fisher for a sparse 2×2); None if untestable."""
+    import numpy as np  # loaded with the first test or table, not at the bot's start
     table = _trim(np.asarray(table, dtype=float))
     if table.ndim != 2 or table.shape[0] < 2 or table.shape[1] < 2:
         return None
@@ -105,6 +110,7 @@ def independence(table: np.ndarray) -> TestResult | None:
 
 def adjusted_residuals(table: np.ndarray) -> np.ndarray:
     """Adjusted standardized residuals (O − E) / √(E (1 − row/N)(1 − col/N)); 0 where undefined."""
+    import numpy as np  # loaded with the first test or table, not at the bot's start
     observed = np.asarray(table, dtype=float)
     total = observed.sum()
     out = np.zeros_like(observed)
@@ -129,6 +135,7 @@ def mark(residual: float) -> str:
 
 def kruskal(groups: list[np.ndarray]) -> TestResult | None:
     """Kruskal–Wallis H test across groups of values (groups with no values are left out)."""
+    import numpy as np  # loaded with the first test or table, not at the bot's start
     groups = [np.asarray(g, dtype=float) for g in groups if len(g)]
     if len(groups) < 2:
         return None

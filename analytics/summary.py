@@ -168,6 +168,10 @@ class QuestionSummary:
     scale_max: int | None = None
     min_label: str | None = None
     max_label: str | None = None
+    # Carry-forward (options_from): the earlier question whose choices it offers; those with nothing to be
+    # offered were not asked it (counted in not_reached, not as skipped).
+    options_from: str | None = None
+    options_take: str = "selected"
 
     @property
     def is_choice(self) -> bool:
@@ -623,6 +627,8 @@ def _question_summary(survey: Survey, q: Question, figures: _Figures, base_count
         skipped=skipped,
         not_reached=max(0, base_count - n - skipped),
         other_texts=figures.texts.get(q.id, []),
+        options_from=q.options_from.question if q.options_from else None,
+        options_take=q.options_from.take if q.options_from else "selected",
     )
     match q.type:
         case QuestionType.SINGLE | QuestionType.MULTIPLE:

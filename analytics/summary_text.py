@@ -134,6 +134,11 @@ def _question_lines(q: QuestionSummary, *, t: Translator, detail: bool = False) 
         lines.append(f"<i>{escape(q.text)}</i>")
     lines.append(t.gettext("n = {n} (skipped: {skipped}, not reached: {not_reached})").format(
         n=q.n, skipped=q.skipped, not_reached=q.not_reached))
+    if q.options_from is not None:
+        which = t.gettext("the chosen ones") if q.options_take == "selected" else t.gettext("the ones not chosen")
+        lines.append("<i>" + t.gettext("Options — {which} in {source}; those who had nothing to be offered were not "
+                                       "asked: they are among «not reached», not among those who skipped.").format(
+            which=which, source=escape(q.options_from)) + "</i>")
     if not q.n:
         lines.append(t.gettext("No answers yet."))
         return lines

@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from storage import clock
+
 # Stable constraint names so the same migrations run on SQLite and PostgreSQL.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -34,8 +36,9 @@ COMPLETED = "completed"
 
 
 def utcnow() -> datetime:
-    """The current time in UTC (stored as timezone-aware)."""
-    return datetime.now(UTC)
+    """The current time in UTC (stored as timezone-aware), from the steady clock (storage/clock.py): a backward
+    step of the system clock does not move it."""
+    return clock.utcnow()
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -135,6 +138,9 @@ class Response(Base):
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     first_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The seed of this respondent's random orders of options and questions (survey.randomize); None for responses
+    # started before migration 0009, which use their id instead (storage.records.order_seed).
+    order_seed: Mapped[int | None] = mapped_column(BigInteger)
     # The questionnaire's consent text version the respondent agreed to (None: no consent step, or before 0008).
     consent_version: Mapped[str | None] = mapped_column(String(64))
     # Timings (docs/researchers/quality.md): the question first shown among those not yet answered, and when.
@@ -196,6 +202,9 @@ class Answer(Base):
     text: Mapped[str | None] = mapped_column(TypedText)
     other_text: Mapped[str | None] = mapped_column(TypedText)
     skipped: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The option ids in the order their buttons were shown, for questions shown in random order
+    # (storage.records.encode_choices); None otherwise and for answers stored before migration 0009.
+    option_order: Mapped[str | None] = mapped_column(Text)
     answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)  # the final answer (or Keep)
     shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # first shown; None for answers before 0008
 

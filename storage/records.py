@@ -2,9 +2,12 @@
 
 Nothing outside storage/ parses a column's stored form. Two encodings live here:
 
-* ``answers.choices`` and ``responses.draft`` hold option ids comma-joined (ids are
-  ``[a-z0-9_]``, so a comma never occurs inside one): ``encode_choices`` / ``decode_choices``,
-  and ``choices_include`` for SQL that must test the column without a join;
+* ``answers.choices``, ``answers.option_order`` (the order the buttons were shown in) and
+  ``responses.draft`` hold option ids comma-joined (ids are ``[a-z0-9_]``, so a comma never occurs
+  inside one): ``encode_choices`` / ``decode_choices``, and ``choices_include`` for SQL that must test
+  the column without a join;
+* ``responses.order_seed`` is the seed of a response's random orders; ``order_seed`` reads it (a response
+  started before it existed uses its own id, so its orders stay the same on every read);
 * times are stored in UTC (SQLite keeps naive text, PostgreSQL timestamptz): every time read
   through here is a timezone-aware UTC ``datetime`` (``as_utc``).
 
@@ -34,6 +37,7 @@ __all__ = [
     "choices_include",
     "decode_choices",
     "encode_choices",
+    "order_seed",
     "stream_responses",
 ]
 
@@ -67,6 +71,11 @@ def decode_choices(value: str | None) -> tuple[str, ...]:
         if len(_DECODED) < _DECODED_MAX:
             _DECODED[value] = hit
     return hit
+
+
+def order_seed(stored: int | None, response_id: int) -> int:
+    """The seed of a response's random orders: the stored one, or its id for responses started before seeds."""
+    return response_id if stored is None else stored
 
 
 def choices_include(option_id: str) -> ColumnElement[bool]:
@@ -133,6 +142,7 @@ class AnswerRecord(NamedTuple):
     text: str | None
     other_text: str | None
     skipped: bool
+    order: tuple[str, ...] = ()  # the option ids in the order shown, when shown in random order
 
 
 # Streams -------------------------------------------------------------------------------
@@ -170,8 +180,9 @@ class ResponseBatch:
                 row = answers[j][1:]
                 record = shared.get(row)
                 if record is None:
-                    qid, choices, number, text, other, skipped = row
-                    record = new(AnswerRecord, (qid, decode(choices), number, text, other, skipped == 1))
+                    qid, choices, number, text, other, skipped, order = row
+                    record = new(AnswerRecord, (qid, decode(choices), number, text, other, skipped == 1,
+                                                decode(order)))
                     if len(shared) >= _SHARED_MAX:
                         shared.clear()
                     shared[row] = record
@@ -212,6 +223,7 @@ async def stream_responses(
         AnswerRow.text,
         AnswerRow.other_text,
         AnswerRow.skipped,
+        AnswerRow.option_order,
     ).order_by(AnswerRow.response_id, AnswerRow.question_id)
     answer_rows = responses.restrict(answer_rows, AnswerRow.response_id)
     sqlite = conn.dialect.name == "sqlite"

@@ -31,7 +31,7 @@ from storage.models import (
     as_utc,
     utcnow,
 )
-from storage.records import decode_choices, encode_choices
+from storage.records import decode_choices, encode_choices, order_seed
 from survey.flow import Answer, Kind, Outcome, Progress
 from survey.model import Survey
 
@@ -65,11 +65,13 @@ class Repository:
                 AnswerRow.text,
                 AnswerRow.other_text,
                 AnswerRow.skipped,
+                AnswerRow.option_order,
             ).where(AnswerRow.response_id == response_id)
         )
         return {
-            qid: Answer(option_ids=decode_choices(ch), number=num, text=txt, other_text=oth, skipped=bool(sk))
-            for qid, ch, num, txt, oth, sk in rows
+            qid: Answer(option_ids=decode_choices(ch), number=num, text=txt, other_text=oth, skipped=bool(sk),
+                        order=decode_choices(order))
+            for qid, ch, num, txt, oth, sk, order in rows
         }
 
     async def mark_blocked(self, user_key: str, when: datetime | None = None) -> None:
@@ -214,13 +216,17 @@ class Position:
         if current is not None and current not in self.progress.answers and current != self.shown_question:
             self.shown_question, self.shown_at = current, now
 
-    def begin(self, survey: Survey, first: str | None, now: datetime) -> None:
-        """Start the response (or start it over): no answers, first question, version bumped."""
+    def begin(self, survey: Survey, first: str | None, now: datetime, seed: int = 0) -> None:
+        """Start the response (or start it over): no answers, first question, version bumped.
+
+        ``seed`` is stored with a new response; a response started over keeps the seed it has.
+        """
         if self.response_id is None and not self.created:
             self.created = True
         else:
             self.restarted = True
-        self.progress = Progress(current=first)
+            seed = self.progress.seed if self.progress is not None else seed
+        self.progress = Progress(current=first, seed=seed)
         self.changed = {}
         self.answer_shown = {}
         self.shown_question = self.shown_at = None
@@ -264,17 +270,20 @@ def load_positions(conn: Connection, survey_id: str, user_keys: list[str]) -> di
     r, s = _RESPONDENTS, _RESPONSES
     rows = conn.execute(
         select(r.c.user_key, r.c.id, r.c.language, s.c.id, s.c.status, s.c.version, s.c.current_question, s.c.draft,
-               s.c.draft_other, s.c.awaiting_other, s.c.shown_question, s.c.shown_at, s.c.consent_version)
+               s.c.draft_other, s.c.awaiting_other, s.c.shown_question, s.c.shown_at, s.c.consent_version,
+               s.c.order_seed)
         .select_from(r.outerjoin(s, and_(s.c.respondent_id == r.c.id, s.c.survey_id == survey_id)))
         .where(r.c.user_key.in_(user_keys))
     )
     positions: dict[str, Position] = {}
     by_response: dict[int, Position] = {}
-    for key, rid, language, sid, status, version, current, draft, draft_other, awaiting, shown_q, shown_at, consent in rows:
+    for key, rid, language, sid, status, version, current, draft, draft_other, awaiting, shown_q, shown_at, consent, seed \
+            in rows:
         pos = Position(rid, language=language)
         if sid is not None:
             pos = Position(rid, sid, status, version, read_version=version, progress=Progress(
-                current=current, answers={}, draft=decode_choices(draft), draft_other=draft_other, awaiting_other=bool(awaiting)),
+                current=current, answers={}, draft=decode_choices(draft), draft_other=draft_other,
+                awaiting_other=bool(awaiting), seed=order_seed(seed, sid)),
                 shown_question=shown_q, shown_at=as_utc(shown_at), consent_version=consent, language=language)
             by_response[sid] = pos
         positions[key] = pos
@@ -282,13 +291,14 @@ def load_positions(conn: Connection, survey_id: str, user_keys: list[str]) -> di
         a = _ANSWERS
         rows = conn.execute(
             select(a.c.response_id, a.c.question_id, a.c.choices, a.c.number, a.c.text, a.c.other_text, a.c.skipped,
-                   a.c.shown_at)
+                   a.c.shown_at, a.c.option_order)
             .where(a.c.response_id.in_(list(by_response)))
         )
-        for sid, qid, ch, num, txt, oth, sk, shown in rows:
+        for sid, qid, ch, num, txt, oth, sk, shown, order in rows:
             pos = by_response[sid]
             pos.progress.answers[qid] = Answer(
-                option_ids=decode_choices(ch), number=num, text=txt, other_text=oth, skipped=bool(sk)
+                option_ids=decode_choices(ch), number=num, text=txt, other_text=oth, skipped=bool(sk),
+                order=decode_choices(order),
             )
             pos.answer_shown[qid] = as_utc(shown)
     return positions
@@ -381,7 +391,7 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position], 
              "current_question": p.progress.current, "draft": encode_choices(p.progress.draft),
              "draft_other": p.progress.draft_other, "awaiting_other": p.progress.awaiting_other, "version": p.version,
              "definition_id": p.definition_id, "consent_version": p.consent_version,
-             "shown_question": p.shown_question, "shown_at": p.shown_at}
+             "shown_question": p.shown_question, "shown_at": p.shown_at, "order_seed": p.progress.seed}
             for p in created
         ])
         ids = dict(conn.execute(select(s.c.respondent_id, s.c.id).where(
@@ -408,7 +418,7 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position], 
             answers.append({
                 "response_id": p.response_id, "question_id": qid, "choices": encode_choices(ans.option_ids),
                 "number": ans.number, "text": ans.text, "other_text": ans.other_text, "skipped": ans.skipped,
-                "answered_at": now, "shown_at": p.answer_shown.get(qid),
+                "option_order": encode_choices(ans.order), "answered_at": now, "shown_at": p.answer_shown.get(qid),
             })
             choices += [{"response_id": p.response_id, "question_id": qid, "option_id": o} for o in ans.option_ids]
     if answers:

@@ -20,6 +20,7 @@ import yaml
 from survey import languages as lang
 from survey.i18n import language_name
 from survey.model import OTHER, Condition, Question, QuestionType, Survey, SurveyMeta
+from survey.randomize import randomized
 from survey.xlsform import EXTENSION_SHEET
 
 # Fields an XLSForm says in its own columns; the rest of a question goes to the extension sheet.
@@ -145,6 +146,9 @@ def _extension(q: Question, raw: dict[str, Any]) -> dict[str, Any]:
     provenance = {o["id"]: o["provenance"] for o in raw.get("options", []) if o.get("provenance")}
     if provenance:
         out["option_provenance"] = provenance
+    fixed = [o["id"] for o in raw.get("options", []) if o.get("fixed")]
+    if fixed:
+        out["option_fixed"] = fixed  # kept in place when the options are shuffled (survey.randomize)
     return out
 
 
@@ -192,7 +196,7 @@ def write_xlsform(survey: Survey, path: Path) -> None:
                 kind = "select_one" if q.type == QuestionType.SINGLE else "select_multiple"
                 or_other = q.other_allowed and q.other_label is None
                 row(f"{kind} {q.id}{' or_other' if or_other else ''}", q.id, qraw["text"], qraw.get("hint"),
-                    q.required, relevant)
+                    q.required, relevant, parameters="randomize=true" if randomized(survey, q) else "")
                 for option in qraw["options"]:
                     choice_rows.append([q.id, option["id"], *texts(option["text"])])
                 if q.other_allowed and not or_other:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import assert_never
 
-from survey.model import CHOICE_TYPES, OTHER, Condition, Question, QuestionType, Survey
+from survey import piping, randomize
+from survey.model import CHOICE_TYPES, OTHER, Condition, Option, Question, QuestionType, Survey
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,9 @@ class Answer:
     text: str | None = None
     other_text: str | None = None
     skipped: bool = False
+    # The option ids in the order the buttons were shown («other» last), for questions shown in random order;
+    # not part of what the answer is (equal answers shown in different orders are equal).
+    order: tuple[str, ...] = field(default=(), compare=False)
 
 
 SKIPPED = Answer(skipped=True)
@@ -37,6 +41,7 @@ class Progress:
     draft: tuple[str, ...] = ()  # multiple-choice selection not yet confirmed with "Готово"
     draft_other: str | None = None
     awaiting_other: bool = False
+    seed: int = 0  # the response's seed of every random order (survey.randomize)
 
     @property
     def finished(self) -> bool:
@@ -168,30 +173,53 @@ def condition_holds(cond: Condition, answers: dict[str, Answer]) -> bool:
 
 
 def is_visible(question: Question, answers: dict[str, Answer]) -> bool:
-    """Whether a question is shown, given the answers so far."""
-    return all(condition_holds(c, answers) for c in question.show_if)
+    """Whether a question is shown, given the answers so far (hidden by show_if, or nothing to carry forward)."""
+    return all(condition_holds(c, answers) for c in question.show_if) and not piping.not_applicable(question, answers)
 
 
-def next_question(survey: Survey, answers: dict[str, Answer], after: str | None) -> str | None:
-    """The first shown question after ``after`` (the first one when None); None at the end."""
-    start = 0 if after is None else survey.index(after) + 1
-    for q in survey.questions[start:]:
+def _index(order: list[Question], question_id: str) -> int:
+    for i, q in enumerate(order):
+        if q.id == question_id:
+            return i
+    raise KeyError(question_id)
+
+
+def next_question(survey: Survey, answers: dict[str, Answer], after: str | None, seed: int = 0) -> str | None:
+    """The first shown question after ``after`` (the first one when None) in the respondent's order; None at the end."""
+    order = randomize.question_order(survey, seed)
+    start = 0 if after is None else _index(order, after) + 1
+    for q in order[start:]:
         if is_visible(q, answers):
             return q.id
     return None
 
 
-def previous_question(survey: Survey, answers: dict[str, Answer], before: str) -> str | None:
-    """The last shown question before ``before``; None on the first."""
-    for q in reversed(survey.questions[: survey.index(before)]):
+def previous_question(survey: Survey, answers: dict[str, Answer], before: str, seed: int = 0) -> str | None:
+    """The last shown question before ``before`` in the respondent's order; None on the first."""
+    order = randomize.question_order(survey, seed)
+    for q in reversed(order[: _index(order, before)]):
         if is_visible(q, answers):
             return q.id
     return None
 
 
-def start(survey: Survey) -> Progress:
-    """Progress of a respondent who has just begun."""
-    return Progress(current=next_question(survey, {}, None))
+def shown_number(survey: Survey, question_id: str, seed: int = 0) -> int:
+    """The question's number as this respondent sees it: its place in their order when its part is shuffled."""
+    if survey.survey.randomize_questions and question_id in randomize.shuffled_questions(survey):
+        return _index(randomize.question_order(survey, seed), question_id) + 1
+    return survey.number(question_id)
+
+
+def shown_options(survey: Survey, q: Question, progress: Progress) -> list[Option]:
+    """The options of a choice question as this respondent sees them: their order, only those carried forward."""
+    options = randomize.option_order(survey, q, progress.seed)
+    ids = piping.offered(q, progress.answers)
+    return options if ids is None else [o for o in options if o.id in ids]
+
+
+def start(survey: Survey, seed: int = 0) -> Progress:
+    """Progress of a respondent who has just begun (``seed``: their random orders, see survey.randomize)."""
+    return Progress(current=next_question(survey, {}, None, seed), seed=seed)
 
 
 # Answer validation ----------------------------------------------------------------------
@@ -225,9 +253,19 @@ def other_text_limit(question: Question) -> int:
     return min(question.max_length, 500)
 
 
-def max_selected(question: Question) -> int:
-    """How many options a multiple-choice answer may have."""
-    return question.max_selected or len(question.options) + (1 if question.other_allowed else 0)
+def max_selected(question: Question, answers: dict[str, Answer] | None = None) -> int:
+    """How many options a multiple-choice answer may have (of those offered, given ``answers``)."""
+    ids = piping.offered(question, answers or {})
+    total = (len(question.options) if ids is None else len(ids)) + (1 if question.other_allowed else 0)
+    return min(question.max_selected, total) if question.max_selected else total
+
+
+def _offers(question: Question, answers: dict[str, Answer], option_id: str) -> bool:
+    """Whether the question offers this option now (it exists, and is carried forward if it must be)."""
+    if question.option(option_id) is None:
+        return False
+    ids = piping.offered(question, answers)
+    return ids is None or option_id in ids
 
 
 # Transitions ----------------------------------------------------------------------------
@@ -248,14 +286,27 @@ def _record(survey: Survey, progress: Progress, answer: Answer) -> Outcome:
     """Store the answer of the current question, drop answers hidden by it, and move on."""
     qid = progress.current
     assert qid is not None
+    q = survey.get(qid)
+    if randomize.randomized(survey, q):
+        answer = replace(answer, order=tuple(o.id for o in shown_options(survey, q, progress))
+                         + ((OTHER,) if q.other_allowed else ()))
     answers = dict(progress.answers)
+    before = answers.get(qid)
     answers[qid] = answer
     changed: dict[str, Answer | None] = {qid: answer}
-    for q in survey.questions[survey.index(qid) + 1 :]:
-        if q.id in answers and not is_visible(q, answers):
-            del answers[q.id]
-            changed[q.id] = None
-    nxt = next_question(survey, answers, qid)
+    # A later answer hidden now is dropped; a carry-forward answer whose offer changed with this answer is cleared
+    # so the respondent is asked it again; and so on down the line. (Piped texts just show the new answer.)
+    moved = set() if answer == before else {qid}
+    for later in survey.questions[survey.index(qid) + 1 :]:
+        if later.id not in answers:
+            continue
+        source = later.options_from.question if later.options_from is not None else None
+        stale = source in moved and piping.offered(later, progress.answers) != piping.offered(later, answers)
+        if stale or not is_visible(later, answers):
+            del answers[later.id]
+            changed[later.id] = None
+            moved.add(later.id)
+    nxt = next_question(survey, answers, qid, progress.seed)
     progress = _arrive(survey, replace(progress, answers=answers), nxt)
     return Outcome(Kind.FINISHED if nxt is None else Kind.ADVANCED, progress, changed)
 
@@ -271,7 +322,7 @@ def apply(survey: Survey, progress: Progress, action: Action) -> Outcome:
     q = survey.get(progress.current)
     match action:
         case Back():
-            prev = previous_question(survey, progress.answers, q.id)
+            prev = previous_question(survey, progress.answers, q.id, progress.seed)
             if prev is None:
                 return _reject(progress, Reason.FIRST_QUESTION)
             return Outcome(Kind.BACK, _arrive(survey, progress, prev))
@@ -317,7 +368,7 @@ def _answer(survey: Survey, progress: Progress, q: Question, action: Choose | Ty
         case QuestionType.SINGLE:
             if value is None:
                 return wrong_way
-            if q.option(value) is None:
+            if not _offers(q, progress.answers, value):
                 return _reject(progress, Reason.UNKNOWN_OPTION)
             return _record(survey, progress, Answer(option_ids=(value,)))
         case QuestionType.MULTIPLE:
@@ -349,13 +400,14 @@ def _answer(survey: Survey, progress: Progress, q: Question, action: Choose | Ty
 
 
 def _toggle(progress: Progress, q: Question, option_id: str) -> Outcome:
-    if q.type != QuestionType.MULTIPLE or q.option(option_id) is None:
+    if q.type != QuestionType.MULTIPLE or not _offers(q, progress.answers, option_id):
         return _reject(progress, Reason.UNKNOWN_OPTION)
     if option_id in progress.draft:
         draft = tuple(o for o in progress.draft if o != option_id)
     else:
-        if len(progress.draft) >= max_selected(q):
-            return _reject(progress, Reason.TOO_MANY, max_selected(q))
+        most = max_selected(q, progress.answers)
+        if len(progress.draft) >= most:
+            return _reject(progress, Reason.TOO_MANY, most)
         draft = progress.draft + (option_id,)
     return Outcome(Kind.REDRAW, replace(progress, draft=draft, awaiting_other=False))
 
@@ -363,7 +415,7 @@ def _toggle(progress: Progress, q: Question, option_id: str) -> Outcome:
 def _done(survey: Survey, progress: Progress, q: Question) -> Outcome:
     if q.type != QuestionType.MULTIPLE:
         return _reject(progress, Reason.UNKNOWN_OPTION)
-    least = q.min_selected or 1
+    least = min(q.min_selected or 1, max_selected(q, progress.answers))  # fewer may be carried forward
     if len(progress.draft) < least:
         return _reject(progress, Reason.TOO_FEW, least)
     order = q.option_ids + [OTHER]
@@ -379,8 +431,9 @@ def _typed(survey: Survey, progress: Progress, q: Question, text: str) -> Outcom
         if isinstance(cleaned, Reason):
             return _reject(progress, cleaned, limit)
         if q.type == QuestionType.MULTIPLE:
-            if OTHER not in progress.draft and len(progress.draft) >= max_selected(q):
-                return _reject(progress, Reason.TOO_MANY, max_selected(q))
+            most = max_selected(q, progress.answers)
+            if OTHER not in progress.draft and len(progress.draft) >= most:
+                return _reject(progress, Reason.TOO_MANY, most)
             draft = progress.draft if OTHER in progress.draft else progress.draft + (OTHER,)
             return Outcome(Kind.REDRAW, replace(progress, draft=draft, draft_other=cleaned, awaiting_other=False))
         return _record(survey, progress, Answer(option_ids=(OTHER,), other_text=cleaned))
@@ -397,7 +450,8 @@ def relocate(survey: Survey, progress: Progress) -> Progress:
     if progress.current is None:
         return progress
     if progress.current not in {q.id for q in survey.questions}:
-        shown = [q.id for q in survey.questions if is_visible(q, progress.answers)]
+        order = randomize.question_order(survey, progress.seed)
+        shown = [q.id for q in order if is_visible(q, progress.answers)]
         target = next((qid for qid in shown if qid not in progress.answers), shown[-1] if shown else None)
         if target is None:  # every question is hidden: nothing to ask
             return replace(progress, current=None, draft=(), draft_other=None, awaiting_other=False)

@@ -10,7 +10,7 @@ from typing import Any, assert_never
 import yaml
 from pydantic import ValidationError
 
-from survey import languages
+from survey import languages, piping
 from survey.diagnostics import (
     Finding,
     Location,
@@ -28,6 +28,7 @@ from survey.model import (
     OTHER,
     Condition,
     Option,
+    OptionsFrom,
     Question,
     QuestionType,
     Survey,
@@ -182,11 +183,92 @@ def _cross_checks(survey: Survey, positions: Positions | None = None) -> list[Fi
                 field = "selected_min" if cond.selected_min is not None else "selected_max"
                 problems.append(Finding(at("questions", i, *path, field), f"{where}: show_if.{field}: question {ref.id} is not a choice question"))
         problems += [Finding(at("questions", i, "baseline"), p) for p in baseline_problems(q)]
+        problems += _reference_problems(survey, q, i, seen, at)
         seen.setdefault(q.id, i)
+    problems += _shuffled_part_problems(survey, at)
     total = survey.survey.questions_total
     if total is not None and total != len(survey.questions):
         problems.append(Finding(at("survey", "questions_total"), f"survey: questions_total: says {total} but the file has {len(survey.questions)}"))
     return problems
+
+
+def _reference_problems(survey: Survey, q: Question, i: int, seen: dict[str, int], at: Any) -> list[Finding]:
+    """Piping (``{q03}``) and carry-forward (``options_from``) must name earlier questions of the right type."""
+    where = f"question {q.id}"
+    known = {other.id for other in survey.questions}
+    problems: list[Finding] = []
+    texts = [(("text",), getattr(q, "text", None)), (("hint",), getattr(q, "hint", None))]
+    if getattr(q, "options_from", None) is None:
+        texts += [(("options", k, "text"), getattr(o, "text", None)) for k, o in enumerate(q.options)]
+    for path, text in texts:
+        if not isinstance(text, str):
+            continue
+        label = ".".join(f"#{p + 1}" if isinstance(p, int) else p for p in path).replace(".#", " #")
+        for ref, _ in piping.pipes(text):
+            if ref in seen:
+                continue
+            why = "is a later question" if ref in known and ref != q.id else (
+                "is this question itself" if ref == q.id else f"is not a question{did_you_mean(ref, sorted(known))}")
+            problems.append(Finding(at("questions", i, *path), f"{where}: {label}: '{{{ref}}}' {why}; "
+                                    "only earlier answers can be shown"))
+    rule = getattr(q, "options_from", None)
+    if rule is not None:
+        line = at("questions", i, "options_from")
+        if rule.question not in seen:
+            why = "a later question" if rule.question in known else \
+                f"not a question{did_you_mean(rule.question, sorted(known))}"
+            problems.append(Finding(line, f"{where}: options_from: '{rule.question}' is {why}; options come from an "
+                                    "earlier multiple-choice question"))
+        else:
+            source = survey.questions[seen[rule.question]]
+            if source.type != QuestionType.MULTIPLE:
+                kind = source.type.value if source.type is not None else "of an invalid type"
+                problems.append(Finding(line, f"{where}: options_from: question {source.id} is {kind}, "
+                                        "not multiple_choice"))
+            elif q.options and [o.id for o in q.options] != source.option_ids:
+                problems.append(Finding(at("questions", i, "options"), f"{where}: options: the options come from "
+                                        f"{source.id} (options_from); leave options out"))
+    return problems
+
+
+def _shuffled_part_problems(survey: Survey, at: Any) -> list[Finding]:
+    """A part asked in random order must exist, and its questions must not depend on one another."""
+    parts = getattr(survey.survey, "randomize_questions", None) or []
+    problems: list[Finding] = []
+    index = {q.id: i for i, q in enumerate(survey.questions)}
+    for k, part in enumerate(parts):
+        members = [i for i, q in enumerate(survey.questions) if getattr(q, "part", None) is not None
+                   and str(q.part) == str(part)]
+        if not members:
+            known = sorted({str(q.part) for q in survey.questions if getattr(q, "part", None) is not None})
+            problems.append(Finding(at("survey", "randomize_questions", k), f"survey: randomize_questions: no question "
+                                    f"is in part '{part}'{did_you_mean(str(part), known)}"))
+            continue
+        first, last = members[0], members[-1]
+        for i, q in enumerate(survey.questions):
+            inside = i in members
+            for ref, path in _references_at(q):
+                j = index.get(ref)
+                if j is None:
+                    continue  # reported above
+                if inside and j >= first:
+                    problems.append(Finding(at("questions", i, *path), f"question {q.id}: depends on {ref}, which "
+                                            f"may be asked after it: part '{part}' is in randomize_questions"))
+                elif not inside and first <= j <= last and i < last:
+                    problems.append(Finding(at("questions", i, *path), f"question {q.id}: depends on {ref} of part "
+                                            f"'{part}' (randomize_questions), which may be asked after it"))
+    return problems
+
+
+def _references_at(q: Question) -> list[tuple[str, tuple[Any, ...]]]:
+    """Every earlier question a question depends on, with the path of the reference in the file."""
+    out: list[tuple[str, tuple[Any, ...]]] = [(c.question, (*path, "question"))
+                                              for path, c in _condition_leaves(q.show_if) if c.question is not None]
+    out += [(ref, path) for path, text in piping.piped_texts(q) for ref, _ in piping.pipes(text)]
+    rule = getattr(q, "options_from", None)
+    if rule is not None:
+        out.append((rule.question, ("options_from",)))
+    return out
 
 
 def _condition_leaves(conditions: list[Condition]) -> list[tuple[tuple[Any, ...], Condition]]:
@@ -230,8 +312,19 @@ def _lenient_question(raw: Any, index: int) -> Question:
             conditions.append(Condition.model_validate(c))
         except ValidationError:
             pass  # already reported
+    source = raw.get("options_from")
+    source = {"question": source} if isinstance(source, str) else source
+    try:
+        options_from = OptionsFrom.model_validate(source) if source is not None else None
+    except ValidationError:
+        options_from = None  # already reported
+    text, hint, part = raw.get("text"), raw.get("hint"), raw.get("part")
     return Question.model_construct(
         id=qid.strip() if isinstance(qid, str) and qid.strip() else f"#{index + 1}",
+        text=text if isinstance(text, str) else "",
+        hint=hint if isinstance(hint, str) else None,
+        part=part if isinstance(part, str | int) else None,
+        options_from=options_from,
         number=number if isinstance(number, int) and not isinstance(number, bool) else None,
         type=qtype,
         options=options,
@@ -247,9 +340,11 @@ def _cross_checks_lenient(raw: dict, positions: Positions | None = None) -> list
         return []
     meta = raw.get("survey")
     total = meta.get("questions_total") if isinstance(meta, dict) else None
+    parts = meta.get("randomize_questions") if isinstance(meta, dict) else None
     survey = Survey.model_construct(
         survey=SurveyMeta.model_construct(
-            questions_total=total if isinstance(total, int) and not isinstance(total, bool) else None
+            questions_total=total if isinstance(total, int) and not isinstance(total, bool) else None,
+            randomize_questions=[p for p in parts if isinstance(p, str | int)] if isinstance(parts, list) else [],
         ),
         questions=[_lenient_question(q, i) for i, q in enumerate(questions)],
     )

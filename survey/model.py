@@ -104,6 +104,8 @@ class Option(_Strict):
 
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     text: Annotated[str, Field(min_length=1, max_length=300), ONE_LANGUAGE]
+    # Kept in its place when the question's options are shown in random order (e.g. «Затрудняюсь ответить»).
+    fixed: bool = False
     provenance: str | None = None
 
 
@@ -168,6 +170,13 @@ class Condition(_Strict):
             return [self]
         parts = self.any or self.all or ([self.not_] if self.not_ is not None else [])
         return [leaf for part in parts for leaf in part.leaves()]
+
+
+class OptionsFrom(_Strict):
+    """Carry-forward: a choice question offers the options chosen (or not chosen) in an earlier multiple choice."""
+
+    question: str
+    take: Literal["selected", "not_selected"] = "selected"
 
 
 Provenance = Literal["published", "inferred", "assumed"]
@@ -241,6 +250,10 @@ class Question(_Strict):
     max_length: int = 1000
     required: bool = False
     show_if: list[Condition] = Field(default_factory=list)
+    # Options in a random order per respondent (None: as the header's ``randomize`` says); see survey.randomize.
+    randomize: bool | None = None
+    # Carry-forward (survey.piping): the options are an earlier multiple choice's, only those chosen (or not).
+    options_from: OptionsFrom | None = None
     # The options form a scale (frequency, size, detail): charts keep their order instead of ranking them.
     ordered: bool = False
     # Research metadata kept with the question; the bot does not use it.
@@ -255,12 +268,24 @@ class Question(_Strict):
     def _listify(cls, value: object) -> object:
         return [value] if isinstance(value, dict) else value
 
+    @field_validator("options_from", mode="before")
+    @classmethod
+    def _source_only(cls, value: object) -> object:
+        # `options_from: q02` is short for `options_from: {question: q02}`.
+        return {"question": value} if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _by_type(self) -> Question:
         problems: list[str] = []
         is_choice = self.type in CHOICE_TYPES
-        if is_choice and not self.options:
+        if is_choice and not self.options and self.options_from is None:
             problems.append("options: a choice question needs at least one option")
+        if not is_choice and self.options_from is not None:
+            problems.append(f"options_from: not allowed for type {self.type.value} (only choice questions)")
+        if not is_choice and self.randomize:
+            problems.append(f"randomize: only the options of choice questions are shuffled, not {self.type.value}")
+        if self.ordered and self.randomize:
+            problems.append("randomize: the options of an ordered question form a scale and keep their order")
         if not is_choice and self.options:
             problems.append(f"options: not allowed for type {self.type.value}")
         if not is_choice and self.other_allowed:
@@ -277,7 +302,7 @@ class Question(_Strict):
             problems.append(f"scale: not allowed for type {self.type.value}")
         if self.type != QuestionType.MULTIPLE and (self.min_selected or self.max_selected):
             problems.append("min_selected/max_selected: only for multiple_choice")
-        if self.type == QuestionType.MULTIPLE:
+        if self.type == QuestionType.MULTIPLE and (self.options or self.options_from is None):
             n = len(self.options) + (1 if self.other_allowed else 0)
             lo, hi = self.min_selected or 1, self.max_selected or n
             if lo < 1 or hi < lo or hi > n:
@@ -377,6 +402,11 @@ class SurveyMeta(_Strict):
     opens_at: datetime | None = None
     closes_at: datetime | None = None
     quota: Annotated[int, Field(ge=1)] | None = None
+    # Every choice question's options in a random order per respondent, unless the question says
+    # `randomize: false` or is `ordered` (survey.randomize).
+    randomize: bool = False
+    # The parts (the questions' `part`) whose questions are asked in a random order per respondent.
+    randomize_questions: list[str | int] = Field(default_factory=list)
     consent: Consent | None = None  # ask for consent before the first question (and store nothing before it)
 
     @model_validator(mode="after")
@@ -429,6 +459,19 @@ class Survey(_Strict):
         if texts:
             survey._translations = Translations(texts)
         return survey
+
+    @model_validator(mode="after")
+    def _carry_forward(self) -> Survey:
+        # A question with `options_from` and no options of its own takes its source's options (the exports,
+        # codebook and summaries then see them as its own). A wrong source is reported by survey.loader.
+        by_id = {q.id: q for q in self.questions if isinstance(q, Question)}
+        for i, q in enumerate(self.questions):
+            if not isinstance(q, Question) or q.options_from is None or q.options:
+                continue
+            source = by_id.get(q.options_from.question)
+            if source is not None and source.type == QuestionType.MULTIPLE:
+                self.questions[i] = q.model_copy(update={"options": list(source.options)})
+        return self
 
     @property
     def id(self) -> str:
@@ -499,7 +542,9 @@ class Survey(_Strict):
         questions = []
         for q in self.questions:
             changes: dict[str, Any] = update(q, lang.QUESTION_TEXTS, ("question", q.id))
-            options = [o.model_copy(update={"text": texts[("option", q.id, o.id)]}) if ("option", q.id, o.id) in texts
+            # Carried-forward options are the source's: translated as the source's are.
+            owner = q.options_from.question if q.options_from is not None else q.id
+            options = [o.model_copy(update={"text": texts[("option", owner, o.id)]}) if ("option", owner, o.id) in texts
                        else o for o in q.options]
             if options != q.options:
                 changes["options"] = options

@@ -27,4 +27,10 @@ def survey_json_schema() -> dict[str, Any]:
         "anyOf": [{"$ref": "#/$defs/Condition"}, {"type": "array", "items": {"$ref": "#/$defs/Condition"}}],
         "description": "show the question only when an earlier answer matches (a list means all of them)",
     }
+    # `options_from: q02` is short for `options_from: {question: q02}`.
+    question["options_from"] = {
+        "anyOf": [{"type": "string"}, {"$ref": "#/$defs/OptionsFrom"}, {"type": "null"}],
+        "description": "carry-forward: offer only the options chosen (take: selected) or not chosen (not_selected) "
+        "in an earlier multiple-choice question",
+    }
     return schema

@@ -4,7 +4,8 @@ pyxform reads the workbook (``get_xlsform``) and parses it into its JSON form (`
 walks that JSON and builds the same mapping a YAML file holds, with the sheet and row of every part as its
 position, so ``survey.loader.parse_survey`` validates both alike. What a chat survey cannot do is refused, every
 such row at once (``survey:12: type geopoint is not supported in a chat survey``); ``Notes`` are what is read
-differently from a form app (a randomized list shown in order). ``write_xlsform`` writes a questionnaire back.
+differently from a form app (a decimal asked as a whole number); ``parameters`` ``randomize=true``
+is the questionnaire's ``randomize: true``. ``write_xlsform`` writes a questionnaire back.
 """
 
 from __future__ import annotations
@@ -220,6 +221,10 @@ def _merge_extension(path: Path, raw: dict[str, Any]) -> list[Finding]:
                     if provenance:
                         option["provenance"] = provenance
                 extra.pop("option_provenance", None)
+                fixed = extra.pop("option_fixed", None)
+                for option in q.get("options", []):
+                    if isinstance(fixed, list) and option.get("id") in fixed:
+                        option["fixed"] = True
                 q.update(extra)
             else:
                 problems.append(Finding(where, f"'{key}' is not 'survey' or 'question:' and the id of a question"))
@@ -474,8 +479,8 @@ class _Builder:
             case "select one" | "select all that apply":
                 q["type"] = (QuestionType.SINGLE if kind == "select one" else QuestionType.MULTIPLE).value
                 self.choices(child, q, index)
-                if params.get("randomize"):
-                    self.notes.add(where, "parameters randomize=true: the options are shown in the form's order")
+                if str(params.get("randomize", "")).strip().lower() in ("true", "yes", "true()"):
+                    q["randomize"] = True  # a new order per respondent (survey.randomize)
             case "integer" | "decimal":
                 q["type"] = QuestionType.NUMBER.value
                 if kind == "decimal":

@@ -25,8 +25,8 @@ async def walk(u, *, finish: bool) -> None:
     """Answer a few questions (all 14 when finish)."""
     await u.begin()
     await u.press("Аккаунт-менеджеры")
-    await u.press("1. ")
-    await u.press("5. ")
+    await u.press("Коммуникации с")  # q02's options come in a random order: by label
+    await u.press("Допродажи")
     await u.press("Готово")
     if not finish:
         return

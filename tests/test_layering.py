@@ -125,11 +125,13 @@ def test_offline_commands_never_import_telegram(tmp_path, args):
                           text=True, timeout=120)
     assert "TELEGRAM:" in done.stdout, done.stdout + done.stderr
     assert done.stdout.split("TELEGRAM:")[1].strip() == "", f"{args} imported telegram: {done.stdout}"
-def test_the_bot_starts_without_matplotlib_pandas_or_scipy():
-    """Start-up (issue 23): what `surveybot run` imports before its first getUpdates holds no charting or analysis
-    library; they load in a worker thread when an admin first asks for a chart, a cross-tab or a test."""
+def test_the_bot_starts_without_charting_analysis_or_spreadsheet_libraries():
+    """Start-up (issue 23): what `surveybot run` imports before its first getUpdates holds no charting, analysis or
+    spreadsheet-reading library; they load when an admin first asks for a chart, a cross-tab or a test, or when the
+    questionnaire is an XLSForm."""
+    heavy = ("matplotlib", "pandas", "scipy", "numpy", "pyxform", "openpyxl")
     code = ("import sys, bot.app, bot.cli.run\n"
-            "print('HEAVY:' + ','.join(m for m in ('matplotlib', 'pandas', 'scipy') if m in sys.modules))")
+            f"print('HEAVY:' + ','.join(m for m in {heavy!r} if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=120)
     assert "HEAVY:" in done.stdout, done.stdout + done.stderr

@@ -23,7 +23,7 @@ async def answer_some(u) -> None:
     await u.begin()
     await u.press("Прочее")
     await u.send("Свой вариант ответа")
-    await u.press("1. Коммуникации")
+    await u.press("Коммуникации с")  # q02's order is random: by label
     await u.press("Готово")
     await u.press("4. ")
 

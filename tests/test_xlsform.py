@@ -73,14 +73,15 @@ def test_a_csv_form(tmp_path):
     assert (survey.id, [q.type for q in survey.questions]) == ("short", [QuestionType.TEXT, QuestionType.NUMBER])
 
 
-def test_notes_and_ignored_parameters_are_shown_by_check_survey(tmp_path, capsys):
+def test_notes_are_shown_by_check_survey_and_randomize_is_read(tmp_path, capsys):
     rows = [["type", "name", "label", "parameters"],
             ["select_one c", "colour", "Colour?", "randomize=true"],
             ["decimal", "height", "Height?"]]
     path = workbook(tmp_path / "f.xlsx", rows, [["list_name", "name", "label"], ["c", "red", "Red"]], None)
     assert main(["check-survey", str(path), "--strict"]) == 0
     out = capsys.readouterr().out
-    assert f"{path}:survey:2: note: parameters randomize=true: the options are shown in the form's order" in out
+    assert "randomize" not in out  # parameters randomize=true is read as randomize: true (survey.randomize)
+    assert load_survey(path).get("colour").randomize is True
     assert f"{path}:survey:3: note: decimal: the bot asks for a whole number" in out
 
 

@@ -10,9 +10,10 @@ import html
 import re
 
 from bot.respondent import screens
-from survey.flow import Progress
+from survey.flow import Answer, Progress
 from survey.i18n import Translator, translator
 from survey.model import OTHER, Condition, Survey
+from survey.randomize import randomized
 
 
 def _plain(text: str) -> str:
@@ -71,8 +72,23 @@ def preview_lines(survey: Survey, language: str | None = None) -> list[str]:
     intro = screens.start_screen(t, survey)
     lines = [rule, _plain(intro.text), *_buttons(intro)]
     for q in survey.questions:
-        screen = screens.question_screen(t, survey, Progress(current=q.id), version=0)
+        answers: dict[str, Answer] = {}
+        if q.options_from is not None:  # every option on show: as if all were chosen (or none, for not_selected)
+            every = tuple(q.option_ids) if q.options_from.take == "selected" else ()
+            answers[q.options_from.question] = Answer(option_ids=every)
+        screen = screens.question_screen(t, survey, Progress(current=q.id, answers=answers), version=0)
         lines += ["", rule, _plain(screen.text), *_buttons(screen)]
+        if q.options_from is not None:
+            source = survey.get(q.options_from.question)
+            which = t.gettext("the chosen ones") if q.options_from.take == "selected" else t.gettext("the ones not chosen")
+            lines.append("  ↳ " + t.gettext("options — {which} in question {number} ({id}); nothing to offer — the "
+                                           "question is not asked").format(which=which, number=survey.number(source.id),
+                                                                          id=source.id))
+        if randomized(survey, q):
+            pinned = any(o.fixed for o in q.options)
+            lines.append("  ↳ " + (t.gettext("options — in a random order for each respondent (pinned ones in their "
+                                             "places)") if pinned else
+                                   t.gettext("options — in a random order for each respondent")))
         if q.show_if:
             lines.append("  ↳ " + t.gettext("shown only if {conditions}").format(
                 conditions=t.gettext(" and ").join(describe_condition(t, survey, c) for c in q.show_if)))

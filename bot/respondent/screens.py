@@ -14,11 +14,11 @@ from typing import assert_never
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot import callbacks
-from survey import flow
+from survey import flow, piping
 from survey.field import Availability, Phase, Why
 from survey.flow import Answer, Progress, Reason
 from survey.i18n import N_, Translator
-from survey.model import OTHER, Question, QuestionType, Survey
+from survey.model import OTHER, Option, Question, QuestionType, Survey
 from survey.text import clip
 
 BUTTON_LIMIT = 40  # longer option texts are listed in the message and abbreviated on buttons
@@ -50,8 +50,18 @@ def _fmt_int(value: int) -> str:
     return f"{value:,}".replace(",", "\u00a0")
 
 
-def _long_options(q: Question) -> bool:
-    return any(len(o.text) > BUTTON_LIMIT for o in q.options)
+def _long_options(options: list[tuple[Option, str]]) -> bool:
+    return any(len(text) > BUTTON_LIMIT for _, text in options)
+
+
+def piped(t: Translator, survey: Survey, progress: Progress, text: str) -> str:
+    """A question's text, hint or option text with the earlier answers piped in (plain text, escape it to show)."""
+    return piping.render(text, survey, progress.answers, lambda q, a: answer_label(t, survey, q, a))
+
+
+def shown_options(t: Translator, survey: Survey, q: Question, progress: Progress) -> list[tuple[Option, str]]:
+    """The options on the respondent's screen, in their order (survey.randomize), with their texts piped."""
+    return [(o, piped(t, survey, progress, o.text)) for o in flow.shown_options(survey, q, progress)]
 
 
 def _button_label(index: int, text: str, numbered: bool) -> str:
@@ -72,7 +82,8 @@ class _TypeView:
     keep: bool  # «Оставить ответ →» is offered for an answer given before
 
 
-def _type_view(t: Translator, survey: Survey, q: Question, progress: Progress, version: int, numbered: bool) -> _TypeView:
+def _type_view(t: Translator, survey: Survey, q: Question, progress: Progress, version: int,
+               options: list[tuple[Option, str]], numbered: bool) -> _TypeView:
     """What a question of each type adds to its screen: bot.respondent.screens's one dispatch on the question type
     (with ``answer_label``); a type without a case here fails loudly (assert_never)."""
     current = progress.answers.get(q.id)
@@ -82,16 +93,16 @@ def _type_view(t: Translator, survey: Survey, q: Question, progress: Progress, v
             multiple = q.type == QuestionType.MULTIPLE
             chosen = set(progress.draft) if multiple else set(given.option_ids if given else ())
             make = callbacks.toggle if multiple else callbacks.choose
-            rows = [[InlineKeyboardButton(_mark(chosen, o.id, _button_label(i, o.text, numbered)),
-                                          callback_data=make(version, o.id))] for i, o in enumerate(q.options, 1)]
+            rows = [[InlineKeyboardButton(_mark(chosen, o.id, _button_label(i, text, numbered)),
+                                          callback_data=make(version, o.id))] for i, (o, text) in enumerate(options, 1)]
             if q.other_allowed:
                 label = ("✍️ " if progress.awaiting_other else "") + survey.other_label(q)
                 rows.append([InlineKeyboardButton(_mark(chosen, OTHER, label), callback_data=callbacks.simple(version, "x"))])
             after: list[str] = []
             if multiple:
                 rows.append([InlineKeyboardButton(t.gettext(DONE), callback_data=callbacks.simple(version, "d"))])
-                most = flow.max_selected(q)
-                total = len(q.options) + (1 if q.other_allowed else 0)
+                most = flow.max_selected(q, progress.answers)
+                total = len(options) + (1 if q.other_allowed else 0)
                 hint = (t.gettext("You can choose several options (at most {most}), then press «{done}».")
                         if most < total else t.gettext("You can choose several options, then press «{done}»."))
                 hint = hint.format(most=most, done=t.gettext(DONE))
@@ -174,14 +185,16 @@ def question_screen(t: Translator, survey: Survey, progress: Progress, version: 
     """The message of the current question with its keyboard."""
     assert progress.current is not None
     q = survey.get(progress.current)
-    number, total = survey.number(q.id), len(survey.questions)
+    number, total = flow.shown_number(survey, q.id, progress.seed), len(survey.questions)
+    text = piped(t, survey, progress, q.text)
     head = t.gettext("Question {number} of {total}").format(number=number, total=total)
-    lines = [f"<b>{head}</b>  {progress_bar(number, total)}", "", f"<b>{escape(q.text)}</b>"]
-    numbered = _long_options(q)
-    if numbered:
+    lines = [f"<b>{head}</b>  {progress_bar(number, total)}", "", f"<b>{escape(text)}</b>"]
+    options = shown_options(t, survey, q, progress) if q.options else []
+    numbered = _long_options(options)
+    if numbered:  # the list follows the order of the buttons
         lines.append("")
-        lines += [f"{i}. {escape(o.text)}" for i, o in enumerate(q.options, 1)]
-    view = _type_view(t, survey, q, progress, version, numbered)
+        lines += [f"{i}. {escape(text)}" for i, (_, text) in enumerate(options, 1)]
+    view = _type_view(t, survey, q, progress, version, options, numbered)
     current = progress.answers.get(q.id)
     lines += view.before
     if current is not None and current.skipped:
@@ -191,7 +204,7 @@ def question_screen(t: Translator, survey: Survey, progress: Progress, version: 
         hint = "✍️ " + t.gettext("Write your own answer in one message (up to {limit} characters).").format(
             limit=flow.other_text_limit(q))
     else:
-        hint = q.hint or view.hint
+        hint = piped(t, survey, progress, q.hint) if q.hint else view.hint
     lines += ["", f"<i>{escape(hint)}</i>"]
     return Screen("\n".join(lines), _keyboard(t, survey, q, progress, version, view))
 
@@ -200,7 +213,7 @@ def _keyboard(t: Translator, survey: Survey, q: Question, progress: Progress, ve
     rows = list(view.buttons)
     current = progress.answers.get(q.id)
     nav = []
-    if flow.previous_question(survey, progress.answers, q.id) is not None:
+    if flow.previous_question(survey, progress.answers, q.id, progress.seed) is not None:
         nav.append(InlineKeyboardButton(t.gettext(BACK), callback_data=callbacks.simple(version, "b")))
     if current is not None and not current.skipped and view.keep:
         nav.append(InlineKeyboardButton(t.gettext(KEEP), callback_data=callbacks.simple(version, "k")))

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ from survey import flow
 from survey.field import Availability, FieldState, Phase, Why, availability
 from survey.flow import Action, Outcome, Progress
 from survey.model import Survey
+from survey.randomize import SEED_BITS
 
 if TYPE_CHECKING:
     from bot.background.metrics import Metrics
@@ -198,14 +200,17 @@ class SurveyService:
     def __init__(self, survey: Survey, engine: AsyncEngine, anonymity_key: str | None = None,
                  *, max_batch: int = 256, linger: float = 0.0, definition_id: int | None = None,
                  grace: timedelta = timedelta(hours=24), zone: tzinfo = UTC, shares: SurveyService | None = None,
-                 metrics: Metrics | None = None, clock: Callable[[], datetime] = utcnow):
+                 metrics: Metrics | None = None, clock: Callable[[], datetime] = utcnow,
+                 seeds: Callable[[], int] | None = None):
         """``definition_id``: survey_definitions.id of this questionnaire, stored with each response it starts;
         ``grace``/``zone``: CLOSE_GRACE and the zone of dates without one; ``shares``: another service of this
         process whose write lock and batch writer this one uses (the test copy shares the main service's);
         ``metrics``: where transactions and stored answers are counted (None: not counted); ``clock``: the time
-        stamped on what is stored (tests give a fixed one)."""
+        stamped on what is stored (tests give a fixed one); ``seeds``: where a new response's seed of its random
+        orders comes from (default: a random number, see survey.randomize)."""
         self.survey = survey
         self.clock = clock
+        self.seeds = seeds or (lambda: secrets.randbits(SEED_BITS))
         self.metrics = metrics
         self.engine = engine
         self.definition_id = definition_id
@@ -426,7 +431,9 @@ class SurveyService:
         if not exists and self.consent_version is not None and not job.consented:
             return JobResult(Reply(Result.REFUSED, Standing.NEW, availability=gate.availability), release=True)
         if not exists or job.restart:
-            pos.begin(self.survey, flow.start(self.survey).current, now)
+            # A new response draws its seed; one started over keeps it (begin), so its orders stay the same.
+            seed = pos.progress.seed if pos.progress is not None and exists else self.seeds()
+            pos.begin(self.survey, flow.start(self.survey, seed).current, now, seed)
             pos.definition_id = self.definition_id
             if not exists or job.consented:  # a restart keeps the consent given; a new response records it
                 pos.consent_version = self.consent_version

@@ -1,14 +1,14 @@
 """respondents remember the language the bot speaks to them
 
-Revision ID: 0009_respondent_language
-Revises: 0008_quality
+Revision ID: 0010_respondent_language
+Revises: 0009_random_order
 Create Date: 2026-12-07 11:30:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0009_respondent_language'
-down_revision = '0008_quality'
+revision = '0010_respondent_language'
+down_revision = '0009_random_order'
 branch_labels = None
 depends_on = None
 
