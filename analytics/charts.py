@@ -4,7 +4,9 @@ One function builds each chart as a matplotlib ``Figure`` (``question_figure``, 
 comparison in analytics/compare_charts.py); ``png_bytes`` renders it for the chat, ``svg_markup`` as inline
 SVG for the HTML report (analytics/report.py), so both show the same ordering, labels and notes.
 
-Fonts: DejaVu Sans, shipped with matplotlib, covers Cyrillic.
+The charts' own words and numbers are in the reader's language: a question's chart takes the translator ``t``
+(default: the fallback language), the funnel the summary's language. Fonts: DejaVu Sans, shipped with
+matplotlib, covers Cyrillic.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from analytics.summary import QuestionSummary, Summary, round_half_up
-from analytics.summary_text import fmt_percent
+from analytics.summary import QuestionSummary, Summary
+from survey.i18n import N_, Translator, translator
 from survey.model import NUMERIC_TYPES, QuestionType
 
 FONT = "DejaVu Sans"
@@ -38,7 +40,7 @@ MAX_HIST_VALUES = 15  # number questions without buckets: one bar per value up t
 
 MEAN_COLOR = "#E45756"
 NOTE_COLOR = "#555555"
-MULTI_NOTE = "несколько ответов, сумма больше 100%"
+MULTI_NOTE = N_("several answers, the sum is over 100%")
 
 
 def wrap_label(text: str, width: int = LABEL_WIDTH) -> str:
@@ -126,11 +128,11 @@ def svg_markup(fig: Figure, title: str, id_prefix: str) -> str:
             + f'<title id="{title_id}">{html.escape(title)}</title>' + text[head_end:])
 
 
-def _notes(qs: QuestionSummary, extra: list[str] | None = None) -> str:
+def _notes(t: Translator, qs: QuestionSummary, extra: list[str] | None = None) -> str:
     """The line under a chart: the base, and for multiple choice that shares add up past 100 %."""
-    notes = [f"База: ответившие на вопрос, n = {qs.n}"]
+    notes = [t.gettext("Base: those who answered the question, n = {n}").format(n=qs.n)]
     if qs.is_multiple:
-        notes.append(MULTI_NOTE)
+        notes.append(t.gettext(MULTI_NOTE))
     return "; ".join(notes + (extra or []))
 
 
@@ -138,12 +140,13 @@ def _mean_marker(qs: QuestionSummary) -> float | None:
     return float(qs.mean) if qs.mean is not None and qs.type in NUMERIC_TYPES else None
 
 
-def question_figure(qs: QuestionSummary, ordered: bool = False) -> Figure:
+def question_figure(qs: QuestionSummary, ordered: bool = False, t: Translator | None = None) -> Figure:
     """The chart of one question: ranked horizontal bars for nominal options, columns in scale order
     with the mean marked for scales; the base (and the multiple-choice note) under the picture."""
+    t = t or translator(None)
     bars = _bars(qs, ordered) or []
     if qs.type == QuestionType.SCALE and bars:
-        return _scale_figure(qs, bars)
+        return _scale_figure(t, qs, bars)
     labels = [wrap_label(label) for label, *_ in bars]
     lines = sum(label.count("\n") + 1 for label in labels) or 1
     fig = Figure(figsize=(9, max(2.8, 1.3 + 0.32 * lines + 0.12 * len(bars))))
@@ -152,7 +155,8 @@ def question_figure(qs: QuestionSummary, ordered: bool = False) -> Figure:
     ax.set_title(title, fontfamily=FONT, fontsize=12, loc="left")
     if not bars:
         ax.axis("off")
-        ax.text(0.5, 0.5, "Ответы на этот вопрос — в файле", ha="center", va="center", fontfamily=FONT)
+        ax.text(0.5, 0.5, t.gettext("The answers to this question are in a file"), ha="center", va="center",
+                fontfamily=FONT)
         return fig
     ys = list(range(len(bars)))
     values = [p for _, _, p, _ in bars]
@@ -163,43 +167,39 @@ def question_figure(qs: QuestionSummary, ordered: bool = False) -> Figure:
     top = max(values + [1.0])
     ax.set_xlim(0, top * 1.25)
     for y, (_, count, pct, _) in zip(ys, bars):
-        text = f"{fmt_percent(_dec(pct))} ({count})"
+        text = f"{t.percent(_dec(pct))} ({count})"
         ax.text(pct + top * 0.01, y, text, va="center", fontfamily=FONT, fontsize=9)
-    ax.set_xlabel("% ответивших", fontfamily=FONT)
+    ax.set_xlabel(t.gettext("% of those who answered"), fontfamily=FONT)
     extra = []
     mean = _mean_marker(qs)
     if mean is not None:
-        extra.append(f"среднее {fmt_mean(mean)}" + (f", медиана {fmt_mean(float(qs.median))}" if qs.median is not None else ""))
+        extra.append(_mean_note(t, mean, qs))
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    _footnote(fig, _notes(qs, extra))
+    _footnote(t, fig, _notes(t, qs, extra))
     return fig
 
 
-def fmt_mean(value: float) -> str:
-    """A mean with one decimal and a decimal comma (6.25 -> 6,3)."""
-    return f"{round_half_up(value, 1)}".replace(".", ",")
+def _mean_note(t: Translator, mean: float, qs: QuestionSummary) -> str:
+    if qs.median is None:
+        return t.gettext("mean {mean}").format(mean=t.decimal(mean))
+    return t.gettext("mean {mean}, median {median}").format(mean=t.decimal(mean), median=t.decimal(float(qs.median)))
 
 
-def _footnote(fig: Figure, text: str) -> None:
+def _footnote(t: Translator, fig: Figure, text: str) -> None:
     """Lay the figure out and put ``text`` in a strip (about 0.3 inch per line) kept free under the axes."""
     wrapped = wrap_label(text, 110)
     strip = (0.12 + 0.16 * (wrapped.count("\n") + 1)) / fig.get_figheight()
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             if axis.get_scale() == "linear" and axis.get_major_formatter().__class__.__name__ == "ScalarFormatter":
-                axis.set_major_formatter(FuncFormatter(_comma))
+                axis.set_major_formatter(FuncFormatter(lambda value, _pos: t.number(value)))
     fig.tight_layout(rect=(0, strip, 1, 1))
     fig.text(0.01, 0.04 / fig.get_figheight(), wrapped, fontfamily=FONT, fontsize=8, color=NOTE_COLOR, ha="left",
              va="bottom")
 
 
-def _comma(value: float, _pos: object = None) -> str:
-    # Axis numbers with a decimal comma, as every other figure on the picture.
-    return f"{value:g}".replace(".", ",").replace("-", "−")
-
-
-def _scale_figure(qs: QuestionSummary, bars: Bars) -> Figure:
+def _scale_figure(t: Translator, qs: QuestionSummary, bars: Bars) -> Figure:
     """A scale as columns in scale order, the mean as a dashed line between the points."""
     fig = Figure(figsize=(9, 4.2))
     ax = fig.add_subplot()
@@ -216,30 +216,31 @@ def _scale_figure(qs: QuestionSummary, bars: Bars) -> Figure:
     top = max(values + [1.0])
     ax.set_ylim(0, top * 1.3)
     for x, (_, count, pct, _) in zip(xs, bars):
-        ax.text(x, pct + top * 0.02, f"{fmt_percent(_dec(pct))}\n({count})", ha="center", va="bottom",
+        ax.text(x, pct + top * 0.02, f"{t.percent(_dec(pct))}\n({count})", ha="center", va="bottom",
                 fontfamily=FONT, fontsize=8)
     extra = []
     mean = _mean_marker(qs)
     if mean is not None and qs.scale_min is not None:
         position = mean - qs.scale_min  # the columns stand at 0 .. k-1 for the points min .. max
         ax.axvline(position, color=MEAN_COLOR, linestyle="--", linewidth=1.5)
-        ax.text(position, top * 1.25, f" среднее {fmt_mean(mean)}", color=MEAN_COLOR, fontfamily=FONT, fontsize=9,
-                ha="left", va="top")
-        extra.append(f"среднее {fmt_mean(mean)}, медиана {fmt_mean(float(qs.median))}" if qs.median is not None
-                     else f"среднее {fmt_mean(mean)}")
-    ax.set_ylabel("% ответивших", fontfamily=FONT)
+        ax.text(position, top * 1.25, " " + t.gettext("mean {mean}").format(mean=t.decimal(mean)), color=MEAN_COLOR,
+                fontfamily=FONT, fontsize=9, ha="left", va="top")
+        extra.append(_mean_note(t, mean, qs))
+    ax.set_ylabel(t.gettext("% of those who answered"), fontfamily=FONT)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    _footnote(fig, _notes(qs, extra))
+    _footnote(t, fig, _notes(t, qs, extra))
     return fig
 
 
-def answers_file(qs: QuestionSummary, filter_text: str | None = None) -> bytes:
+def answers_file(qs: QuestionSummary, filter_text: str | None = None, t: Translator | None = None) -> bytes:
     """A text question's answers as a UTF-8 text file, one numbered answer per paragraph."""
-    head = [f"{qs.number}. {qs.title}", qs.text if qs.text != qs.title else "", f"Ответов: {len(qs.other_texts)} (n = {qs.n})"]
+    t = t or translator(None)
+    head = [f"{qs.number}. {qs.title}", qs.text if qs.text != qs.title else "",
+            t.gettext("Answers: {count} (n = {n})").format(count=len(qs.other_texts), n=qs.n)]
     if filter_text:
-        head.append(f"Фильтр: {filter_text}")
-    body = [f"{i}. {text}" for i, text in enumerate(qs.other_texts, 1)] or ["(ответов пока нет)"]
+        head.append(t.gettext("Filter: {filter}").format(filter=filter_text))
+    body = [f"{i}. {text}" for i, text in enumerate(qs.other_texts, 1)] or ["(" + t.gettext("no answers yet") + ")"]
     return ("\n".join(line for line in head if line) + "\n\n" + "\n\n".join(body) + "\n").encode("utf-8")
 
 
@@ -247,29 +248,31 @@ def _dec(value: float) -> Decimal:
     return Decimal(str(round(value, 6)))
 
 
-def question_chart(qs: QuestionSummary, ordered: bool = False) -> bytes:
+def question_chart(qs: QuestionSummary, ordered: bool = False, t: Translator | None = None) -> bytes:
     """PNG bytes of question_figure(qs)."""
-    return png_bytes(question_figure(qs, ordered))
+    return png_bytes(question_figure(qs, ordered, t))
 
 
 def funnel_points(summary: Summary) -> list[tuple[str, float, int]]:
     """(x label, % of the started responses still in the survey, how many stopped there) per question,
-    then «завершили» with the completed share."""
+    then «completed» with the completed share."""
+    t = translator(summary.language)
     started = summary.started or 0
     share = (lambda n: 100.0 * n / started) if started else (lambda n: 0.0)
     points = [(str(s.number), share(s.reached), s.dropped) for s in summary.funnel]
-    points.append(("заверш.", share(summary.completed), 0))
+    points.append((t.gettext("compl."), share(summary.completed), 0))
     return points
 
 
 def funnel_figure(summary: Summary) -> Figure:
     """The funnel as the share of started responses still answering at each question (a line, so the
     axis may start above zero without exaggerating bars), the drop-off of each step labelled."""
+    t = translator(summary.language)
     points = funnel_points(summary)
     fig = Figure(figsize=(9, 4.6))
     ax = fig.add_subplot()
-    ax.set_title(f"Воронка: доля начавших, дошедших до вопроса (начали: {summary.started})", fontfamily=FONT,
-                 fontsize=12, loc="left")
+    ax.set_title(t.gettext("Funnel: share of those who started who reached the question (started: {count})").format(
+        count=summary.started), fontfamily=FONT, fontsize=12, loc="left")
     xs = list(range(len(points)))
     shares = [p for _, p, _ in points]
     ax.plot(xs[:-1], shares[:-1], color=BAR, marker="o", linewidth=2)
@@ -280,22 +283,23 @@ def funnel_figure(summary: Summary) -> Figure:
     ax.set_ylim(bottom, 104)
     span = 104 - bottom
     for x, (_, pct, stopped) in zip(xs, points):
-        ax.text(x, pct + span * 0.025, fmt_percent(_dec(pct)), ha="center", va="bottom", fontfamily=FONT, fontsize=8)
+        ax.text(x, pct + span * 0.025, t.percent(_dec(pct)), ha="center", va="bottom", fontfamily=FONT, fontsize=8)
         if stopped:
             ax.text(x, pct - span * 0.05, f"−{stopped}", ha="center", va="top", color=MEAN_COLOR, fontfamily=FONT,
                     fontsize=8, fontweight="bold")
     ax.set_xticks(xs, [label for label, *_ in points], fontfamily=FONT, fontsize=9)
-    ax.set_xlabel("номер вопроса", fontfamily=FONT)
-    ax.set_ylabel("% начавших", fontfamily=FONT)
+    ax.set_xlabel(t.gettext("question number"), fontfamily=FONT)
+    ax.set_ylabel(t.gettext("% of those who started"), fontfamily=FONT)
     ax.grid(axis="y", color="#DDDDDD", linewidth=0.8)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    notes = ["красным — сколько анкет остановились на вопросе и не продолжили"]
+    notes = [t.gettext("in red — how many questionnaires stopped at the question and did not go on")]
     if bottom > 0:
-        notes.append(f"ось начинается с {int(bottom)}%")
-    notes.append(f"завершили {summary.completed} из {summary.started}")
-    _footnote(fig, "; ".join(notes))
+        notes.append(t.gettext("the axis starts at {value}%").format(value=int(bottom)))
+    notes.append(t.gettext("completed {completed} of {started}").format(completed=summary.completed,
+                                                                       started=summary.started))
+    _footnote(t, fig, "; ".join(notes))
     return fig
 
 

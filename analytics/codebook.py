@@ -9,11 +9,15 @@
 * ``duration_seconds``: completed_at − started_at of a completed response (empty for partial ones);
 * ``last_question``: the question a partial response stands at (empty for completed ones);
 * ``survey_version``: the questionnaire version the response was given under;
+* ``language``: the language the respondent took the survey in (a code of the questionnaire's languages);
 * ``<qid>_order`` (questions whose options are shown in random order, survey.randomize): the option ids in
   the order the respondent saw them, comma-joined, «other» last; empty for answers stored before it was kept.
 * after the questions: ``consent_version`` (the consent text agreed to), ``<qid>__seconds`` (from the question's
   first showing to its final answer) and the data-quality flags ``quality_*`` (analytics.quality), all empty
   for responses stored before consent and timings were kept.
+
+The codebook's words and the value labels are in the questionnaire's default language (the bot's catalogs,
+survey/i18n.py), whatever language the researcher's chat is in: a data file is read beside the questionnaire.
 """
 
 from __future__ import annotations
@@ -22,17 +26,18 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import assert_never
 
+from survey.i18n import N_, Translator, translator
 from survey.model import OTHER, Question, QuestionType, Survey
 from survey.randomize import randomized
 
 OTHER_CODE = 97
 DEFAULT_TIMEZONE = "Europe/Moscow"
 TYPE_NAMES = {
-    QuestionType.SINGLE: "один вариант",
-    QuestionType.MULTIPLE: "несколько вариантов",
-    QuestionType.SCALE: "шкала",
-    QuestionType.NUMBER: "число",
-    QuestionType.TEXT: "текст",
+    QuestionType.SINGLE: N_("single choice"),
+    QuestionType.MULTIPLE: N_("multiple choice"),
+    QuestionType.SCALE: N_("scale"),
+    QuestionType.NUMBER: N_("number"),
+    QuestionType.TEXT: N_("text"),
 }
 # A registry keyed by type, checked complete at import: a new type without a name stops the program at once.
 _UNNAMED = set(QuestionType) - set(TYPE_NAMES)
@@ -80,19 +85,19 @@ class VariableKind(StrEnum):
     ID = "id"
 
 
-def kind_name(kind: VariableKind) -> str:
+def kind_name(kind: VariableKind, t: Translator) -> str:
     """How the codebook names a column's kind."""
     match kind:
         case VariableKind.SINGLE:
-            return "один вариант (код)"
+            return t.gettext("single choice (code)")
         case VariableKind.FLAG:
             return "0/1"
         case VariableKind.NUMBER | VariableKind.ID:
-            return "число"
+            return t.gettext("number")
         case VariableKind.TEXT:
-            return "текст"
+            return t.gettext("text")
         case VariableKind.TIME:
-            return "время"
+            return t.gettext("time")
         case _:
             assert_never(kind)
 
@@ -108,46 +113,61 @@ class Variable:
     values: dict[int, str]
 
 
-def base_variables(tz_name: str) -> list[Variable]:
-    """The response-level columns that open every export."""
+def base_variables(tz_name: str, t: Translator | None = None) -> list[Variable]:
+    """The response-level columns that open every export (labels in ``t``'s language)."""
+    t = t or translator(None)
     return [
-        Variable("respondent", None, "Респондент (Telegram id или ключ-псевдоним при ANONYMOUS=true)", VariableKind.TEXT, {}),
-        Variable("response_id", None, "Номер анкеты", VariableKind.ID, {}),
-        Variable("status", None, "Статус: completed — завершена, in_progress — в процессе", VariableKind.TEXT, {}),
-        Variable("started_at", None, f"Начало (ISO 8601, часовой пояс {tz_name})", VariableKind.TIME, {}),
-        Variable("completed_at", None, f"Завершение (ISO 8601, часовой пояс {tz_name})", VariableKind.TIME, {}),
-        Variable("duration_seconds", None, "Длительность заполнения, секунд (только завершённые)", VariableKind.NUMBER, {}),
-        Variable("last_question", None, "Вопрос, на котором остановилась незавершённая анкета", VariableKind.TEXT, {}),
-        Variable("survey_version", None, "Версия анкеты, по которой дан ответ", VariableKind.NUMBER, {}),
-        Variable("source", None, "Источник (параметр ссылки ?start=)", VariableKind.TEXT, {}),
-        Variable("skipped_questions", None, "Пропущенные вопросы (id через «; »)", VariableKind.TEXT, {}),
+        Variable("respondent", None, t.gettext("Respondent (Telegram id, or a pseudonymous key with ANONYMOUS=true)"),
+                 VariableKind.TEXT, {}),
+        Variable("response_id", None, t.gettext("Questionnaire number"), VariableKind.ID, {}),
+        Variable("status", None, t.gettext("Status: completed — completed, in_progress — in progress"),
+                 VariableKind.TEXT, {}),
+        Variable("started_at", None, t.gettext("Start (ISO 8601, time zone {zone})").format(zone=tz_name),
+                 VariableKind.TIME, {}),
+        Variable("completed_at", None, t.gettext("Completion (ISO 8601, time zone {zone})").format(zone=tz_name),
+                 VariableKind.TIME, {}),
+        Variable("duration_seconds", None, t.gettext("Time to complete, seconds (completed only)"),
+                 VariableKind.NUMBER, {}),
+        Variable("last_question", None, t.gettext("The question an unfinished questionnaire stopped at"),
+                 VariableKind.TEXT, {}),
+        Variable("survey_version", None, t.gettext("The questionnaire version the answer was given under"),
+                 VariableKind.NUMBER, {}),
+        Variable("source", None, t.gettext("Source (the link parameter ?start=)"), VariableKind.TEXT, {}),
+        Variable("language", None, t.gettext("The language the survey was taken in (language code)"),
+                 VariableKind.TEXT, {}),
+        Variable("skipped_questions", None, t.gettext("Skipped questions (ids separated by «; »)"),
+                 VariableKind.TEXT, {}),
     ]
 
 
 def question_variables(survey: Survey, q: Question) -> list[Variable]:
-    """The columns of one question, in export order."""
+    """The columns of one question, in export order (words in the questionnaire's default language)."""
+    t = translator(survey.default_language)
     number = survey.number(q.id)
     text = f"{number}. {q.text}"
     other_label = survey.other_label(q)
+    other_text = t.gettext("{question} — {other}: text").format(question=text, other=other_label)
     # The codebook's one dispatch on the question type (the exports' columns follow it); a type without a
     # case fails loudly (assert_never).
     match q.type:
         case QuestionType.SINGLE:
             out = [
                 Variable(q.id, number, text, VariableKind.TEXT, {}),
-                Variable(f"{q.id}__code", number, f"{text} (код)", VariableKind.SINGLE, _option_labels(survey, q)),
+                Variable(f"{q.id}__code", number, t.gettext("{question} (code)").format(question=text),
+                         VariableKind.SINGLE, _option_labels(survey, q)),
             ]
             if q.other_allowed:
-                out.append(Variable(f"{q.id}__other", number, f"{text} — {other_label}: текст", VariableKind.TEXT, {}))
+                out.append(Variable(f"{q.id}__other", number, other_text, VariableKind.TEXT, {}))
             return out
         case QuestionType.MULTIPLE:
-            out = [Variable(q.id, number, f"{text} (выбранные варианты через «; »)", VariableKind.TEXT, {})]
-            flags = {0: "не выбран", 1: "выбран"}
+            out = [Variable(q.id, number, t.gettext("{question} (chosen options separated by «; »)").format(question=text),
+                            VariableKind.TEXT, {})]
+            flags = {0: t.gettext("not chosen"), 1: t.gettext("chosen")}
             for o in q.options:
                 out.append(Variable(f"{q.id}__{o.id}", number, f"{text} — {o.text}", VariableKind.FLAG, flags))
             if q.other_allowed:
                 out.append(Variable(f"{q.id}__other_selected", number, f"{text} — {other_label}", VariableKind.FLAG, flags))
-                out.append(Variable(f"{q.id}__other", number, f"{text} — {other_label}: текст", VariableKind.TEXT, {}))
+                out.append(Variable(f"{q.id}__other", number, other_text, VariableKind.TEXT, {}))
             return out
         case QuestionType.SCALE:
             return [Variable(q.id, number, text, VariableKind.NUMBER, _scale_labels(q))]
@@ -170,35 +190,40 @@ def order_variables(survey: Survey, q: Question) -> list[Variable]:
         return []
     number = survey.number(q.id)
     # The words first: SPSS cuts long variable labels, and the question's text is in its own variables.
-    label = f"{number}. Порядок показа вариантов (id через запятую, сверху вниз; «other» — последним): {q.text}"
+    t = translator(survey.default_language)
+    label = f"{number}. " + t.gettext("The order the options were shown in (ids separated by commas, top to bottom; "
+                                      "«other» last): {question}").format(question=q.text)
     return [Variable(order_column(q), number, label, VariableKind.TEXT, {})]
 
 
-YES_NO = {0: "нет", 1: "да"}
-
-
 def quality_variables(survey: Survey) -> list[Variable]:
-    """The columns after the questions: the consent version, the seconds per question, the quality flags."""
-    out = [Variable("consent_version", None, "Версия текста согласия, с которым респондент согласился "
-                    "(пусто: анкета без шага согласия или ответ дан до него)", VariableKind.TEXT, {})]
+    """The columns after the questions: the consent version, the seconds per question, the quality flags (labels in
+    the questionnaire's default language)."""
+    t = translator(survey.default_language)
+    yes_no = {0: t.gettext("no"), 1: t.gettext("yes")}
+    out = [Variable("consent_version", None, t.gettext("The version of the consent text the respondent agreed to "
+                                                       "(empty: a questionnaire without a consent step, or an answer "
+                                                       "given before it)"), VariableKind.TEXT, {})]
     for q in survey.questions:
         number = survey.number(q.id)
-        out.append(Variable(f"{q.id}__seconds", number, f"{number}. Секунд от первого показа вопроса до окончательного "
-                            "ответа (пусто: нет замера)", VariableKind.NUMBER, {}))
+        out.append(Variable(f"{q.id}__seconds", number, f"{number}. " + t.gettext(
+            "Seconds from the question's first showing to the final answer (empty: not measured)"),
+            VariableKind.NUMBER, {}))
     return out + [
-        Variable("quality_flags", None, "Флаги качества через «; » (пусто — флагов нет): speeder, fast_answers, "
-                 "straightlining, duplicate_text", VariableKind.TEXT, {}),
-        Variable("quality_speeder", None, "Слишком быстрое прохождение: общее время меньше доли "
-                 "(QUALITY_SPEEDER_RATIO, по умолчанию 1/3) медианы завершивших (пусто: анкета не завершена)",
-                 VariableKind.FLAG, YES_NO),
-        Variable("quality_fast_share", None, "Доля ответов, данных быстрее 1,5 с после показа вопроса "
-                 "(пусто: нет замеров)", VariableKind.NUMBER, {}),
-        Variable("quality_fast_answers", None, "Много быстрых ответов: доля не меньше 0,5 при хотя бы 3 замерах "
-                 "(пусто: нет замеров)", VariableKind.FLAG, YES_NO),
-        Variable("quality_straightlining", None, "Одинаковая позиция на всех шкалах (не меньше 3 отвеченных; "
-                 "пусто: меньше 3)", VariableKind.FLAG, YES_NO),
-        Variable("quality_duplicate_text", None, "Свободный ответ совпадает с ответом другого респондента "
-                 "на тот же вопрос (кроме коротких и общих слов)", VariableKind.FLAG, YES_NO),
+        Variable("quality_flags", None, t.gettext("Quality flags separated by «; » (empty — no flags): speeder, "
+                                                  "fast_answers, straightlining, duplicate_text"), VariableKind.TEXT, {}),
+        Variable("quality_speeder", None, t.gettext("Too fast a completion: the total time is below a share "
+                                                    "(QUALITY_SPEEDER_RATIO, 1/3 by default) of the median of those who "
+                                                    "completed (empty: not completed)"), VariableKind.FLAG, yes_no),
+        Variable("quality_fast_share", None, t.gettext("The share of answers given faster than 1.5 s after the question "
+                                                       "was shown (empty: not measured)"), VariableKind.NUMBER, {}),
+        Variable("quality_fast_answers", None, t.gettext("Many fast answers: a share of at least 0.5 with at least 3 "
+                                                         "measurements (empty: not measured)"), VariableKind.FLAG, yes_no),
+        Variable("quality_straightlining", None, t.gettext("The same position on every scale (at least 3 answered; "
+                                                           "empty: fewer than 3)"), VariableKind.FLAG, yes_no),
+        Variable("quality_duplicate_text", None, t.gettext("A free-text answer equals another respondent's answer to "
+                                                           "the same question (short and common words aside)"),
+                 VariableKind.FLAG, yes_no),
     ]
 
 
@@ -209,7 +234,7 @@ def quality_columns(survey: Survey) -> list[str]:
 
 def variables(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[Variable]:
     """Every column of the coded export, in order."""
-    out = base_variables(tz_name)
+    out = base_variables(tz_name, translator(survey.default_language))
     for q in survey.questions:
         out += question_variables(survey, q) + order_variables(survey, q)
     return out + quality_variables(survey)
@@ -217,33 +242,38 @@ def variables(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[Variable]
 
 def codebook_rows(survey: Survey, tz_name: str = DEFAULT_TIMEZONE) -> list[list]:
     """The codebook as a table: a header, then one row per variable and one per coded value."""
+    t = translator(survey.default_language)
     rows: list[list] = [CODEBOOK_COLUMNS]
     by_id = {q.id: q for q in survey.questions}
     for v in variables(survey, tz_name):
         qid = v.name.split("__", 1)[0]
-        kind = kind_name(v.kind)
+        kind = kind_name(v.kind, t)
         q = by_id.get(qid)
         if q is not None and v.name == qid:
-            kind = TYPE_NAMES[q.type]
+            kind = t.gettext(TYPE_NAMES[q.type])
             if q.type == QuestionType.SCALE and q.scale is not None:
                 kind += f" {q.scale.min}–{q.scale.max}"
         rows.append([v.name, v.question, v.label, kind, None, None])
         for code, label in v.values.items():
             rows.append([v.name, v.question, None, None, code, label])
         if q is not None and v.kind == VariableKind.SINGLE and q.other_allowed:
-            rows[-1][5] = f"{rows[-1][5]} (код «другое»: {other_code(q)}, текст в {q.id}__other)"
+            rows[-1][5] = f"{rows[-1][5]} " + t.gettext("(the «other» code: {code}, the text in {column})").format(
+                code=other_code(q), column=f"{q.id}__other")
     rows.append([])
-    rows.append(["", None, "Пустая ячейка — нет ответа: вопрос пропущен (см. skipped_questions) или не показан.",
-                 None, None, None])
-    rows.append(["", None, f"Время — ISO 8601 с поправкой к UTC, часовой пояс {tz_name}.", None, None, None])
-    rows.append(["", None, "Коды вариантов — 1..k в порядке анкеты; «другое» — 97 (k + 1, если вариантов 97 и больше).",
-                 None, None, None])
-    rows.append(["", None, "Вариант, удалённый из анкеты во время опроса, сохраняет подпись (с пометкой «удалён из "
-                 "анкеты») и получает код после нынешних вариантов.", None, None, None])
-    rows.append(["", None, "Секунды по вопросам и флаги качества вычисляются при выгрузке из сохранённых времён показа "
-                 "и ответа; у ответов, собранных до их учёта, ячейки пустые.", None, None, None])
+    rows.append(["", None, t.gettext("An empty cell is no answer: the question was skipped (see skipped_questions) "
+                                     "or not shown."), None, None, None])
+    rows.append(["", None, t.gettext("Times are ISO 8601 with the offset from UTC, time zone {zone}.").format(
+        zone=tz_name), None, None, None])
+    rows.append(["", None, t.gettext("Option codes are 1..k in questionnaire order; «other» is 97 (k + 1 when there "
+                                     "are 97 options or more)."), None, None, None])
+    rows.append(["", None, t.gettext("An option removed from the questionnaire during the survey keeps its label "
+                                     "(marked «removed from the questionnaire») and gets a code after the current "
+                                     "options."), None, None, None])
+    rows.append(["", None, t.gettext("Seconds per question and the quality flags are computed at export from the "
+                                     "stored times of showing and answering; answers collected before they were kept "
+                                     "have empty cells."), None, None, None])
     if any(randomized(survey, q) for q in survey.questions):
-        rows.append(["", None, "Варианты вопросов со столбцом <id>_order показывались каждому респонденту в своём "
-                     "случайном порядке (закреплённые — на своих местах); коды и 0/1 от порядка не зависят.",
-                     None, None, None])
+        rows.append(["", None, t.gettext("The options of questions with an <id>_order column were shown to each "
+                                         "respondent in their own random order (pinned ones in their places); codes "
+                                         "and 0/1 do not depend on the order."), None, None, None])
     return rows

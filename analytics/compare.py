@@ -19,14 +19,13 @@ from analytics.messages import pack_blocks
 from analytics.significance import TestResult, two_proportions
 from analytics.summary import QuestionSummary, Summary, as_float, percent, round_half_up
 from analytics.summary_text import fmt_decimal, fmt_percent
+from survey.i18n import FALLBACK_LANGUAGE, N_, Translator, translator
 from survey.model import Baseline, BaselineFigure, QuestionType, Survey
 
-PROVENANCE_TAGS = {"published": "опубл.", "inferred": "выведено", "assumed": "допущение"}
-PROVENANCE_NOTE = (
-    "Метки прежней волны: «опубл.» — напечатано в статье; «выведено» — вычислено из её цифр; "
-    "«допущение» — в статье нет, это предположение, не опубликованная цифра."
-)
-TEST_NAMES = {"z": "z-тест", "fisher": "тест Фишера"}
+PROVENANCE_TAGS = {"published": N_("publ."), "inferred": N_("inferred"), "assumed": N_("assumption")}
+PROVENANCE_NOTE = N_("Tags of the earlier wave: «publ.» — printed in the article; «inferred» — computed from its "
+                     "figures; «assumption» — not in the article, an assumption, not a published figure.")
+TEST_NAMES = {"z": N_("z-test"), "fisher": N_("Fisher's test")}
 
 
 @dataclass(frozen=True)
@@ -80,6 +79,7 @@ class Comparison:
     base_respondents: int | None
     filter: str | None
     questions: list[ComparedQuestion]
+    language: str = FALLBACK_LANGUAGE  # of the texts (the summary's)
 
 
 def baseline_waves(survey: Survey) -> list[str]:
@@ -91,7 +91,7 @@ def baseline_waves(survey: Survey) -> list[str]:
     return waves
 
 
-def _now_counts(q: QuestionSummary, baseline: Baseline) -> list[tuple[str, str, int, BaselineFigure]]:
+def _now_counts(t: Translator, q: QuestionSummary, baseline: Baseline) -> list[tuple[str, str, int, BaselineFigure]]:
     """(key, label, count now, earlier figure) for every figure of the baseline, in display order."""
     out = []
     if q.is_choice or q.type == QuestionType.SCALE:
@@ -100,7 +100,7 @@ def _now_counts(q: QuestionSummary, baseline: Baseline) -> list[tuple[str, str, 
             o = options.get(key)
             label = o.label if o else key
             if q.type == QuestionType.SCALE:
-                label = f"оценка {key}"
+                label = t.gettext("rating {value}").format(value=key)
             out.append((key, label, o.count if o else 0, fig))
         if q.is_choice:  # questionnaire order, "other" last, as in the summary
             order = {o.id: i for i, o in enumerate(q.options)}
@@ -108,13 +108,15 @@ def _now_counts(q: QuestionSummary, baseline: Baseline) -> list[tuple[str, str, 
     for key, fig in baseline.groups.items():
         low, high = Baseline.group_bounds(key) or (0, -1)
         count = sum(c for v, c in q.distribution if low <= v <= high)
-        label = f"оценки {low}–{high}" if q.type == QuestionType.SCALE else f"{low}–{high}"
+        label = (t.gettext("ratings {low}–{high}").format(low=low, high=high) if q.type == QuestionType.SCALE
+                 else f"{low}–{high}")
         out.append((key, label, count, fig))
     return out
 
 
 def compare(summary: Summary, survey: Survey, wave: str | None = None, filter_text: str | None = None) -> Comparison:
     """Compare a summary with the questionnaire's baselines of ``wave`` (the first wave when None)."""
+    t = translator(summary.language)
     waves = baseline_waves(survey)
     wave = wave or (waves[0] if waves else "")
     questions = []
@@ -127,7 +129,7 @@ def compare(summary: Summary, survey: Survey, wave: str | None = None, filter_te
         base_respondents = base_respondents or b.respondents
         qs = summary.question(q.id)
         figures = []
-        for key, label, count, fig in _now_counts(qs, b):
+        for key, label, count, fig in _now_counts(t, qs, b):
             now = percent(count, qs.n)
             then = percent(fig.count, b.n)
             diff = None
@@ -137,69 +139,76 @@ def compare(summary: Summary, survey: Survey, wave: str | None = None, filter_te
                 ComparedFigure(key, label, count, qs.n, now, fig, b.n, then, diff, two_proportions(count, qs.n, fig.count, b.n))
             )
         questions.append(ComparedQuestion(q.id, qs.number, qs.title, qs.type, qs.n, b, figures))
-    return Comparison(wave, source, summary.base, base_respondents, filter_text, questions)
+    return Comparison(wave, source, summary.base, base_respondents, filter_text, questions, summary.language)
 
 
 # Text -----------------------------------------------------------------------------------
 
 
-def fmt_p(p: float | None) -> str:
-    """A p-value: "p = 0,023", "p < 0,001", "p = 1"."""
+def fmt_p(t: Translator, p: float | None) -> str:
+    """A p-value: "p = 0,023" / "p = 0.023", "p < 0,001", "p = 1"."""
     if p is None:
         return "p —"
     if p < 0.001:
-        return "p < 0,001"
+        return f"p < {t.decimal(0.001, 3)}"
     if p >= 0.9995:
         return "p = 1"
-    return f"p = {p:.3f}".replace(".", ",")
+    return f"p = {t.decimal(p, 3)}"
 
 
-def _diff(value: Decimal | None) -> str:
+def _diff(t: Translator, value: Decimal | None) -> str:
     if value is None:
         return "—"
     sign = "+" if value > 0 else "−" if value < 0 else "±"
-    return f"{sign}{fmt_decimal(abs(value))} п.п."
+    return t.gettext("{sign}{value} pp").format(sign=sign, value=fmt_decimal(t, abs(value)))
 
 
-def _figure_line(f: ComparedFigure, wave: str) -> str:
-    tag = PROVENANCE_TAGS[f.base.provenance]
-    then = f"{fmt_percent(f.base_percent)} ({f.base.count} из {f.base_n}; в статье {escape(f.printed)}) [{tag}]"
+def _figure_line(t: Translator, f: ComparedFigure, wave: str) -> str:
+    tag = t.gettext(PROVENANCE_TAGS[f.base.provenance])
+    then = t.gettext("{share} ({count} of {n}; in the article {printed})").format(
+        share=fmt_percent(t, f.base_percent), count=f.base.count, n=f.base_n, printed=escape(f.printed)) + f" [{tag}]"
     if f.base.provenance == "assumed":
         then = f"<i>{then}</i>"
-    test = f"{fmt_p(f.test.p_value)} ({TEST_NAMES[f.test.name]})" if f.test else "p —"
+    test = f"{fmt_p(t, f.test.p_value)} ({t.gettext(TEST_NAMES[f.test.name])})" if f.test else "p —"
     star = " ✱" if f.significant else ""
-    return (
-        f"{escape(f.label)}: сейчас {fmt_percent(f.percent)} ({f.count} из {f.n}) · {wave}: {then} · "
-        f"Δ {_diff(f.diff_pp)} · {test}{star}"
-    )
+    now = t.gettext("now {share} ({count} of {n})").format(share=fmt_percent(t, f.percent), count=f.count, n=f.n)
+    return f"{escape(f.label)}: {now} · {wave}: {then} · Δ {_diff(t, f.diff_pp)} · {test}{star}"
 
 
 def render_comparison(comparison: Comparison) -> list[str]:
     """The comparison as Telegram HTML messages, each within the length limit."""
     c = comparison
+    t = translator(c.language)
     wave = escape(c.wave)
-    head = [f"<b>Сравнение с волной {wave}</b>"]
+    head = ["<b>" + t.gettext("Comparison with the wave {wave}").format(wave=wave) + "</b>"]
     if c.filter:
-        head.append(f"Фильтр: {escape(c.filter)}")
-    versus = f" против {c.base_respondents} в {wave}" if c.base_respondents else ""
-    head.append(f"Респондентов сейчас: {c.respondents}{versus}.")
+        head.append(t.gettext("Filter: {filter}").format(filter=escape(c.filter)))
+    if c.base_respondents:
+        head.append(t.gettext("Respondents now: {count} against {base} in {wave}.").format(
+            count=c.respondents, base=c.base_respondents, wave=wave))
+    else:
+        head.append(t.gettext("Respondents now: {count}.").format(count=c.respondents))
     if c.source:
-        head.append(f"Источник {wave}: {escape(c.source)}")
+        head.append(t.gettext("Source of {wave}: {source}").format(wave=wave, source=escape(c.source)))
     head += [
-        "Доля сейчас — от ответивших на вопрос (в множественном выборе — от ответивших, сумма больше 100%).",
-        "Проверка равенства долей: z-тест двух долей (объединённая оценка), при ожидаемой частоте меньше 5 — "
-        "точный тест Фишера; ✱ — различие значимо (p &lt; 0,05).",
-        f"<i>{PROVENANCE_NOTE}</i>",
+        t.gettext("The share now is of those who answered the question (in multiple choice — of those who answered, "
+                  "the sum is over 100%)."),
+        t.gettext("Test of equal shares: a two-proportion z-test (pooled estimate), with an expected frequency "
+                  "below 5 — Fisher's exact test; ✱ — the difference is significant (p &lt; {alpha}).").format(
+            alpha=t.decimal(0.05, 2)),
+        f"<i>{t.gettext(PROVENANCE_NOTE)}</i>",
     ]
     if not c.questions:
-        head.append(f"В анкете нет вопросов с цифрами волны {wave}.")
+        head.append(t.gettext("The questionnaire has no questions with figures of the wave {wave}.").format(wave=wave))
     blocks = [head]
     for q in c.questions:
-        n_tag = PROVENANCE_TAGS[q.baseline.n_provenance]
-        lines = [f"<b>{q.number}. {escape(q.title)}</b>", f"Сейчас n = {q.n} · {wave}: n = {q.baseline.n} [{n_tag}]"]
+        n_tag = t.gettext(PROVENANCE_TAGS[q.baseline.n_provenance])
+        lines = [f"<b>{q.number}. {escape(q.title)}</b>",
+                 t.gettext("Now n = {n} · {wave}: n = {base_n}").format(n=q.n, wave=wave, base_n=q.baseline.n)
+                 + f" [{n_tag}]"]
         if not q.n:
-            lines.append("Ответов пока нет: сравнивать не с чем.")
-        lines += [_figure_line(f, wave) for f in q.figures]
+            lines.append(t.gettext("No answers yet: nothing to compare with."))
+        lines += [_figure_line(t, f, wave) for f in q.figures]
         blocks.append(lines)
     return pack_blocks(blocks)
 

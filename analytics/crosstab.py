@@ -31,18 +31,19 @@ from analytics.significance import TestResult, adjusted_residuals, independence,
 from analytics.summary import as_float, mean_from, median_from, percent, range_label, scale_groups
 from storage.db import read_only
 from storage.models import COMPLETED, Answer as AnswerRow, AnswerChoice, Respondent, Response
+from survey.i18n import FALLBACK_LANGUAGE, N_, LocalizedError, Translator, translator
 from survey.model import CHOICE_TYPES, NUMERIC_TYPES, OTHER, Question, QuestionType, Survey
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: the bot starts ~0.25 s sooner without it
     import pandas as pd
 
 SOURCE = "source"
-NO_SOURCE_LABEL = "без метки"
-GROUP_NAMES = {"low": "низкие", "middle": "средние", "high": "высокие"}
+NO_SOURCE_LABEL = N_("no label")
+GROUP_NAMES = {"low": N_("low"), "middle": N_("middle"), "high": N_("high")}
 
 
-class CrosstabError(ValueError):
-    """A banner or row question that cannot be tabulated; the message is one line for the admin."""
+class CrosstabError(LocalizedError):
+    """A banner or row question that cannot be tabulated; ``text(t)`` says it in one line."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class CrossTab:
     medians: list[Decimal | None] = field(default_factory=list)
     test: TestResult | None = None
     note: str | None = None
+    language: str = FALLBACK_LANGUAGE  # of its own words (notes, headers, the test in words)
 
     @property
     def is_numeric(self) -> bool:
@@ -130,13 +132,15 @@ def _question_ref(survey: Survey, ref: str) -> Question:
     for q in survey.questions:
         if q.id == ref or (ref.isdigit() and survey.number(q.id) == int(ref)):
             return q
-    raise CrosstabError(f"вопроса «{ref}» нет в анкете (номер 1–{len(survey.questions)} или id)")
+    raise CrosstabError(N_("there is no question «{ref}» in the questionnaire (a number 1–{count} or an id)"), ref=ref,
+                        count=len(survey.questions))
 
 
-def resolve_banner(survey: Survey, ref: str) -> Banner:
-    """The banner named by a question number or id, or ``source``."""
+def resolve_banner(survey: Survey, ref: str, t: Translator | None = None) -> Banner:
+    """The banner named by a question number or id, or ``source`` (its own labels in ``t``'s language)."""
+    t = t or translator(None)
     if str(ref).strip().lower() == SOURCE:
-        return Banner(SOURCE, None, "источник", [])  # columns: the sources found in the data
+        return Banner(SOURCE, None, t.gettext("source"), [])  # columns: the sources found in the data
     q = _question_ref(survey, ref)
     number = survey.number(q.id)
     # The banners' one dispatch on the question type; a type without a case fails loudly (assert_never).
@@ -148,16 +152,17 @@ def resolve_banner(survey: Survey, ref: str) -> Banner:
             return Banner(q.id, number, q.short_title, columns, overlapping=q.type == QuestionType.MULTIPLE, question=q)
         case QuestionType.SCALE:
             assert q.scale is not None  # the model requires it for scales
-            columns = [Column(key, f"{GROUP_NAMES[key]} ({range_label(lo, hi)})") for key, lo, hi in
+            columns = [Column(key, f"{t.gettext(GROUP_NAMES[key])} ({range_label(lo, hi)})") for key, lo, hi in
                        scale_groups(q.scale.min, q.scale.max)]
             return Banner(q.id, number, q.short_title, columns, question=q)
         case QuestionType.NUMBER:
             if not q.buckets:
-                raise CrosstabError(f"вопрос {number} — число без интервалов (buckets): по нему нельзя разбить на столбцы")
+                raise CrosstabError(N_("question {number} is a number without intervals (buckets): it cannot split "
+                                       "into columns"), number=number)
             columns = [Column(label, range_label(lo, hi)) for label, lo, hi in q.bucket_bounds()]
             return Banner(q.id, number, q.short_title, columns, question=q)
         case QuestionType.TEXT:
-            raise CrosstabError(f"вопрос {number} — свободный текст: по нему нельзя разбить на столбцы")
+            raise CrosstabError(N_("question {number} is free text: it cannot split into columns"), number=number)
         case _ as unreachable:
             assert_never(unreachable)
 
@@ -183,7 +188,7 @@ def _banner_rows(banner: Banner) -> Any:
         case QuestionType.NUMBER:
             ranges = [(label, lo, hi) for label, lo, hi in q.bucket_bounds()]
         case QuestionType.TEXT:
-            raise CrosstabError("a text question is never a banner (resolve_banner refuses it)")
+            raise CrosstabError(N_("a text question is never a banner (resolve_banner refuses it)"))
         case _ as unreachable:
             assert_never(unreachable)
     whens = [
@@ -258,14 +263,14 @@ async def _gather(
 TOTAL = "\x00all"  # the «Все» column's key inside the frames (never an option id or source)
 
 
-def _columns_from_data(banner: Banner, frames: dict[str, pd.DataFrame]) -> None:
+def _columns_from_data(t: Translator, banner: Banner, frames: dict[str, pd.DataFrame]) -> None:
     """Source banners: the sources present, largest first, "no tag" last."""
     if banner.id != SOURCE:
         return
     bases = frames["bases"]
     sizes = bases[bases["col"].notna()].groupby("col")["count"].max().sort_values(ascending=False)
     keys = [k for k in sizes.index if k != ""] + ([""] if "" in sizes.index else [])
-    banner.columns = [Column(k, k or NO_SOURCE_LABEL) for k in keys]
+    banner.columns = [Column(k, k or t.gettext(NO_SOURCE_LABEL)) for k in keys]
 
 
 def _table(frame: pd.DataFrame, index: str, keys: list[str], rows: list) -> pd.DataFrame:
@@ -283,17 +288,18 @@ def _cell(count: int, base: int, residual: float | None = None) -> Cell:
     return Cell(int(count), percent(int(count), int(base)), mark(residual) if residual is not None else "")
 
 
-def _build(survey: Survey, q: Question, banner: Banner, frames: dict[str, pd.DataFrame]) -> CrossTab:
+def _build(t: Translator, survey: Survey, q: Question, banner: Banner, frames: dict[str, pd.DataFrame]) -> CrossTab:
     import numpy as np  # loaded with the first test or table, not at the bot's start
     keys = [c.key for c in banner.columns]
     base_frame = frames["bases"][frames["bases"]["qid"] == q.id]
     base_row = _table(base_frame.assign(row="n"), "row", keys, ["n"]).iloc[0]
     bases = [int(base_row[k]) for k in keys]
     total_base = int(base_row[TOTAL])
-    tab = CrossTab(q.id, survey.number(q.id), q.short_title, q.type, banner, bases, total_base)
+    tab = CrossTab(q.id, survey.number(q.id), q.short_title, q.type, banner, bases, total_base, language=t.language)
     testable = not banner.overlapping
     if banner.overlapping:
-        tab.note = "Столбцы пересекаются (по вопросу-баннеру можно было выбрать несколько вариантов): тест не применяется."
+        tab.note = t.gettext("The columns overlap (several options of the banner question could be chosen): no test "
+                             "applies.")
     match q.type:  # a type without a case fails loudly (assert_never)
         case QuestionType.SINGLE | QuestionType.MULTIPLE:
             options = q.option_ids + ([OTHER] if q.other_allowed else [])
@@ -330,7 +336,7 @@ def _build(survey: Survey, q: Question, banner: Banner, frames: dict[str, pd.Dat
                     groups.append(np.repeat([v for v, _ in distribution], [c for _, c in distribution]))
             tab.test = kruskal(groups) if testable else None
         case QuestionType.TEXT:
-            tab.note = "Свободный текст: в таблицу не сводится."
+            tab.note = t.gettext("Free text: it does not make a table.")
         case _ as unreachable:
             assert_never(unreachable)
     return tab
@@ -344,23 +350,27 @@ async def build_crosstabs(
     *,
     where: Filter | None = None,
     completed_only: bool = False,
+    language: str | None = None,
 ) -> list[CrossTab]:
-    """Cross-tabs of the row questions (numbers or ids; every other question when None) by the banner."""
-    banner = resolve_banner(survey, banner_ref)
+    """Cross-tabs of the row questions (numbers or ids; every other question when None) by the banner (its own
+    words in ``language``; default: the fallback language)."""
+    t = translator(language)
+    banner = resolve_banner(survey, banner_ref, t)
     if rows is None:
         questions = [q for q in survey.questions if q.id != banner.id and q.type != QuestionType.TEXT]
     else:
         questions = [_question_ref(survey, r) for r in rows]
         for q in questions:
             if q.type == QuestionType.TEXT:
-                raise CrosstabError(f"вопрос {survey.number(q.id)} — свободный текст: в таблицу не сводится")
+                raise CrosstabError(N_("question {number} is free text: it does not make a table"),
+                                    number=survey.number(q.id))
             if q.id == banner.id:
-                raise CrosstabError("вопрос нельзя разбить по самому себе")
+                raise CrosstabError(N_("a question cannot be split by itself"))
     frames = await _gather(engine, survey, questions, banner, where, completed_only)
 
     def shape() -> list[CrossTab]:
-        _columns_from_data(banner, frames)
-        return [_build(survey, q, banner, frames) for q in questions]
+        _columns_from_data(t, banner, frames)
+        return [_build(t, survey, q, banner, frames) for q in questions]
 
     # pandas and scipy work off the event loop: respondents keep being answered meanwhile.
     return await asyncio.to_thread(shape)

@@ -2,7 +2,7 @@
 
 Columns, in order: the response-level ones (``respondent`` — the Telegram id, or its keyed hash when
 ANONYMOUS=true — ``response_id``, ``status``, ``started_at``, ``completed_at``, ``duration_seconds``,
-``last_question``, ``survey_version``, ``source``, ``skipped_questions``), then each question's, then
+``last_question``, ``survey_version``, ``source``, ``language``, ``skipped_questions``), then each question's, then
 ``consent_version``, the seconds each question took (``<qid>__seconds``) and the data-quality flags
 (``quality_*``, analytics.quality); what each holds and how answers are coded (option numbers, 0/1 flags,
 ISO 8601 times in TIMEZONE) is ``analytics.codebook``, whose codebook goes beside every export. Responses
@@ -42,13 +42,14 @@ from analytics.summary import Summary, as_float, build_summary
 from storage.db import read_only
 from storage.models import COMPLETED, Response
 from storage.records import AnswerRecord, ResponseBatch, ResponseRecord, ResponseSet, stream_responses
+from survey.i18n import Translator, translator
 from survey.model import OTHER, Question, QuestionType, Survey
 from survey.randomize import randomized
 
 RESPONSE_BATCH = 2_000
 ANSWER_BATCH = 20_000
 BASE_COLUMNS = ["respondent", "response_id", "status", "started_at", "completed_at", "duration_seconds", "last_question",
-                "survey_version", "source", "skipped_questions"]
+                "survey_version", "source", "language", "skipped_questions"]
 
 Out = BinaryIO | str | Path
 # Called as rows are written: (rows done, rows in all). From the export's worker thread: it must only record the
@@ -171,6 +172,8 @@ class _Rows:
     def __init__(self, survey: Survey, pseudonymize: Callable[[str], str] | None, as_text: bool = False,
                  guard: bool = True, tz_name: str = DEFAULT_TIMEZONE):
         self.pseudonymize = pseudonymize
+        # A response stored before respondents had a language was taken in the questionnaire's default one.
+        self.default_language = survey.default_language
         self.as_text = as_text  # CSV wants times as text, XLSX real datetimes
         self.safe = neutralize_optional if guard else verbatim
         self.tz = ZoneInfo(tz_name)
@@ -197,7 +200,7 @@ class _Rows:
 
     def base(self, response: ResponseRecord, answers: dict[str, AnswerRecord]) -> Cells:
         """The response-level cells of one response (BASE_COLUMNS); ``answers`` maps question id to its answer."""
-        rid, status, started_at, completed_at, key, source = response
+        rid, status, started_at, completed_at, key, source, language = response
         if self.pseudonymize is not None:
             key = self.pseudonymize(key)
         skipped = [qid for qid, a in answers.items() if a.skipped and qid in self.order]
@@ -217,6 +220,7 @@ class _Rows:
             current if status != COMPLETED else None,
             (str(version) if self.as_text else version) if version is not None else None,
             self.safe(source),
+            language or self.default_language,
             "; ".join(skipped) or None,
         ]
 
@@ -417,8 +421,9 @@ async def export_csv(
 
 
 
-def _questionnaire_rows(survey: Survey) -> list[list]:
-    out: list[list] = [["Номер", "ID вопроса", "Тип", "Вопрос", "Код", "Вариант"]]
+def _questionnaire_rows(t: Translator, survey: Survey) -> list[list]:
+    out: list[list] = [[t.gettext("Number"), t.gettext("Question ID"), t.gettext("Type"), t.gettext("Question"),
+                        t.gettext("Code"), t.gettext("Option")]]
     for q in survey.questions:
         codes: list[list] = [[None, None]]  # (code, what it stands for): none for a text
         match q.type:
@@ -436,38 +441,35 @@ def _questionnaire_rows(survey: Survey) -> list[list]:
                 pass
             case _ as unreachable:
                 assert_never(unreachable)
-        head = [survey.number(q.id), neutralize(q.id), TYPE_NAMES[q.type], neutralize(q.text)]
+        head = [survey.number(q.id), neutralize(q.id), t.gettext(TYPE_NAMES[q.type]), neutralize(q.text)]
         out += [head + pair for pair in codes]
     return out
 
 
-def _summary_rows(summary: Summary) -> list[list]:
+def _summary_rows(t: Translator, summary: Summary) -> list[list]:
     out: list[list] = [
-        ["Показатель", "Значение"],
-        ["Начали", summary.started],
-        ["Завершили", summary.completed],
-        ["В процессе", summary.in_progress],
-        ["Доля завершивших, %", as_float(summary.completion_rate)],
-        ["Только завершённые анкеты", "да" if summary.completed_only else "нет"],
+        [t.gettext("Measure"), t.gettext("Value")],
+        [t.gettext("Started"), summary.started],
+        [t.gettext("Completed"), summary.completed],
+        [t.gettext("In progress"), summary.in_progress],
+        [t.gettext("Completion rate, %"), as_float(summary.completion_rate)],
+        [t.gettext("Completed questionnaires only"), t.gettext("yes") if summary.completed_only else t.gettext("no")],
         [],
-        ["Номер", "Вопрос", "Вариант", "Количество", "Процент", "n (ответили)", "Пропустили", "Не дошли"],
+        [t.gettext("Number"), t.gettext("Question"), t.gettext("Option"), t.gettext("Count"), t.gettext("Percent"),
+         t.gettext("n (answered)"), t.gettext("Skipped"), t.gettext("Not reached")],
     ]
     for q in summary.questions:
         head = [q.number, neutralize(q.title)]
         tail = [q.n, q.skipped, q.not_reached]
-        lines = [(o.label, o.count, o.percent) for o in q.options]
-        lines += [(b.label, b.count, b.percent) for b in (q.buckets or q.groups)]
+        lines = [(o.label, o.count, as_float(o.percent)) for o in q.options]
+        lines += [(b.label, b.count, as_float(b.percent)) for b in (q.buckets or q.groups)]
         if q.mean is not None:
-            lines += [("Среднее", None, None), ("Медиана", None, None)]
+            lines.append((t.gettext("Mean"), float(q.mean), None))
+        if q.median is not None and q.mean is not None:
+            lines.append((t.gettext("Median"), float(q.median), None))
         if not lines:
             out.append(head + [None, None, None] + tail)
-        for label, count, pct in lines:
-            if label == "Среднее":
-                out.append(head + [label, float(q.mean), None] + tail)
-            elif label == "Медиана":
-                out.append(head + [label, float(q.median), None] + tail)
-            else:
-                out.append(head + [neutralize(label), count, as_float(pct)] + tail)
+        out += [head + [neutralize(label), count, pct] + tail for label, count, pct in lines]
     return out
 
 
@@ -484,20 +486,21 @@ async def export_xlsx(
     quality_rules: QualityRules | None = None,
     progress: Progress | None = None,
 ) -> int:
-    """Write the raw data as XLSX (sheets «Ответы», «Анкета», «Сводка"); returns the row count (``progress``: as
-    export_csv)."""
+    """Write the raw data as XLSX (sheets «Answers», «Questionnaire», «Summary», «Codebook», named in the
+    questionnaire's default language); returns the row count (``progress``: as export_csv)."""
+    t = translator(survey.default_language)
     book = workbook(str(out) if isinstance(out, Path) else out, streaming=True)
     date_format = book.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
     bold = book.add_format({"bold": True})
     # XLSX cells are never formulas unless written as such: text goes in exactly as typed.
     rows = _Rows(survey, pseudonymize, guard=False, tz_name=tz_name)
-    sheet = book.add_worksheet("Ответы")
+    sheet = book.add_worksheet(t.gettext("Answers"))
     sheet.freeze_panes(1, 1)
     sheet.set_column(3, 4, 19)
     for c, name in enumerate(rows.columns):
         sheet.write_string(0, c, name, bold)
         if name in ("started_at", "completed_at"):
-            sheet.write_comment(0, c, f"Время в часовом поясе {tz_name}")
+            sheet.write_comment(0, c, t.gettext("Time in the time zone {zone}").format(zone=tz_name))
     written = 0
 
     def sink(batch: ResponseBatch) -> None:
@@ -508,13 +511,15 @@ async def export_xlsx(
 
     try:
         await _stream(engine, survey, completed_only, rows, sink, where, progress, quality_rules)
-        summary = await build_summary(engine, survey, completed_only=completed_only, where=where)
-        sheets = [("Анкета", _questionnaire_rows(survey)), ("Сводка", _summary_rows(summary)),
-                  ("Кодбук", codebook_rows(survey, tz_name))]
+        summary = await build_summary(engine, survey, completed_only=completed_only, where=where,
+                                      language=t.language)
+        sheets = [(t.gettext("Questionnaire"), _questionnaire_rows(t, survey)),
+                  (t.gettext("Summary"), _summary_rows(t, summary)), (t.gettext("Codebook"), codebook_rows(survey, tz_name))]
         if banner is not None:  # every question crossed by the banner question (analytics.crosstab)
             from analytics.crosstab_render import crosstab_sheet
 
-            sheets.append(await crosstab_sheet(engine, survey, banner, where=where, completed_only=completed_only))
+            sheets.append(await crosstab_sheet(engine, survey, banner, where=where, completed_only=completed_only,
+                                               language=t.language))
 
         def finish() -> None:
             for title, table in sheets:

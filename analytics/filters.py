@@ -31,20 +31,23 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from analytics.quality import FILTER_VALUES, FLAG_NAMES, OK, Flag, QualityRules, read_quality
 from storage.models import Answer as AnswerRow, AnswerChoice, Respondent, Response
+from survey.i18n import N_, LocalizedError, Translator
 from survey.model import OTHER, Question, QuestionType, Survey
 from survey.text import clip
 
-SYNTAX = (
-    "фильтр пишется так: where 11=2 (вариант 2 вопроса 11), 11=2,5 (любой из них), 11=other, "
-    "12=1-50 (число от 1 до 50), 12=100+, source=channel_post, quality=ok (без флагов качества) или "
-    "quality=speeder; несколько условий через пробел — все сразу"
-)
+SYNTAX = N_("a filter is written so: where 11=2 (option 2 of question 11), 11=2,5 (any of them), 11=other, "
+            "12=1-50 (a number from 1 to 50), 12=100+, source=channel_post, quality=ok (no quality flags) or "
+            "quality=speeder; several conditions separated by spaces — all at once")
 NO_SOURCE = "none"
 _RANGE = re.compile(r"^(-?\d+)(?:-(-?\d+)|(\+))?$")
 
 
-class FilterError(ValueError):
-    """A filter that cannot be applied; the message is one line for the admin."""
+class FilterError(LocalizedError):
+    """A filter that cannot be applied: said in one line by ``text(t)``, followed by the syntax."""
+
+    def text(self, t: Translator) -> str:
+        """The error in ``t``'s language, followed by the filter syntax."""
+        return f"{super().text(t)}; {t.gettext(SYNTAX)}"
 
 
 class ConditionKind(StrEnum):
@@ -65,7 +68,26 @@ class Condition:
     values: tuple[str, ...] = ()
     low: int | None = None
     high: int | None = None  # None: no upper bound
-    text: str = ""  # how the header shows it
+    number: int | None = None  # the question's number, as headers show it
+    shown: tuple[str, ...] = ()  # the option labels (a choice) or the range ("1–50") as headers show them
+
+    def describe(self, t: Translator) -> str:
+        """How a header shows the condition: "11 = Digital-agency or Freelance", "source = channel_post"."""
+        match self.kind:
+            case ConditionKind.CHOICE:
+                either = t.gettext(" or ")
+                return f"{self.number} = {either.join(self.shown)}"
+            case ConditionKind.RANGE:
+                return f"{self.number} = {self.shown[0]}"
+            case ConditionKind.SOURCE:
+                values = ", ".join(t.gettext("no label") if v == NO_SOURCE else v for v in self.values)
+                return t.gettext("source = {values}").format(values=values)
+            case ConditionKind.QUALITY:
+                values = ", ".join(t.gettext(N_("no flags")) if v == OK else t.gettext(N_("any flag"))
+                                   if v not in set(Flag) else t.gettext(FLAG_NAMES[Flag(v)]) for v in self.values)
+                return t.gettext("quality = {values}").format(values=values)
+            case _:
+                assert_never(self.kind)
     # QUALITY, once resolved: the survey's responses it keeps and those it does not (the shorter list goes to SQL).
     ids: frozenset[int] | None = None
     others: frozenset[int] = frozenset()
@@ -115,9 +137,10 @@ class Filter:
         """All conditions as one SQL condition on ``responses``."""
         return and_(*(c.predicate() for c in self.conditions))
 
-    def describe(self) -> str:
-        """A one-line description for headers: "11 = Digital-агентство полного цикла; 12 = 1–50"."""
-        return "; ".join(c.text for c in self.conditions)
+    def describe(self, t: Translator) -> str:
+        """A one-line description for headers in ``t``'s language: "11 = Digital-агентство полного цикла; 12 = 1–50"
+        (option labels as the questionnaire writes them)."""
+        return "; ".join(c.describe(t) for c in self.conditions)
 
 
 def _question(survey: Survey, ref: str) -> Question:
@@ -127,11 +150,12 @@ def _question(survey: Survey, ref: str) -> Question:
         for q in survey.questions:
             if survey.number(q.id) == number:
                 return q
-        raise FilterError(f"вопроса {ref} нет (в анкете {len(survey.questions)}); {SYNTAX}")
+        raise FilterError(N_("there is no question {ref} (the questionnaire has {count})"), ref=ref,
+                          count=len(survey.questions))
     try:
         return survey.get(ref)
     except KeyError:
-        raise FilterError(f"вопроса «{ref}» нет в анкете; {SYNTAX}") from None
+        raise FilterError(N_("there is no question «{ref}» in the questionnaire"), ref=ref) from None
 
 
 def _choice(survey: Survey, q: Question, number: int, raw: str) -> Condition:
@@ -140,7 +164,7 @@ def _choice(survey: Survey, q: Question, number: int, raw: str) -> Condition:
     for value in raw.split(","):
         value = value.strip()
         if not value:
-            raise FilterError(f"пустое значение в «{number}={raw}»; {SYNTAX}")
+            raise FilterError(N_("an empty value in «{number}={raw}»"), number=number, raw=raw)
         if value.isdigit() and 1 <= int(value) <= len(q.options):
             option_id = q.options[int(value) - 1].id
         elif value.lower() == OTHER and q.other_allowed:
@@ -149,46 +173,43 @@ def _choice(survey: Survey, q: Question, number: int, raw: str) -> Condition:
             option_id = value
         else:
             extra = ", other" if q.other_allowed else ""
-            raise FilterError(
-                f"у вопроса {number} нет варианта «{value}»: варианты 1–{len(q.options)}{extra} или их id; {SYNTAX}"
-            )
+            raise FilterError(N_("question {number} has no option «{value}»: the options are 1–{count}{extra} or their ids"),
+                              number=number, value=value, count=len(q.options), extra=extra)
         if option_id not in ids:
             ids.append(option_id)
             labels.append(clip(q.option_label(option_id, survey.other_label(q)), 40))
-    return Condition(ConditionKind.CHOICE, q.id, tuple(ids), text=f"{number} = {' или '.join(labels)}")
+    return Condition(ConditionKind.CHOICE, q.id, tuple(ids), number=number, shown=tuple(labels))
 
 
 def _range(q: Question, number: int, raw: str) -> Condition:
     m = _RANGE.match(raw.replace(" ", ""))
     if not m:
-        raise FilterError(f"у вопроса {number} значение «{raw}» — не число и не диапазон вида 1-50 или 100+; {SYNTAX}")
+        raise FilterError(N_("the value «{raw}» of question {number} is neither a number nor a range like 1-50 or 100+"),
+                          number=number, raw=raw)
     low = int(m.group(1))
     high = None if m.group(3) else int(m.group(2)) if m.group(2) else low
     if high is not None and high < low:
-        raise FilterError(f"в диапазоне «{raw}» начало больше конца; {SYNTAX}")
+        raise FilterError(N_("in the range «{raw}» the start is greater than the end"), raw=raw)
     shown = f"{low}+" if high is None else str(low) if high == low else f"{low}–{high}"
-    return Condition(ConditionKind.RANGE, q.id, low=low, high=high, text=f"{number} = {shown}")
+    return Condition(ConditionKind.RANGE, q.id, low=low, high=high, number=number, shown=(shown,))
 
 
 def parse_condition(survey: Survey, token: str) -> Condition:
     """One ``left=right`` condition."""
     left, sep, right = token.partition("=")
     if not sep or not left.strip() or not right.strip():
-        raise FilterError(f"«{token}» — не условие; {SYNTAX}")
+        raise FilterError(N_("«{token}» is not a condition"), token=token)
     if left.strip().lower() == "quality":
         values = tuple(dict.fromkeys(v.strip().lower() for v in right.split(",") if v.strip()))
         unknown = [v for v in values if v not in FILTER_VALUES]
         if not values or unknown:
-            raise FilterError(f"quality={right}: значения {', '.join(FILTER_VALUES)}; {SYNTAX}")
-        shown = ", ".join("без флагов" if v == OK else "с любым флагом" if v not in set(Flag) else FLAG_NAMES[Flag(v)]
-                          for v in values)
-        return Condition(ConditionKind.QUALITY, None, values, text=f"качество = {shown}")
+            raise FilterError(N_("quality={value}: the values are {values}"), value=right, values=", ".join(FILTER_VALUES))
+        return Condition(ConditionKind.QUALITY, None, values)
     if left.strip().lower() == "source":
         values = tuple(dict.fromkeys(v.strip() for v in right.split(",") if v.strip()))
         if not values:
-            raise FilterError(f"пустой source; {SYNTAX}")
-        shown = ", ".join("без метки" if v == NO_SOURCE else v for v in values)
-        return Condition(ConditionKind.SOURCE, None, values, text=f"источник = {shown}")
+            raise FilterError(N_("an empty source"))
+        return Condition(ConditionKind.SOURCE, None, values)
     q = _question(survey, left)
     number = survey.number(q.id)
     match q.type:  # a type without a case fails loudly (assert_never)
@@ -197,7 +218,7 @@ def parse_condition(survey: Survey, token: str) -> Condition:
         case QuestionType.SCALE | QuestionType.NUMBER:
             return _range(q, number, right.strip())
         case QuestionType.TEXT:
-            raise FilterError(f"вопрос {number} — свободный текст, по нему фильтровать нельзя; {SYNTAX}")
+            raise FilterError(N_("question {number} is free text, it cannot filter"), number=number)
         case _ as unreachable:
             assert_never(unreachable)
 
@@ -211,7 +232,7 @@ def parse_filter(expr: str | Sequence[str], survey: Survey, quality_rules: Quali
     if tokens and tokens[0].lower() == "where":
         tokens = tokens[1:]
     if not tokens:
-        raise FilterError(f"пустой фильтр; {SYNTAX}")
+        raise FilterError(N_("an empty filter"))
     return Filter(tuple(parse_condition(survey, t) for t in tokens), quality_rules or QualityRules())
 
 

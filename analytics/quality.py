@@ -36,6 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.models import COMPLETED, Answer as AnswerRow, Response
+from survey.i18n import N_
 from survey.model import QuestionType, Survey
 
 
@@ -49,10 +50,10 @@ class Flag(StrEnum):
 
 
 FLAG_NAMES = {
-    Flag.SPEEDER: "слишком быстро (speeder)",
-    Flag.FAST_ANSWERS: "много быстрых ответов",
-    Flag.STRAIGHTLINING: "одинаковые оценки (straightlining)",
-    Flag.DUPLICATE_TEXT: "повтор чужого текста",
+    Flag.SPEEDER: N_("too fast (speeder)"),
+    Flag.FAST_ANSWERS: N_("many fast answers"),
+    Flag.STRAIGHTLINING: N_("identical ratings (straightlining)"),
+    Flag.DUPLICATE_TEXT: N_("another respondent's text repeated"),
 }
 OK = "ok"  # quality=ok: no flag
 FLAGGED = "flagged"  # quality=flagged: any flag

@@ -19,6 +19,7 @@ from analytics.quality import FLAG_NAMES, Flag, QualityReport, QualityRules, rea
 from analytics.summary_text import fmt_duration
 from storage.db import read_only
 from storage.models import Response
+from survey.i18n import FALLBACK_LANGUAGE, Translator, catalog_language, translator
 from survey.model import Survey
 
 LISTED = 300  # flagged responses listed by number; the rest are in the exports (quality_flags)
@@ -32,10 +33,11 @@ class QualityView:
     report: QualityReport
     shown: list[int]  # response ids in scope, ascending
     filter: str | None = None
+    language: str = FALLBACK_LANGUAGE  # of the texts made from it (the reader's, when the bot has it)
 
 
 async def build_quality(engine: AsyncEngine, survey: Survey, rules: QualityRules | None = None,
-                        where: Filter | None = None) -> QualityView:
+                        where: Filter | None = None, language: str | None = None) -> QualityView:
     """Judge every response (the median is always that of all completed responses) and keep those ``where`` keeps."""
     async with read_only(engine).begin() as conn:
         rules = rules or (where.quality_rules if where is not None else None)
@@ -45,7 +47,8 @@ async def build_quality(engine: AsyncEngine, survey: Survey, rules: QualityRules
         if resolved is not None:
             kept = await conn.scalars(select(Response.id).where(Response.survey_id == survey.id, resolved.predicate()))
             shown = sorted(kept)
-    return QualityView(survey.survey.title, report, shown, None if where is None else where.describe())
+    t = translator(catalog_language(language or survey.default_language))
+    return QualityView(survey.survey.title, report, shown, None if where is None else where.describe(t), t.language)
 
 
 def render_quality(view: QualityView) -> list[str]:
@@ -54,42 +57,46 @@ def render_quality(view: QualityView) -> list[str]:
     judged = [report.responses[rid] for rid in view.shown if rid in report.responses]
     counts = {f: sum(1 for r in judged if f in r.flags) for f in Flag}
     flagged = [r for r in judged if r.flags]
-    head = [f"<b>Качество ответов: {escape(view.title)}</b>"]
+    t = translator(view.language)
+    name = {flag: t.gettext(FLAG_NAMES[flag]) for flag in Flag}
+    head = ["<b>" + t.gettext("Quality of the answers: {title}").format(title=escape(view.title)) + "</b>"]
     if view.filter:
-        head.append(f"Фильтр: {escape(view.filter)}")
+        head.append(t.gettext("Filter: {filter}").format(filter=escape(view.filter)))
     head += [
-        f"Анкет: {len(judged)}; без флагов: {len(judged) - len(flagged)}; с флагами: {len(flagged)}",
-        f"Медианное время завершивших (все {report.completed}): {fmt_duration(report.median_seconds)}; "
-        f"быстрее {fmt_ratio(rules.speeder_ratio)} медианы ({fmt_duration(report.speeder_seconds)}) — speeder",
-        f"Без замеров времени: {sum(1 for r in judged if not r.timed)} (собраны до учёта времени или без ответов)",
+        t.gettext("Questionnaires: {count}; without flags: {clean}; with flags: {flagged}").format(
+            count=len(judged), clean=len(judged) - len(flagged), flagged=len(flagged)),
+        t.gettext("Median time of those who completed (all {completed}): {median}; faster than {ratio} of the median "
+                  "({limit}) — speeder").format(completed=report.completed, median=fmt_duration(t, report.median_seconds),
+                                              ratio=fmt_ratio(t, rules.speeder_ratio),
+                                              limit=fmt_duration(t, report.speeder_seconds)),
+        t.gettext("Without time measurements: {count} (collected before times were kept, or without answers)").format(
+            count=sum(1 for r in judged if not r.timed)),
         "",
-        f"{FLAG_NAMES[Flag.SPEEDER]} — {counts[Flag.SPEEDER]}",
-        f"{FLAG_NAMES[Flag.FAST_ANSWERS]} (доля ответов быстрее {fmt_number(rules.fast_seconds)} с — "
-        f"не меньше {fmt_number(rules.fast_share)}) — {counts[Flag.FAST_ANSWERS]}",
-        f"{FLAG_NAMES[Flag.STRAIGHTLINING]} (на всех шкалах, от {rules.straightline_min}) — {counts[Flag.STRAIGHTLINING]}",
-        f"{FLAG_NAMES[Flag.DUPLICATE_TEXT]} — {counts[Flag.DUPLICATE_TEXT]}",
+        f"{name[Flag.SPEEDER]} — {counts[Flag.SPEEDER]}",
+        f"{name[Flag.FAST_ANSWERS]} " + t.gettext("(share of answers faster than {seconds} s — at least {share})").format(
+            seconds=t.number(rules.fast_seconds), share=t.number(rules.fast_share)) + f" — {counts[Flag.FAST_ANSWERS]}",
+        f"{name[Flag.STRAIGHTLINING]} " + t.gettext("(on every scale, from {count})").format(
+            count=rules.straightline_min) + f" — {counts[Flag.STRAIGHTLINING]}",
+        f"{name[Flag.DUPLICATE_TEXT]} — {counts[Flag.DUPLICATE_TEXT]}",
     ]
     blocks = [head]
     if flagged:
-        lines = ["<b>Анкеты с флагами</b> (номер — response_id в выгрузке):"]
+        lines = ["<b>" + t.gettext("Questionnaires with flags") + "</b> "
+                 + t.gettext("(the number is the response_id in the export):")]
         for r in flagged[:LISTED]:
-            total = f" — {fmt_duration(r.total_seconds)}" if r.total_seconds is not None else ""
+            total = f" — {fmt_duration(t, r.total_seconds)}" if r.total_seconds is not None else ""
             lines.append(f"№{r.response_id}: {', '.join(r.flags)}{total}")
         if len(flagged) > LISTED:
-            lines.append(f"… и ещё {len(flagged) - LISTED} — в выгрузке (столбец quality_flags)")
-        lines.append("Сводка без них: /stats where quality=ok")
+            lines.append(t.gettext("… and {count} more — in the export (the quality_flags column)").format(
+                count=len(flagged) - LISTED))
+        lines.append(t.gettext("The summary without them: /stats where quality=ok"))
         blocks.append(lines)
     return pack_blocks(blocks)
 
 
-def fmt_ratio(value: float) -> str:
-    """⅓ for one third, else the number with a decimal comma."""
-    return "⅓" if abs(value - 1 / 3) < 1e-9 else fmt_number(value)
-
-
-def fmt_number(value: float) -> str:
-    """A short number with a decimal comma (1,5)."""
-    return f"{value:g}".replace(".", ",")
+def fmt_ratio(t: Translator, value: float) -> str:
+    """⅓ for one third, else the number with the language's decimal sign."""
+    return "⅓" if abs(value - 1 / 3) < 1e-9 else t.number(value)
 
 
 def quality_to_json(view: QualityView) -> dict:

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from analytics.compare import PROVENANCE_NOTE, PROVENANCE_TAGS, TEST_NAMES, ComparedFigure, Comparison, compare, fmt_p
 from analytics.summary import QuestionSummary, Summary, build_summary, percent
 from analytics.summary_text import GROUP_NAMES, MULTIPLE_NOTE, fmt_decimal, fmt_duration, fmt_median, fmt_percent
+from survey.i18n import N_, Translator, translator
 from survey.model import Baseline, QuestionType, Survey
 
 if TYPE_CHECKING:
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
     from analytics.filters import Filter
 
 TEXTS_SHOWN = 50  # a text question's answers (and "other" texts) listed in full; the rest are counted
-PART_NAMES = {"profile": "Профиль респондентов"}
-NO_PART = "Вопросы"
+PART_NAMES = {"profile": N_("Respondents' profile")}
+NO_PART = N_("Questions")
 
 
 class ReportError(ValueError):
@@ -111,6 +112,11 @@ class Report:
     generated_at: datetime
     tz_name: str = "UTC"
 
+    @property
+    def t(self) -> Translator:
+        """The report's own words: a document read beside the questionnaire, in its default language."""
+        return translator(self.survey.default_language)
+
 
 async def build_report(
     engine: AsyncEngine, survey: Survey, *, completed_only: bool = False, where: Filter | None = None,
@@ -119,13 +125,15 @@ async def build_report(
     """The summary, the comparison with the first baseline wave (if any) and the cross-tabs by ``banner``."""
     from analytics.compare import baseline_waves
 
-    summary = await build_summary(engine, survey, completed_only=completed_only, where=where)
+    summary = await build_summary(engine, survey, completed_only=completed_only, where=where,
+                                  language=survey.default_language)
     comparison = compare(summary, survey, None, summary.filter) if baseline_waves(survey) else None
     tables: list[CrossTab] = []
     if banner is not None:
         from analytics.crosstab import build_crosstabs
 
-        tables = await build_crosstabs(engine, survey, banner, where=where, completed_only=completed_only)
+        tables = await build_crosstabs(engine, survey, banner, where=where, completed_only=completed_only,
+                                       language=survey.default_language)
     return Report(survey, summary, comparison, tables, generated_at or datetime.now(UTC), tz_name)
 
 
@@ -146,14 +154,15 @@ def report_filename(survey: Survey, *, completed_only: bool = False, filtered: b
 # Shaping ------------------------------------------------------------------------------------
 
 
-def part_title(part: str | int | None) -> str:
-    """How a part is headed: «Часть 1», «Профиль респондентов», or the part's own name."""
+def part_title(part: str | int | None, t: Translator | None = None) -> str:
+    """How a part is headed: «Part 1» / «Часть 1», «Respondents' profile», or the part's own name."""
+    t = t or translator(None)
     if part is None:
-        return NO_PART
+        return t.gettext(NO_PART)
     text = str(part)
     if text.isdigit():
-        return f"Часть {text}"
-    return PART_NAMES.get(text, text)
+        return t.gettext("Part {number}").format(number=text)
+    return t.gettext(PART_NAMES[text]) if text in PART_NAMES else text
 
 
 def _range_figures(figures: dict[str, ComparedFigure], baseline: Baseline | None) -> dict[tuple[int, int], ComparedFigure]:
@@ -173,7 +182,7 @@ def _question_view(report: Report, qs: QuestionSummary, index: int) -> QuestionV
 
     from analytics import charts, compare_charts
 
-    survey = report.survey
+    survey, t = report.survey, report.t
     q = survey.get(qs.id)
     cq = next((c for c in report.comparison.questions if c.id == qs.id), None) if report.comparison else None
     figures = {f.key: f for f in cq.figures} if cq else {}
@@ -186,14 +195,15 @@ def _question_view(report: Report, qs: QuestionSummary, index: int) -> QuestionV
     match qs.type:
         case QuestionType.SINGLE | QuestionType.MULTIPLE:
             if qs.is_multiple:
-                view.note = MULTIPLE_NOTE
+                view.note = t.gettext(MULTIPLE_NOTE)
             view.texts = qs.other_texts
         case QuestionType.SCALE:
-            view.range_title = "Группы оценок"
-            view.ranges = [Line(g.label, f"{GROUP_NAMES.get(g.key, g.key)} ({g.label})", g.count, g.percent,
+            view.range_title = t.gettext("Rating groups")
+            view.ranges = [Line(g.label, f"{t.gettext(GROUP_NAMES[g.key]) if g.key in GROUP_NAMES else g.key} ({g.label})",
+                                g.count, g.percent,
                                 kind="bucket", then=by_bounds.get((g.low, g.high or g.low))) for g in qs.groups]
         case QuestionType.NUMBER:
-            view.range_title = "Интервалы"
+            view.range_title = t.gettext("Intervals")
             view.ranges = [Line(b.label, b.label, b.count, b.percent, kind="bucket",
                                 then=by_bounds.get((b.low, b.high)) if b.high is not None else None)
                            for b in qs.buckets]
@@ -205,24 +215,26 @@ def _question_view(report: Report, qs: QuestionSummary, index: int) -> QuestionV
     view.texts = view.texts[:TEXTS_SHOWN]
     if cq is not None:
         view.compared = True
-        view.base_n, view.base_n_tag = cq.baseline.n, PROVENANCE_TAGS[cq.baseline.n_provenance]
+        view.base_n, view.base_n_tag = cq.baseline.n, t.gettext(PROVENANCE_TAGS[cq.baseline.n_provenance])
     if charts.has_chart(qs):
-        fig = charts.question_figure(qs, q.ordered)
-        view.chart = Chart(Markup(charts.svg_markup(fig, f"Диаграмма: {view.heading} (n = {qs.n})", f"c{index}-")),
-                           _chart_caption(qs))
+        fig = charts.question_figure(qs, q.ordered, t)
+        title = t.gettext("Chart: {heading} (n = {n})").format(heading=view.heading, n=qs.n)
+        view.chart = Chart(Markup(charts.svg_markup(fig, title, f"c{index}-")), _chart_caption(t, qs))
     if cq is not None and cq.figures and qs.n:
-        fig = compare_charts.comparison_figure(cq)
-        title = f"Сравнение с волной {cq.baseline.wave}: {view.heading}"
-        view.comparison_chart = Chart(Markup(charts.svg_markup(fig, title, f"w{index}-")),
-                                      f"Сейчас (n = {qs.n}) и {cq.baseline.wave} (n = {cq.baseline.n}); "
-                                      "✱ — различие значимо (p < 0,05)")
+        fig = compare_charts.comparison_figure(cq, t)
+        title = t.gettext("Comparison with the wave {wave}: {heading}").format(wave=cq.baseline.wave, heading=view.heading)
+        caption = t.gettext("Now (n = {n}) and {wave} (n = {base_n}); ✱ — the difference is significant (p < {alpha})")
+        view.comparison_chart = Chart(Markup(charts.svg_markup(fig, title, f"w{index}-")), caption.format(
+            n=qs.n, wave=cq.baseline.wave, base_n=cq.baseline.n, alpha=t.decimal(0.05, 2)))
     return view
 
 
-def _chart_caption(qs: QuestionSummary) -> str:
-    notes = [f"База: ответившие на вопрос, n = {qs.n}"]
+def _chart_caption(t: Translator, qs: QuestionSummary) -> str:
+    from analytics.charts import MULTI_NOTE  # matplotlib loads with the first report, not at the bot's start
+
+    notes = [t.gettext("Base: those who answered the question, n = {n}").format(n=qs.n)]
     if qs.is_multiple:
-        notes.append("несколько ответов, сумма больше 100%")
+        notes.append(t.gettext(MULTI_NOTE))
     return "; ".join(notes)
 
 
@@ -235,7 +247,7 @@ def parts(report: Report, progress: Callable[[int, int], None] | None = None) ->
         part = report.survey.get(qs.id).part
         key = str(part) if part is not None else ""
         if key not in out:
-            out[key] = Part(key, part_title(part), [])
+            out[key] = Part(key, part_title(part, report.t), [])
         out[key].questions.append(_question_view(report, qs, i))
         if progress is not None:
             progress(i, total)
@@ -266,17 +278,17 @@ def data_number(value: Decimal | float | int | None) -> str:
     return repr(float(value))
 
 
-def fmt_diff(value: Decimal | None) -> str:
-    """A difference in percentage points: "+3,2", "−1,0", "±0,0"."""
+def fmt_diff(t: Translator, value: Decimal | None) -> str:
+    """A difference in percentage points: "+3,2", "−1,0", "±0,0" (the language's decimal sign)."""
     if value is None:
         return "—"
     sign = "+" if value > 0 else "−" if value < 0 else "±"
-    return f"{sign}{fmt_decimal(abs(value))}"
+    return f"{sign}{fmt_decimal(t, abs(value))}"
 
 
-def fmt_test(f: ComparedFigure) -> str:
+def fmt_test(t: Translator, f: ComparedFigure) -> str:
     """The test of a figure against the earlier wave: "p = 0,023 (z-тест)"."""
-    return "p —" if f.test is None else f"{fmt_p(f.test.p_value)} ({TEST_NAMES[f.test.name]})"
+    return "p —" if f.test is None else f"{fmt_p(t, f.test.p_value)} ({t.gettext(TEST_NAMES[f.test.name])})"
 
 
 def css_string(text: str) -> str:
@@ -288,10 +300,11 @@ def css_string(text: str) -> str:
 def _crosstab_view(t: CrossTab) -> dict[str, Any]:
     from analytics.crosstab_render import test_line
 
-    return {"table": t, "test": test_line(t.test) if not t.tests_each_option and (t.test or not t.note) else ""}
+    return {"table": t, "test": test_line(t.test, translator(t.language))
+            if not t.tests_each_option and (t.test or not t.note) else ""}
 
 
-def _environment() -> Any:
+def _environment(t: Translator) -> Any:
     import jinja2
 
     env = jinja2.Environment(
@@ -301,7 +314,9 @@ def _environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pct=fmt_percent, dec=fmt_decimal, median=fmt_median, p=fmt_p, data=data_number, diff=fmt_diff)
+    env.filters.update(pct=lambda v: fmt_percent(t, v), dec=lambda v, places=1: fmt_decimal(t, v, places),
+                       median=lambda v: fmt_median(t, v), p=lambda v: fmt_p(t, v), data=data_number,
+                       diff=lambda v: fmt_diff(t, v))
     return env
 
 
@@ -311,27 +326,29 @@ def render_report(report: Report, progress: Callable[[int, int], None] | None = 
     from markupsafe import Markup
 
     from analytics import charts
-    from analytics.crosstab_render import MARKS_NOTE, UNRELIABLE
+    from analytics.crosstab_render import UNRELIABLE, marks_note
 
+    t = report.t
     s = report.summary
     meta = report.survey.survey
     sections = parts(report, progress)
-    funnel_svg = Markup(charts.svg_markup(charts.funnel_figure(s), "Воронка: доля начавших, дошедших до вопроса",
-                                          "funnel-")) if s.funnel else None
+    funnel_title = t.gettext("Funnel: share of those who started who reached the question")
+    funnel_svg = Markup(charts.svg_markup(charts.funnel_figure(s), funnel_title, "funnel-")) if s.funnel else None
     reminders = s.reminders
-    template = _environment().get_template("report.html.j2")
+    template = _environment(t).get_template("report.html.j2")
     return template.render(
         s=s, meta=meta, parts=sections, comparison=report.comparison,
         tables=[_crosstab_view(t) for t in report.tables], banner=report.tables[0].banner if report.tables else None,
         funnel_svg=funnel_svg, css_title=css_string(meta.title),
         first=fmt_date(s.first_answer_at, report.tz_name), last=fmt_date(s.last_answer_at, report.tz_name),
         generated=fmt_date(report.generated_at, report.tz_name), tz=report.tz_name,
-        median_time=fmt_duration(s.median_completion_seconds),
-        reminded_back=fmt_percent(percent(reminders.came_back, reminders.reminded)),
-        reminded_done=fmt_percent(percent(reminders.completed, reminders.reminded)),
-        reached=lambda step: fmt_percent(percent(step.reached, s.started)),
-        provenance_tags=PROVENANCE_TAGS, provenance_note=PROVENANCE_NOTE, fmt_test=fmt_test,
-        marks_note=MARKS_NOTE, unreliable=UNRELIABLE,
+        median_time=fmt_duration(t, s.median_completion_seconds),
+        reminded_back=fmt_percent(t, percent(reminders.came_back, reminders.reminded)),
+        reminded_done=fmt_percent(t, percent(reminders.completed, reminders.reminded)),
+        reached=lambda step: fmt_percent(t, percent(step.reached, s.started)),
+        provenance_tags={key: t.gettext(tag) for key, tag in PROVENANCE_TAGS.items()},
+        provenance_note=t.gettext(PROVENANCE_NOTE), fmt_test=lambda f: fmt_test(t, f),
+        marks_note=marks_note(t), unreliable=t.gettext(UNRELIABLE),
     )
 
 

@@ -42,6 +42,7 @@ from storage.models import COMPLETED, IN_PROGRESS, Answer as AnswerRow, AnswerCh
 from storage.records import ResponseSet, S, as_utc, choices_include
 from storage.reminders import ReminderCounts, reminder_counts
 from storage.sql import duration_seconds
+from survey.i18n import FALLBACK_LANGUAGE, N_, Translator, catalog_language, translator
 from survey.model import CHOICE_TYPES, NUMERIC_TYPES, OTHER, Question, QuestionType, Survey
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ if TYPE_CHECKING:
 ONE_DECIMAL = Decimal("0.1")
 # Answers kept for options or questions an edited questionnaire no longer has.
 REMOVED = "_removed"
-REMOVED_LABEL = "(удалён из анкеты)"
+REMOVED_LABEL = N_("(removed from the questionnaire)")
+OUTSIDE_LABEL = N_("outside the intervals")
 
 
 # Number helpers -------------------------------------------------------------------------
@@ -220,6 +222,8 @@ class Summary:
     # Question ids no longer in the questionnaire that still hold answers of counted responses: (id, answers).
     removed_questions: list[tuple[str, int]] = field(default_factory=list)
     filter: str | None = None  # the respondent filter's description (analytics.filters), when one applies
+    # The language of the texts made from the summary (/stats, charts): the reader's, when the bot has it.
+    language: str = FALLBACK_LANGUAGE
     # Of the responses in the survey (and the filter): reminded, came back after it, completed (storage/reminders.py).
     reminders: ReminderCounts = field(default_factory=ReminderCounts)
     # With a consent step in the questionnaire: responses that agreed (of those counted here) and declines.
@@ -606,7 +610,7 @@ def _number_summary(q: Question, base: QuestionSummary, values: dict[int, int]) 
         buckets.append(Bucket(range_label(b_lo, b_hi), b_lo, b_hi, count, percent(count, s.n)))
     outside = sum(values.values()) - inside
     if outside > 0:  # shown, not dropped
-        buckets.append(Bucket("вне интервалов", 0, None, outside, percent(outside, s.n), key="outside"))
+        buckets.append(Bucket(OUTSIDE_LABEL, 0, None, outside, percent(outside, s.n), key="outside"))
     return replace(s, buckets=buckets)
 
 
@@ -646,10 +650,24 @@ def _funnel_step(survey: Survey, q: Question, figures: _Figures) -> FunnelStep:
                       answered=answered, skipped=skipped, dropped=standing)
 
 
+def _labels_in(t: Translator, questions: list[QuestionSummary]) -> list[QuestionSummary]:
+    """The summary's own labels (a removed option's line, numbers outside the intervals) in ``t``'s language;
+    the questionnaire's labels stay as they are."""
+    out = []
+    for q in questions:
+        options = [replace(o, label=t.gettext(REMOVED_LABEL)) if o.id == REMOVED else o for o in q.options]
+        buckets = [replace(b, label=t.gettext(OUTSIDE_LABEL)) if b.key == "outside" else b for b in q.buckets]
+        out.append(replace(q, options=options, buckets=buckets))
+    return out
+
+
 async def build_summary(
-    engine: AsyncEngine, survey: Survey, *, completed_only: bool = False, where: Filter | None = None
+    engine: AsyncEngine, survey: Survey, *, completed_only: bool = False, where: Filter | None = None,
+    language: str | None = None,
 ) -> Summary:
-    """Aggregate the survey's responses in SQL into a Summary (only the respondents ``where`` keeps)."""
+    """Aggregate the survey's responses in SQL into a Summary (only the respondents ``where`` keeps), its own
+    words in ``language`` (the reader's; default: the questionnaire's default language when the bot speaks it)."""
+    t = translator(catalog_language(language or survey.default_language))
     # One connection, one read transaction: every figure comes from the same snapshot.
     async with read_only(engine).begin() as conn:
         resolved = await resolve_filter(conn, survey, where)  # quality= conditions: read in this snapshot
@@ -671,12 +689,13 @@ async def build_summary(
         median_completion_seconds=figures.median_completion_seconds,
         first_answer_at=figures.first_answer_at,
         last_answer_at=figures.last_answer_at,
-        questions=[_question_summary(survey, q, figures, scope.counted.size) for q in survey.questions],
+        questions=_labels_in(t, [_question_summary(survey, q, figures, scope.counted.size) for q in survey.questions]),
         funnel=[_funnel_step(survey, q, figures) for q in survey.questions],
         removed_questions=sorted((qid, n) for qid, n in figures.answered.items()
                                  if n and qid not in {q.id for q in survey.questions}),
-        filter=None if where is None else where.describe(),
+        filter=None if where is None else where.describe(t),
         reminders=reminded,
+        language=t.language,
         consent=consent,
     )
 
@@ -815,7 +834,8 @@ def summary_to_json(summary: Summary) -> SummaryJSON:
         "first_answer_at": _iso(summary.first_answer_at),
         "last_answer_at": _iso(summary.last_answer_at),
         "questions": [_question_json(q) for q in summary.questions],
-        "removed_questions": [{"id": qid, "label": REMOVED_LABEL, "n": n} for qid, n in summary.removed_questions],
+        "removed_questions": [{"id": qid, "label": translator(summary.language).gettext(REMOVED_LABEL), "n": n}
+                              for qid, n in summary.removed_questions],
         "funnel": [
             {"id": f.id, "number": f.number, "reached": f.reached, "answered": f.answered, "skipped": f.skipped,
              "dropped": f.dropped}

@@ -31,11 +31,13 @@ from bot.incoming.processor import PerUserUpdateProcessor
 from bot.respondent import screens
 from bot.settings import Settings
 from survey.flow import Answer, Progress
+from survey.i18n import translator
 from survey.loader import load_survey
 from survey.model import QuestionType
 from tests.recording import BOT_USER, RecordingRequest
 
 SURVEY = load_survey(None)
+T = translator(SURVEY.default_language)  # the respondent's language, looked up as the bot does
 TARGET = 0.6
 LINGER: float | None = None  # experiments only: override the group-commit linger
 MAX_BATCH: int | None = None  # experiments only: override the group-commit batch size
@@ -175,14 +177,14 @@ def _screen_for(raw: dict, kind: str, next_q: str | None) -> screens.Screen:
     """The screen the bot renders (bot/respondent/handlers.py ``_render_outcome``): the next question with the
     answer just given on top, the thank-you after the last one; a redraw (a toggle, «Начать») and /start without it."""
     if "message" in raw and raw["message"]["text"] == "/start":
-        return screens.intro_screen(SURVEY)
+        return screens.intro_screen(T, SURVEY)
     if next_q is None:
-        return screens.finished_screen(SURVEY, Progress(None))
-    screen = screens.question_screen(SURVEY, Progress(next_q), 5)
+        return screens.finished_screen(T, SURVEY, Progress(None))
+    screen = screens.question_screen(T, SURVEY, Progress(next_q), 5)
     if kind == "redraw":
         return screen
     first = SURVEY.questions[0]  # the answered line of one question stands for all (its length barely varies)
-    return screens.after_answer(SURVEY, first.id, Answer(option_ids=(first.options[0].id,)), screen)
+    return screens.after_answer(T, SURVEY, first.id, Answer(option_ids=(first.options[0].id,)), screen)
 
 
 async def run_baseline(users: int, base_user: int) -> tuple[float, int]:

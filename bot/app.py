@@ -7,7 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
-from telegram import BotCommand, BotCommandScopeDefault, Update
+from telegram import BotCommandScopeDefault, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -22,6 +22,7 @@ from telegram.ext import (
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.admin import commands as admin
+from bot.admin.language import admin_language
 from bot.background.health import TELEGRAM, Health
 from bot.background.housekeeping import start_housekeeping
 from bot.background.metrics import Metrics
@@ -30,7 +31,7 @@ from bot.background.reminders import start_reminders
 from bot.context import BotData
 from bot.incoming.flood import add_flood_guard
 from bot.incoming.processor import PerUserUpdateProcessor
-from bot.respondent import handlers, membership, privacy
+from bot.respondent import handlers, language, membership, privacy
 from bot.sending.limiter import BULK, OutgoingLimiter
 from bot.sending.retries import RetryingRequest
 from bot.sending.sendbudget import share_budget
@@ -41,18 +42,21 @@ from storage import definitions, field as field_store
 from storage.db import create_engine, is_sqlite
 from storage.migrate import upgrade
 from survey.changes import blocking, report
+from survey.i18n import N_, translator
 from survey.loader import load_survey
 from survey.model import Survey
 from survey.testmode import copy_for_tests
 
 log = logging.getLogger(__name__)
 
-RESPONDENT_COMMANDS = [
-    BotCommand("start", "Начать или продолжить опрос"),
-    BotCommand("help", "Как отвечать и какие есть команды"),
-    BotCommand("my_data", "Что о вас сохранено"),
-    BotCommand("forget_me", "Удалить ваши ответы"),
-]
+# The menu of commands (msgids: registered in each of the questionnaire's languages).
+RESPONDENT_COMMANDS = (
+    ("start", N_("Start or continue the survey")),
+    ("help", N_("How to answer and which commands there are")),
+    ("my_data", N_("What is stored about you")),
+    ("forget_me", N_("Delete your answers")),
+)
+LANGUAGE_COMMAND = ("language", N_("Choose the language"))
 
 
 class ChangesNotAccepted(Exception):
@@ -98,6 +102,7 @@ def build_application(
     app.bot_data.notices = FaultNotices()
     app.bot_data.health_file = settings.health_file if monitor else None
     health.alert = lambda text: alert_admins(app, text)
+    health.t = translator(admin_language(app.bot_data, None))  # the admins' language as far as known without an update
     app.bot_data.on_completed.append(admin.notify_progress)
     add_handlers(app)
     return app
@@ -175,6 +180,7 @@ def add_handlers(app: Application) -> None:
     app.add_handler(CommandHandler("help", handlers.help_command, filters=private & filters.UpdateType.MESSAGE))
     app.add_handler(CommandHandler("my_data", privacy.my_data, filters=private & filters.UpdateType.MESSAGE))
     app.add_handler(CommandHandler("forget_me", privacy.forget_me, filters=private & filters.UpdateType.MESSAGE))
+    app.add_handler(CommandHandler("language", language.language_command, filters=private & filters.UpdateType.MESSAGE))
     app.add_handler(MessageHandler(filters.COMMAND & private & filters.UpdateType.MESSAGE, handlers.unknown_command))
     app.add_handler(MessageHandler(filters.TEXT & private & filters.UpdateType.MESSAGE, handlers.on_text))
     app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, handlers.on_other_message))
@@ -218,13 +224,25 @@ async def open_storage(app: Application) -> None:
     start_reminders(app)  # after the menu: the loop's first look is one period away anyway
 
 
+def respondent_commands(survey: Survey) -> tuple[tuple[str, str], ...]:
+    """The respondents' menu (command, msgid); /language when the questionnaire has more than one language."""
+    return RESPONDENT_COMMANDS + ((LANGUAGE_COMMAND,) if len(survey.languages) > 1 else ())
+
+
 async def register_commands(app: Application) -> None:
-    """The command menu: respondent commands for everyone, admin commands in the admins' chats."""
+    """The command menu: respondent commands for everyone (in the questionnaire's default language, and in each
+    of its other languages for users whose Telegram is set to it), admin commands in the admins' chats."""
+    survey: Survey = app.bot_data.survey
+    menu = respondent_commands(survey)
     try:
-        await app.bot.set_my_commands(RESPONDENT_COMMANDS, scope=BotCommandScopeDefault())
+        await app.bot.set_my_commands(language.bot_commands(translator(survey.default_language), menu),
+                                      scope=BotCommandScopeDefault())
+        for code in survey.languages[1:]:
+            await app.bot.set_my_commands(language.bot_commands(translator(code), menu),
+                                          scope=BotCommandScopeDefault(), language_code=code)
     except TelegramError as exc:  # a menu is a nicety; the bot works without it
         log.warning("could not register the command menu: %s", exc.message)
-    await admin.register_admin_commands(app, RESPONDENT_COMMANDS)
+    await admin.register_admin_commands(app, menu)
 
 
 async def share_sending_budget(app: Application) -> None:

@@ -6,6 +6,7 @@ Formats (all ASCII, at most 64 bytes, which Telegram enforces):
                                    k=keep the current answer, s=skip, b=back
   m:<version>:<begin|cont|restart>   the /start menu
   f:<yes|no>                  /forget_me confirmation
+  l:<code>                    /language: the language chosen (a code of the questionnaire's languages)
   c:<yes|no>[:<source>]       the consent step (yes carries the /start deep link, when it fits)
   st:<view>[:c][:w:<where>|:k:<key>]   admin summary buttons (charts, funnel, exports) that keep
                               the summary's filter: c = completed only, w = the where conditions
@@ -25,6 +26,7 @@ MAX_BYTES = 64
 _ANSWER = re.compile(r"a:(\d{1,9}):(?:([ot]):([a-z0-9_]{1,32})|([xdksb]))")
 _MENU = re.compile(r"m:(\d{1,9}):(begin|cont|restart)")
 _FORGET = re.compile(r"f:(yes|no)")
+_LANGUAGE = re.compile(r"l:([a-z]{2,3}(?:-[a-z0-9]{2,8}){0,3})")
 _CONSENT = re.compile(r"c:(yes|no)(?::([A-Za-z0-9_-]{1,58}))?")
 _STATS = re.compile(r"st:(charts|funnel|export_csv|export_xlsx)(:c)?(?::w:([!-~][ -~]*)|:k:([0-9a-f]{1,16}))?")
 
@@ -83,6 +85,13 @@ class StatsButton:
 
 
 @dataclass(frozen=True)
+class LanguageButton:
+    """A language chosen under /language (whether the questionnaire has it is checked where it is applied)."""
+
+    language: str
+
+
+@dataclass(frozen=True)
 class ConsentButton:
     """The answer to the consent step, with the deep link the respondent came through (None: none, or too long)."""
 
@@ -90,7 +99,7 @@ class ConsentButton:
     source: str | None = None
 
 
-Parsed = AnswerButton | MenuButton | ForgetButton | ConsentButton | StatsButton
+Parsed = AnswerButton | MenuButton | ForgetButton | LanguageButton | ConsentButton | StatsButton
 
 _SIMPLE: dict[str, flow.Action] = {"x": flow.ChooseOther(), "d": flow.Done(), "k": flow.Keep(), "s": flow.Skip(), "b": flow.Back()}
 
@@ -109,6 +118,8 @@ def parse(data: str | None) -> Parsed | None:
         return MenuButton(int(m.group(1)), MenuChoice(m.group(2)))
     if m := _FORGET.fullmatch(data):
         return ForgetButton(m.group(1) == "yes")
+    if m := _LANGUAGE.fullmatch(data):
+        return LanguageButton(m.group(1))
     if m := _CONSENT.fullmatch(data):
         return ConsentButton(m.group(1) == "yes", m.group(2))
     if m := _STATS.fullmatch(data):
@@ -161,3 +172,10 @@ def consent(agreed: bool, source: str | None = None) -> str:
 def menu(version: int, choice: MenuChoice) -> str:
     """Callback data for the /start menu."""
     return _check(f"m:{version}:{choice}")
+
+
+def language(code: str) -> str:
+    """Callback data for choosing a language under /language."""
+    data = _check(f"l:{code}")
+    assert _LANGUAGE.fullmatch(data), code
+    return data

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     log_level: Annotated[
         str, Field(description="`DEBUG`, `INFO`, `WARNING`, …; the token never appears in logs")
     ] = "INFO"
+    admin_language: Annotated[
+        Literal["ru", "en"] | None,
+        Field(description="the language of the admins' texts (/stats, charts, cross-tabs, the funnel, /export, "
+                          "field and test commands): `ru` or `en`; unset: each admin's Telegram language (English "
+                          "when it is another, the questionnaire's default language when Telegram does not say); "
+                          "question and option labels are in the questionnaire's default language"),
+    ] = None
     anonymous: Annotated[bool, Field(description="store a keyed hash instead of the Telegram id")] = False
     anonymity_key: Annotated[
         SecretStr | None,
@@ -87,7 +94,8 @@ class Settings(BaseSettings):
         Field(
             ge=0,
             description="an export (or report) still being built after this long shows Telegram's «sending a file» "
-            "status and a «Готовлю файл… 40 000 из 100 000» note in the chat, replaced by the file",
+            "status and a «Preparing the file… 40,000 of 100,000» note in the chat (in the admin's language), "
+            "replaced by the file",
         ),
     ] = 2.0
     export_note_every_seconds: Annotated[

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.db import read_only
 from storage.models import IN_PROGRESS, Answer, AnswerChoice, Response, SurveyDefinition, SurveyState, utcnow
 from survey.changes import Change, Usage, compare
+from survey.i18n import N_, translator
 from survey.model import OTHER, Option, Question, Survey
 
 
@@ -121,14 +122,14 @@ async def check_changes(engine: AsyncEngine, survey: Survey) -> list[Change]:
     return compare(last.survey if last else None, survey, await usage(engine, survey.id))
 
 
-REMOVED_NOTE = "(удалён из анкеты)"
+REMOVED_NOTE = N_("(removed from the questionnaire)")
 
 
 async def with_removed(engine: AsyncEngine, survey: Survey) -> Survey:
     """The questionnaire plus what earlier definitions had and the stored answers still hold.
 
     Exports use it so that answers to removed questions stay in the files, at the end (their text is marked
-    «(удалён из анкеты)»; a removed question keeps the form it last had), and so that an option removed from a
+    «(removed from the questionnaire)» in the questionnaire's default language; a removed question keeps the form it last had), and so that an option removed from a
     question still asked keeps its label (marked the same way) and gets a code: it is put after the current
     options, so their codes do not move, and the codebook and the SAV value labels name it.
     """
@@ -154,15 +155,16 @@ async def with_removed(engine: AsyncEngine, survey: Survey) -> Survey:
                 chosen.setdefault(qid, set()).add(option_id)
     gone_options = {qid: ids - set(current[qid].option_ids) - {OTHER} for qid, ids in chosen.items()}
     extra: dict[str, Question] = {}
+    note = translator(survey.default_language).gettext(REMOVED_NOTE)
     restored: dict[str, dict[str, Option]] = {}
     for text in texts:  # newest first: a removed question or option keeps its last form
         for q in Survey.model_validate(json.loads(text)).questions:
             if q.id not in current and q.id in held and q.id not in extra:
-                extra[q.id] = q.model_copy(update={"text": f"{q.text} {REMOVED_NOTE}", "number": None, "show_if": [],
+                extra[q.id] = q.model_copy(update={"text": f"{q.text} {note}", "number": None, "show_if": [],
                                                    "required": False})
             for o in q.options:
                 if o.id in gone_options.get(q.id, ()) and o.id not in restored.setdefault(q.id, {}):
-                    restored[q.id][o.id] = o.model_copy(update={"text": f"{o.text} {REMOVED_NOTE}"})
+                    restored[q.id][o.id] = o.model_copy(update={"text": f"{o.text} {note}"})
     questions = [q.model_copy(update={"options": [*q.options, *restored[q.id].values()]}) if restored.get(q.id) else q
                  for q in survey.questions]
     if not extra and questions == survey.questions:

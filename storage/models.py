@@ -102,6 +102,10 @@ class Respondent(Base):
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     source: Mapped[str | None] = mapped_column(TypedString(64))
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The language the bot speaks to them (a code of the questionnaire's languages): their Telegram language on
+    # first contact when the questionnaire has it, or what they chose with /language. NULL: rows from before
+    # languages existed, read as the questionnaire's default language.
+    language: Mapped[str | None] = mapped_column(TypedString(16))
 
     responses: Mapped[list[Response]] = relationship(back_populates="respondent", passive_deletes=True)
 

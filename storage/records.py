@@ -119,7 +119,7 @@ class ResponseSet:
 
 
 class ResponseRecord(NamedTuple):
-    """One response with its respondent's stored key and deep-link source (times aware, UTC)."""
+    """One response with its respondent's stored key, deep-link source and language (times aware, UTC)."""
 
     response_id: int
     status: str
@@ -127,6 +127,7 @@ class ResponseRecord(NamedTuple):
     completed_at: datetime | None
     user_key: str
     source: str | None
+    language: str | None  # respondents.language: None for rows stored before languages existed
 
 
 class AnswerRecord(NamedTuple):
@@ -171,7 +172,7 @@ class ResponseBatch:
         new, decode, answers, shared = tuple.__new__, decode_choices, self._answers, _SHARED
         time = _sqlite_time if self._sqlite else as_utc
         j, total = 0, len(answers)
-        for rid, status, started, completed, key, source in self._responses:
+        for rid, status, started, completed, key, source, language in self._responses:
             while j < total and answers[j][0] < rid:
                 j += 1  # answers of a response outside the batch (cannot happen with the same filter)
             mine: dict[str, AnswerRecord] = {}
@@ -187,7 +188,7 @@ class ResponseBatch:
                     shared[row] = record
                 mine[record[0]] = record
                 j += 1
-            yield new(ResponseRecord, (rid, status, time(started), time(completed), key, source)), mine
+            yield new(ResponseRecord, (rid, status, time(started), time(completed), key, source, language)), mine
 
 
 _SHARED: dict[tuple[Any, ...], AnswerRecord] = {}
@@ -209,7 +210,7 @@ async def stream_responses(
     """
     response_rows = (
         select(Response.id, Response.status, Response.started_at, Response.completed_at, Respondent.user_key,
-               Respondent.source)
+               Respondent.source, Respondent.language)
         .join(Respondent, Respondent.id == Response.respondent_id)
         .where(responses.where)
         .order_by(Response.id)

@@ -30,8 +30,9 @@ class DueReminder:
 
     response_id: int
     user_key: str
-    version: int  # the position's version: the «Продолжить» button is drawn for it
+    version: int  # the position's version: the «Continue» button is drawn for it
     sent: int  # reminders claimed so far
+    language: str | None = None  # respondents.language: the reminder is said in it
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ async def due_reminders(engine: AsyncEngine, survey_id: str, now: datetime, afte
                         limit: int) -> list[DueReminder]:
     """Up to ``limit`` responses due a reminder at ``now``, longest waiting first (a read; nothing is claimed)."""
     stmt = (
-        select(Response.id, Respondent.user_key, Response.version, Response.reminders_sent)
+        select(Response.id, Respondent.user_key, Response.version, Response.reminders_sent, Respondent.language)
         .join(Respondent, Respondent.id == Response.respondent_id)
         .where(*_due(survey_id, now - after, max_count))
         .order_by(Response.updated_at, Response.id)

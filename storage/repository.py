@@ -82,6 +82,16 @@ class Repository:
             .values(blocked_at=(when or utcnow()) if blocked else None)
         )
 
+    async def set_language(self, user_key: str, language: str) -> bool:
+        """Store the language a respondent chose; False when the respondent is unknown."""
+        result = await self.session.execute(
+            update(Respondent).where(Respondent.user_key == user_key).values(language=language))
+        return bool(result.rowcount)
+
+    async def language(self, user_key: str) -> str | None:
+        """The stored language of a respondent (None: unknown respondent or never set)."""
+        return await self.session.scalar(select(Respondent.language).where(Respondent.user_key == user_key))
+
     async def forget(self, user_key: str) -> bool:
         """Delete a respondent with all responses and answers; False when unknown."""
         respondent = await self.respondent(user_key)
@@ -130,6 +140,7 @@ async def respondent_record(repo: Repository, user_key: str) -> dict[str, Any] |
         "first_seen": respondent.first_seen,
         "source": respondent.source,
         "blocked_at": respondent.blocked_at,
+        "language": respondent.language,
         "responses": [
             {
                 "survey_id": r.survey_id,
@@ -179,6 +190,7 @@ class Position:
     shown_question: str | None = None
     shown_at: datetime | None = None
     answer_shown: dict[str, datetime | None] = field(default_factory=dict)
+    language: str | None = None  # respondents.language (None: never set)
 
     @property
     def dirty(self) -> bool:
@@ -285,7 +297,7 @@ def load_positions(conn: Connection, survey_id: str, user_keys: list[str]) -> di
         return {}
     r, s = _RESPONDENTS, _RESPONSES
     rows = conn.execute(
-        select(r.c.user_key, r.c.id, s.c.id, s.c.status, s.c.version, s.c.current_question, s.c.draft,
+        select(r.c.user_key, r.c.id, r.c.language, s.c.id, s.c.status, s.c.version, s.c.current_question, s.c.draft,
                s.c.draft_other, s.c.awaiting_other, s.c.shown_question, s.c.shown_at, s.c.consent_version,
                s.c.order_seed)
         .select_from(r.outerjoin(s, and_(s.c.respondent_id == r.c.id, s.c.survey_id == survey_id)))
@@ -293,13 +305,14 @@ def load_positions(conn: Connection, survey_id: str, user_keys: list[str]) -> di
     )
     positions: dict[str, Position] = {}
     by_response: dict[int, Position] = {}
-    for key, rid, sid, status, version, current, draft, draft_other, awaiting, shown_q, shown_at, consent, seed in rows:
-        pos = Position(rid)
+    for key, rid, language, sid, status, version, current, draft, draft_other, awaiting, shown_q, shown_at, consent, seed \
+            in rows:
+        pos = Position(rid, language=language)
         if sid is not None:
             pos = Position(rid, sid, status, version, read_version=version, progress=Progress(
                 current=current, answers={}, draft=decode_choices(draft), draft_other=draft_other,
                 awaiting_other=bool(awaiting), seed=order_seed(seed, sid)),
-                shown_question=shown_q, shown_at=as_utc(shown_at), consent_version=consent)
+                shown_question=shown_q, shown_at=as_utc(shown_at), consent_version=consent, language=language)
             by_response[sid] = pos
         positions[key] = pos
     if by_response:
@@ -319,15 +332,19 @@ def load_positions(conn: Connection, survey_id: str, user_keys: list[str]) -> di
     return positions
 
 
-def add_respondents(conn: Connection, new: dict[str, str | None]) -> dict[str, Position]:
-    """Create respondents (user key -> deep-link source) and return their empty positions."""
+def add_respondents(conn: Connection, new: dict[str, str | None],
+                    languages: dict[str, str | None] | None = None) -> dict[str, Position]:
+    """Create respondents (user key -> deep-link source; ``languages``: user key -> their language) and return
+    their empty positions."""
     if not new:
         return {}
     now = utcnow()
     r = _RESPONDENTS
-    conn.execute(insert(r), [{"user_key": k, "source": src, "first_seen": now} for k, src in new.items()])
-    rows = conn.execute(select(r.c.user_key, r.c.id).where(r.c.user_key.in_(list(new))))
-    return {key: Position(rid) for key, rid in rows}
+    languages = languages or {}
+    conn.execute(insert(r), [{"user_key": k, "source": src, "first_seen": now, "language": languages.get(k)}
+                             for k, src in new.items()])
+    rows = conn.execute(select(r.c.user_key, r.c.id, r.c.language).where(r.c.user_key.in_(list(new))))
+    return {key: Position(rid, language=language) for key, rid, language in rows}
 
 
 _POSITION_VALUES = {

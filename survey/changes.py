@@ -91,12 +91,12 @@ def compare(old: Survey | None, new: Survey, usage: Usage) -> list[Change]:
         if held and twin is not None:
             out.append(Change(Severity.BLOCKING, "renamed", qid,
                               f"question {qid} seems renamed to {twin.id}: its {held} stored answer(s) stay under "
-                              f"{qid} (exports keep them; /stats lists them as «(удалён из анкеты)») and do not "
+                              f"{qid} (exports keep them; /stats lists them as «(removed from the questionnaire)») and do not "
                               f"count for {twin.id}"))
         elif held:
             out.append(Change(Severity.BLOCKING, "removed_question", qid,
                               f"question {qid} is removed but holds {held} stored answer(s): they stay stored and in "
-                              f"exports, /stats lists them as «(удалён из анкеты)»"))
+                              f"exports, /stats lists them as «(removed from the questionnaire)»"))
         else:
             out.append(Change(Severity.NOTICE, "removed_question", qid, f"question {qid} is removed (no answers stored)"))
         if standing:
@@ -148,7 +148,7 @@ def _question_changes(new: Survey, q: Question, before: Question | None, usage: 
         if n:
             out.append(Change(Severity.BLOCKING, "removed_option", qid,
                               f"question {qid}: {name} is removed but was chosen {n} time(s): those answers stay "
-                              f"stored and in exports, /stats counts them as «(удалён из анкеты)»", oid))
+                              f"stored and in exports, /stats counts them as «(removed from the questionnaire)»", oid))
         else:
             out.append(Change(Severity.NOTICE, "removed_option", qid, f"question {qid}: {name} is removed (never chosen)", oid))
     for o in q.options:

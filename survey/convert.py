@@ -18,9 +18,10 @@ import xlsxwriter
 import yaml
 
 from survey import languages as lang
+from survey.i18n import language_name
 from survey.model import OTHER, Condition, Question, QuestionType, Survey, SurveyMeta
 from survey.randomize import randomized
-from survey.xlsform import EXTENSION_SHEET, LANGUAGE_NAMES
+from survey.xlsform import EXTENSION_SHEET
 
 # Fields an XLSForm says in its own columns; the rest of a question goes to the extension sheet.
 _IN_COLUMNS = {"id", "type", "text", "hint", "options", "other_allowed", "other_label", "required", "show_if", "min",
@@ -36,9 +37,9 @@ def _dumps(survey: Survey) -> dict[str, dict[str, Any]]:
     raw["survey"]["id"] = survey.id  # always written, even when it is a default
     for key in lang.SURVEY_TEXTS:
         # A header text left at its default in one language may not be in another: written when any differs.
-        default = SurveyMeta.model_fields[key].default
+        default = SurveyMeta.model_fields[key].get_default(call_default_factory=True)
         if key not in raw["survey"] and any(
-                dump["survey"].get(key) != lang.BUILTIN_TEXTS.get(code, {}).get(key, default)
+                dump["survey"].get(key) != lang.builtin_for(code, survey.default_language).get(key, default)
                 for code, dump in out.items()):
             raw["survey"][key] = full["survey"][key]
     out[survey.default_language] = raw
@@ -93,7 +94,7 @@ def to_yaml(survey: Survey) -> str:
 
 
 def _column(base: str, code: str, many: bool) -> str:
-    return f"{base}::{LANGUAGE_NAMES.get(code, code)} ({code})" if many else base
+    return f"{base}::{language_name(code)} ({code})" if many else base
 
 
 def _xpath_value(value: str) -> str:
@@ -223,7 +224,7 @@ def write_xlsform(survey: Survey, path: Path) -> None:
         extension.insert(1, ["survey", json.dumps(survey_extra, ensure_ascii=False, default=str)])
     title = survey.survey.title
     settings = [["form_title", "form_id", "version", "default_language"],
-                [title, survey.id, str(survey.version), LANGUAGE_NAMES.get(codes[0], codes[0]) + f" ({codes[0]})"]]
+                [title, survey.id, str(survey.version), language_name(codes[0]) + f" ({codes[0]})"]]
     book = xlsxwriter.Workbook(str(path))
     try:
         for name, rows in (("survey", survey_rows), ("choices", choice_rows), ("settings", settings),

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from survey.i18n import CATALOG_LANGUAGES, N_, translator
+
 LANGUAGE_PATTERN = r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$"
 LANGUAGE_RE = re.compile(LANGUAGE_PATTERN)
 DEFAULT_LANGUAGE = "ru"
@@ -25,21 +27,29 @@ OPTION_TEXTS = ("text",)
 SCALE_TEXTS = ("min_label", "max_label")
 CONSENT_TEXTS = ("text", "agree", "decline", "declined_text")  # survey.consent (its version is no text)
 
-# The header texts a file may leave out, in the languages the bot knows them in (the model's defaults are ru).
-BUILTIN_TEXTS: dict[str, dict[str, str]] = {
-    "ru": {
-        "thanks_text": "Спасибо! Ваши ответы записаны.",
-        "reminder_text": "Вы начали опрос, но не закончили его. Ответы, которые вы уже дали, сохранены — "
-                         "продолжите с того же места, когда будет удобно.",
-        "other_label_default": "Другое (укажите)",
-    },
-    "en": {
-        "thanks_text": "Thank you! Your answers have been recorded.",
-        "reminder_text": "You started the survey but did not finish it. The answers you gave are saved — "
-                         "carry on from where you stopped whenever it suits you.",
-        "other_label_default": "Other (please specify)",
-    },
+# The header texts a file may leave out: msgids of the bot's catalogs, said in each language the catalogs have
+# (survey/i18n.py; a language without a catalog gets the default language's, else the English ones).
+BUILTIN_MSGIDS: dict[str, str] = {
+    "thanks_text": N_("Thank you! Your answers have been recorded."),
+    "reminder_text": N_("You started the survey but did not finish it. The answers you gave are saved — carry on "
+                        "from where you stopped whenever it suits you."),
+    "other_label_default": N_("Other (please specify)"),
 }
+
+
+def builtin_texts(language: str) -> dict[str, str]:
+    """The header texts a file may leave out, in ``language`` (the bot's catalogs)."""
+    t = translator(language)
+    return {key: t.gettext(msgid) for key, msgid in BUILTIN_MSGIDS.items()}
+
+
+def builtin_for(language: str, default: str) -> dict[str, str]:
+    """The texts in ``language`` when the bot's catalogs have it, else in ``default`` when they have that, else
+    English."""
+    if language.split("-")[0] in CATALOG_LANGUAGES:
+        return builtin_texts(language.split("-")[0])
+    return builtin_texts(default.split("-")[0] if default.split("-")[0] in CATALOG_LANGUAGES else "en")
+
 
 # ("survey", field) | ("consent", field) | ("question", qid, field) | ("option", qid, option id) | ("scale", qid, field)
 TextKey = tuple[str, ...]
@@ -163,8 +173,7 @@ def resolve(raw: Any, language: str) -> Any:
             _set(out, field.path, pick(field.value, language, fallbacks))
     meta = out.get("survey")
     if isinstance(meta, dict):
-        builtin = BUILTIN_TEXTS.get(language) or BUILTIN_TEXTS.get(langs[0]) or BUILTIN_TEXTS["en"]
-        for key, text in builtin.items():
+        for key, text in builtin_for(language, langs[0]).items():
             meta.setdefault(key, text)
     return out
 
@@ -181,7 +190,8 @@ def translations(raw: Any) -> dict[str, dict[TextKey, str]]:
                     texts[field.key] = text.strip()
     meta = raw.get("survey")
     for lang, texts in out.items():
-        for key, text in BUILTIN_TEXTS.get(lang, {}).items():
+        builtin = builtin_texts(lang.split("-")[0]) if lang.split("-")[0] in CATALOG_LANGUAGES else {}
+        for key, text in builtin.items():
             if not isinstance(meta, dict) or meta.get(key) is None:
                 texts[("survey", key)] = text
     return out

@@ -25,11 +25,17 @@ from pydantic import (
 )
 
 from survey import languages as lang
+from survey.i18n import N_, translator
 from survey.text import clip
 
 # Ids travel inside Telegram callback data (64 bytes at most), so they stay short and plain.
 ID_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
-DEFAULT_OTHER_LABEL = lang.BUILTIN_TEXTS["ru"]["other_label_default"]
+# The texts a questionnaire may leave out are msgids of the bot's catalogs (survey/i18n.py), said in each of its
+# languages (survey/languages.py builtin_texts).
+CONSENT_AGREE = N_("I agree, start")
+CONSENT_DECLINE = N_("I do not agree")
+CONSENT_DECLINED = N_("All right, thank you. We have stored nothing about you. If you change your mind, send /start.")
+DEFAULT_OTHER_LABEL = lang.BUILTIN_MSGIDS["other_label_default"]
 BUCKET_RE = re.compile(r"^(\d+)\s*(?:-\s*(\d+)|\+)$")
 
 
@@ -350,7 +356,7 @@ class Question(_Strict):
 
 
 OTHER = "other"
-DEFAULT_REMINDER_TEXT = lang.BUILTIN_TEXTS["ru"]["reminder_text"]
+DEFAULT_REMINDER_TEXT = lang.BUILTIN_MSGIDS["reminder_text"]
 
 
 class Consent(_Strict):
@@ -360,12 +366,15 @@ class Consent(_Strict):
     """
 
     text: Annotated[str, Field(min_length=1, max_length=3500), ONE_LANGUAGE]
-    agree: Annotated[str, Field(min_length=1, max_length=40), ONE_LANGUAGE] = "Согласен(на), начать"
-    decline: Annotated[str, Field(min_length=1, max_length=40), ONE_LANGUAGE] = "Не согласен(на)"
+    # Unset: the bot's words in the questionnaire's default language (survey/i18n.py catalogs).
+    agree: Annotated[str, Field(min_length=1, max_length=40), ONE_LANGUAGE] = Field(
+        default_factory=lambda: translator(lang.DEFAULT_LANGUAGE).gettext(CONSENT_AGREE))
+    decline: Annotated[str, Field(min_length=1, max_length=40), ONE_LANGUAGE] = Field(
+        default_factory=lambda: translator(lang.DEFAULT_LANGUAGE).gettext(CONSENT_DECLINE))
     # Stored with every response that agreed to it: change it whenever the text changes (any language's).
     version: Annotated[str, Field(min_length=1, max_length=64)]
-    declined_text: Annotated[str, Field(min_length=1, max_length=1000), ONE_LANGUAGE] = (
-        "Понятно, спасибо. Мы ничего о вас не сохранили. Если передумаете, отправьте /start.")
+    declined_text: Annotated[str, Field(min_length=1, max_length=1000), ONE_LANGUAGE] = Field(
+        default_factory=lambda: translator(lang.DEFAULT_LANGUAGE).gettext(CONSENT_DECLINED))
 
 
 class SurveyMeta(_Strict):
@@ -375,14 +384,16 @@ class SurveyMeta(_Strict):
     version: Annotated[int, Field(ge=1)] = 1
     title: Annotated[str, Field(min_length=1), ONE_LANGUAGE]
     intro_text: Text = ""
-    thanks_text: Text = lang.BUILTIN_TEXTS["ru"]["thanks_text"]
+    thanks_text: Text = Field(default_factory=lambda: lang.builtin_texts(lang.DEFAULT_LANGUAGE)["thanks_text"])
     # The reminder sent to a respondent who stopped half-way (REMIND_AFTER), above a «Продолжить» button.
-    reminder_text: Annotated[str, Field(min_length=1, max_length=1000), ONE_LANGUAGE] = DEFAULT_REMINDER_TEXT
+    reminder_text: Annotated[str, Field(min_length=1, max_length=1000), ONE_LANGUAGE] = Field(
+        default_factory=lambda: lang.builtin_texts(lang.DEFAULT_LANGUAGE)["reminder_text"])
     # The default language: the texts written without a language, and the fallback of a missing translation.
     language: LanguageCode = lang.DEFAULT_LANGUAGE
     # Every language the questionnaire is written in (default first); filled from the texts when not given.
     languages: list[LanguageCode] = Field(default_factory=list)
-    other_label_default: Text = DEFAULT_OTHER_LABEL
+    other_label_default: Text = Field(
+        default_factory=lambda: lang.builtin_texts(lang.DEFAULT_LANGUAGE)["other_label_default"])
     author: str | None = None
     published_in: str | None = None
     questions_total: int | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json as json_module
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,9 +27,6 @@ if TYPE_CHECKING:
 XLSFORM_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv")
 # surveybot's own sheet: what XLSForm has no column for (scale labels, research metadata), one JSON per row.
 EXTENSION_SHEET = "surveybot"
-# The names `surveybot convert` writes in language columns (``label::English (en)``); other codes as themselves.
-LANGUAGE_NAMES = {"ru": "Русский", "en": "English", "de": "Deutsch", "fr": "Français", "es": "Español",
-                  "uk": "Українська", "kk": "Қазақша"}
 _ID = re.compile(ID_PATTERN)
 _CODE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
 _NAMED_CODE = re.compile(r"\(\s*([A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*)\s*\)\s*$")
@@ -277,7 +275,7 @@ class _Builder:
             return codes[0]
         # Texts without a language: the language they are written in.
         sample = " ".join(str(v) for v in self._plain_texts())
-        return "ru" if re.search("[А-Яа-яЁё]", sample) else "en"
+        return "ru" if any("CYRILLIC" in unicodedata.name(ch, "") for ch in sample) else "en"
 
     def _plain_texts(self) -> list[Any]:
         out: list[Any] = []

@@ -10,9 +10,12 @@ from openpyxl import load_workbook
 
 from bot.respondent import screens
 from bot.settings import Settings
+from survey.i18n import translator
 from tests.conftest import ADMIN_ID, TEST_TOKEN
 from tests.harness import running_app
 from tests.recording import SimUser
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 ADMIN_COMMANDS = ["/stats", "/stats completed", "/stats 1", "/stats charts", "/stats funnel", "/stats 99",
                   "/stats nonsense", "/export", "/export csv", "/export xlsx completed"]
@@ -42,7 +45,7 @@ async def test_non_admin_gets_unknown_command(make_user, bot, command):
     await u.send(command)
     new = request.calls[calls_before:]
     assert [name for name, _ in new] == ["sendMessage"]
-    assert new[0][1]["text"] == screens.UNKNOWN_COMMAND
+    assert new[0][1]["text"] == RU(screens.UNKNOWN_COMMAND)
 
 
 @pytest.mark.parametrize("data", ["st:charts", "st:funnel", "st:export_csv", "st:export_xlsx"])
@@ -53,7 +56,7 @@ async def test_non_admin_forged_stats_button(make_user, bot, data):
     calls_before = len(request.calls)
     await u.press_data(u.last().message_id, data)
     assert [name for name, _ in request.calls[calls_before:]] == ["answerCallbackQuery"]
-    assert u.last_toast() == screens.STALE_TOAST
+    assert u.last_toast() == RU(screens.STALE_TOAST)
 
 
 async def test_anonymous_group_admin_id_is_never_admin(db_url):

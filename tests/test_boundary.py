@@ -6,8 +6,11 @@ import pytest
 
 from bot.respondent import screens
 from bot.settings import SettingsError, load_settings
+from survey.i18n import translator
 from tests.conftest import ADMIN_ID
 from tests.dbcheck import count, stored_choices
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 GROUPS = [{"id": -100500, "type": "supergroup", "title": "Рабочий чат"}, {"id": -4242, "type": "group", "title": "g"}]
 
@@ -31,10 +34,10 @@ async def test_groups_are_told_once_and_otherwise_ignored(make_user, bot, db_url
             await member.edit(10_000, "исправил")
             await member.press_data(1, own_button)  # the bot puts no buttons in groups: a forged tap
             await member.press_data(1, "a:1:o:ceo")
-            assert member.last_toast() == screens.STALE_TOAST
+            assert member.last_toast() == RU(screens.STALE_TOAST)
     for chat in GROUPS:
         sent = [(name, p) for name, p in request.calls if str(p.get("chat_id")) == str(chat["id"])]
-        assert [(name, p["text"]) for name, p in sent] == [("sendMessage", screens.GROUP_ONLY_PRIVATE)]
+        assert [(name, p["text"]) for name, p in sent] == [("sendMessage", RU(screens.GROUP_ONLY_PRIVATE))]
     assert (count(db_url, "respondents"), count(db_url, "answers")) == before
     assert stored_choices(db_url, 4501) == {}
     await private.press_data(private.last().message_id, own_button)  # still works in the private chat
@@ -47,7 +50,7 @@ async def test_inline_message_button_without_a_chat_is_refused(make_user, bot, d
     await u.begin()
     await u.feed({"callback_query": {"id": "inl1", "from": u.user, "chat_instance": "1", "inline_message_id": "AAA",
                                      "data": u.last().button("Руководитель компании")["callback_data"]}})
-    assert u.last_toast() == screens.STALE_TOAST
+    assert u.last_toast() == RU(screens.STALE_TOAST)
     assert stored_choices(db_url, 4601) == {}
 
 
@@ -71,13 +74,13 @@ async def test_admin_commands_check_the_numeric_id_not_names(make_user, bot):
     real = make_user(ADMIN_ID, "Админ")
     real.user["username"] = "the_admin"
     await real.send("/stats")
-    assert real.last().text != screens.UNKNOWN_COMMAND
+    assert real.last().text != RU(screens.UNKNOWN_COMMAND)
     impostors = [make_user(1087968824, "Group"), make_user(4701, "Админ"), make_user(4702, "the_admin")]
     impostors[0].user["username"] = "GroupAnonymousBot"
     impostors[1].user["username"] = "the_admin"  # same name and username as the admin, other id
     for u in impostors:
         for command in ("/stats", "/export", "/stats charts"):
             await u.send(command)
-            assert u.last().text == screens.UNKNOWN_COMMAND, (u.id, command)
+            assert u.last().text == RU(screens.UNKNOWN_COMMAND), (u.id, command)
         await u.press_data(u.last().message_id, "st:export_csv")
         assert all(m.kind == "text" for m in u.messages())  # no file was sent to them

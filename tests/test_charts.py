@@ -13,11 +13,14 @@ from analytics.summary import build_summary
 from bot.settings import Settings
 from storage.db import create_engine
 from storage.migrate import upgrade
+from survey.i18n import translator
 from survey.loader import load_survey
 from tests.analytics_data import insert_fixed
 from tests.conftest import ADMIN_ID, TEST_TOKEN
 from tests.harness import running_app
 from tests.recording import SimUser
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 Q01, Q02, Q05, Q12 = "q01_who_does_accounting", "q02_am_functions", "q05_subcontractor_rating", "q12_company_size"
 TEAM = Path(__file__).with_name("data") / "team_survey.yaml"
@@ -50,7 +53,7 @@ def test_nominal_options_ranked_by_share_other_last(summary):
                                "Руководитель отдела / группы", "Прочее (укажите)"]
     widths = [p.get_width() for p in fig.axes[0].patches]
     assert widths[:4] == sorted(widths[:4], reverse=True)
-    assert "База: ответившие на вопрос, n = 93" in notes(fig) and MULTI_NOTE not in notes(fig)
+    assert "База: ответившие на вопрос, n = 93" in notes(fig) and RU(MULTI_NOTE) not in notes(fig)
 
 
 def test_multiple_choice_note_and_ties_keep_questionnaire_order(summary):

@@ -21,9 +21,12 @@ from analytics.summary import build_summary, summary_to_json
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import Answer, AnswerChoice
+from survey.i18n import translator
 from survey.loader import SurveyError, bundled_survey_path, load_survey, parse_survey
 from tests.analytics_data import insert_2020_copy
 from tests.conftest import ADMIN_ID
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT.parent.parent / "shared" / "survey" / "published_2020.yaml"
@@ -258,7 +261,7 @@ async def test_non_admin_stats_2020_is_an_unknown_command(make_user, bot):
     await u.begin()
     before = len(request.calls)
     await u.send("/stats 2020")
-    assert [(name, p["text"]) for name, p in request.calls[before:]] == [("sendMessage", screens.UNKNOWN_COMMAND)]
+    assert [(name, p["text"]) for name, p in request.calls[before:]] == [("sendMessage", RU(screens.UNKNOWN_COMMAND))]
 
 
 def test_cli_stats_compare_json(tmp_path):

@@ -17,11 +17,14 @@ from pathlib import Path
 import pytest
 
 from bot.respondent import screens
+from survey.i18n import translator
 from survey.loader import load_survey
 from survey.model import QuestionType
 from tests.dbcheck import response_row, stored_answers, stored_choices
 from tests.fake_botapi import FakeBotAPI
 from tests.harness import E2E_TOKEN, BotProcess
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 KILLS = 22
 RESPONDENTS = 12
@@ -91,7 +94,7 @@ class Person:
         """Look at the chat and do what a person would."""
         msg = self.newest()
         text = msg.content if msg else ""
-        if msg and ("Спасибо за участие" in text or text == screens.COMPLETED_TEXT):
+        if msg and ("Спасибо за участие" in text or text == RU(screens.COMPLETED_TEXT)):
             self.done = True
             return
         mark = self.api._stamp

@@ -34,9 +34,12 @@ from analytics.summary import build_summary, summary_to_json
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import COMPLETED, Answer, AnswerChoice, Respondent, Response
+from survey.i18n import translator
 from survey.loader import load_survey
 from tests.conftest import ADMIN_ID
 from tests.test_compare import _fisher_by_hand
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -167,15 +170,17 @@ async def test_by_source_and_with_a_filter(engine, survey):
     f = parse_filter("9=1", survey)  # full_spec only: 20 owners, 30 AMs
     t = await table(engine, survey, "2", where=f)
     assert (t.bases[0], t.bases[2], t.total_base) == (20, 30, 50)
-    assert "Фильтр: 9 = Подробное ТЗ с критериями приемки" in render_table(t, f.describe())
+    assert "Фильтр: 9 = Подробное ТЗ с критериями приемки" in render_table(t, f.describe(translator("ru")))
 
 
 async def test_refusals(engine, survey):
     assert (await table(engine, survey, "1", banner="12")).banner.columns[0].label == "1–5"  # number buckets
-    with pytest.raises(CrosstabError, match="по самому себе"):
+    with pytest.raises(CrosstabError, match="split by itself") as err:  # str(): English, for logs and the CLI
         await build_crosstabs(engine, survey, "1", ["1"])
-    with pytest.raises(CrosstabError, match="нет в анкете"):
+    assert "по самому себе" in err.value.text(translator("ru"))  # as the admin reads it
+    with pytest.raises(CrosstabError, match="not in the questionnaire|no question") as err:
         await build_crosstabs(engine, survey, "99", ["1"])
+    assert "нет в анкете" in err.value.text(translator("ru"))
 
 
 async def test_json_segments_and_tests(engine, survey):
@@ -287,7 +292,7 @@ async def test_non_admin_crosstab_is_an_unknown_command(make_user, filled_bot, c
     await u.begin()
     before = len(request.calls)
     await u.send(command)
-    assert [(n, p["text"]) for n, p in request.calls[before:]] == [("sendMessage", screens.UNKNOWN_COMMAND)]
+    assert [(n, p["text"]) for n, p in request.calls[before:]] == [("sendMessage", RU(screens.UNKNOWN_COMMAND))]
 
 
 def test_cli_by_where_and_bad_filter(tmp_path):

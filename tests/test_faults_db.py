@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 
 from bot.service.faults import FAULT_TEXT
+from survey.i18n import translator
 from tests.fake_botapi import FakeBotAPI
 from tests.harness import E2E_TOKEN, BotProcess
 from tests.walkers import Walker, stored_as_planned
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux)")]
 ADMIN = 630_999
@@ -42,7 +45,7 @@ def test_database_unwritable_then_writable_while_respondents_tap(tmp_path: Path)
                                     "ADMIN_IDS": str(ADMIN), "OUTGOING_MAX_RATE": "0", "LOG_LEVEL": "INFO"},
                          pipe=True)
         bot.start()
-        walkers = [Walker(api, 630_000 + i, notice=FAULT_TEXT, think=0.4, pause=0.7) for i in range(RESPONDENTS)]
+        walkers = [Walker(api, 630_000 + i, notice=RU(FAULT_TEXT), think=0.4, pause=0.7) for i in range(RESPONDENTS)]
         try:
             for w in walkers:
                 w.start()
@@ -66,7 +69,7 @@ def test_database_unwritable_then_writable_while_respondents_tap(tmp_path: Path)
         told = [w for w in walkers if w.notices]
         assert len(told) >= RESPONDENTS - 1, [w.notices for w in walkers]  # the fault met (nearly) everyone
         for w in walkers:  # one message per respondent per minute, however often they tried
-            assert sum(FAULT_TEXT in m.content for m in w.user.messages()) <= 1
+            assert sum(RU(FAULT_TEXT) in m.content for m in w.user.messages()) <= 1
         alerts = [m.content for m in admin.messages()]
         assert len(alerts) == 2 and "Сбой" in alerts[0] and "снова отвечает" in alerts[1], alerts
     assert code == 0, bot.output()[-3000:]

@@ -17,10 +17,13 @@ from pathlib import Path
 import pytest
 
 from bot.service.faults import FAULT_TEXT
+from survey.i18n import translator
 from tests import pg
 from tests.fake_botapi import FakeBotAPI
 from tests.harness import E2E_TOKEN, ROOT, BotProcess
 from tests.walkers import Walker, stored_as_planned
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 pytestmark = pytest.mark.e2e
 RESPONDENTS = 6
@@ -69,7 +72,7 @@ def test_postgresql_stopped_for_four_seconds_during_a_burst(tmp_path: Path):
             bot = BotProcess(tmp_path, {"BOT_TOKEN": E2E_TOKEN, "TELEGRAM_API_URL": api.url, "DATABASE_URL": db_url,
                                         "OUTGOING_MAX_RATE": "0", "LOG_LEVEL": "INFO"})
             bot.start()
-            walkers = [Walker(api, 640_000 + i, notice=FAULT_TEXT, think=0.3) for i in range(RESPONDENTS)]
+            walkers = [Walker(api, 640_000 + i, notice=RU(FAULT_TEXT), think=0.3) for i in range(RESPONDENTS)]
             try:
                 for w in walkers:
                     w.start()

@@ -15,11 +15,14 @@ from bot.admin import field
 from bot.respondent import screens
 from bot.settings import Settings
 from survey.field import MANUAL_CLOSED, MANUAL_OPEN, FieldState, Phase, Why, availability
+from survey.i18n import translator
 from survey.model import SurveyMeta
 from tests.conftest import ADMIN_ID, TEST_TOKEN
 from tests.dbcheck import fetch, response_row
 from tests.harness import running_app
 from tests.recording import SimUser
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 MSK = ZoneInfo("Europe/Moscow")
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -77,13 +80,13 @@ async def test_not_yet_open_then_opened_by_admin(db_url, tmp_path):
         assert "Состояние: <b>ещё не открыт</b>" in admin.last().text
         for typo in ("/open atuo", "/open now please"):  # explained; the dates still decide
             await admin.send(typo)
-            assert admin.last().text == field.OPEN_USAGE
+            assert admin.last().text == RU(field.OPEN_USAGE)
         await u.send("/start")
         assert "ещё не начался" in u.last().text
         await admin.send("/open")
         assert "Опрос открыт вручную" in admin.last().text
         await admin.send("/close now")  # explained; still open by hand
-        assert admin.last().text == field.CLOSE_USAGE
+        assert admin.last().text == RU(field.CLOSE_USAGE)
         assert fetch(db_url, "SELECT manual FROM survey_state WHERE survey_id = 'field'")[0]["manual"] == "open"
         await u.begin()
         assert "Кто вы?" in u.last().text
@@ -119,7 +122,7 @@ async def test_closed_by_date_grace_for_those_in_progress(db_url, tmp_path):
     async with running_app(field_settings(db_url, closing, close_grace="0s")) as (app, request):
         third = SimUser(app, request, 8103)
         await third.press_data(1, "a:1:o:dev")  # the keyboard «Начать» brought (version 1), tapped in Telegram
-        assert third.last_toast() == screens.CLOSED_TOAST
+        assert third.last_toast() == RU(screens.CLOSED_TOAST)
         assert "закрыт" in third.last().text and "Ваши ответы сохранены" in third.last().text
     assert fetch(db_url, "SELECT count(*) AS n FROM answers a JOIN responses r ON r.id = a.response_id "
                          "JOIN respondents p ON p.id = r.respondent_id WHERE p.user_key = '8103'")[0]["n"] == 0
@@ -131,7 +134,7 @@ async def test_close_and_survey_by_admin_only(db_url, tmp_path):
         stranger = SimUser(app, request, 8201)
         for command in ("/survey", "/open", "/close", "/open auto"):
             await stranger.send(command)
-            assert stranger.last().text == screens.UNKNOWN_COMMAND
+            assert stranger.last().text == RU(screens.UNKNOWN_COMMAND)
         await stranger.begin()
         admin = SimUser(app, request, ADMIN_ID)
         await admin.send("/survey")

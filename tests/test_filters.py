@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pandas as pd
 import pytest
@@ -15,9 +16,12 @@ from bot.admin.args import StatsArgsError, parse_stats_args
 from bot.respondent import screens as bot_render
 from storage.db import create_engine
 from storage.migrate import upgrade
+from survey.i18n import translator
 from survey.loader import load_survey
 from tests.analytics_data import insert_fixed
 from tests.conftest import ADMIN_ID
+
+CYRILLIC = re.compile("[А-Яа-яЁё]")
 
 Q01, Q02, Q05, Q12, Q13 = ("q01_who_does_accounting", "q02_am_functions", "q05_subcontractor_rating",
                           "q12_company_size", "q13_region")
@@ -50,7 +54,7 @@ def test_parse_numbers_ids_other_ranges_and_source(survey):
         ("choice", Q13, ("moscow",), None, None),
         ("source", None, ("channel",), None, None),
     ]
-    assert f.describe() == ("1 = Руководитель компании или Прочее (укажите); 12 = 1–50; 5 = 8+; 13 = Москва; "
+    assert f.describe(translator("ru")) == ("1 = Руководитель компании или Прочее (укажите); 12 = 1–50; 5 = 8+; 13 = Москва; "
                             "источник = channel")
 
 
@@ -71,8 +75,9 @@ def test_parse_numbers_ids_other_ranges_and_source(survey):
 def test_invalid_filters_explain_the_syntax_in_one_line(survey, expr, says):
     with pytest.raises(FilterError) as err:
         parse_filter(expr, survey)
-    message = str(err.value)
+    message = err.value.text(translator("ru"))  # as an admin whose Telegram is in Russian reads it
     assert says in message and "where 11=2" in message and "\n" not in message
+    assert "where 11=2" in str(err.value) and not CYRILLIC.search(str(err.value).replace(expr, ""))  # str(): English
 
 
 def test_stats_words(survey):
@@ -184,4 +189,4 @@ async def test_non_admin_filters_are_unknown_commands(make_user, bot, command):
     await u.begin()
     before = len(request.calls)
     await u.send(command)
-    assert [(n, p["text"]) for n, p in request.calls[before:]] == [("sendMessage", bot_render.UNKNOWN_COMMAND)]
+    assert [(n, p["text"]) for n, p in request.calls[before:]] == [("sendMessage", translator("ru").gettext(bot_render.UNKNOWN_COMMAND))]

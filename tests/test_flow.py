@@ -7,7 +7,10 @@ import re
 import pytest
 
 from bot.respondent import screens
+from survey.i18n import translator
 from tests.dbcheck import count, respondent_row, response_row, stored_answers, stored_choices
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 
 async def test_full_walk_every_reply_type(make_user, db_url):
@@ -101,7 +104,7 @@ async def test_full_walk_every_reply_type(make_user, db_url):
 
     # after completion: one response per respondent
     await u.send("/start")
-    assert u.last().text == screens.COMPLETED_TEXT
+    assert u.last().text == RU(screens.COMPLETED_TEXT)
 
 
 async def test_answer_committed_before_next_question(make_user, db_url):
@@ -147,7 +150,7 @@ async def test_a_stale_keyboard_after_a_typed_answer_is_harmless(make_user, db_u
     old = u.request.messages[u.id][asked.message_id]  # still shows the "type your variant" keyboard
     assert old is not u.last() and old.keyboard
     await u.press_data(old.message_id, old.button("Пропустить")["callback_data"])
-    assert u.last_toast() == screens.STALE_TOAST
+    assert u.last_toast() == RU(screens.STALE_TOAST)
     assert stored_answers(db_url, 1006)["q01_who_does_accounting"]["other_text"] == "Менеджер проекта"
     assert "Вопрос 2 из 14" in u.last().text
 
@@ -188,11 +191,11 @@ async def test_stale_double_and_forged_buttons_change_nothing(make_user, db_url)
     before = (stored_answers(db_url, 1006), response_row(db_url, 1006)["version"])
     # a second tap on the same (now old) keyboard
     await u.press_data(q1.message_id, q1.button("Аккаунт-менеджеры")["callback_data"])
-    assert u.last_toast() == screens.STALE_TOAST
+    assert u.last_toast() == RU(screens.STALE_TOAST)
     # forged data of every shape
     for data in ["a:999:o:ceo", "a:1:o:../../etc", "x" * 64, "a:2:o:" + "z" * 40, "", "m:1:drop", "a:-1:s", "a:2:t:ceo"]:
         await u.press_data(u.last().message_id, data)
-        assert u.last_toast() == screens.STALE_TOAST, data
+        assert u.last_toast() == RU(screens.STALE_TOAST), data
     after = (stored_answers(db_url, 1006), response_row(db_url, 1006)["version"])
     assert before == after
     assert "Вопрос 2" in u.last().text
@@ -203,11 +206,11 @@ async def test_only_newest_keyboard_of_a_question_works(make_user, db_url):
     await u.begin()
     old = u.last()
     await u.send("привет")  # text where a button is expected: reminder + the question again
-    assert screens.NEED_BUTTON in u.messages()[-2].text
+    assert RU(screens.NEED_BUTTON) in u.messages()[-2].text
     new = u.last()
     assert new.message_id != old.message_id and "Вопрос 1 из 14" in new.text
     await u.press("Руководитель компании", message=old)
-    assert u.last_toast() == screens.STALE_TOAST
+    assert u.last_toast() == RU(screens.STALE_TOAST)
     assert stored_answers(db_url, 1007) == {}
     await u.press("Руководитель компании", message=new)
     assert stored_choices(db_url, 1007) == {"q01_who_does_accounting": ["ceo"]}
@@ -252,16 +255,16 @@ async def test_edited_message_changes_nothing(make_user, db_url):
     await u.press("Прочее")
     await u.send("первый вариант")
     await u.edit(10_000, "исправленный")
-    assert u.last().text == screens.EDITED
+    assert u.last().text == RU(screens.EDITED)
     assert stored_answers(db_url, 1013)["q01_who_does_accounting"]["other_text"] == "первый вариант"
 
 
 async def test_unknown_command_and_help(make_user, bot):
     u = make_user(1014)
     await u.send("/foo")
-    assert u.last().text == screens.UNKNOWN_COMMAND
+    assert u.last().text == RU(screens.UNKNOWN_COMMAND)
     await u.send("/stats")  # not an admin: same answer as any unknown command
-    assert u.last().text == screens.UNKNOWN_COMMAND
+    assert u.last().text == RU(screens.UNKNOWN_COMMAND)
     await u.send("/help")
     assert "/start" in u.last().text and "/forget_me" in u.last().text
     _, request = bot

@@ -15,11 +15,14 @@ from hypothesis import HealthCheck, given, settings as hsettings, strategies as 
 from bot.respondent import screens
 from bot.settings import Settings
 from survey.flow import max_selected, other_text_limit
+from survey.i18n import translator
 from survey.loader import load_survey
 from survey.model import OTHER, QuestionType, Survey
 from tests.conftest import TEST_TOKEN
 from tests.harness import running_app
 from tests.recording import SimUser
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 EXAMPLES = 32  # about 0.5 s each (most of it the final walk of every user to the end)
 SURVEY = load_survey(None)
@@ -115,7 +118,7 @@ async def complete(u: SimUser) -> None:
     await u.send("/start")
     for _ in range(60):
         last = u.last()
-        if last.text == screens.COMPLETED_TEXT or "Спасибо за участие" in last.text:
+        if last.text == RU(screens.COMPLETED_TEXT) or "Спасибо за участие" in last.text:
             return
         labels = [b["text"] for b in last.buttons()]
         if "Продолжить" in labels:

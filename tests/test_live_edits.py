@@ -25,12 +25,15 @@ from storage.definitions import check_changes, last_run
 from survey import flow
 from survey.changes import Severity, Usage, compare
 from survey.flow import Answer, Progress
+from survey.i18n import translator
 from survey.loader import parse_survey
 from tests.conftest import ADMIN_ID, TEST_TOKEN
 from tests.dbcheck import count, fetch, response_row, stored_answers
 from tests.fake_botapi import FakeBotAPI
 from tests.harness import ROOT, running_app
 from tests.recording import SimUser
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 BASE = {
     "survey": {"id": "edits", "version": 1, "title": "Правки на ходу"},
@@ -170,7 +173,7 @@ async def test_respondent_on_removed_question_finishes_and_counts_add_up(db_url,
         # A tap on the old keyboard of the removed question (version 3: begin, role, Figma) is not applied to
         # another question: the respondent is told and gets the question where they continue.
         await standing.press_data(555, "a:3:t:jira")
-        assert standing.last_toast() == screens.RELOCATED
+        assert standing.last_toast() == RU(screens.RELOCATED)
         assert "Сколько человек в команде?" in standing.last().text
         await standing.send("/start")
         await standing.press("Продолжить")
@@ -204,8 +207,8 @@ async def test_respondent_on_removed_question_finishes_and_counts_add_up(db_url,
     assert counts == {"dev": 1, "pm": 0, REMOVED: 2} and sum(counts.values()) == role.n == 3
     assert summary.removed_questions == [("q_tools", 1)]
     data = summary_to_json(summary)
-    assert data["removed_questions"] == [{"id": "q_tools", "label": REMOVED_LABEL, "n": 1}]
-    assert f"{REMOVED_LABEL} — 2 (66,7%)" in full
+    assert data["removed_questions"] == [{"id": "q_tools", "label": RU(REMOVED_LABEL), "n": 1}]
+    assert f"{RU(REMOVED_LABEL)} — 2 (66,7%)" in full
     assert "q_tools — n = 1" in full
     # Exports keep the answers to the removed question (a column after the current ones) and the removed option.
     table = pd.read_csv(io.BytesIO(csv_bytes), encoding="utf-8-sig", dtype=str).set_index("respondent")
@@ -248,7 +251,7 @@ async def test_taps_and_typing_meant_for_removed_questions_are_not_applied_elsew
         # A tap on the old keyboard of the removed question is not applied to another question: the respondent
         # is told and gets the question where they continue.
         await standing.press_data(555, "a:3:t:jira")
-        assert standing.last_toast() == screens.RELOCATED
+        assert standing.last_toast() == RU(screens.RELOCATED)
         assert "Как настроение?" in standing.last().text
         await standing.send("/start")
         await standing.press("Продолжить")
@@ -259,7 +262,7 @@ async def test_taps_and_typing_meant_for_removed_questions_are_not_applied_elsew
 
         typing = SimUser(app, request, 7003)
         await typing.send("12")  # meant for the removed number question: not stored anywhere else
-        assert any(screens.RELOCATED in m.text for m in typing.messages())
+        assert any(RU(screens.RELOCATED) in m.text for m in typing.messages())
         assert "Как настроение?" in typing.last().text
         await typing.press("4")
         await typing.send("Меньше встреч")
@@ -448,7 +451,7 @@ async def test_renamed_id_keeps_old_answers_under_the_old_id(db_url, tmp_path):
         summary = await build_summary(app.bot_data.engine, app.bot_data.survey)
         csv_bytes = await export_bytes(db_url, app.bot_data.survey, "csv")
     assert summary.question("q_wishes").n == 0 and summary.removed_questions == [("q_wish", 1)]
-    assert REMOVED_LABEL in text and "q_wish — n = 1" in text
+    assert RU(REMOVED_LABEL) in text and "q_wish — n = 1" in text
     table = pd.read_csv(io.BytesIO(csv_bytes), encoding="utf-8-sig", dtype=str).set_index("respondent")
     assert table.loc["7201", "q_wish"] == "Меньше встреч" and pd.isna(table.loc["7201", "q_wishes"])
     assert fetch(db_url, STORED) == before

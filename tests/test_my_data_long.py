@@ -10,10 +10,13 @@ import pytest
 from analytics.messages import split_messages, utf16_len
 from bot.respondent.privacy import FORGET_HINT
 from bot.settings import Settings
+from survey.i18n import translator
 from tests.conftest import TEST_TOKEN
 from tests.fake_botapi import ApiError, render as telegram_render
 from tests.harness import running_app
 from tests.recording import SimUser
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 LONG_SURVEY = """
 survey: {id: long_texts, version: 1, title: Длинные ответы, intro_text: Три вопроса., thanks_text: Спасибо!}
@@ -72,7 +75,7 @@ async def test_my_data_with_4000_character_answers_arrives_whole(long_bot):
     for answer in answers:
         assert answer in whole  # every character, in order, nothing cut
     assert "свой <вариант> & ещё" in whole
-    assert shown[-1].rstrip().endswith(html.unescape(FORGET_HINT))
+    assert shown[-1].rstrip().endswith(html.unescape(RU(FORGET_HINT)))
     assert sum(s.count("/forget_me") for s in shown) == 1
 
 

@@ -8,10 +8,13 @@ from pathlib import Path
 
 from bot.respondent.privacy import FORGET_CANCELLED, FORGOTTEN
 from bot.settings import Settings
+from survey.i18n import translator
 from tests.conftest import TEST_TOKEN
 from tests.dbcheck import all_cells, count, respondent_row, response_row, stored_answers, stored_choices
 from tests.harness import running_app
 from tests.recording import SimUser
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 KEY = "anonymity-key-for-tests-0123456789"
 
@@ -36,12 +39,12 @@ async def test_forget_me_with_confirmation_deletes_everything_and_allows_a_fresh
     assert "Свой вариант ответа" in leave.last().text and "Руководитель" not in leave.last().text
     await leave.send("/forget_me")
     await leave.press("Отмена")
-    assert leave.last().text == FORGET_CANCELLED
+    assert leave.last().text == RU(FORGET_CANCELLED)
     assert {t: count(db_url, t) for t in tables} == before
 
     await leave.send("/forget_me")
     await leave.press("Да, удалить")
-    assert leave.last().text == FORGOTTEN and leave.last().keyboard is None
+    assert leave.last().text == RU(FORGOTTEN) and leave.last().keyboard is None
     assert response_row(db_url, 2002) is None and stored_answers(db_url, 2002) == {}
     assert respondent_row(db_url, 2002) is None
     assert {t: count(db_url, t) for t in tables} == {
@@ -117,7 +120,7 @@ async def test_anonymous_forget_me_finds_the_hashed_respondent(db_url):
         await answer_some(u)
         await u.send("/forget_me")
         await u.press("Да, удалить")
-        assert u.last().text == FORGOTTEN
+        assert u.last().text == RU(FORGOTTEN)
     assert count(db_url, "respondents") == 0 and count(db_url, "answers") == 0
 
 

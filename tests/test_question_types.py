@@ -27,6 +27,7 @@ from bot.respondent import screens
 from bot.settings import Settings
 from storage.db import create_engine
 from survey import flow
+from survey.i18n import translator
 from survey.loader import load_survey
 from survey.model import Question, QuestionType, Survey, SurveyMeta, type_traits
 from tests.conftest import ADMIN_ID, TEST_TOKEN
@@ -244,12 +245,12 @@ LAYERS: dict[str, Callable[[], object]] = {
     "survey.flow (a button)": lambda: flow.apply(
         _unknown_type_survey()[0], flow.Progress(current=QID), flow.Choose("1")),
     "bot.respondent.screens.question_screen": lambda: screens.question_screen(
-        _unknown_type_survey()[0], flow.Progress(current=QID), 1),
+        translator("ru"), _unknown_type_survey()[0], flow.Progress(current=QID), 1),
     "bot.respondent.screens.answer_label": lambda: screens.answer_label(
-        _unknown_type_survey()[0], _unknown_type_question(), flow.Answer(number=1)),
+        translator("ru"), _unknown_type_survey()[0], _unknown_type_question(), flow.Answer(number=1)),
     "analytics.summary (per-question tables)": lambda: summary._question_summary(
         *_unknown_type_survey(), summary._Figures({}, {}, {}, {}, {}, {}, {}, {}, None, None, None), 1),
-    "analytics.summary_text (/stats text)": lambda: summary_text._question_lines(_unknown_summary()),
+    "analytics.summary_text (/stats text)": lambda: summary_text._question_lines(_unknown_summary(), t=translator("ru")),
     "analytics.charts": lambda: charts.has_chart(_unknown_summary()),
     "analytics.export (CSV/XLSX columns)": lambda: export._question_columns(*_unknown_type_survey()),
     "analytics.codebook (SAV labels)": lambda: codebook.question_variables(*_unknown_type_survey()),

@@ -18,6 +18,7 @@ from analytics.summary_text import render_funnel, render_summary
 from bot.background.reminders import CONTINUE
 from bot.settings import Settings, load_settings
 from storage.reminders import ReminderCounts
+from survey.i18n import translator
 from survey.loader import load_survey
 from survey.model import DEFAULT_REMINDER_TEXT
 from survey.reminders import next_allowed
@@ -26,6 +27,8 @@ from tests.conftest import ADMIN_ID, TEST_TOKEN
 from tests.dbcheck import fetch, respondent_row, response_row, stored_answers
 from tests.harness import running_app
 from tests.recording import RecordingRequest, SimUser
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 MSK = ZoneInfo("Europe/Moscow")
 NY = ZoneInfo("America/New_York")
@@ -103,7 +106,7 @@ def test_settings_and_questionnaire_field():
             load_settings(_env_file=None, remind_after=bad)
     with pytest.raises(Exception, match="REMIND_MAX"):
         load_settings(_env_file=None, remind_max="0")
-    assert load_survey(None).survey.reminder_text == DEFAULT_REMINDER_TEXT
+    assert load_survey(None).reminder_text == RU(DEFAULT_REMINDER_TEXT)
     assert "reminder_text" in survey_json_schema()["$defs"]["SurveyMeta"]["properties"]
 
 
@@ -131,8 +134,8 @@ def remind_settings(db_url: str, **extra) -> Settings:
 def reminders_to(request: RecordingRequest, chat_id: int) -> list[dict]:
     """The reminder messages sent to one chat (attempts included)."""
     return [p for name, p in request.calls
-            if name == "sendMessage" and int(p["chat_id"]) == chat_id and CONTINUE in str(p.get("reply_markup"))
-            and p["text"] == DEFAULT_REMINDER_TEXT]
+            if name == "sendMessage" and int(p["chat_id"]) == chat_id and RU(CONTINUE) in str(p.get("reply_markup"))
+            and p["text"] == RU(DEFAULT_REMINDER_TEXT)]
 
 
 async def started(app, request, user_id: int, answers: int = 1) -> SimUser:
@@ -177,8 +180,8 @@ async def test_continue_resumes_at_the_exact_question(db_url):
         after = response_row(db_url, 5002)
         assert after["version"] == before["version"] and after["current_question"] == before["current_question"]
         reminder = u.last()
-        assert reminder.text == DEFAULT_REMINDER_TEXT and [b["text"] for b in reminder.buttons()] == [CONTINUE]
-        await u.press(CONTINUE, message=reminder)
+        assert reminder.text == RU(DEFAULT_REMINDER_TEXT) and [b["text"] for b in reminder.buttons()] == [RU(CONTINUE)]
+        await u.press(RU(CONTINUE), message=reminder)
         shown = u.request.messages[u.id][reminder.message_id]  # the reminder became the question
         question = app.bot_data.survey.get(before["current_question"])
         assert shown.text.startswith("<b>Вопрос 4 из 14</b>") and question.text in shown.text and question.text in where
@@ -213,7 +216,7 @@ async def test_blocked_completed_and_forgotten_are_skipped(db_url):
         # One who unblocks and comes back counts as active again (and may be reminded later).
         del request.fail_chats[5003]
         await blocked.send("/start")
-        await blocked.press(CONTINUE)
+        await blocked.press(RU(CONTINUE))
         assert (await rem.run_once(t + 24 * HOUR)).sent == 1
 
 
@@ -261,9 +264,9 @@ async def test_stats_and_funnel_count_reminded_came_back_completed(db_url):
         await asyncio.sleep(0.4)
         assert (await app.bot_data.reminders.run_once()).sent == 3
         await asyncio.sleep(0.01)
-        await back.press(CONTINUE)
+        await back.press(RU(CONTINUE))
         await back.answer_current()
-        await finisher.press(CONTINUE)
+        await finisher.press(RU(CONTINUE))
         await finish(finisher)
         summary = await build_summary(app.bot_data.engine, app.bot_data.survey)
         assert summary.reminders == ReminderCounts(reminded=3, came_back=2, completed=1)

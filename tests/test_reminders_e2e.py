@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from survey.i18n import translator
 from survey.model import DEFAULT_REMINDER_TEXT
 from tests.dbcheck import respondent_row, response_row
 from tests.fake_botapi import FakeBotAPI
 from tests.harness import E2E_TOKEN, BotProcess
 from tests.test_reminders import daytime_zone
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 REMIND_AFTER = 3.0
 
@@ -25,7 +28,7 @@ REMIND_AFTER = 3.0
 def reminder_calls(api: FakeBotAPI, chat_id: int) -> list:
     """sendMessage calls that carried the reminder to this chat (refused ones included)."""
     return [c for c in api.calls_of("sendMessage")
-            if str(c.params.get("chat_id")) == str(chat_id) and c.params.get("text") == DEFAULT_REMINDER_TEXT]
+            if str(c.params.get("chat_id")) == str(chat_id) and c.params.get("text") == RU(DEFAULT_REMINDER_TEXT)]
 
 
 def answer_first(api: FakeBotAPI, user_id: int):
@@ -59,7 +62,7 @@ def test_reminder_survives_sigkill_sent_once_never_twice(tmp_path: Path):
             time.sleep(REMIND_AFTER + 1.0)  # due now, while the bot is down
 
             bot.start()
-            msg = user.wait_for_text(DEFAULT_REMINDER_TEXT, timeout=30)  # not forgotten
+            msg = user.wait_for_text(RU(DEFAULT_REMINDER_TEXT), timeout=30)  # not forgotten
             bot.kill()  # right after it reached Telegram
             assert [b[0] for row in msg.keyboard for b in row] == ["Продолжить"]
             assert response_row(db_url, 620_001)["reminders_sent"] == 1

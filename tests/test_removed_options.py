@@ -10,10 +10,13 @@ import yaml
 from analytics.summary import REMOVED, REMOVED_LABEL, build_summary, summary_to_json
 from analytics.summary_text import render_summary
 from bot.settings import Settings
+from survey.i18n import translator
 from survey.loader import parse_survey
 from tests.conftest import TEST_TOKEN
 from tests.harness import running_app
 from tests.recording import SimUser
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 
 def raw_survey(options: list[tuple[str, str]]) -> dict:
@@ -40,7 +43,7 @@ async def test_removed_option_counts_add_up_to_n(db_url, tmp_path: Path):
     role = summary.question("q_role")
     counts = {o.id: o.count for o in role.options}
     assert counts == {"dev": 1, "pm": 1, REMOVED: 2} and sum(counts.values()) == role.n == 4
-    assert f"{REMOVED_LABEL} — 2 (50,0%)" in "\n".join(render_summary(summary))
+    assert f"{RU(REMOVED_LABEL)} — 2 (50,0%)" in "\n".join(render_summary(summary))
     assert {o["id"] for o in summary_to_json(summary)["questions"][0]["options"]} == {"dev", "pm", REMOVED}
     # Nothing changes for a questionnaire that still has every option.
     assert REMOVED not in {o.id for o in same.question("q_role").options}

@@ -29,6 +29,7 @@ from bot.respondent import screens
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import COMPLETED, Answer, AnswerChoice, Respondent, Response
+from survey.i18n import translator
 from survey.loader import load_survey
 from survey.testmode import TEST_SUFFIX
 from tests.analytics_data import BASE, insert_2020_copy, insert_fixed
@@ -156,7 +157,7 @@ def same_number(attr: str, value: Any) -> bool:
 
 
 def shown_percent(value: float | None) -> str:
-    return fmt_percent(None if value is None else Decimal(str(value)))
+    return fmt_percent(translator("ru"), None if value is None else Decimal(str(value)))  # the report: default language
 
 
 def check_line(row: Node, item: dict[str, Any]) -> None:
@@ -461,7 +462,7 @@ async def test_admin_report_is_a_document_and_non_admins_get_nothing(make_user, 
     await u.press("Аккаунт-менеджеры")
     before = len(request.calls)
     await u.send("/report")
-    assert [(name, p["text"]) for name, p in request.calls[before:]] == [("sendMessage", screens.UNKNOWN_COMMAND)]
+    assert [(name, p["text"]) for name, p in request.calls[before:]] == [("sendMessage", translator("ru").gettext(screens.UNKNOWN_COMMAND))]
 
     admin = make_user(ADMIN_ID)
     await admin.send("/report where 1=1 by 13")

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from survey.i18n import translator
 from survey.loader import SurveyError, bundled_survey_path, load_survey, parse_survey
 from survey.model import DEFAULT_OTHER_LABEL, QuestionType
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +142,7 @@ def test_number_falls_back_to_position(bundled):
 
 def test_other_label_default_and_override(bundled):
     mini = _mini(other_allowed=True)
-    assert DEFAULT_OTHER_LABEL == "Другое (укажите)"
+    assert RU(DEFAULT_OTHER_LABEL) == "Другое (укажите)"
     assert mini.other_label(mini.get("b")) == "Другое (укажите)"
     assert mini.get("b").option_label("other", mini.other_label(mini.get("b"))) == "Другое (укажите)"
     assert mini.get("b").option_label("x", "?") == "X"

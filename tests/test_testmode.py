@@ -13,11 +13,14 @@ from analytics.jobs import export_bytes
 from analytics.summary import build_summary
 from bot.admin import testmode
 from bot.respondent import screens
+from survey.i18n import translator
 from tests.conftest import ADMIN_ID
 from tests.dbcheck import fetch
 from tests.harness import running_app
 from tests.recording import SimUser
 from tests.test_field_state import field_settings, one_question
+
+RU = translator("ru").gettext  # the bot's texts as a respondent whose Telegram is in Russian reads them
 
 
 async def finish(u: SimUser, size: str = "3") -> None:
@@ -32,7 +35,7 @@ async def test_test_runs_are_kept_apart(db_url, tmp_path):
         admin = SimUser(app, request, ADMIN_ID)
         await admin.send("/close")  # admins can try the questionnaire even while it is closed
         await admin.send("/test")
-        assert admin.messages()[-2].text == testmode.TEST_LEAD and "Кто вы?" in admin.last().text
+        assert admin.messages()[-2].text == RU(testmode.TEST_LEAD) and "Кто вы?" in admin.last().text
         await finish(admin, "7")
         await admin.send("/open")
         real = SimUser(app, request, 8301)
@@ -63,19 +66,19 @@ async def test_test_runs_are_kept_apart(db_url, tmp_path):
         assert "Тестовые ответы" in admin.messages()[-2].text or "Тестовые ответы" in admin.messages()[-3].text
         assert "Разработчик — 1 (100,0%)" in admin.last().text
         await admin.send("/test")
-        assert admin.last().text == testmode.TEST_DONE
+        assert admin.last().text == RU(testmode.TEST_DONE)
         await admin.send("/test resett")  # a typo is explained and deletes nothing
-        assert admin.last().text == testmode.TEST_USAGE
+        assert admin.last().text == RU(testmode.TEST_USAGE)
         assert fetch(db_url, "SELECT count(*) AS n FROM responses WHERE survey_id = 'field__test'")[0]["n"] == 1
         await admin.send("/test reset")
-        assert admin.last().text == testmode.TEST_RESET
+        assert admin.last().text == RU(testmode.TEST_RESET)
         assert fetch(db_url, "SELECT count(*) AS n FROM responses WHERE survey_id = 'field__test'")[0]["n"] == 0
         await admin.send("/start test")
         assert "Кто вы?" in admin.last().text
         await admin.press("Менеджер")  # the tap goes to the test run in progress
         stranger = SimUser(app, request, 8302)
         await stranger.send("/test")
-        assert stranger.last().text == screens.UNKNOWN_COMMAND
+        assert stranger.last().text == RU(screens.UNKNOWN_COMMAND)
         await stranger.send("/start test")  # for respondents "test" is only a link tag
         assert "Начать" in str(stranger.last().keyboard)
     rows = fetch(db_url, "SELECT survey_id, status FROM responses ORDER BY id")

@@ -15,13 +15,15 @@ from analytics.messages import fits
 from analytics.summary import Summary
 from bot.admin.albums import send_album
 from bot.context import Context
+from survey.i18n import Translator, translator
 
 MAX_TEXT_COLUMNS = 7  # wider tables wrap on a phone: they go as a file
 
 
-def no_respondents_text(filter_text: str) -> str:
+def no_respondents_text(t: Translator, filter_text: str) -> str:
     """The reply when a filter leaves nobody: said plainly instead of an empty summary."""
-    return f"Под фильтр «{escape(filter_text)}» не попал ни один респондент — считать нечего."
+    return t.gettext("No respondent matches the filter «{filter}» — nothing to count.").format(
+        filter=escape(filter_text))
 
 
 async def send_html(context: Context, chat_id: int, messages: list[str]) -> None:
@@ -41,25 +43,31 @@ async def send_comparison(context: Context, chat_id: int, summary: Summary, wave
     def draw() -> list[bytes]:
         from analytics.compare_charts import comparison_chart
 
-        return [comparison_chart(q) for q in comparison.questions]
+        return [comparison_chart(q, t) for q in comparison.questions]
 
+    t = translator(summary.language)
     images = await asyncio.to_thread(draw)
-    caption = f"Сейчас и {comparison.wave}" + (f"; фильтр: {comparison.filter}" if comparison.filter else "")
+    caption = t.gettext("Now and {wave}").format(wave=comparison.wave)
+    if comparison.filter:
+        caption += "; " + t.gettext("filter: {filter}").format(filter=comparison.filter)
     named = [(f"compare_q{q.number}.png", png) for q, png in zip(comparison.questions, images)]
     await send_album(context, chat_id, named, caption)
 
 
 async def send_crosstab(
-    context: Context, chat_id: int, banner: str, question: str | None, where: Filter | None, completed_only: bool
+    context: Context, chat_id: int, banner: str, question: str | None, where: Filter | None, completed_only: bool,
+    t: Translator,
 ) -> None:
-    """/stats N by M (one table: text when it fits, else XLSX + summary) and /stats by M (all, as XLSX)."""
+    """/stats N by M (one table: text when it fits, else XLSX + summary) and /stats by M (all, as XLSX); the
+    tables' own words in ``t``'s language (the admin's)."""
     data = context.bot_data
-    filter_text = None if where is None else where.describe()
+    filter_text = None if where is None else where.describe(t)
     if where is not None and not await count_respondents(data.engine, data.survey, where, completed_only):
-        await context.bot.send_message(chat_id, no_respondents_text(filter_text))
+        await context.bot.send_message(chat_id, no_respondents_text(t, filter_text))
         return
     rows = None if question is None else [question]
-    tables = await build_crosstabs(data.engine, data.survey, banner, rows, where=where, completed_only=completed_only)
+    tables = await build_crosstabs(data.engine, data.survey, banner, rows, where=where, completed_only=completed_only,
+                                   language=t.language)
     if question is not None and tables:
         table = tables[0]
         text = await asyncio.to_thread(crosstab_render.render_table, table, filter_text)
@@ -69,8 +77,8 @@ async def send_crosstab(
         summary = [await asyncio.to_thread(crosstab_render.render_short, table, filter_text)]
         name = f"{data.survey.id}_q{table.number}_by_{table.banner.number or 'source'}.xlsx"
     else:
-        summary = await asyncio.to_thread(crosstab_render.render_overview, tables, filter_text)
+        summary = await asyncio.to_thread(crosstab_render.render_overview, tables, filter_text, t.language)
         name = f"{data.survey.id}_by_{(tables[0].banner.number or 'source') if tables else banner}.xlsx"
     await send_html(context, chat_id, summary)
     content = await asyncio.to_thread(crosstab_render.tables_xlsx, tables, filter_text)
-    await context.bot.send_document(chat_id, InputFile(content, filename=name), caption="Таблицы сопряжённости")
+    await context.bot.send_document(chat_id, InputFile(content, filename=name), caption=t.gettext("Cross-tabulations"))

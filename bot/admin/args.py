@@ -9,9 +9,11 @@ questionnaire); ``by`` takes the next token: a question number or id, or ``sourc
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
+from survey.i18n import CATALOG_LANGUAGES, N_, LocalizedError, translator
 from survey.model import Survey
 
 
@@ -27,12 +29,18 @@ class View(StrEnum):
 
 
 VIEWS = (View.CHARTS, View.FUNNEL, View.QUALITY)  # the views named by their own word
-QUALITY_WORDS = ("quality", "качество")
-COMPARE_WORDS = ("compare", "сравнение")
+COMPARE = N_("compare")  # the word asking for the comparison; its translation in every catalog works too
+QUALITY = N_("quality")  # the word asking for the quality flags; likewise
 
 
-class StatsArgsError(ValueError):
-    """Words that do not make a request; the message says which."""
+@functools.cache
+def words(msgid: str) -> frozenset[str]:
+    """A command word and its translation in every catalog ("compare", "сравнение"), built at first use."""
+    return frozenset({msgid} | {translator(code).gettext(msgid).lower() for code in CATALOG_LANGUAGES})
+
+
+class StatsArgsError(LocalizedError):
+    """Words that do not make a request; ``text(t)`` says which."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,8 @@ def parse_stats_args(args: list[str], survey: Survey, waves: list[str], formats:
     def set_view(new: View, word: str) -> None:
         nonlocal view
         if view != View.SUMMARY:
-            raise StatsArgsError(f"в одном запросе можно только одно из: N, charts, funnel, quality, сравнение (лишнее: «{word}»)")
+            raise StatsArgsError(N_("one request takes only one of: N, charts, funnel, quality, compare (extra: «{word}»)"),
+                                 word=word)
         view = new
 
     while i < len(args):
@@ -72,14 +81,14 @@ def parse_stats_args(args: list[str], survey: Survey, waves: list[str], formats:
                 where.append(args[i])
                 i += 1
             if not where:
-                raise StatsArgsError("после where нужно условие, например where 11=2")
+                raise StatsArgsError(N_("where needs a condition after it, for example where 11=2"))
         elif "=" in word:
-            raise StatsArgsError(f"условие «{word}» пишется после слова where: where {word}")
+            raise StatsArgsError(N_("the condition «{word}» is written after the word where: where {word}"), word=word)
         elif low == "by":
             if i >= len(args):
-                raise StatsArgsError("после by нужен вопрос: by 1 (номер или id) или by source")
+                raise StatsArgsError(N_("by needs a question after it: by 1 (a number or an id) or by source"))
             if "banner" in fields:
-                raise StatsArgsError("by можно указать один раз")
+                raise StatsArgsError(N_("by can be given once"))
             fields["banner"] = args[i]
             i += 1
         elif low == "completed":
@@ -87,21 +96,21 @@ def parse_stats_args(args: list[str], survey: Survey, waves: list[str], formats:
         elif low in formats:
             chosen.append(low)
         elif formats:
-            raise StatsArgsError(f"непонятное слово «{word}»")
-        elif low in QUALITY_WORDS:
+            raise StatsArgsError(N_("an unknown word «{word}»"), word=word)
+        elif low in words(QUALITY):
             set_view(View.QUALITY, word)
         elif low in VIEWS:
             set_view(View(low), word)
-        elif low in COMPARE_WORDS or (low in waves):
+        elif low in words(COMPARE) or (low in waves):
             set_view(View.COMPARE, word)
             fields["wave"] = low if low in waves else (waves[0] if waves else None)
         elif low.isdigit() or word in question_ids:
             set_view(View.QUESTION, word)
             fields["question"] = word
         else:
-            raise StatsArgsError(f"непонятное слово «{word}»")
+            raise StatsArgsError(N_("an unknown word «{word}»"), word=word)
     if view == View.COMPARE and not fields.get("wave"):
-        raise StatsArgsError("в анкете нет цифр прежней волны (baseline) — сравнивать не с чем")
+        raise StatsArgsError(N_("the questionnaire has no figures of an earlier wave (baseline) — nothing to compare with"))
     if fields.get("banner") and view not in (View.SUMMARY, View.QUESTION):
-        raise StatsArgsError("by работает со сводкой или с вопросом: /stats 2 by 1")
+        raise StatsArgsError(N_("by works with the summary or with a question: /stats 2 by 1"))
     return StatsRequest(view=view, where=tuple(where), formats=tuple(dict.fromkeys(chosen)), **fields)

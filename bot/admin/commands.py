@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import logging
 
-from telegram import BotCommand, BotCommandScopeChat, Update
+from telegram import BotCommandScopeChat, Update
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, filters
 
 from analytics import jobs
 from bot import callbacks
 from bot.admin import field, report, stats, testmode
+from bot.admin.language import admin_language
 from bot.context import Context
+from bot.respondent.language import bot_commands
 from bot.sending.limiter import bulk_handler
+from survey.i18n import translator
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +37,12 @@ def add_admin_handlers(app: Application) -> None:
     testmode.add_test_handlers(app, only)
 
 
-async def register_admin_commands(app: Application, respondent_commands: list[BotCommand]) -> None:
-    """Show the admin commands in the menu of the admins' chats only."""
-    menu = respondent_commands + stats.ADMIN_COMMANDS + report.REPORT_COMMANDS + field.FIELD_COMMANDS + testmode.TEST_COMMANDS
+async def register_admin_commands(app: Application, respondent_commands: tuple[tuple[str, str], ...]) -> None:
+    """Show the admin commands in the menu of the admins' chats only (in ADMIN_LANGUAGE, else the language an
+    admin without a Telegram language would read: the admin's Telegram language is known only from an update)."""
+    t = translator(admin_language(app.bot_data, None))
+    menu = bot_commands(t, respondent_commands + stats.ADMIN_COMMANDS + report.REPORT_COMMANDS + field.FIELD_COMMANDS
+                        + testmode.TEST_COMMANDS)
     for admin_id in sorted(app.bot_data.settings.admin_ids):
         try:
             await app.bot.set_my_commands(menu, scope=BotCommandScopeChat(admin_id))
@@ -56,6 +62,9 @@ async def notify_progress(update: Update, context: Context) -> None:
         return
     for admin_id in sorted(data.settings.admin_ids):
         try:
-            await context.bot.send_message(admin_id, f"📈 «{data.survey.survey.title}»: завершено анкет — {done}.")
+            t = translator(admin_language(data, None))
+            text = t.gettext("📈 «{title}»: completed questionnaires — {count}.").format(title=data.survey.survey.title,
+                                                                                         count=done)
+            await context.bot.send_message(admin_id, text)
         except TelegramError as exc:
             log.warning("progress note not delivered to an admin: %s", exc.message)

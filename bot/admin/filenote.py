@@ -2,7 +2,7 @@
 
 ``FileNote`` wraps the building of an export (or a report): if it takes longer than
 ``EXPORT_NOTE_AFTER_SECONDS`` (~2 s), the chat gets Telegram's «sending a file» status (``upload_document``) and a
-note «Готовлю файл… 40 000 из 100 000», edited as rows are done — at most once every
+note «Preparing the file… 40,000 of 100,000», edited as rows are done — at most once every
 ``EXPORT_NOTE_EVERY_SECONDS`` (3 s) and only when the figure changed — and deleted once the file is sent. All its
 sends are bulk (bot/sending/limiter.py): respondents' replies go first.
 
@@ -27,29 +27,30 @@ from telegram.error import TelegramError
 
 from bot.context import Context
 from bot.sending.limiter import bulk
+from survey.i18n import N_, Translator, translator
 
 log = logging.getLogger(__name__)
 
-PREPARING = "Готовлю файл…"
+PREPARING = N_("Preparing the file…")
 
 
-def _thousands(n: int) -> str:
-    """40000 -> "40 000" (the Russian way of grouping digits)."""
-    return f"{n:,}".replace(",", " ")
-
-
-def note_text(done: int | None, total: int | None) -> str:
-    """«Готовлю файл… 40 000 из 100 000», or just «Готовлю файл…» before the first figures."""
+def note_text(done: int | None, total: int | None, t: Translator | None = None) -> str:
+    """«Preparing the file… 40,000 of 100,000» («Готовлю файл… 40 000 из 100 000»), or just the first words
+    before the first figures; in ``t``'s language (the admin's; default: the fallback language)."""
+    t = t or translator(None)
     if done is None or total is None:
-        return PREPARING
-    return f"{PREPARING} {_thousands(done)} из {_thousands(total)}"
+        return t.gettext(PREPARING)
+    return t.gettext("{preparing} {done} of {total}").format(
+        preparing=t.gettext(PREPARING), done=t.integer(done), total=t.integer(total))
 
 
 class FileNote:
     """The note and chat status of one file being built (an async context manager around the building)."""
 
-    def __init__(self, context: Context, chat_id: int, *, after: float | None = None, every: float | None = None):
+    def __init__(self, context: Context, chat_id: int, t: Translator | None = None, *, after: float | None = None,
+                 every: float | None = None):
         settings = context.bot_data.settings
+        self.t = t or translator(None)
         self.bot = context.bot
         self.chat_id = chat_id
         self.after = settings.export_note_after_seconds if after is None else after
@@ -100,7 +101,7 @@ class FileNote:
     async def _show(self) -> None:
         # The status lasts ~5 s or until the next message: renewed with every look at the figures.
         await self.bot.send_chat_action(self.chat_id, ChatAction.UPLOAD_DOCUMENT)
-        text = note_text(*(self._latest or (None, None)))
+        text = note_text(*(self._latest or (None, None)), self.t)
         if self._message_id is None:
             self._message_id = (await self.bot.send_message(self.chat_id, text)).message_id
         elif text != self._shown:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from html import escape
 
-from telegram import BotCommand, InputFile, Update
+from telegram import InputFile, Update
 from telegram.constants import ParseMode
 
 from analytics.crosstab import CrosstabError, resolve_banner
@@ -18,17 +18,20 @@ from analytics.report import build_report, render_report, report_filename
 from bot.admin.analysis import no_respondents_text
 from bot.admin.args import StatsArgsError, parse_stats_args
 from bot.admin.filenote import FileNote
+from bot.admin.language import admin_t
 from bot.context import Context
 from bot.respondent import screens
+from bot.respondent.language import speech_of
 from bot.sending.limiter import bulk_handler
+from survey.i18n import N_
 
-REPORT_COMMANDS = [BotCommand("report", "Отчёт одним HTML-файлом: /report [completed] [by M] [where 11=2]")]
-REPORT_USAGE = (
-    "<b>/report</b> — весь отчёт одним HTML-файлом: графики, таблицы, сравнение с 2020, ход опроса, метод "
-    "(открывается в любом браузере без сети; «Печать → Сохранить как PDF» даёт страницы A4)\n"
-    "<b>/report completed</b> — только завершённые анкеты\n"
-    "<b>/report where 11=2</b> — только отобранные фильтром респонденты (как в /stats)\n"
-    "<b>/report by 11</b> — с приложением: все вопросы по вариантам вопроса 11 (или by source)"
+REPORT_COMMANDS = (("report", N_("The report as one HTML file: /report [completed] [by M] [where 11=2]")),)
+REPORT_USAGE = N_(
+    "<b>/report</b> — the whole report as one HTML file: charts, tables, the comparison with 2020, the course of the "
+    "survey, the method (opens in any browser without a network; «Print → Save as PDF» gives A4 pages)\n"
+    "<b>/report completed</b> — completed questionnaires only\n"
+    "<b>/report where 11=2</b> — only the respondents a filter keeps (as in /stats)\n"
+    "<b>/report by 11</b> — with an appendix: every question by the options of question 11 (or by source)"
 )
 FORMAT_WORD = "html"  # "/report html" is accepted too: the one format there is
 
@@ -39,9 +42,10 @@ async def report(update: Update, context: Context) -> None:
     data = context.bot_data
     user = update.effective_user
     if user is None or not data.settings.is_admin(user.id):
-        await update.effective_message.reply_text(screens.UNKNOWN_COMMAND)
+        await update.effective_message.reply_text((await speech_of(update, context)).t.gettext(screens.UNKNOWN_COMMAND))
         return
     chat_id = update.effective_chat.id
+    t = admin_t(context, update)
     survey = data.survey
     try:
         request = parse_stats_args(list(context.args or []), survey, [], (FORMAT_WORD,))
@@ -49,29 +53,31 @@ async def report(update: Update, context: Context) -> None:
         if request.banner is not None:
             resolve_banner(survey, request.banner)
     except FilterError as exc:
-        await context.bot.send_message(chat_id, f"Фильтр не применён: {exc}.")
+        await context.bot.send_message(chat_id, t.gettext("The filter is not applied: {error}.").format(error=exc.text(t)))
         return
     except CrosstabError as exc:
-        await context.bot.send_message(chat_id, f"Приложение «by» не построить: {exc}.")
+        await context.bot.send_message(chat_id, t.gettext("The «by» appendix cannot be built: {error}.").format(
+            error=exc.text(t)))
         return
     except StatsArgsError as exc:
-        await context.bot.send_message(chat_id, f"Не понял запрос: {escape(str(exc))}.\n\n{REPORT_USAGE}",
-                                       parse_mode=ParseMode.HTML)
+        text = t.gettext("I did not understand the request: {error}.").format(error=escape(exc.text(t)))
+        await context.bot.send_message(chat_id, f"{text}\n\n{t.gettext(REPORT_USAGE)}", parse_mode=ParseMode.HTML)
         return
     await context.bot.send_chat_action(chat_id, "upload_document")
     # A report that takes a while shows how far it is (questions drawn), replaced by the file (bot/admin/filenote.py).
-    async with FileNote(context, chat_id) as note:
+    async with FileNote(context, chat_id, t) as note:
         built = await build_report(data.engine, survey, completed_only=request.completed_only, where=where,
                                    banner=request.banner, tz_name=data.settings.timezone)
         nobody = where is not None and built.summary.started == 0
         content = b"" if nobody else (await asyncio.to_thread(render_report, built, note.tick)).encode("utf-8")
     if nobody and where is not None:
         await note.remove()
-        await context.bot.send_message(chat_id, no_respondents_text(where.describe()))
+        await context.bot.send_message(chat_id, no_respondents_text(t, where.describe(t)))
         return
     name = report_filename(survey, completed_only=request.completed_only, filtered=where is not None)
-    caption = f"Отчёт «{survey.survey.title}»: начали {built.summary.started}, завершили {built.summary.completed}"
+    caption = t.gettext("The report «{title}»: started {started}, completed {completed}").format(
+        title=survey.survey.title, started=built.summary.started, completed=built.summary.completed)
     if where is not None:
-        caption += f"; фильтр: {where.describe()}"
+        caption += "; " + t.gettext("filter: {filter}").format(filter=where.describe(t))
     await context.bot.send_document(chat_id, InputFile(content, filename=name), caption=caption[:1024])
     await note.remove()

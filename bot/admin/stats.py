@@ -14,7 +14,6 @@ from types import ModuleType
 from typing import assert_never
 
 from telegram import (
-    BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     InputFile,
@@ -34,40 +33,45 @@ from bot.admin import analysis
 from bot.admin.albums import send_album
 from bot.admin.args import StatsArgsError, StatsRequest, View, parse_stats_args
 from bot.admin.filenote import FileNote
+from bot.admin.language import admin_t
 from bot.callbacks import StatsView
 from bot.context import Context
 from bot.respondent import screens
+from bot.respondent.language import speech_of
 from bot.respondent.ui import toast
 from bot.sending.limiter import bulk_handler
+from survey.i18n import N_, LocalizedError, Translator, translator
 
 log = logging.getLogger(__name__)
 
-ADMIN_COMMANDS = [
-    BotCommand("stats", "Сводка: /stats [completed | N | charts | funnel | quality | 2020] [by M] [where 11=2]"),
-    BotCommand("export", "Выгрузка: /export [csv | xlsx | sav] [completed] [by M] [where 11=2]"),
-]
-STATS_USAGE = (
-    "<b>/stats</b> — сводка по всем вопросам\n"
-    "<b>/stats completed</b> — только завершённые анкеты\n"
-    "<b>/stats N</b> — подробно по вопросу N (и все ответы «другое»)\n"
-    "<b>/stats charts</b> — графики по вопросам\n"
-    "<b>/stats funnel</b> — воронка прохождения\n"
-    "<b>/stats quality</b> — качество ответов: слишком быстрые, одинаковые оценки, повторы текста; "
-    "<b>/stats where quality=ok</b> — сводка без анкет с флагами\n"
-    "<b>/stats 2020</b> — сравнение с волной 2020 (z-тест / тест Фишера)\n"
-    "<b>/stats where 11=2</b> — только ответившие на вопрос 11 вариантом 2 (11=2,5 · 11=other · 12=1-50 · "
-    "source=channel_post; условия через пробел — все сразу); работает с любым видом /stats и с /export\n"
-    "<b>/stats 2 by 1</b> — таблица: вопрос 2 по вариантам вопроса 1 (или by source), с проверкой значимости; "
-    "<b>/stats by 1</b> — все вопросы по вопросу 1 (файлом)\n"
-    "<b>/export [csv|xlsx|sav] [completed]</b> — выгрузка ответов (sav — для SPSS, с кодбуком); <b>/export xlsx by 1</b> — с листом таблиц"
+ADMIN_COMMANDS = (
+    ("stats", N_("Summary: /stats [completed | N | charts | funnel | quality | 2020] [by M] [where 11=2]")),
+    ("export", N_("Export: /export [csv | xlsx | sav] [completed] [by M] [where 11=2]")),
 )
-SUMMARY_VIEWS = (("📊 Графики", StatsView.CHARTS), ("🔻 Воронка", StatsView.FUNNEL), ("⬇️ CSV", StatsView.EXPORT_CSV),
+STATS_USAGE = N_(
+    "<b>/stats</b> — a summary of every question\n"
+    "<b>/stats completed</b> — completed questionnaires only\n"
+    "<b>/stats N</b> — question N in detail (and every «other» answer)\n"
+    "<b>/stats charts</b> — charts of the questions\n"
+    "<b>/stats funnel</b> — the completion funnel\n"
+    "<b>/stats quality</b> — the quality of the answers: too fast, identical ratings, repeated texts; "
+    "<b>/stats where quality=ok</b> — the summary without flagged questionnaires\n"
+    "<b>/stats 2020</b> — comparison with the 2020 wave (z-test / Fisher's test)\n"
+    "<b>/stats where 11=2</b> — only those who answered question 11 with option 2 (11=2,5 · 11=other · 12=1-50 · "
+    "source=channel_post; conditions separated by spaces — all at once); works with every kind of /stats and with "
+    "/export\n"
+    "<b>/stats 2 by 1</b> — a table: question 2 by the options of question 1 (or by source), with a significance test; "
+    "<b>/stats by 1</b> — every question by question 1 (as a file)\n"
+    "<b>/export [csv|xlsx|sav] [completed]</b> — the answers as a file (sav — for SPSS, with a codebook); "
+    "<b>/export xlsx by 1</b> — with a sheet of tables"
+)
+SUMMARY_VIEWS = ((N_("📊 Charts"), StatsView.CHARTS), (N_("🔻 Funnel"), StatsView.FUNNEL), ("⬇️ CSV", StatsView.EXPORT_CSV),
                  ("⬇️ Excel", StatsView.EXPORT_XLSX))
 STORED_FILTERS = "stats_filters"  # chat_data key: filters too long for callback data, by key
 STORED_FILTERS_KEPT = 50
 
 
-def summary_buttons(context: Context | None = None, completed_only: bool = False,
+def summary_buttons(t: Translator, context: Context | None = None, completed_only: bool = False,
                     where: tuple[str, ...] = ()) -> InlineKeyboardMarkup:
     """The buttons under a summary; each keeps the summary's filter (completed, where …)."""
     key = None
@@ -79,10 +83,16 @@ def summary_buttons(context: Context | None = None, completed_only: bool = False
         for old in list(stored)[:-STORED_FILTERS_KEPT]:
             del stored[old]
     buttons = [
-        InlineKeyboardButton(label, callback_data=callbacks.stats_button_data(view, completed_only, () if key else where, key))
+        InlineKeyboardButton(t.gettext(label),
+                             callback_data=callbacks.stats_button_data(view, completed_only, () if key else where, key))
         for label, view in SUMMARY_VIEWS
     ]
     return InlineKeyboardMarkup([buttons[:2], buttons[2:]])
+
+
+async def _unknown_command(update: Update, context: Context) -> str:
+    """What a non-admin gets for an admin command: exactly the respondents' unknown-command reply."""
+    return (await speech_of(update, context)).t.gettext(screens.UNKNOWN_COMMAND)
 
 
 def _is_admin(update: Update, context: Context) -> bool:
@@ -90,10 +100,11 @@ def _is_admin(update: Update, context: Context) -> bool:
     return user is not None and context.bot_data.settings.is_admin(user.id)
 
 
-async def _summary(context: Context, completed_only: bool, where: Filter | None = None, *, test: bool = False) -> Summary:
+async def _summary(t: Translator, context: Context, completed_only: bool, where: Filter | None = None, *,
+                   test: bool = False) -> Summary:
     data = context.bot_data
     survey = data.test_service.survey if test else data.survey
-    return await build_summary(data.engine, survey, completed_only=completed_only, where=where)
+    return await build_summary(data.engine, survey, completed_only=completed_only, where=where, language=t.language)
 
 
 async def _send_html(context: Context, chat_id: int, messages: list[str], keyboard: InlineKeyboardMarkup | None = None) -> None:
@@ -102,12 +113,13 @@ async def _send_html(context: Context, chat_id: int, messages: list[str], keyboa
         await context.bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=keyboard if last else None)
 
 
-async def _bad_request(context: Context, chat_id: int, exc: Exception) -> None:
+async def _bad_request(t: Translator, context: Context, chat_id: int, exc: LocalizedError) -> None:
     """A filter error is one line with the syntax; other bad words get the usage too."""
     if isinstance(exc, FilterError):
-        await context.bot.send_message(chat_id, f"Фильтр не применён: {exc}.")
+        await context.bot.send_message(chat_id, t.gettext("The filter is not applied: {error}.").format(error=exc.text(t)))
         return
-    await context.bot.send_message(chat_id, f"Не понял запрос: {escape(str(exc))}.\n\n{STATS_USAGE}", parse_mode=ParseMode.HTML)
+    text = t.gettext("I did not understand the request: {error}.").format(error=escape(exc.text(t)))
+    await context.bot.send_message(chat_id, f"{text}\n\n{t.gettext(STATS_USAGE)}", parse_mode=ParseMode.HTML)
 
 
 def quality_rules(context: Context) -> QualityRules:
@@ -126,9 +138,10 @@ def _parse(context: Context, formats: tuple[str, ...] = ()) -> tuple[StatsReques
 async def stats(update: Update, context: Context) -> None:
     """/stats [completed] [N | charts | funnel | 2020] [where COND ...]."""
     if not _is_admin(update, context):
-        await update.effective_message.reply_text(screens.UNKNOWN_COMMAND)
+        await update.effective_message.reply_text(await _unknown_command(update, context))
         return
     chat_id = update.effective_chat.id
+    t = admin_t(context, update)
     # "/stats test": the admins' test runs, which every other view leaves out.
     test = any(a.lower() == "test" for a in context.args or [])
     if test:
@@ -136,32 +149,37 @@ async def stats(update: Update, context: Context) -> None:
     try:
         request, where = _parse(context)
     except (StatsArgsError, FilterError) as exc:
-        await _bad_request(context, chat_id, exc)
+        await _bad_request(t, context, chat_id, exc)
         return
     await context.bot.send_chat_action(chat_id, "typing")
     if request.view == View.QUALITY and not test:  # a report of its own, not a view of the summary
-        view = await build_quality(context.bot_data.engine, context.bot_data.survey, quality_rules(context), where)
+        view = await build_quality(context.bot_data.engine, context.bot_data.survey, quality_rules(context), where,
+                                   language=t.language)
         await _send_html(context, chat_id, await asyncio.to_thread(render_quality, view))
         return
     if request.banner is not None:
         if test:
-            await context.bot.send_message(chat_id, "Для тестовых ответов таблицы «by» не строятся: /stats test или /stats test N.")
+            await context.bot.send_message(chat_id, t.gettext("«by» tables are not built for test answers: /stats test or "
+                                                              "/stats test N."))
             return
         try:
-            await analysis.send_crosstab(context, chat_id, request.banner, request.question, where, request.completed_only)
+            await analysis.send_crosstab(context, chat_id, request.banner, request.question, where, request.completed_only,
+                                         t)
         except CrosstabError as exc:
-            await context.bot.send_message(chat_id, f"Таблицу не построить: {exc}.")
+            await context.bot.send_message(chat_id, t.gettext("The table cannot be built: {error}.").format(
+                error=exc.text(t)))
         return
-    summary = await _summary(context, request.completed_only, where, test=test)
+    summary = await _summary(t, context, request.completed_only, where, test=test)
     if test:
-        await context.bot.send_message(chat_id, "🧪 Тестовые ответы (в обычную статистику, графики, воронку и выгрузки не входят):")
+        await context.bot.send_message(chat_id, t.gettext("🧪 Test answers (not in the usual statistics, charts, funnel "
+                                                          "and exports):"))
     if where is not None and summary.started == 0:
-        await context.bot.send_message(chat_id, analysis.no_respondents_text(where.describe()))
+        await context.bot.send_message(chat_id, analysis.no_respondents_text(t, where.describe(t)))
         return
     match request.view:
         case View.SUMMARY:
             messages = await asyncio.to_thread(summary_text.render_summary, summary)
-            keyboard = None if test else summary_buttons(context, request.completed_only, request.where)
+            keyboard = None if test else summary_buttons(t, context, request.completed_only, request.where)
             await _send_html(context, chat_id, messages, keyboard)
         case View.CHARTS:
             await send_charts(context, chat_id, summary)
@@ -170,7 +188,8 @@ async def stats(update: Update, context: Context) -> None:
         case View.COMPARE:
             await analysis.send_comparison(context, chat_id, summary, request.wave)
         case View.QUALITY:  # test runs: answered above for the real responses only
-            await context.bot.send_message(chat_id, "Флаги качества считаются только по настоящим анкетам: /stats quality.")
+            await context.bot.send_message(chat_id, t.gettext("Quality flags are computed for real questionnaires only: "
+                                                              "/stats quality."))
         case View.QUESTION:
             number = request.question
             try:
@@ -184,21 +203,23 @@ async def stats(update: Update, context: Context) -> None:
 
 async def send_question(context: Context, chat_id: int, summary: Summary, number: int) -> None:
     """The detail of one question, with every typed "other" text."""
+    t = translator(summary.language)
     try:
         question = summary.question(number)
     except KeyError:
-        await context.bot.send_message(chat_id, f"Вопроса {number} нет: в анкете {len(summary.questions)} вопросов.")
+        await context.bot.send_message(chat_id, t.gettext("There is no question {number}: the questionnaire has {count} "
+                                                          "questions.").format(number=number, count=len(summary.questions)))
         return
     messages = await asyncio.to_thread(summary_text.render_question, summary, number)
     if question.other_texts:
         messages += await asyncio.to_thread(summary_text.render_other_texts, summary, question.id)
     await _send_html(context, chat_id, messages)
-    caption = f"Фильтр: {summary.filter}" if summary.filter else None
+    caption = t.gettext("Filter: {filter}").format(filter=summary.filter) if summary.filter else None
     charts = await _charts()
     if not charts.has_chart(question):
         await _send_answers_file(context, chat_id, summary, question)
         return
-    chart = await asyncio.to_thread(charts.question_chart, question, _ordered(context, question.id))
+    chart = await asyncio.to_thread(charts.question_chart, question, _ordered(context, question.id), t)
     await context.bot.send_photo(chat_id, InputFile(chart, filename=f"q{number}.png"), caption=caption)
 
 
@@ -218,19 +239,22 @@ def _ordered(context: Context, question_id: str) -> bool:
 
 async def _send_answers_file(context: Context, chat_id: int, summary: Summary, question) -> None:
     """A text question's answers as a .txt document (a picture of free text says nothing)."""
+    t = translator(summary.language)
     charts = await _charts()
-    content = await asyncio.to_thread(charts.answers_file, question, summary.filter)
-    caption = f"{question.number}. {question.title}: ответы ({len(question.other_texts)})"
+    content = await asyncio.to_thread(charts.answers_file, question, summary.filter, t)
+    caption = f"{question.number}. {question.title}: " + t.gettext("answers ({count})").format(
+        count=len(question.other_texts))
     await context.bot.send_document(chat_id, InputFile(content, filename=f"q{question.number}_answers.txt"),
                                     caption=caption[:1024])
 
 
 async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
     """One bar chart per question, as albums of up to ten photos."""
+    t = translator(summary.language)
     charts = await _charts()
     drawn = [q for q in summary.questions if charts.has_chart(q)]
-    images = await asyncio.to_thread(lambda: [charts.question_chart(q, _ordered(context, q.id)) for q in drawn])
-    caption = f"Фильтр: {summary.filter}" if summary.filter else None
+    images = await asyncio.to_thread(lambda: [charts.question_chart(q, _ordered(context, q.id), t) for q in drawn])
+    caption = t.gettext("Filter: {filter}").format(filter=summary.filter) if summary.filter else None
     await send_album(context, chat_id, [(f"q{q.number}.png", png) for q, png in zip(drawn, images)], caption)
     for question in summary.questions:
         if not charts.has_chart(question):
@@ -240,9 +264,10 @@ async def send_charts(context: Context, chat_id: int, summary: Summary) -> None:
 async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
     """The completion funnel as text and one chart."""
     await _send_html(context, chat_id, await asyncio.to_thread(summary_text.render_funnel, summary))
+    t = translator(summary.language)
     charts = await _charts()
     chart = await asyncio.to_thread(charts.funnel_chart, summary)
-    caption = f"Фильтр: {summary.filter}" if summary.filter else None
+    caption = t.gettext("Filter: {filter}").format(filter=summary.filter) if summary.filter else None
     await context.bot.send_photo(chat_id, InputFile(chart, filename="funnel.png"), caption=caption)
 
 
@@ -250,36 +275,39 @@ async def send_funnel(context: Context, chat_id: int, summary: Summary) -> None:
 async def export(update: Update, context: Context) -> None:
     """/export [csv|xlsx] [completed] [where COND ...]: the responses as files."""
     if not _is_admin(update, context):
-        await update.effective_message.reply_text(screens.UNKNOWN_COMMAND)
+        await update.effective_message.reply_text(await _unknown_command(update, context))
         return
     chat_id = update.effective_chat.id
+    t = admin_t(context, update)
     try:
         request, where = _parse(context, jobs.FORMATS)
     except (StatsArgsError, FilterError) as exc:
-        await _bad_request(context, chat_id, exc)
+        await _bad_request(t, context, chat_id, exc)
         return
     if where is not None:
-        summary = await _summary(context, request.completed_only, where)
+        summary = await _summary(t, context, request.completed_only, where)
         if summary.started == 0:
-            await context.bot.send_message(chat_id, analysis.no_respondents_text(where.describe()))
+            await context.bot.send_message(chat_id, analysis.no_respondents_text(t, where.describe(t)))
             return
     formats = list(request.formats) or ["csv", "xlsx"]  # SPSS only when asked for
     if request.banner is not None:
         try:
             resolve_banner(context.bot_data.survey, request.banner)
         except CrosstabError as exc:
-            await context.bot.send_message(chat_id, f"Таблицу не построить: {exc}.")
+            await context.bot.send_message(chat_id, t.gettext("The table cannot be built: {error}.").format(
+                error=exc.text(t)))
             return
         formats = [f for f in formats if f == "xlsx"] or ["xlsx"]  # cross-tabs are a sheet of the XLSX file
-    await send_exports(context, chat_id, formats, completed_only=request.completed_only, where=where,
+    await send_exports(t, context, chat_id, formats, completed_only=request.completed_only, where=where,
                        banner=request.banner)
 
 
 async def send_exports(
-    context: Context, chat_id: int, formats: list[str], *, completed_only: bool, where: Filter | None = None,
-    banner: str | None = None,
+    t: Translator, context: Context, chat_id: int, formats: list[str], *, completed_only: bool,
+    where: Filter | None = None, banner: str | None = None,
 ) -> None:
-    """Build each export off the event loop and send it as a document."""
+    """Build each export off the event loop and send it as a document (the files in the questionnaire's default
+    language, the captions in the admin's)."""
     data = context.bot_data
     for fmt in formats:
         await context.bot.send_chat_action(chat_id, "upload_document")
@@ -287,18 +315,19 @@ async def send_exports(
         if where is not None:
             name = name.replace(f".{fmt}", f"_filtered.{fmt}")
         # A file that takes a while shows how far it is (bot/admin/filenote.py), replaced by the file.
-        async with FileNote(context, chat_id) as note:
+        async with FileNote(context, chat_id, t) as note:
             # The codebook comes with it: a sheet inside XLSX, a .codebook.csv file after CSV and SAV.
             files = await jobs.export_files(data.settings.database_url, data.survey, fmt, name.removesuffix(f".{fmt}"),
                                             completed_only=completed_only, where=where,
                                             banner=banner if fmt == "xlsx" else None,
                                             tz_name=getattr(data.settings, "timezone", "Europe/Moscow"),
                                             progress=note.tick, quality_rules=quality_rules(context))
-        caption = "Только завершённые анкеты" if completed_only else "Все анкеты, включая незавершённые (столбец status)"
+        caption = (t.gettext("Completed questionnaires only") if completed_only
+                   else t.gettext("All questionnaires, unfinished ones included (the status column)"))
         if where is not None:
-            caption += f"; фильтр: {where.describe()}"
+            caption += "; " + t.gettext("filter: {filter}").format(filter=where.describe(t))
         for i, (file_name, content) in enumerate(files):
-            text = caption if i == 0 else "Кодбук: столбцы, коды вариантов и их подписи"
+            text = caption if i == 0 else t.gettext("Codebook: the columns, the option codes and their labels")
             await context.bot.send_document(chat_id, InputFile(content, filename=file_name), caption=text[:1024])
         await note.remove()
 
@@ -310,29 +339,30 @@ async def stats_button(update: Update, context: Context) -> None:
     chat = update.effective_chat
     if not isinstance(button, callbacks.StatsButton) or chat is None or chat.type != ChatType.PRIVATE \
             or not _is_admin(update, context):
-        await toast(update, screens.STALE_TOAST)
+        await toast(update, (await speech_of(update, context)).t.gettext(screens.STALE_TOAST))
         return
     chat_id = update.effective_chat.id
+    t = admin_t(context, update)
     words = button.where
     if button.key is not None:
         words = (context.chat_data or {}).get(STORED_FILTERS, {}).get(button.key)
         if words is None:  # kept in memory only: gone after a restart
-            await toast(update, "Кнопка устарела: пришлите /stats с фильтром ещё раз")
+            await toast(update, t.gettext("The button is out of date: send /stats with the filter again"))
             return
     try:
         where = parse_filter(list(words), context.bot_data.survey, quality_rules(context)) if words else None
     except FilterError:
-        await toast(update, screens.STALE_TOAST)  # the questionnaire changed under an old button
+        await toast(update, t.gettext(screens.STALE_TOAST))  # the questionnaire changed under an old button
         return
     await toast(update)
     match button.view:
         case StatsView.EXPORT_CSV:
-            await send_exports(context, chat_id, ["csv"], completed_only=button.completed_only, where=where)
+            await send_exports(t, context, chat_id, ["csv"], completed_only=button.completed_only, where=where)
         case StatsView.EXPORT_XLSX:
-            await send_exports(context, chat_id, ["xlsx"], completed_only=button.completed_only, where=where)
+            await send_exports(t, context, chat_id, ["xlsx"], completed_only=button.completed_only, where=where)
         case StatsView.CHARTS:
-            await send_charts(context, chat_id, await _summary(context, button.completed_only, where))
+            await send_charts(context, chat_id, await _summary(t, context, button.completed_only, where))
         case StatsView.FUNNEL:
-            await send_funnel(context, chat_id, await _summary(context, button.completed_only, where))
+            await send_funnel(context, chat_id, await _summary(t, context, button.completed_only, where))
         case _:
             assert_never(button.view)

@@ -17,11 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from survey.i18n import N_, Translator, translator
+
 log = logging.getLogger(__name__)
 
 DATABASE, TELEGRAM = "database", "telegram"
 PARTS = (DATABASE, TELEGRAM)  # the parts the health report speaks of, in its order
-NAMES = {DATABASE: "База данных", TELEGRAM: "Bot API Telegram"}
+NAMES = {DATABASE: N_("The database"), TELEGRAM: N_("Telegram's Bot API")}
 STALE_SECONDS = 120.0  # a part that has not answered for this long is reported as not answering recently
 
 
@@ -40,8 +42,11 @@ class PartState:
 class Health:
     """Tracks both parts; ``alert(text)`` is called once when an incident starts and once when it ends."""
 
-    def __init__(self, alert: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time):
+    def __init__(self, alert: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
+                 t: Translator | None = None):
+        """``t``: the language of the alerts (the admins'; default: the fallback language)."""
         self.alert = alert
+        self.t = t or translator(None)
         self.clock = clock
         self.parts = {DATABASE: PartState(), TELEGRAM: PartState()}
         self.incidents = 0  # how many have started since the process did
@@ -56,8 +61,11 @@ class Health:
         lasted = now - state.incident_since
         log.warning("incident over: %s answers again after %.0f s (%d failed requests)", part, lasted,
                     state.incident_failures)
-        self._alert(f"✅ {NAMES[part]} снова отвечает. Сбой («{state.incident_kind}») длился {_duration(lasted)}; "
-                    f"неудачных запросов за это время: {state.incident_failures}. Бот работает как обычно.")
+        t = self.t
+        self._alert("✅ " + t.gettext("{part} answers again. The failure («{kind}») lasted {duration}; failed requests "
+                                     "meanwhile: {failures}. The bot works as usual.").format(
+            part=t.gettext(NAMES[part]), kind=state.incident_kind, duration=_duration(t, lasted),
+            failures=state.incident_failures))
         state.incident_since = state.incident_kind = None
         state.incident_failures = 0
 
@@ -73,10 +81,12 @@ class Health:
         state.incident_since, state.incident_kind = state.last_failure, kind
         self.incidents += 1
         log.warning("incident: %s failing (%s)", part, kind)
-        what = ("респонденты получают сообщение о технической заминке, их новые ответы не сохраняются"
-                if part == DATABASE else "сообщения респондентам могут не доходить")
-        self._alert(f"⚠️ Сбой: {NAMES[part]} не отвечает ({kind}). Пока он длится, {what}. "
-                    "Бот продолжает работать и сообщит, когда всё восстановится.")
+        t = self.t
+        what = (t.gettext("respondents get a message about a technical hitch, their new answers are not saved")
+                if part == DATABASE else t.gettext("messages to respondents may not arrive"))
+        self._alert("⚠️ " + t.gettext("Failure: {part} does not answer ({kind}). While it lasts, {what}. The bot keeps "
+                                     "working and will say when everything is back.").format(
+            part=t.gettext(NAMES[part]), kind=kind, what=what))
 
     def in_incident(self, part: str) -> bool:
         """Whether an incident of the part is open."""
@@ -104,9 +114,11 @@ class Health:
             self.alert(text)
 
 
-def _duration(seconds: float) -> str:
+def _duration(t: Translator, seconds: float) -> str:
     minutes, sec = divmod(round(seconds), 60)
-    return f"{minutes} мин {sec} с" if minutes else f"{sec} с"
+    if minutes:
+        return t.gettext("{minutes} min {seconds} s").format(minutes=minutes, seconds=sec)
+    return t.gettext("{seconds} s").format(seconds=sec)
 
 
 def problems(report: dict, now: float | None = None, stale: float = STALE_SECONDS) -> list[str]:

@@ -3,7 +3,7 @@
 Every ``Settings.remind_period()`` seconds the loop asks the database which in-progress responses have been
 untouched for ``REMIND_AFTER`` (storage/reminders.py); outside quiet hours (survey/reminders.py) it claims
 them one by one, each claim committed before its message is sent, and sends the questionnaire's
-``reminder_text`` with a «Продолжить» button (the /start menu's own "continue", drawn for the response's
+``reminder_text`` in the respondent's language with a «Continue» button (the /start menu's own "continue", drawn for the response's
 version). Sends are bulk: they take only the sending budget respondents' replies leave (bot/sending/limiter.py).
 A 403 from Telegram marks the respondent blocked; nothing is ever sent to them again unless they come back.
 Each reminder delivered is counted (``surveybot_reminders_sent_total``, bot/background/metrics.py).
@@ -29,13 +29,14 @@ from storage import field as field_store, reminders as store
 from storage.db import is_sqlite
 from storage.models import utcnow
 from survey.field import Phase, availability
+from survey.i18n import N_, Translator, translator
 from survey.reminders import next_allowed
 
 log = logging.getLogger(__name__)
 
 BATCH = 10  # reminders read (and then claimed one by one) per round: small, so one round never hogs anything
 PAUSE_BETWEEN_BATCHES = 1.0  # seconds: a busy 09:00 is spread out even when the budget is idle
-CONTINUE = "Продолжить"
+CONTINUE = N_("Continue")  # the /start menu's own button
 
 
 @dataclass
@@ -50,9 +51,10 @@ class RoundResult:
     closed: bool = False  # nothing sent: the survey is closed (by date, by hand or by its quota)
 
 
-def reminder_keyboard(version: int) -> InlineKeyboardMarkup:
-    """The «Продолжить» button: the /start menu's continue, for the position's version."""
-    return InlineKeyboardMarkup([[InlineKeyboardButton(CONTINUE, callback_data=callbacks.menu(version, callbacks.MenuChoice.CONTINUE))]])
+def reminder_keyboard(t: Translator, version: int) -> InlineKeyboardMarkup:
+    """The «Continue» button: the /start menu's continue, for the position's version."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(t.gettext(CONTINUE),
+                                                       callback_data=callbacks.menu(version, callbacks.MenuChoice.CONTINUE))]])
 
 
 class Reminders:
@@ -125,10 +127,11 @@ class Reminders:
     async def _send(self, item: store.DueReminder, result: RoundResult) -> None:
         data = self.app.bot_data
         chat_id = int(item.user_key)
+        language = data.survey.language_for(item.language)  # the respondent's (None: the default one)
         try:
             with bulk():  # after every respondent's reply, from spare budget only
-                await self.app.bot.send_message(chat_id, data.survey.survey.reminder_text,
-                                                reply_markup=reminder_keyboard(item.version))
+                await self.app.bot.send_message(chat_id, data.survey.in_language(language).survey.reminder_text,
+                                                reply_markup=reminder_keyboard(translator(language), item.version))
         except (Forbidden, BadRequest) as exc:  # blocked, deactivated, or no such chat: never again
             result.refused += 1
             blocked = utcnow() if isinstance(exc, Forbidden) else None

@@ -26,6 +26,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     from analytics.quality import QualityRules
     from analytics.summary import build_summary, summary_to_json
     from analytics.summary_text import render_summary
+    from survey.i18n import translator
 
     settings = load_settings()
     check_url(settings.database_url, must_exist=True)  # reading must never create an empty database
@@ -56,7 +57,8 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
     summary, tables = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
     if where is not None and summary.started == 0:
-        print(f"surveybot: no respondents match the filter: {where.describe()}", file=sys.stderr)
+        print(f"surveybot: no respondents match the filter: {where.describe(translator(summary.language))}",
+              file=sys.stderr)
         if args.format != "json":
             return 1
     comparison = compare(summary, survey, None, summary.filter) if args.compare else None

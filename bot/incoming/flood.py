@@ -19,13 +19,12 @@ from telegram.constants import ChatType
 from telegram.ext import Application, ApplicationHandlerStop, TypeHandler
 
 from bot.context import Context
+from survey.i18n import N_, translator
 
 log = logging.getLogger(__name__)
 
-WARNING_TEXT = (
-    "Слишком много сообщений подряд. Пожалуйста, подождите несколько секунд — "
-    "лишние сообщения сейчас не обрабатываются, ваши ответы уже сохранены."
-)
+WARNING_TEXT = N_("Too many messages in a row. Please wait a few seconds — extra messages are not processed now, "
+                  "your answers are already saved.")
 MAX_TRACKED_USERS = 100_000
 # Button taps get a larger allowance than typed messages: a respondent ticking a long multiple-choice
 # list taps in quick bursts, while nobody types twenty messages in ten seconds by hand.
@@ -100,7 +99,9 @@ class FloodGuard:
         chat = update.effective_chat
         if verdict == Verdict.WARN and chat is not None and chat.type == ChatType.PRIVATE:  # groups hear nothing more
             log.info("flood limit reached by a user; excess updates are dropped")
-            await context.bot.send_message(chat.id, WARNING_TEXT)
+            survey = context.bot_data.survey  # before any handler, without a read: the user's Telegram language
+            t = translator(survey.language_for(update.effective_user.language_code))
+            await context.bot.send_message(chat.id, t.gettext(WARNING_TEXT))
         raise ApplicationHandlerStop
 
 

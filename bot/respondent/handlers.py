@@ -19,6 +19,7 @@ from bot import callbacks
 from bot.background.health import DATABASE
 from bot.context import Context
 from bot.respondent import screens
+from bot.respondent.language import Speech, language_button, speech, speech_of, telegram_language
 from bot.respondent.privacy import forget_button
 from bot.respondent.ui import edit_or_send, send, toast
 from bot.service.faults import StorageUnavailable, fault_of, tell_fault
@@ -42,33 +43,40 @@ async def service_for(context: Context, user_id: int) -> SurveyService:
 
 
 async def show_current(update: Update, context: Context, lead: str | None = None) -> None:
-    """Send the respondent's current question again (the old keyboards stop working)."""
+    """Send the respondent's current question again (the old keyboards stop working), after ``lead``
+    when given (a text already in the respondent's language)."""
     user, chat_id = update.effective_user, update.effective_chat.id
     service = await service_for(context, user.id)
-    state = await service.show(user.id)
+    state = await service.show(user.id, language=telegram_language(update))
     if lead:
         await context.bot.send_message(chat_id, lead)
     await show_state(context, chat_id, state)
 
 
+def said(context: Context, state: Reply, update: Update | None = None) -> Speech:
+    """The respondent's language of a reply (a stale or duplicate reply carries none: their Telegram one)."""
+    return speech(context.bot_data.survey, state.language or (telegram_language(update) if update else None))
+
+
 def state_screen(survey: Survey, state: Reply, zone: tzinfo = UTC, source: str | None = None) -> screens.Screen | None:
     """The screen of where a respondent stands: the question, the thank-you, the intro (or consent step, keeping
-    the deep link ``source``), or why the survey does not take them now (dates shown in ``zone``); None when the
-    reply says nothing of it (stale, duplicate)."""
+    the deep link ``source``), or why the survey does not take them now (dates shown in ``zone``), in the
+    respondent's language; None when the reply says nothing of it (stale, duplicate)."""
+    t, survey = (s := speech(survey, state.language)).t, s.survey
     match state.standing:
         case Standing.CLOSED:
             if state.availability is None:
                 return None
-            return screens.Screen(escape(screens.availability_text(survey, state.availability, zone,
+            return screens.Screen(escape(screens.availability_text(t, survey, state.availability, zone,
                                                                    in_progress=state.in_progress)))
         case Standing.IN_PROGRESS:
             if state.progress and state.progress.current:
-                return screens.question_screen(survey, state.progress, state.version)
+                return screens.question_screen(t, survey, state.progress, state.version)
             return None
         case Standing.COMPLETED:
-            return screens.Screen(escape(screens.COMPLETED_TEXT))
+            return screens.Screen(escape(t.gettext(screens.COMPLETED_TEXT)))
         case Standing.NEW:
-            return screens.start_screen(survey, source)
+            return screens.start_screen(t, survey, source)
         case None:
             return None
         case _:
@@ -108,19 +116,21 @@ async def start(update: Update, context: Context) -> None:
     data = context.bot_data
     user_id, chat_id = update.effective_user.id, update.effective_chat.id
     service = await service_for(context, user_id)
-    state = await service.status(user_id, source=source, update_id=update.update_id)
+    state = await service.status(user_id, source=source, update_id=update.update_id,
+                                 language=telegram_language(update))
     if state.result == Result.DUPLICATE and not state.unchanged:  # delivered again, and they have moved on since
         return
     av, zone = state.availability, data.settings.zone()
+    t, survey = (s := said(context, state, update)).t, s.survey
     match state.standing:
         case Standing.NEW if av is not None and av.phase != Phase.OPEN:
-            await context.bot.send_message(chat_id, screens.availability_text(data.survey, av, zone))
+            await context.bot.send_message(chat_id, screens.availability_text(t, survey, av, zone))
         case Standing.IN_PROGRESS if av is not None and not av.may_continue(utcnow()):
-            await context.bot.send_message(chat_id, screens.availability_text(data.survey, av, zone, in_progress=True))
+            await context.bot.send_message(chat_id, screens.availability_text(t, survey, av, zone, in_progress=True))
         case Standing.IN_PROGRESS:
             if av is not None and av.in_grace:
-                await context.bot.send_message(chat_id, screens.grace_note(av, zone))
-            await send(context, chat_id, screens.resume_screen(data.survey, state.answered, state.version))
+                await context.bot.send_message(chat_id, screens.grace_note(t, av, zone))
+            await send(context, chat_id, screens.resume_screen(t, survey, state.answered, state.version))
         case Standing.NEW | Standing.COMPLETED | Standing.CLOSED | None:
             await show_state(context, chat_id, state, source)
         case _:
@@ -129,12 +139,16 @@ async def start(update: Update, context: Context) -> None:
 
 async def help_command(update: Update, context: Context) -> None:
     """/help: what the bot does and its commands."""
-    await update.effective_message.reply_text(screens.HELP_TEXT.format(title=context.bot_data.survey.survey.title))
+    s = await speech_of(update, context)
+    text = s.t.gettext(screens.HELP_TEXT).format(title=s.survey.survey.title)
+    if len(s.survey.languages) > 1:
+        text += "\n" + s.t.gettext(screens.HELP_LANGUAGE)
+    await update.effective_message.reply_text(text)
 
 
 async def unknown_command(update: Update, context: Context) -> None:
     """Any command the bot does not know (admin commands included, for non-admins)."""
-    await update.effective_message.reply_text(screens.UNKNOWN_COMMAND)
+    await update.effective_message.reply_text((await speech_of(update, context)).t.gettext(screens.UNKNOWN_COMMAND))
 
 
 async def on_button(update: Update, context: Context) -> None:
@@ -143,7 +157,7 @@ async def on_button(update: Update, context: Context) -> None:
     chat = update.effective_chat
     if chat is None or chat.type != ChatType.PRIVATE:
         # The bot puts no buttons in groups or inline messages: such a tap is forged; answer nothing there.
-        await toast(update, screens.STALE_TOAST)
+        await toast(update, speech(context.bot_data.survey, telegram_language(update)).t.gettext(screens.STALE_TOAST))
         return
     match callbacks.parse(update.callback_query.data):
         case callbacks.AnswerButton() as button:
@@ -152,10 +166,12 @@ async def on_button(update: Update, context: Context) -> None:
             await _menu_button(update, context, button)
         case callbacks.ForgetButton() as button:
             await forget_button(update, context, button)
+        case callbacks.LanguageButton() as button:
+            await language_button(update, context, button)
         case callbacks.ConsentButton() as button:
             await _consent_button(update, context, button)
         case callbacks.StatsButton() | None:  # not an admin's (or not private): forged or stale
-            await toast(update, screens.STALE_TOAST)
+            await toast(update, (await speech_of(update, context)).t.gettext(screens.STALE_TOAST))
         case unknown:
             assert_never(unknown)
 
@@ -163,13 +179,14 @@ async def on_button(update: Update, context: Context) -> None:
 async def _menu_button(update: Update, context: Context, button: callbacks.MenuButton) -> None:
     service = await service_for(context, update.effective_user.id)
     restart = button.choice == callbacks.MenuChoice.RESTART
-    state = await service.show(update.effective_user.id, button.version, restart=restart, update_id=update.update_id)
+    state = await service.show(update.effective_user.id, button.version, restart=restart, update_id=update.update_id,
+                               language=telegram_language(update))
     match state.result:
         case Result.DUPLICATE:
             await answer_again(update, context, state, edit_in_place=True)
             return
         case Result.STALE:
-            await toast(update, screens.STALE_TOAST)
+            await toast(update, said(context, state, update).t.gettext(screens.STALE_TOAST))
             return
         case Result.APPLIED | Result.REFUSED | Result.RELOCATED:
             await toast(update)
@@ -185,13 +202,15 @@ async def _consent_button(update: Update, context: Context, button: callbacks.Co
     declines' counter and stores nothing else; /start offers the choice again."""
     data = context.bot_data
     user_id = update.effective_user.id
-    consent = data.survey.survey.consent
+    s = speech(data.survey, telegram_language(update))  # not stored yet: their Telegram language
+    consent = s.survey.survey.consent
     if consent is None:  # the questionnaire no longer asks for consent: the ordinary greeting
         await toast(update)
-        await edit_or_send(update, context, screens.intro_screen(data.survey))
+        await edit_or_send(update, context, screens.intro_screen(s.t, s.survey))
         return
     if button.agreed:
-        state = await data.service.show(user_id, consented=True, source=button.source, update_id=update.update_id)
+        state = await data.service.show(user_id, consented=True, source=button.source, update_id=update.update_id,
+                                        language=telegram_language(update))
         if state.result == Result.DUPLICATE:
             await toast(update)
             return
@@ -202,7 +221,7 @@ async def _consent_button(update: Update, context: Context, button: callbacks.Co
         return
     state = await data.service.status(user_id)
     if state.standing != Standing.NEW:  # already agreed and answering: /forget_me withdraws
-        await toast(update, screens.CONSENT_ALREADY_GIVEN)
+        await toast(update, s.t.gettext(screens.CONSENT_ALREADY_GIVEN))
         return
     await data.service.decline(update.update_id)
     await toast(update)
@@ -210,7 +229,7 @@ async def _consent_button(update: Update, context: Context, button: callbacks.Co
 
 
 def refusal_toast(standing: Standing | None) -> str:
-    """The toast on a button the respondent's standing does not take."""
+    """The toast (a msgid) on a button the respondent's standing does not take."""
     match standing:
         case Standing.NEW:
             return screens.NOT_STARTED
@@ -228,22 +247,23 @@ async def _answer_button(update: Update, context: Context, button: callbacks.Ans
     data = context.bot_data
     service = await service_for(context, update.effective_user.id)
     state = await service.act(update.effective_user.id, button.action, button.version, update.update_id)
+    t = said(context, state, update).t
     match state.result:
         case Result.DUPLICATE:
             await answer_again(update, context, state, edit_in_place=True)
         case Result.STALE:
-            await toast(update, screens.STALE_TOAST)
+            await toast(update, t.gettext(screens.STALE_TOAST))
         case Result.RELOCATED:
-            await toast(update, screens.RELOCATED)
+            await toast(update, t.gettext(screens.RELOCATED))
             await show_state(context, update.effective_chat.id, state)
         case Result.REFUSED:
-            await toast(update, refusal_toast(state.standing))
+            await toast(update, t.gettext(refusal_toast(state.standing)))
             if state.standing == Standing.CLOSED:
                 await show_state(context, update.effective_chat.id, state)
         case Result.APPLIED:
             outcome = state.outcome
             if outcome.kind == Kind.REJECTED:
-                await toast(update, screens.reason_text(data.survey, outcome))
+                await toast(update, screens.reason_text(t, said(context, state).survey, outcome))
                 return
             await toast(update)
             await _render_outcome(update, context, state, edit_in_place=True, test=service is not data.service)
@@ -255,16 +275,17 @@ async def _render_outcome(update: Update, context: Context, state: Reply, *, edi
                           test: bool = False) -> None:
     """Show what an applied action led to, in one message: the tapped message is edited into the next screen
     (a typed answer gets a new message), with the answer just given stated at its top."""
-    survey, outcome = context.bot_data.survey, state.outcome
+    t, survey = (s := said(context, state, update)).t, s.survey
+    outcome = state.outcome
     match outcome.kind:
         case Kind.FINISHED:
-            screen = screens.finished_screen(survey, outcome.progress)  # lists every answer, the last one too
+            screen = screens.finished_screen(t, survey, outcome.progress)  # lists every answer, the last one too
         case Kind.ADVANCED:  # the next question, with the answer just given stated at its top
             answered_qid = next(iter(outcome.changed))
-            screen = screens.after_answer(survey, answered_qid, outcome.changed[answered_qid],
-                                          screens.question_screen(survey, outcome.progress, state.version))
+            screen = screens.after_answer(t, survey, answered_qid, outcome.changed[answered_qid],
+                                          screens.question_screen(t, survey, outcome.progress, state.version))
         case Kind.BACK | Kind.REDRAW | Kind.ASK_OTHER | Kind.REJECTED:  # the question as it stands now
-            screen = screens.question_screen(survey, outcome.progress, state.version)
+            screen = screens.question_screen(t, survey, outcome.progress, state.version)
         case _:
             assert_never(outcome.kind)
     if edit_in_place:
@@ -283,18 +304,19 @@ async def on_text(update: Update, context: Context) -> None:
     service = await service_for(context, update.effective_user.id)
     state = await service.act(update.effective_user.id, flow.TypeText(text), None, update.update_id)
     chat_id = update.effective_chat.id
+    t = said(context, state, update).t
     match state.result:
         case Result.DUPLICATE:
             await answer_again(update, context, state, edit_in_place=False)
         case Result.RELOCATED:
-            await context.bot.send_message(chat_id, screens.RELOCATED)
+            await context.bot.send_message(chat_id, t.gettext(screens.RELOCATED))
             await show_state(context, chat_id, state)
         case Result.STALE:  # a typed answer carries no keyboard version; shown the question all the same
             await show_current(update, context)
         case Result.REFUSED:
             match state.standing:
                 case Standing.COMPLETED:
-                    await context.bot.send_message(chat_id, screens.COMPLETED_TEXT)
+                    await context.bot.send_message(chat_id, t.gettext(screens.COMPLETED_TEXT))
                 case Standing.NEW | Standing.CLOSED:
                     await show_state(context, chat_id, state)
                 case Standing.IN_PROGRESS | None:
@@ -304,7 +326,7 @@ async def on_text(update: Update, context: Context) -> None:
         case Result.APPLIED:
             outcome = state.outcome
             if outcome.kind == Kind.REJECTED:
-                await show_current(update, context, lead=screens.reason_text(data.survey, outcome))
+                await show_current(update, context, lead=screens.reason_text(t, said(context, state).survey, outcome))
                 return
             await _render_outcome(update, context, state, edit_in_place=False, test=service is not data.service)
         case _:
@@ -317,15 +339,17 @@ async def on_other_message(update: Update, context: Context) -> None:
     state = await service.status(update.effective_user.id, update_id=update.update_id)
     if state.result == Result.DUPLICATE:
         return
+    t = said(context, state, update).t
     if state.standing == Standing.IN_PROGRESS:
-        await show_current(update, context, lead=screens.NON_TEXT)
+        await show_current(update, context, lead=t.gettext(screens.NON_TEXT))
     else:
-        await update.effective_message.reply_text(f"{screens.NON_TEXT_ONLY} {screens.NOT_STARTED}")
+        await update.effective_message.reply_text(f"{t.gettext(screens.NON_TEXT_ONLY)} {t.gettext(screens.NOT_STARTED)}")
 
 
 async def on_edited(update: Update, context: Context) -> None:
     """Edited messages never change answers; say so."""
-    await context.bot.send_message(update.effective_chat.id, screens.EDITED)
+    t = (await speech_of(update, context)).t
+    await context.bot.send_message(update.effective_chat.id, t.gettext(screens.EDITED))
 
 
 async def on_group(update: Update, context: Context) -> None:
@@ -334,7 +358,8 @@ async def on_group(update: Update, context: Context) -> None:
     chat_id = update.effective_chat.id
     if chat_id not in told:
         told.add(chat_id)
-        await context.bot.send_message(chat_id, screens.GROUP_ONLY_PRIVATE)
+        t = speech(context.bot_data.survey, telegram_language(update)).t
+        await context.bot.send_message(chat_id, t.gettext(screens.GROUP_ONLY_PRIVATE))
 
 
 async def on_error(update: object, context: Context) -> None:
@@ -346,7 +371,7 @@ async def on_error(update: object, context: Context) -> None:
         data = context.bot_data
         if not isinstance(error, StorageUnavailable):
             data.health.failed(DATABASE, fault.kind)  # met outside the service (e.g. /stats reading)
-        await tell_fault(update, context.bot, data.notices)
+        await tell_fault(update, context.bot, data.notices, speech(data.survey, telegram_language(update)).t)
         log.debug("update %s not handled: database %s", update.update_id, fault.kind)
         return
     if isinstance(error, Forbidden) and isinstance(update, Update) and update.effective_user:

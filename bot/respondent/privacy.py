@@ -12,20 +12,22 @@ from analytics.summary_text import fmt_time
 from bot import callbacks
 from bot.context import Context
 from bot.respondent import screens
+from bot.respondent.language import speech_of
 from bot.respondent.ui import edit, toast
+from survey.i18n import N_, Translator
 
-FORGET_ASK = (
-    "Удалить все ваши ответы и запись о вас? Это нельзя отменить: ответы пропадут и из статистики исследования."
-)
-FORGOTTEN = "Готово: ваши ответы и запись о вас удалены. Если захотите пройти опрос снова — нажмите /start."
-NOTHING_STORED = "О вас ничего не сохранено."
-FORGET_CANCELLED = "Хорошо, ничего не удалено."
-FORGET_HINT = "Удалить всё это можно командой /forget_me."
+FORGET_ASK = N_("Delete all your answers and the record about you? This cannot be undone: the answers will also "
+                "disappear from the study's statistics.")
+FORGOTTEN = N_("Done: your answers and the record about you are deleted. If you want to take the survey again, "
+               "press /start.")
+NOTHING_STORED = N_("Nothing is stored about you.")
+FORGET_CANCELLED = N_("All right, nothing is deleted.")
+FORGET_HINT = N_("You can delete all of this with the /forget_me command.")
 
 
-def your_id(user_id: int) -> str:
+def your_id(t: Translator, user_id: int) -> str:
     """The line telling users their own numeric Telegram id (what an operator puts in ADMIN_IDS)."""
-    return f"Ваш числовой Telegram id: <code>{user_id}</code>"
+    return t.gettext("Your numeric Telegram id: {id}").format(id=f"<code>{user_id}</code>")
 
 
 async def my_data(update: Update, context: Context) -> None:
@@ -33,32 +35,40 @@ async def my_data(update: Update, context: Context) -> None:
     data = context.bot_data
     record = await data.service.record(update.effective_user.id)
     user_id = update.effective_user.id
+    said = await speech_of(update, context)
+    t, survey = said.t, said.survey
     if record is None:
         # Also how a new admin learns the id for ADMIN_IDS (the quick start says so): Telegram knows it anyway.
-        await update.effective_message.reply_text(f"{NOTHING_STORED}\n{your_id(user_id)}", parse_mode=ParseMode.HTML)
+        await update.effective_message.reply_text(f"{t.gettext(NOTHING_STORED)}\n{your_id(t, user_id)}",
+                                                  parse_mode=ParseMode.HTML)
         return
-    survey = data.survey
     anonymous = data.settings.anonymous
-    who = "ключ-псевдоним (ваш Telegram id не хранится)" if anonymous else "ваш числовой Telegram id"
+    who = (t.gettext("a pseudonymous key (your Telegram id is not stored)") if anonymous
+           else t.gettext("your numeric Telegram id"))
     lines = [
-        "<b>Что о вас сохранено</b>",
-        f"Идентификатор: {who} — <code>{escape(record['user_key'])}</code>",
-        f"Первый визит: {fmt_time(record['first_seen'])}",
-        f"Источник ссылки: {escape(record['source'] or '—')}",
-        "Имя, username и другие данные профиля не сохраняются.",
-        your_id(user_id) + (" (он не сохраняется)" if anonymous else ""),
+        "<b>" + t.gettext("What is stored about you") + "</b>",
+        t.gettext("Identifier: {who} — {key}").format(who=who, key=f"<code>{escape(record['user_key'])}</code>"),
+        t.gettext("First visit: {when}").format(when=fmt_time(record["first_seen"])),
+        t.gettext("Link source: {source}").format(source=escape(record["source"] or "—")),
+    ]
+    if record.get("language"):
+        lines.append(t.gettext("Language: {language}").format(language=escape(record["language"])))
+    lines += [
+        t.gettext("Your name, username and other profile data are not stored."),
+        your_id(t, user_id) + (" " + t.gettext("(it is not stored)") if anonymous else ""),
     ]
     for resp in record["responses"]:
-        status = "завершён" if resp["status"] == "completed" else "в процессе"
-        lines += ["", f"Опрос: {status}; начат {fmt_time(resp['started_at'])}, завершён {fmt_time(resp['completed_at'])}"]
+        status = t.gettext("completed") if resp["status"] == "completed" else t.gettext("in progress")
+        lines += ["", t.gettext("Survey: {status}; started {started}, completed {completed}").format(
+            status=status, started=fmt_time(resp["started_at"]), completed=fmt_time(resp["completed_at"]))]
         if resp["survey_id"] != survey.id:
-            lines.append(f"(анкета {escape(resp['survey_id'])})")
+            lines.append(t.gettext("(questionnaire {id})").format(id=escape(resp["survey_id"])))
             continue
         for q in survey.questions:
             if q.id in resp["answers"]:
-                label = screens.answer_label(survey, q, resp["answers"][q.id])
+                label = screens.answer_label(t, survey, q, resp["answers"][q.id])
                 lines.append(f"{survey.number(q.id)}. {escape(q.short_title)}: {escape(label)}")
-    lines += ["", FORGET_HINT]
+    lines += ["", t.gettext(FORGET_HINT)]
     # Long answers make the record longer than one message: it goes in parts, nothing cut, the hint last.
     for part in split_messages(lines):
         await context.bot.send_message(update.effective_chat.id, part, parse_mode=ParseMode.HTML)
@@ -66,17 +76,20 @@ async def my_data(update: Update, context: Context) -> None:
 
 async def forget_me(update: Update, context: Context) -> None:
     """/forget_me: ask for confirmation with two buttons."""
+    t = (await speech_of(update, context)).t
     keyboard = InlineKeyboardMarkup(
-        [[InlineKeyboardButton("Да, удалить", callback_data="f:yes"), InlineKeyboardButton("Отмена", callback_data="f:no")]]
+        [[InlineKeyboardButton(t.gettext("Yes, delete"), callback_data="f:yes"),
+          InlineKeyboardButton(t.gettext("Cancel"), callback_data="f:no")]]
     )
-    await update.effective_message.reply_text(FORGET_ASK, reply_markup=keyboard)
+    await update.effective_message.reply_text(t.gettext(FORGET_ASK), reply_markup=keyboard)
 
 
 async def forget_button(update: Update, context: Context, button: callbacks.ForgetButton) -> None:
     """The confirmation: delete everything, or leave it."""
     await toast(update)
+    t = (await speech_of(update, context)).t  # read before the record (and its language) is deleted
     if not button.confirmed:
-        await edit(update, screens.Screen(FORGET_CANCELLED))
+        await edit(update, screens.Screen(t.gettext(FORGET_CANCELLED)))
         return
     found = await context.bot_data.service.forget(update.effective_user.id)
-    await edit(update, screens.Screen(FORGOTTEN if found else NOTHING_STORED))
+    await edit(update, screens.Screen(t.gettext(FORGOTTEN if found else NOTHING_STORED)))

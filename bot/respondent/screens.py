@@ -1,4 +1,8 @@
-"""What the respondent sees: question messages, keyboards and replies, in Russian."""
+"""What the respondent sees: question messages, keyboards and replies, in the respondent's language.
+
+Every function takes the respondent's ``Translator`` (survey/i18n.py) for the bot's own words and the questionnaire
+in that language (``Survey.in_language``) for its texts; the constants here are msgids, translated where used.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from bot import callbacks
 from survey import flow, piping
 from survey.field import Availability, Phase, Why
 from survey.flow import Answer, Progress, Reason
+from survey.i18n import N_, Translator
 from survey.model import OTHER, Option, Question, QuestionType, Survey
 from survey.text import clip
 
@@ -20,10 +25,10 @@ BUTTON_LIMIT = 40  # longer option texts are listed in the message and abbreviat
 ANSWER_LABEL_LIMIT = 120  # an answer read back in one line
 BAR_CELLS = 10
 
-BACK = "← Назад"
-SKIP = "Пропустить"
-KEEP = "Оставить ответ →"
-DONE = "Готово"
+BACK = N_("← Back")
+SKIP = N_("Skip")
+KEEP = N_("Keep answer →")
+DONE = N_("Done")
 CHECK = "✅ "
 
 
@@ -49,14 +54,14 @@ def _long_options(options: list[tuple[Option, str]]) -> bool:
     return any(len(text) > BUTTON_LIMIT for _, text in options)
 
 
-def piped(survey: Survey, progress: Progress, text: str) -> str:
+def piped(t: Translator, survey: Survey, progress: Progress, text: str) -> str:
     """A question's text, hint or option text with the earlier answers piped in (plain text, escape it to show)."""
-    return piping.render(text, survey, progress.answers, lambda q, a: answer_label(survey, q, a))
+    return piping.render(text, survey, progress.answers, lambda q, a: answer_label(t, survey, q, a))
 
 
-def shown_options(survey: Survey, q: Question, progress: Progress) -> list[tuple[Option, str]]:
+def shown_options(t: Translator, survey: Survey, q: Question, progress: Progress) -> list[tuple[Option, str]]:
     """The options on the respondent's screen, in their order (survey.randomize), with their texts piped."""
-    return [(o, piped(survey, progress, o.text)) for o in flow.shown_options(survey, q, progress)]
+    return [(o, piped(t, survey, progress, o.text)) for o in flow.shown_options(survey, q, progress)]
 
 
 def _button_label(index: int, text: str, numbered: bool) -> str:
@@ -77,7 +82,7 @@ class _TypeView:
     keep: bool  # «Оставить ответ →» is offered for an answer given before
 
 
-def _type_view(survey: Survey, q: Question, progress: Progress, version: int,
+def _type_view(t: Translator, survey: Survey, q: Question, progress: Progress, version: int,
                options: list[tuple[Option, str]], numbered: bool) -> _TypeView:
     """What a question of each type adds to its screen: bot.respondent.screens's one dispatch on the question type
     (with ``answer_label``); a type without a case here fails loudly (assert_never)."""
@@ -95,17 +100,18 @@ def _type_view(survey: Survey, q: Question, progress: Progress, version: int,
                 rows.append([InlineKeyboardButton(_mark(chosen, OTHER, label), callback_data=callbacks.simple(version, "x"))])
             after: list[str] = []
             if multiple:
-                rows.append([InlineKeyboardButton(DONE, callback_data=callbacks.simple(version, "d"))])
+                rows.append([InlineKeyboardButton(t.gettext(DONE), callback_data=callbacks.simple(version, "d"))])
                 most = flow.max_selected(q, progress.answers)
                 total = len(options) + (1 if q.other_allowed else 0)
-                limit = f" (не больше {most})" if most < total else ""
-                hint = f"Можно выбрать несколько вариантов{limit}, затем нажмите «{DONE}»."
+                hint = (t.gettext("You can choose several options (at most {most}), then press «{done}».")
+                        if most < total else t.gettext("You can choose several options, then press «{done}»."))
+                hint = hint.format(most=most, done=t.gettext(DONE))
                 if OTHER in progress.draft and progress.draft_other:
-                    after = ["", f"Ваш вариант: <i>{escape(progress.draft_other)}</i>"]
+                    after = ["", t.gettext("Your option: {text}").format(text=f"<i>{escape(progress.draft_other)}</i>")]
             else:
-                hint = "Выберите один вариант."
+                hint = t.gettext("Choose one option.")
                 if given and OTHER in given.option_ids and given.other_text:
-                    after = ["", f"Ваш вариант: <i>{escape(given.other_text)}</i>"]
+                    after = ["", t.gettext("Your option: {text}").format(text=f"<i>{escape(given.other_text)}</i>")]
             return _TypeView(hint, rows, [], after, keep=not multiple)
         case QuestionType.SCALE:
             assert q.scale is not None  # the model requires it for scales
@@ -119,16 +125,22 @@ def _type_view(survey: Survey, q: Question, progress: Progress, version: int,
                 ends.append(f"{q.scale.min} — {escape(q.scale.min_label)}")
             if q.scale.max_label:
                 ends.append(f"{q.scale.max} — {escape(q.scale.max_label)}")
-            return _TypeView("Выберите оценку на кнопках.", rows, ["", ", ".join(ends)] if ends else [], [], keep=True)
+            return _TypeView(t.gettext("Choose a rating on the buttons."), rows, ["", ", ".join(ends)] if ends else [], [], keep=True)
         case QuestionType.NUMBER:
             lo = _fmt_int(q.min) if q.min is not None else None
             hi = _fmt_int(q.max) if q.max is not None else None
-            bounds = f" от {lo} до {hi}" if lo and hi else (f" от {lo}" if lo else (f" до {hi}" if hi else ""))
-            return _TypeView(f"Напишите целое число{bounds} в ответном сообщении.", [],
-                             _current_line(survey, q, current), [], keep=True)
+            if lo and hi:
+                hint = t.gettext("Write a whole number from {lo} to {hi} in a reply message.")
+            elif lo:
+                hint = t.gettext("Write a whole number from {lo} in a reply message.")
+            elif hi:
+                hint = t.gettext("Write a whole number up to {hi} in a reply message.")
+            else:
+                hint = t.gettext("Write a whole number in a reply message.")
+            return _TypeView(hint.format(lo=lo, hi=hi), [], _current_line(t, survey, q, current), [], keep=True)
         case QuestionType.TEXT:
-            return _TypeView(f"Напишите ответ одним сообщением (до {q.max_length} символов).", [],
-                             _current_line(survey, q, current), [], keep=True)
+            return _TypeView(t.gettext("Write your answer in one message (up to {limit} characters).").format(
+                limit=q.max_length), [], _current_line(t, survey, q, current), [], keep=True)
         case _ as unreachable:
             assert_never(unreachable)
 
@@ -137,17 +149,19 @@ def _mark(chosen: set[str], key: str, label: str) -> str:
     return (CHECK + label) if key in chosen else label
 
 
-def _current_line(survey: Survey, q: Question, current: Answer | None) -> list[str]:
+def _current_line(t: Translator, survey: Survey, q: Question, current: Answer | None) -> list[str]:
     """The answer given before, for questions answered by a message (they have no button to tick)."""
-    return [] if current is None else ["", f"Текущий ответ: <i>{escape(answer_label(survey, q, current))}</i>"]
+    if current is None:
+        return []
+    return ["", t.gettext("Current answer: {answer}").format(answer=f"<i>{escape(answer_label(t, survey, q, current))}</i>")]
 
 
-def answer_label(survey: Survey, q: Question, answer: Answer | None) -> str:
+def answer_label(t: Translator, survey: Survey, q: Question, answer: Answer | None) -> str:
     """The answer in words, for the edited question message and the final summary."""
     if answer is None:
         return "—"
     if answer.skipped:
-        return "пропущен"
+        return t.gettext("skipped")
     match q.type:
         case QuestionType.SINGLE | QuestionType.MULTIPLE:
             parts = []
@@ -167,83 +181,88 @@ def answer_label(survey: Survey, q: Question, answer: Answer | None) -> str:
             assert_never(unreachable)
 
 
-def question_screen(survey: Survey, progress: Progress, version: int) -> Screen:
+def question_screen(t: Translator, survey: Survey, progress: Progress, version: int) -> Screen:
     """The message of the current question with its keyboard."""
     assert progress.current is not None
     q = survey.get(progress.current)
     number, total = flow.shown_number(survey, q.id, progress.seed), len(survey.questions)
-    text = piped(survey, progress, q.text)
-    lines = [f"<b>Вопрос {number} из {total}</b>  {progress_bar(number, total)}", "", f"<b>{escape(text)}</b>"]
-    options = shown_options(survey, q, progress) if q.options else []
+    text = piped(t, survey, progress, q.text)
+    head = t.gettext("Question {number} of {total}").format(number=number, total=total)
+    lines = [f"<b>{head}</b>  {progress_bar(number, total)}", "", f"<b>{escape(text)}</b>"]
+    options = shown_options(t, survey, q, progress) if q.options else []
     numbered = _long_options(options)
     if numbered:  # the list follows the order of the buttons
         lines.append("")
         lines += [f"{i}. {escape(text)}" for i, (_, text) in enumerate(options, 1)]
-    view = _type_view(survey, q, progress, version, options, numbered)
+    view = _type_view(t, survey, q, progress, version, options, numbered)
     current = progress.answers.get(q.id)
     lines += view.before
     if current is not None and current.skipped:
-        lines += ["", "Сейчас вопрос пропущен."]
+        lines += ["", t.gettext("The question is skipped now.")]
     lines += view.after
     if progress.awaiting_other:
-        hint = f"✍️ Напишите свой вариант ответа одним сообщением (до {flow.other_text_limit(q)} символов)."
+        hint = "✍️ " + t.gettext("Write your own answer in one message (up to {limit} characters).").format(
+            limit=flow.other_text_limit(q))
     else:
-        hint = piped(survey, progress, q.hint) if q.hint else view.hint
+        hint = piped(t, survey, progress, q.hint) if q.hint else view.hint
     lines += ["", f"<i>{escape(hint)}</i>"]
-    return Screen("\n".join(lines), _keyboard(survey, q, progress, version, view))
+    return Screen("\n".join(lines), _keyboard(t, survey, q, progress, version, view))
 
 
-def _keyboard(survey: Survey, q: Question, progress: Progress, version: int, view: _TypeView) -> InlineKeyboardMarkup:
+def _keyboard(t: Translator, survey: Survey, q: Question, progress: Progress, version: int, view: _TypeView) -> InlineKeyboardMarkup:
     rows = list(view.buttons)
     current = progress.answers.get(q.id)
     nav = []
     if flow.previous_question(survey, progress.answers, q.id, progress.seed) is not None:
-        nav.append(InlineKeyboardButton(BACK, callback_data=callbacks.simple(version, "b")))
+        nav.append(InlineKeyboardButton(t.gettext(BACK), callback_data=callbacks.simple(version, "b")))
     if current is not None and not current.skipped and view.keep:
-        nav.append(InlineKeyboardButton(KEEP, callback_data=callbacks.simple(version, "k")))
+        nav.append(InlineKeyboardButton(t.gettext(KEEP), callback_data=callbacks.simple(version, "k")))
     if not q.required:
-        nav.append(InlineKeyboardButton(SKIP, callback_data=callbacks.simple(version, "s")))
+        nav.append(InlineKeyboardButton(t.gettext(SKIP), callback_data=callbacks.simple(version, "s")))
     if nav:
         rows.append(nav)
     return InlineKeyboardMarkup(rows)
 
 
-def answered_line(survey: Survey, question_id: str, answer: Answer | None) -> str:
-    """The answer just given, as one line on top of the next screen: «✅ 4. Заголовок — ответ»."""
+def answered_line(t: Translator, survey: Survey, question_id: str, answer: Answer | None) -> str:
+    """The answer just given, as one line on top of the next screen: «✅ 4. Title — answer»."""
     q = survey.get(question_id)
     head = f"{survey.number(q.id)}. {q.short_title}"
     if answer is None or answer.skipped:
-        return f"⏭ <i>{escape(head)} — пропущен</i>"
-    label = clip(answer_label(survey, q, answer), ANSWER_LABEL_LIMIT)
+        skipped = t.gettext("skipped")
+        return f"⏭ <i>{escape(head)} — {skipped}</i>"
+    label = clip(answer_label(t, survey, q, answer), ANSWER_LABEL_LIMIT)
     return f"✅ <i>{escape(head)} — {escape(label)}</i>"
 
 
-def after_answer(survey: Survey, question_id: str, answer: Answer | None, screen: Screen) -> Screen:
+def after_answer(t: Translator, survey: Survey, question_id: str, answer: Answer | None, screen: Screen) -> Screen:
     """The next screen with the answer just given stated at its top (one message instead of two)."""
-    return Screen(f"{answered_line(survey, question_id, answer)}\n\n{screen.text}", screen.keyboard)
+    return Screen(f"{answered_line(t, survey, question_id, answer)}\n\n{screen.text}", screen.keyboard)
 
 
-def finished_screen(survey: Survey, progress: Progress) -> Screen:
+def finished_screen(t: Translator, survey: Survey, progress: Progress) -> Screen:
     """The thank-you with a short summary of the answers."""
-    lines = [f"<b>{escape(survey.survey.thanks_text)}</b>", "", "Ваши ответы:"]
+    lines = [f"<b>{escape(survey.survey.thanks_text)}</b>", "", t.gettext("Your answers:")]
     for q in survey.questions:
         if q.id in progress.answers:
-            label = clip(answer_label(survey, q, progress.answers[q.id]), ANSWER_LABEL_LIMIT)
+            label = clip(answer_label(t, survey, q, progress.answers[q.id]), ANSWER_LABEL_LIMIT)
             lines.append(f"{survey.number(q.id)}. {escape(q.short_title)} — {escape(label)}")
     text = "\n".join(lines)
     return Screen(clip(text, 4000))
 
 
-def intro_screen(survey: Survey) -> Screen:
-    """The /start greeting with the "Начать" button."""
-    text = f"<b>{escape(survey.survey.title)}</b>\n\n{escape(survey.survey.intro_text)}\n\n" \
-           f"Вопросов: {len(survey.questions)}. Любой вопрос можно пропустить, вернуться назад или продолжить позже."
-    kb = InlineKeyboardMarkup([[InlineKeyboardButton("Начать", callback_data=callbacks.menu(0, callbacks.MenuChoice.BEGIN))]])
+def intro_screen(t: Translator, survey: Survey) -> Screen:
+    """The /start greeting with the "Start" button."""
+    count = t.gettext("Questions: {count}. You can skip any question, go back or continue later.").format(
+        count=len(survey.questions))
+    text = f"<b>{escape(survey.survey.title)}</b>\n\n{escape(survey.survey.intro_text)}\n\n{count}"
+    kb = InlineKeyboardMarkup([[InlineKeyboardButton(t.gettext("Start"), callback_data=callbacks.menu(0, callbacks.MenuChoice.BEGIN))]])
     return Screen(text, kb)
 
 
 def consent_screen(survey: Survey, source: str | None = None) -> Screen:
-    """The greeting with the consent text and its two buttons (instead of «Начать» when the file has consent)."""
+    """The greeting with the consent text and its two buttons (instead of «Start» when the file has consent); the
+    texts are the questionnaire's, in the respondent's language."""
     consent = survey.survey.consent
     assert consent is not None
     text = f"<b>{escape(survey.survey.title)}</b>\n\n"
@@ -257,71 +276,72 @@ def consent_screen(survey: Survey, source: str | None = None) -> Screen:
     return Screen(text, kb)
 
 
-def start_screen(survey: Survey, source: str | None = None) -> Screen:
+def start_screen(t: Translator, survey: Survey, source: str | None = None) -> Screen:
     """What a respondent who has not begun sees: the consent step when the file has one, else the intro."""
-    return intro_screen(survey) if survey.survey.consent is None else consent_screen(survey, source)
+    return intro_screen(t, survey) if survey.survey.consent is None else consent_screen(survey, source)
 
 
-def resume_screen(survey: Survey, answered: int, version: int) -> Screen:
+def resume_screen(t: Translator, survey: Survey, answered: int, version: int) -> Screen:
     """/start during a survey: continue or start over."""
-    text = (
-        f"У вас есть незаконченный опрос «{escape(survey.survey.title)}»: "
-        f"отвечено {answered} из {len(survey.questions)}.\n\nПродолжить с того места, где вы остановились, или начать заново?"
-    )
+    text = t.gettext("You have an unfinished survey «{title}»: {answered} of {total} answered.\n\n"
+                     "Continue where you stopped, or start over?").format(
+        title=escape(survey.survey.title), answered=answered, total=len(survey.questions))
     kb = InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton("Продолжить", callback_data=callbacks.menu(version, callbacks.MenuChoice.CONTINUE))],
-            [InlineKeyboardButton("Начать заново", callback_data=callbacks.menu(version, callbacks.MenuChoice.RESTART))],
+            [InlineKeyboardButton(t.gettext("Continue"), callback_data=callbacks.menu(version, callbacks.MenuChoice.CONTINUE))],
+            [InlineKeyboardButton(t.gettext("Start over"), callback_data=callbacks.menu(version, callbacks.MenuChoice.RESTART))],
         ]
     )
     return Screen(text, kb)
 
 
-COMPLETED_TEXT = "Вы уже прошли этот опрос — ваши ответы записаны. Спасибо за участие!"
-STALE_TOAST = "Этот вопрос уже неактуален"
-CONSENT_ALREADY_GIVEN = "Согласие уже дано. Отозвать его и удалить ответы: /forget_me"
-RELOCATED = "Анкету обновили, и этого вопроса в ней больше нет — продолжим со следующего."
-HELP_TEXT = (
-    "Этот бот проводит опрос «{title}».\n\n"
-    "/start — начать опрос или продолжить с того места, где вы остановились\n"
-    "/help — эта подсказка\n"
-    "/my_data — какие данные о вас сохранены\n"
-    "/forget_me — удалить ваши ответы\n\n"
-    "Отвечайте кнопками под вопросом; числа и свой вариант ответа — сообщением. "
-    "«← Назад» возвращает к предыдущему вопросу, «Пропустить» — пропускает вопрос."
+COMPLETED_TEXT = N_("You have already taken this survey — your answers are recorded. Thank you for taking part!")
+STALE_TOAST = N_("This question is no longer current")
+CONSENT_ALREADY_GIVEN = N_("Consent is already given. To withdraw it and delete your answers: /forget_me")
+RELOCATED = N_("The questionnaire was updated and this question is no longer in it — let us continue with the next one.")
+HELP_TEXT = N_(
+    "This bot runs the survey «{title}».\n\n"
+    "/start — start the survey or continue where you stopped\n"
+    "/help — this help\n"
+    "/my_data — what is stored about you\n"
+    "/forget_me — delete your answers\n\n"
+    "Answer with the buttons under a question; numbers and your own answer by message. "
+    "«← Back» returns to the previous question, «Skip» skips the question."
 )
-UNKNOWN_COMMAND = "Такой команды нет. Наберите /help, чтобы увидеть список команд."
-NOT_STARTED = "Чтобы начать опрос, нажмите /start."
-EDITED = "Изменение отправленного сообщения не меняет ответ. Чтобы исправить ответ, нажмите «← Назад» под вопросом."
-NEED_BUTTON = "На этот вопрос отвечают кнопками под сообщением. Вот он ещё раз:"
-NON_TEXT_ONLY = "Я понимаю только текст и нажатия на кнопки — стикеры, фото, голосовые и файлы не сохраняются."
-NON_TEXT = NON_TEXT_ONLY + " Вот текущий вопрос:"
-GROUP_ONLY_PRIVATE = "Я работаю только в личных сообщениях: откройте чат со мной и нажмите /start."
+HELP_LANGUAGE = N_("/language — choose the language")
+UNKNOWN_COMMAND = N_("There is no such command. Type /help to see the list of commands.")
+NOT_STARTED = N_("To start the survey, press /start.")
+EDITED = N_("Editing a sent message does not change the answer. To correct an answer, press «← Back» under the question.")
+NEED_BUTTON = N_("This question is answered with the buttons under the message. Here it is again:")
+NON_TEXT_ONLY = N_("I understand only text and button taps — stickers, photos, voice messages and files are not saved.")
+NON_TEXT = N_("I understand only text and button taps — stickers, photos, voice messages and files are not saved. "
+              "Here is the current question:")
+GROUP_ONLY_PRIVATE = N_("I work only in private messages: open a chat with me and press /start.")
 
 REASONS: dict[Reason, str] = {
-    Reason.NOT_A_NUMBER: "Это не похоже на целое число. Напишите только цифры, например: 25.",
-    Reason.OUT_OF_RANGE: "Число вне допустимого диапазона.",
-    Reason.TOO_LONG: "Слишком длинный ответ: не больше {limit} символов. Сократите, пожалуйста.",
-    Reason.EMPTY: "Пустой ответ не сохраняется. Напишите текст ответа.",
+    Reason.NOT_A_NUMBER: N_("This does not look like a whole number. Write digits only, for example: 25."),
+    Reason.OUT_OF_RANGE: N_("The number is out of the allowed range."),
+    Reason.TOO_LONG: N_("The answer is too long: at most {limit} characters. Please shorten it."),
+    Reason.EMPTY: N_("An empty answer is not saved. Write the text of your answer."),
     Reason.NEED_BUTTON: NEED_BUTTON,
-    Reason.TOO_FEW: "Выберите хотя бы {limit} вариант(а), затем нажмите «Готово».",
-    Reason.TOO_MANY: "Можно выбрать не больше {limit} вариантов.",
-    Reason.REQUIRED: "Этот вопрос обязательный — пропустить его нельзя.",
-    Reason.FIRST_QUESTION: "Это первый вопрос — назад некуда.",
+    Reason.TOO_FEW: N_("Choose at least {limit} option(s), then press «Done»."),
+    Reason.TOO_MANY: N_("You can choose at most {limit} options."),
+    Reason.REQUIRED: N_("This question is required — it cannot be skipped."),
+    Reason.FIRST_QUESTION: N_("This is the first question — there is nowhere to go back."),
     Reason.UNKNOWN_OPTION: STALE_TOAST,
     Reason.FINISHED: COMPLETED_TEXT,
 }
 
 
-def reason_text(survey: Survey, outcome: flow.Outcome) -> str:
+def reason_text(t: Translator, survey: Survey, outcome: flow.Outcome) -> str:
     """A friendly explanation of a rejected action."""
     reason = outcome.reason or Reason.NEED_BUTTON
-    text = REASONS[reason].format(limit=outcome.limit)
+    text = t.gettext(REASONS[reason]).format(limit=outcome.limit)
     if reason == Reason.OUT_OF_RANGE and outcome.progress.current:
         q = survey.get(outcome.progress.current)
         lo = _fmt_int(q.min) if q.min is not None else "…"
         hi = _fmt_int(q.max) if q.max is not None else "…"
-        text = f"Число должно быть от {lo} до {hi}."
+        text = t.gettext("The number must be from {lo} to {hi}.").format(lo=lo, hi=hi)
     return text
 
 
@@ -332,28 +352,33 @@ def fmt_moment(value: datetime | None, zone: tzinfo) -> str:
     return f"{value.astimezone(zone).strftime('%d.%m.%Y %H:%M')} ({zone})"
 
 
-def availability_text(survey: Survey, av: Availability, zone: tzinfo, *, in_progress: bool = False) -> str:
+def availability_text(t: Translator, survey: Survey, av: Availability, zone: tzinfo, *, in_progress: bool = False) -> str:
     """Why the survey does not take this action now, politely and with its dates (plain text, not HTML)."""
     title = survey.survey.title
     match av.phase:
         case Phase.NOT_OPEN:
-            return (f"Опрос «{title}» ещё не начался: он откроется {fmt_moment(av.opens_at, zone)}. "
-                    "Загляните, пожалуйста, в это время — нажмите /start.")
+            return t.gettext("The survey «{title}» has not started yet: it opens {when}. "
+                             "Please come back then — press /start.").format(
+                title=title, when=fmt_moment(av.opens_at, zone))
         case Phase.CLOSED | Phase.OPEN if av.why == Why.QUOTA:
-            kept = " Всё, что вы успели ответить, сохранено." if in_progress else ""
-            return f"Опрос «{title}» завершён: мы уже собрали нужное число ответов. Спасибо за интерес!{kept}"
+            text = t.gettext("The survey «{title}» is over: we have collected the answers we needed. "
+                             "Thank you for your interest!").format(title=title)
+            return text + (" " + t.gettext("Everything you answered is saved.") if in_progress else "")
         case Phase.CLOSED | Phase.OPEN:  # closed by its dates or by an admin (open: past a grace period)
-            when = f" {fmt_moment(av.closes_at, zone)}" if av.closes_at else ""
-            kept = " Ваши ответы сохранены." if in_progress else ""
-            return f"Опрос «{title}» закрыт{when}. Спасибо за интерес!{kept}"
+            if av.closes_at:
+                text = t.gettext("The survey «{title}» closed {when}. Thank you for your interest!").format(
+                    title=title, when=fmt_moment(av.closes_at, zone))
+            else:
+                text = t.gettext("The survey «{title}» is closed. Thank you for your interest!").format(title=title)
+            return text + (" " + t.gettext("Your answers are saved.") if in_progress else "")
         case _:
             assert_never(av.phase)
 
 
-def grace_note(av: Availability, zone: tzinfo) -> str:
+def grace_note(t: Translator, av: Availability, zone: tzinfo) -> str:
     """For a respondent in progress after the survey closed: until when they may finish."""
-    return (f"Опрос закрыт для новых участников, но вы можете закончить свои ответы до "
-            f"{fmt_moment(av.grace_until, zone)}.")
+    return t.gettext("The survey is closed to new participants, but you can finish your answers until {when}.").format(
+        when=fmt_moment(av.grace_until, zone))
 
 
-CLOSED_TOAST = "Опрос закрыт"
+CLOSED_TOAST = N_("The survey is closed")

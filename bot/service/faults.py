@@ -23,11 +23,12 @@ from telegram.error import TelegramError
 
 from bot.background.health import DATABASE, Health
 from storage.faults import RETRY_SECONDS, DbFault, classify, retry_transient
+from survey.i18n import N_, Translator
 
 log = logging.getLogger(__name__)
 
-FAULT_TEXT = ("Техническая заминка — ваш ответ не сохранён. Повторите его через минуту; "
-              "всё, что вы ответили раньше, на месте.")
+FAULT_TEXT = N_("A technical hitch — your answer is not saved. Please repeat it in a minute; everything you "
+                "answered before is in place.")
 NOTICE_EVERY = 60.0  # seconds: at most one fault message per respondent in this time
 MAX_REMEMBERED = 100_000
 
@@ -104,18 +105,19 @@ def fault_of(error: BaseException | None) -> DbFault | None:
     return classify(error) if error is not None else None
 
 
-async def tell_fault(update: Update, bot: Any, notices: FaultNotices) -> None:
-    """The toast of a tapped button and (once a minute) a chat message say the action was not stored."""
+async def tell_fault(update: Update, bot: Any, notices: FaultNotices, t: Translator) -> None:
+    """The toast of a tapped button and (once a minute) a chat message say the action was not stored (in ``t``'s
+    language: the database that would say the respondent's stored one is what failed, so their Telegram one)."""
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None or chat.type != ChatType.PRIVATE:
         return
     if update.callback_query is not None:
         try:
-            await update.callback_query.answer(FAULT_TEXT)
+            await update.callback_query.answer(t.gettext(FAULT_TEXT))
         except TelegramError as exc:  # answered already (or too old): the message below still says it
             log.debug("fault toast not shown: %s", exc.message)
     if notices.due(user.id):
         try:
-            await bot.send_message(chat.id, FAULT_TEXT)
+            await bot.send_message(chat.id, t.gettext(FAULT_TEXT))
         except TelegramError as exc:  # Telegram is failing too: nothing more to do
             log.debug("fault message not delivered: %s", exc.message)

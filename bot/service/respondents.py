@@ -111,6 +111,8 @@ class Reply:
     # DUPLICATE: the respondent's position is still what the first delivery left behind (they have done nothing
     # since), so showing where they stand (standing, progress, version: as now) shows nothing out of date.
     unchanged: bool = False
+    # The language the bot speaks to them (one of the questionnaire's); None only for DUPLICATE and STALE.
+    language: str | None = None
 
 
 class JobKind(StrEnum):
@@ -132,6 +134,7 @@ class Job:
     expected_version: int | None = None
     source: str | None = None
     restart: bool = False
+    language: str | None = None  # the user's Telegram language_code: their language on first contact, if the survey has it
     consented: bool = False  # SHOW: the respondent has just agreed to the questionnaire's consent text
 
 
@@ -249,19 +252,23 @@ class SurveyService:
         assert isinstance(result, Reply)
         return result
 
-    async def status(self, user_id: int, source: str | None = None, update_id: int | None = None) -> Reply:
-        """Where a user stands (creating the respondent on first contact, with its deep-link source)."""
-        return await self._submit(Job(JobKind.STATUS, self.key(user_id), update_id, source=source))
+    async def status(self, user_id: int, source: str | None = None, update_id: int | None = None,
+                     language: str | None = None) -> Reply:
+        """Where a user stands (creating the respondent on first contact, with its deep-link source and, when the
+        questionnaire has it, their Telegram ``language``)."""
+        return await self._submit(Job(JobKind.STATUS, self.key(user_id), update_id, source=source, language=language))
 
     async def show(self, user_id: int, expected_version: int | None = None, *, restart: bool = False,
-                   update_id: int | None = None, consented: bool = False, source: str | None = None) -> Reply:
+                   update_id: int | None = None, consented: bool = False, source: str | None = None,
+                   language: str | None = None) -> Reply:
         """Put the current question on screen again (starting or restarting the response when asked).
 
         The version is bumped so that keyboards sent earlier stop working: only the newest one counts. With a
         consent step, a response starts only with ``consented`` (the agree button; ``source`` is its deep link).
         """
         return await self._submit(Job(JobKind.SHOW, self.key(user_id), update_id, expected_version=expected_version,
-                                      restart=restart, consented=consented, source=source))
+                                      restart=restart, consented=consented, source=source,
+                                      language=language))
 
     @property
     def consent_version(self) -> str | None:
@@ -368,13 +375,15 @@ class SurveyService:
         positions = load_positions(conn, self.survey.id, list(dict.fromkeys(j.key for j in jobs)))
         # status and show create the respondent on first contact (with the source of the first request).
         new: dict[str, str | None] = {}
+        languages: dict[str, str | None] = {}
         # With a consent step, nobody is stored before agreeing: only the agree button (a consented SHOW) creates.
         consent = self.consent_version is not None
         for j in jobs:
             if j.kind != JobKind.ACT and j.key not in positions and (j.update_id is None or j.update_id in claimed) \
                     and (not consent or j.consented):
                 new.setdefault(j.key, j.source)
-        positions |= add_respondents(conn, new)
+                languages.setdefault(j.key, self.survey.language_for(j.language))
+        positions |= add_respondents(conn, new, languages)
         now = self.clock()
         relocated = self._relocate(positions, now)
         gate = _Gate(conn, self, now)
@@ -385,7 +394,9 @@ class SurveyService:
         for job in jobs:
             if job.update_id is not None and (job.update_id not in claimed or job.update_id in left):
                 version = left.get(job.update_id, earlier.get(job.update_id))
-                results.append(JobResult(self._duplicate(positions.get(job.key), version, gate)))
+                duplicate = self._duplicate(positions.get(job.key), version, gate)
+                duplicate.language = self._language(positions.get(job.key), job)
+                results.append(JobResult(duplicate))
                 continue
             result = self._one(job, positions, relocated, now, gate)
             results.append(result)
@@ -405,11 +416,19 @@ class SurveyService:
             # applied to another question; the respondent is shown where they continue.
             relocated.discard(job.key)
             pos = positions[job.key]
-            return JobResult(Reply(Result.RELOCATED, Standing.IN_PROGRESS, pos.progress, pos.version))
+            return JobResult(Reply(Result.RELOCATED, Standing.IN_PROGRESS, pos.progress, pos.version,
+                                   language=self._language(pos, job)))
         try:
-            return self._run_job(positions.get(job.key), job, now, gate)
+            result = self._run_job(positions.get(job.key), job, now, gate)
         except Exception as exc:
             return JobResult(error=exc, release=True)
+        if result.reply is not None and result.reply.result not in (Result.STALE, Result.DUPLICATE):
+            result.reply.language = self._language(positions.get(job.key), job)
+        return result
+
+    def _language(self, pos: Position | None, job: Job) -> str:
+        """The language to speak to a request's respondent: the stored one, else what their Telegram one gives."""
+        return self.survey.language_for(pos.language if pos else job.language)
 
     @staticmethod
     def _duplicate(pos: Position | None, version_after: int | None, gate: _Gate) -> Reply:
@@ -515,6 +534,20 @@ class SurveyService:
         async with self.write_lock, UnitOfWork(self.sessions) as uow:
             await uow.repo.mark_blocked(self.key(user_id), blocked=False)
             await uow.commit()
+
+    async def set_language(self, user_id: int, language: str) -> bool:
+        """Store the language a respondent chose (one of the questionnaire's); False when they are unknown."""
+        async with self.write_lock, UnitOfWork(self.sessions) as uow:  # a write: queues with the batches
+            found = await uow.repo.set_language(self.key(user_id), language)
+            await uow.commit()
+        return found
+
+    async def language(self, user_id: int, telegram_language: str | None = None) -> str:
+        """The language to speak to a user outside a request of the batch (/help, /my_data, ...): the stored one,
+        else what their Telegram language gives."""
+        async with UnitOfWork(self.sessions) as uow:
+            stored = await uow.repo.language(self.key(user_id))
+        return self.survey.language_for(stored or telegram_language)
 
     async def forget(self, user_id: int) -> bool:
         """Delete everything stored about a user; False when nothing was stored."""
