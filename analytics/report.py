@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -128,10 +129,13 @@ async def build_report(
     return Report(survey, summary, comparison, tables, generated_at or datetime.now(UTC), tz_name)
 
 
-async def report_html(engine: AsyncEngine, survey: Survey, **options: Any) -> bytes:
-    """``build_report`` then ``render_report`` off the event loop: the HTML file's bytes."""
+async def report_html(
+    engine: AsyncEngine, survey: Survey, *, progress: Callable[[int, int], None] | None = None, **options: Any
+) -> bytes:
+    """``build_report`` then ``render_report`` off the event loop: the HTML file's bytes (``progress``: as
+    render_report)."""
     report = await build_report(engine, survey, **options)
-    return (await asyncio.to_thread(render_report, report)).encode("utf-8")
+    return (await asyncio.to_thread(render_report, report, progress)).encode("utf-8")
 
 
 def report_filename(survey: Survey, *, completed_only: bool = False, filtered: bool = False) -> str:
@@ -222,15 +226,19 @@ def _chart_caption(qs: QuestionSummary) -> str:
     return "; ".join(notes)
 
 
-def parts(report: Report) -> list[Part]:
-    """The questions grouped by ``part`` in questionnaire order (a part keeps the place of its first question)."""
+def parts(report: Report, progress: Callable[[int, int], None] | None = None) -> list[Part]:
+    """The questions grouped by ``part`` in questionnaire order (a part keeps the place of its first question);
+    ``progress`` hears (questions drawn, questions in all) as each one's chart is made."""
     out: dict[str, Part] = {}
+    total = len(report.summary.questions)
     for i, qs in enumerate(report.summary.questions, 1):
         part = report.survey.get(qs.id).part
         key = str(part) if part is not None else ""
         if key not in out:
             out[key] = Part(key, part_title(part), [])
         out[key].questions.append(_question_view(report, qs, i))
+        if progress is not None:
+            progress(i, total)
     return list(out.values())
 
 
@@ -297,8 +305,9 @@ def _environment() -> Any:
     return env
 
 
-def render_report(report: Report) -> str:
-    """The report as one HTML5 document (CPU-bound: charts are drawn here; run it off the event loop)."""
+def render_report(report: Report, progress: Callable[[int, int], None] | None = None) -> str:
+    """The report as one HTML5 document (CPU-bound: charts are drawn here; run it off the event loop); ``progress``
+    hears (questions drawn, questions in all), from the thread it runs in."""
     from markupsafe import Markup
 
     from analytics import charts
@@ -306,7 +315,7 @@ def render_report(report: Report) -> str:
 
     s = report.summary
     meta = report.survey.survey
-    sections = parts(report)
+    sections = parts(report, progress)
     funnel_svg = Markup(charts.svg_markup(charts.funnel_figure(s), "Воронка: доля начавших, дошедших до вопроса",
                                           "funnel-")) if s.funnel else None
     reminders = s.reminders

@@ -13,6 +13,7 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -29,7 +30,7 @@ from bot.background.reminders import start_reminders
 from bot.context import BotData
 from bot.incoming.flood import add_flood_guard
 from bot.incoming.processor import PerUserUpdateProcessor
-from bot.respondent import handlers, privacy
+from bot.respondent import handlers, membership, privacy
 from bot.sending.limiter import BULK, OutgoingLimiter
 from bot.sending.retries import RetryingRequest
 from bot.sending.sendbudget import share_budget
@@ -115,9 +116,13 @@ def transports(settings: Settings, request: BaseRequest | None = None, health: H
         polls = request
     # getUpdates is not made again here (the updater polls again by itself), only reported to Health;
     # a poll that answers shows the Bot API is there, but only a send that works ends an incident.
+    # Every attempt's deadline: connecting, writing and reading may each take the timeout (HTTP timeouts count per
+    # read, so an answer that never ends would never time out), and getUpdates adds its long poll.
+    deadline = 4 * settings.telegram_timeout_seconds
     return (RetryingRequest(request, retry_seconds=settings.telegram_retry_seconds, observe=_observer(health),
-                            metrics=metrics),
-            RetryingRequest(polls, observe=_observer(health, ends_incident=False), metrics=metrics))
+                            metrics=metrics, deadline=deadline),
+            RetryingRequest(polls, observe=_observer(health, ends_incident=False), metrics=metrics,
+                            deadline=deadline))
 
 
 def _observer(health: Health | None, ends_incident: bool = True):
@@ -155,10 +160,16 @@ def alert_admins(app: Application, text: str) -> None:
 
 def add_handlers(app: Application) -> None:
     """Register every handler; private chats only, groups get one notice. The admins' handlers come first:
-    their commands, /start test and the summary buttons never reach the respondent's handlers."""
+    their commands, /start test and the summary buttons never reach the respondent's handlers.
+
+    Every update type Telegram may send is routed on purpose: messages, edits and button taps in private chats
+    (below), the bot's own membership (``my_chat_member``: bot/respondent/membership.py), messages in groups (one
+    note); everything else (channel posts, inline queries, reactions, business messages, polls, …) matches no
+    handler and is dropped without a word — ``allowed_updates()`` does not even ask Telegram for it."""
     private = filters.ChatType.PRIVATE
     add_flood_guard(app)  # group -1: runs before every handler below
-    app.add_handler(MessageHandler(filters.UpdateType.EDITED & private, handlers.on_edited), group=0)
+    app.add_handler(ChatMemberHandler(membership.on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER), group=0)
+    app.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & private, handlers.on_edited), group=0)
     admin.add_admin_handlers(app)
     app.add_handler(CommandHandler("start", handlers.start, filters=private & filters.UpdateType.MESSAGE))
     app.add_handler(CommandHandler("help", handlers.help_command, filters=private & filters.UpdateType.MESSAGE))
@@ -168,7 +179,7 @@ def add_handlers(app: Application) -> None:
     app.add_handler(MessageHandler(filters.TEXT & private & filters.UpdateType.MESSAGE, handlers.on_text))
     app.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, handlers.on_other_message))
     app.add_handler(CallbackQueryHandler(handlers.on_button))
-    app.add_handler(MessageHandler(filters.ChatType.GROUPS, handlers.on_group))
+    app.add_handler(MessageHandler(filters.ChatType.GROUPS & filters.UpdateType.MESSAGE, handlers.on_group))
     app.add_error_handler(handlers.on_error)
 
 
@@ -195,6 +206,9 @@ async def open_storage(app: Application) -> None:
     tests = SurveyService(copy_for_tests(data.survey), data.engine, anonymity_key=key, definition_id=definition_id,
                           grace=grace, zone=zone, shares=service)
     data.service = GuardedService(service, data.health)  # database faults told, not hidden (bot/service/faults.py)
+    if isinstance(app.update_processor, PerUserUpdateProcessor):
+        app.update_processor.on_handled = service.answered  # a redelivery of an answered update stays silent
+        app.update_processor.note_handled = service.answered_now
     data.test_service = GuardedService(tests, data.health)
     start_housekeeping(app)  # forgets processed update ids after 48 h
     if data.health_file is not None:
@@ -242,8 +256,8 @@ async def close_storage(app: Application) -> None:
 
 
 def allowed_updates() -> list[str]:
-    """The update types the bot asks Telegram for."""
-    return [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+    """The update types the bot asks Telegram for: exactly those it has handlers for (``add_handlers``)."""
+    return [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY, Update.MY_CHAT_MEMBER]
 
 
 def run_polling(app: Application) -> Any:
@@ -262,4 +276,6 @@ def run_webhook(app: Application, settings: Settings) -> None:
     from bot.incoming import webhook  # Starlette and uvicorn (~0.1 s to import): only a webhook worker loads them
 
     asyncio.run(webhook.serve(app, listen=settings.webhook_listen, port=settings.webhook_port, path=path,
-                              secret=secret, url=url, allowed_updates=allowed_updates()))
+                              secret=secret, url=url, allowed_updates=allowed_updates(),
+                              max_connections=settings.webhook_max_connections,
+                              answer_seconds=settings.webhook_answer_seconds))

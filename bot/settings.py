@@ -159,6 +159,24 @@ class Settings(BaseSettings):
             json_schema_extra={"shown_default": "— (required with `--webhook`)"},
         ),
     ] = None
+    webhook_max_connections: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=100,
+            description="how many webhook requests Telegram keeps open at once, across all workers (setWebhook's "
+            "`max_connections`); each is answered only once its update is applied",
+        ),
+    ] = 40
+    webhook_answer_seconds: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=300,
+            description="how long a webhook request waits for its update to be applied; past it Telegram is "
+            "answered 503 and delivers the update again (applied once all the same)",
+        ),
+    ] = 30.0
     close_grace: Annotated[
         timedelta,
         Field(

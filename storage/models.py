@@ -233,3 +233,8 @@ class ProcessedUpdate(Base):
 
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # The respondent's position version this update left behind: a redelivery finding it unchanged knows the
+    # respondent has done nothing since, so answering it again shows them nothing out of date (None: unknown).
+    version_after: Mapped[int | None] = mapped_column(Integer)
+    # True once the update's handling ended (its reply went out), noted with the worker's next transaction.
+    replied: Mapped[bool | None] = mapped_column(Boolean)

@@ -74,10 +74,12 @@ class Repository:
             for qid, ch, num, txt, oth, sk, order in rows
         }
 
-    async def mark_blocked(self, user_key: str, when: datetime | None = None) -> None:
-        """Note that a respondent blocked the bot, so nothing more is sent to them."""
+    async def mark_blocked(self, user_key: str, when: datetime | None = None, *, blocked: bool = True) -> None:
+        """Note that a respondent blocked the bot, so nothing more is sent to them (``blocked=False``: they
+        unblocked it, the mark is cleared)."""
         await self.session.execute(
-            update(Respondent).where(Respondent.user_key == user_key).values(blocked_at=when or utcnow())
+            update(Respondent).where(Respondent.user_key == user_key)
+            .values(blocked_at=(when or utcnow()) if blocked else None)
         )
 
     async def forget(self, user_key: str) -> bool:
@@ -243,6 +245,32 @@ def claim_updates(conn: Connection, update_ids: list[int]) -> set[int]:
         .returning(_UPDATES.c.update_id)
     )
     return set(conn.execute(stmt, [{"update_id": i, "processed_at": now} for i in update_ids]).scalars())
+
+
+_NOTE_VERSION = (update(_UPDATES).where(_UPDATES.c.update_id == bindparam("b_update"))
+                 .values(version_after=bindparam("b_version")))
+
+
+def note_versions(conn: Connection, left: dict[int, int]) -> None:
+    """Remember the position version each update applied in this transaction left behind."""
+    if left:
+        conn.execute(_NOTE_VERSION, [{"b_update": i, "b_version": v} for i, v in left.items()])
+
+
+def note_replied(conn: Connection, update_ids: list[int]) -> None:
+    """Note that the handling of these (processed) updates has ended: their replies went out."""
+    if update_ids:
+        conn.execute(update(_UPDATES).where(_UPDATES.c.update_id.in_(update_ids)).values(replied=True))
+
+
+def versions_left(conn: Connection, update_ids: list[int]) -> dict[int, int | None]:
+    """The position versions these (already processed) updates left behind; None where not known, or where
+    their replies are known to have gone out (nothing to answer again)."""
+    if not update_ids:
+        return {}
+    rows = conn.execute(select(_UPDATES.c.update_id, _UPDATES.c.version_after, _UPDATES.c.replied)
+                        .where(_UPDATES.c.update_id.in_(update_ids)))
+    return {update_id: None if replied else version for update_id, version, replied in rows}
 
 
 def release_updates(conn: Connection, update_ids: list[int]) -> None:

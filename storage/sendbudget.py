@@ -1,10 +1,15 @@
 """The bot's sending budget shared by all workers on one PostgreSQL database.
 
 Contract:
-- One row of ``send_budget`` is a token bucket: ``tokens`` counted at ``counted_at``. A worker takes tokens in
-  small batches with ONE statement that refills the row by the time elapsed (at ``rate``, capped at ``burst``),
-  grants up to ``want`` and leaves ``keep`` behind (bulk takes leave a reserve for respondents' replies on any
-  worker). Only the database clock is used, so the workers' clocks never matter; the row lock serialises takers.
+- One row of ``send_budget`` hands out **time slots** on the database clock, one per message, ``1/rate`` seconds
+  apart (a generic cell rate algorithm): ``next_slot_at`` is when the next free slot begins. A worker takes slots in
+  small batches with ONE statement: up to ``want`` slots that begin before ``now + horizon``, the first no earlier
+  than ``now - burst/rate`` (after a quiet spell, at most ``burst`` slots are already due). It gets how many, and
+  when the first begins (seconds from now, negative when already due); it sends each message at its slot. So the
+  sends of all workers together never exceed ``rate`` in any second by more than ``burst`` (plus the network's
+  jitter), however the batches interleave — a token bucket with batched takes let them bunch up (issue 24: 37
+  messages in one second at 30/s). Bulk takes leave ``keep`` slots of the horizon for respondents' replies.
+  Only the database clock is used, so the workers' clocks never matter; the row lock serialises takers.
 - Priorities across workers: an interactive take that gets less than it wanted sets ``interactive_until`` to
   ``hold`` seconds ahead; until then every bulk take, on any worker, gets nothing. The interactive worker comes
   back within ``hold`` and renews it while its respondents still wait; a dead worker's mark expires by itself.
@@ -23,25 +28,33 @@ _INIT = text("INSERT INTO send_budget (id, tokens, counted_at) VALUES (1, 0, clo
              "ON CONFLICT (id) DO NOTHING")
 _TAKE = text("""
 WITH cur AS (
-    SELECT LEAST(CAST(:burst AS DOUBLE PRECISION),
-                 tokens + CAST(:rate AS DOUBLE PRECISION)
-                          * CAST(EXTRACT(EPOCH FROM (clock_timestamp() - counted_at)) AS DOUBLE PRECISION)) AS avail,
-           COALESCE(interactive_until > clock_timestamp(), FALSE) AS replies_wait
-    FROM send_budget WHERE id = 1 FOR UPDATE
-), granted AS (
-    SELECT avail, GREATEST(0.0, LEAST(CAST(:want AS DOUBLE PRECISION), avail - CASE
-               WHEN :interactive THEN 0.0
-               WHEN replies_wait THEN avail
-               ELSE CAST(:keep AS DOUBLE PRECISION) END)) AS n
+    SELECT now_, GREATEST(COALESCE(next_slot_at, now_ - earliest), now_ - earliest) AS base, replies_wait
+    FROM (SELECT clock_timestamp() AS now_,
+                 make_interval(secs => CAST(:burst AS DOUBLE PRECISION) / CAST(:rate AS DOUBLE PRECISION)) AS earliest,
+                 next_slot_at,
+                 COALESCE(interactive_until > clock_timestamp(), FALSE) AS replies_wait
+          FROM send_budget WHERE id = 1 FOR UPDATE) AS row_
+), room AS (
+    SELECT now_, base, replies_wait,
+           GREATEST(0.0, CAST(EXTRACT(EPOCH FROM (now_ - base)) AS DOUBLE PRECISION)
+                         + CAST(:horizon AS DOUBLE PRECISION)) * CAST(:rate AS DOUBLE PRECISION) AS slots
     FROM cur
+), granted AS (
+    SELECT now_, base, GREATEST(0.0, LEAST(CAST(:want AS DOUBLE PRECISION), FLOOR(slots - CASE
+               WHEN :interactive THEN 0.0
+               WHEN replies_wait THEN slots
+               ELSE CAST(:keep AS DOUBLE PRECISION) END))) AS n
+    FROM room
 )
-UPDATE send_budget SET tokens = granted.avail - granted.n, counted_at = clock_timestamp(),
+UPDATE send_budget SET
+    next_slot_at = granted.base + make_interval(secs => granted.n / CAST(:rate AS DOUBLE PRECISION)),
+    counted_at = granted.now_,
     interactive_until = CASE
         WHEN :interactive AND granted.n < CAST(:want AS DOUBLE PRECISION) - 1e-9
-        THEN clock_timestamp() + make_interval(secs => CAST(:hold AS DOUBLE PRECISION))
+        THEN granted.now_ + make_interval(secs => CAST(:hold AS DOUBLE PRECISION))
         ELSE send_budget.interactive_until END
 FROM granted WHERE send_budget.id = 1
-RETURNING granted.n, granted.avail - granted.n
+RETURNING granted.n, CAST(EXTRACT(EPOCH FROM (granted.base - granted.now_)) AS DOUBLE PRECISION)
 """)
 _BEAT = text("INSERT INTO send_workers (worker_id, seen_at) VALUES (:w, clock_timestamp()) "
              "ON CONFLICT (worker_id) DO UPDATE SET seen_at = clock_timestamp()")
@@ -53,10 +66,12 @@ _LEAVE = text("DELETE FROM send_workers WHERE worker_id = :w")
 class SharedBucket:
     """Takes tokens from, and keeps this worker's heartbeat in, the shared rows."""
 
-    def __init__(self, engine: AsyncEngine, rate: float, burst: float) -> None:
-        self.engine, self.rate, self.burst = engine, rate, burst
+    def __init__(self, engine: AsyncEngine, rate: float, burst: float, horizon: float = 1 / 6) -> None:
+        """``burst``: slots that may be due at once after a quiet spell; ``horizon``: how far ahead (seconds) a
+        take may reserve slots."""
+        self.engine, self.rate, self.burst, self.horizon = engine, rate, burst, horizon
         self.statements = 0  # statements run (the cost of sharing)
-        self.takes = 0  # of which token takes
+        self.takes = 0  # of which slot takes
 
     async def init(self) -> None:
         """Create the bucket row if this is the first worker ever."""
@@ -66,11 +81,14 @@ class SharedBucket:
 
     async def take(self, want: float, keep: float = 0.0, *, interactive: bool = True,
                    hold: float = 0.5) -> tuple[float, float]:
-        """(tokens granted, tokens left in the row): up to `want`; a bulk take leaves `keep` behind and gets
-        nothing while an interactive take elsewhere was short in the last `hold` seconds."""
+        """(slots granted, seconds from now until the first of them begins; negative: already due): up to `want`;
+        a bulk take leaves `keep` slots of the horizon behind and gets nothing while an interactive take elsewhere
+        was short in the last `hold` seconds, and reserves only a quarter as far ahead (a reply that comes later
+        on another worker waits behind few of them). The slots follow each other 1/rate apart."""
         async with self.engine.begin() as conn:
-            row = (await conn.execute(_TAKE, {"burst": self.burst, "rate": self.rate, "want": want,
-                                              "keep": keep, "interactive": interactive, "hold": hold})).one()
+            row = (await conn.execute(_TAKE, {"burst": self.burst, "rate": self.rate, "want": want, "keep": keep,
+                                              "interactive": interactive, "hold": hold,
+                                              "horizon": self.horizon if interactive else self.horizon / 4})).one()
         self.statements += 1
         self.takes += 1
         return float(row[0]), float(row[1])

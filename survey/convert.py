@@ -19,6 +19,7 @@ import yaml
 
 from survey import languages as lang
 from survey.model import OTHER, Condition, Question, QuestionType, Survey, SurveyMeta
+from survey.randomize import randomized
 from survey.xlsform import EXTENSION_SHEET, LANGUAGE_NAMES
 
 # Fields an XLSForm says in its own columns; the rest of a question goes to the extension sheet.
@@ -144,6 +145,9 @@ def _extension(q: Question, raw: dict[str, Any]) -> dict[str, Any]:
     provenance = {o["id"]: o["provenance"] for o in raw.get("options", []) if o.get("provenance")}
     if provenance:
         out["option_provenance"] = provenance
+    fixed = [o["id"] for o in raw.get("options", []) if o.get("fixed")]
+    if fixed:
+        out["option_fixed"] = fixed  # kept in place when the options are shuffled (survey.randomize)
     return out
 
 
@@ -191,7 +195,7 @@ def write_xlsform(survey: Survey, path: Path) -> None:
                 kind = "select_one" if q.type == QuestionType.SINGLE else "select_multiple"
                 or_other = q.other_allowed and q.other_label is None
                 row(f"{kind} {q.id}{' or_other' if or_other else ''}", q.id, qraw["text"], qraw.get("hint"),
-                    q.required, relevant)
+                    q.required, relevant, parameters="randomize=true" if randomized(survey, q) else "")
                 for option in qraw["options"]:
                     choice_rows.append([q.id, option["id"], *texts(option["text"])])
                 if q.other_allowed and not or_other:

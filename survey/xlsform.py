@@ -223,6 +223,10 @@ def _merge_extension(path: Path, raw: dict[str, Any]) -> list[Finding]:
                     if provenance:
                         option["provenance"] = provenance
                 extra.pop("option_provenance", None)
+                fixed = extra.pop("option_fixed", None)
+                for option in q.get("options", []):
+                    if isinstance(fixed, list) and option.get("id") in fixed:
+                        option["fixed"] = True
                 q.update(extra)
             else:
                 problems.append(Finding(where, f"'{key}' is not 'survey' or 'question:' and the id of a question"))

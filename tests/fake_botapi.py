@@ -74,6 +74,12 @@ class Faults:
       slow_delivered     done, then held ``hold`` seconds before the answer (the bot has given up by then)
       lost               done, then the connection is closed without an answer
       garbled            done, then answered 200 with half of the JSON body
+    and, not in the default deck (a proxy in front of Telegram, or Telegram's flood control, issue 24):
+      html               answered with a proxy's HTML error page (status 403, 502 or 200 in turn); nothing is done
+      truncated          answered 400 with half of a JSON error body; nothing is done
+      endless            a 200 whose body never ends (a byte every 0.2 s); nothing is done
+      flood              answered 429 Too Many Requests with ``retry_after``; nothing is done
+    ``methods``: method name prefixes, matched case-insensitively ("" matches every method, getUpdates too).
     """
 
     rate: float = 0.15
@@ -81,10 +87,15 @@ class Faults:
     methods: tuple[str, ...] = ("send", "edit")
     hold: float = 2.0
     seed: int = 0
+    retry_after: int = 1
 
 
 DONE_FIRST = {"slow_delivered", "lost", "garbled"}
 DROP_CONNECTION = 0  # handle_http status meaning: close the connection without answering
+ENDLESS = -1  # handle_http status meaning: start a 200 answer and never finish it
+HTML_PAGE = (b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center>"
+             b"<hr><center>nginx</center></body></html>")
+HTML_STATUSES = (403, 502, 200)
 
 
 class ApiError(Exception):
@@ -379,6 +390,21 @@ class _Handler(BaseHTTPRequestHandler):
         if status == DROP_CONNECTION:  # an injected fault: the answer is lost on its way back
             self.close_connection = True
             return
+        if status == ENDLESS:  # an injected fault: an answer that never ends (until the client hangs up)
+            self.close_connection = True
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "1000000")
+                self.end_headers()
+                self.wfile.write(b'{"ok":true,"result":')
+                while not self.server.api._closed:
+                    time.sleep(0.2)
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+            except OSError:  # the client gave up, as it should
+                pass
+            return
         try:
             self.send_response(status)
             self.send_header("Content-Type", ctype)
@@ -422,6 +448,7 @@ class FakeBotAPI:
         self.errors: list[str] = []  # internal errors (bugs in the fake), answered with HTTP 500
         self.commands: dict[tuple[str, str], list[JSON]] = {}
         self.webhook_url = ""
+        self.left_chats: list[int] = []  # chats the bot left (leaveChat)
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
         self._queue: list[JSON] = []
@@ -609,6 +636,8 @@ class FakeBotAPI:
             return kind
 
     def _fail_undone(self, call: Call, fault: str) -> tuple[int, bytes, str]:
+        if fault in ("html", "truncated", "endless", "flood"):
+            return self._fail_oddly(call, fault)
         code = {"http500": 500, "http502": 502, "timeout": 504}[fault]
         if fault == "timeout":
             time.sleep(self.faults.hold)  # type: ignore[union-attr]
@@ -618,6 +647,29 @@ class FakeBotAPI:
         body = {"ok": False, "error_code": code, "description": "Internal Server Error" if code == 500 else
                 "Bad Gateway" if code == 502 else "Gateway Timeout"}
         return code, json.dumps(body).encode(), "application/json"
+
+    def _fail_oddly(self, call: Call, fault: str) -> tuple[int, bytes, str]:
+        """The faults of a proxy in front of Telegram, and Telegram's flood control (nothing is done)."""
+        retry = self.faults.retry_after  # type: ignore[union-attr]
+        with self._cond:
+            n = sum(1 for _, k in self.injected if k == fault)
+            code = {"html": HTML_STATUSES[n % len(HTML_STATUSES)], "truncated": 400, "endless": 200,
+                    "flood": 429}[fault]
+            call.status, call.description = code, f"injected {fault}"
+            self._cond.notify_all()
+        match fault:
+            case "html":
+                return code, HTML_PAGE, "text/html"
+            case "truncated":
+                body = json.dumps({"ok": False, "error_code": 400, "description": "Bad Request: message to edit "
+                                   "not found"}).encode()
+                return 400, body[: len(body) // 2], "application/json"
+            case "endless":
+                return ENDLESS, b"", ""
+            case _:
+                body = json.dumps({"ok": False, "error_code": 429, "description": f"Too Many Requests: retry "
+                                   f"after {retry}", "parameters": {"retry_after": retry}}).encode()
+                return 429, body, "application/json"
 
     def _fail_done(self, call: Call, fault: str, payload: bytes) -> tuple[int, bytes, str]:
         with self._cond:
@@ -815,6 +867,10 @@ class FakeBotAPI:
             self._cond.wait(deadline - time.monotonic())
         self._forced -= {u["update_id"] for u in batch}
         return copy.deepcopy(batch)
+
+    def _m_leavechat(self, p: JSON, f: Files) -> bool:
+        self.left_chats.append(int(p["chat_id"]))
+        return True
 
     def _m_deletewebhook(self, p: JSON, f: Files) -> bool:
         if p.get("drop_pending_updates"):

@@ -131,10 +131,12 @@ class SimUser:
         self.last_update: dict | None = None
 
     async def feed(self, raw: dict) -> int:
-        """Process one raw update through the application; returns its update_id."""
+        """Process one raw update through the application's update processor, as in production; returns its
+        update_id."""
         raw.setdefault("update_id", next(self._update_ids))
         self.last_update = raw
-        await self.app.process_update(Update.de_json(raw, self.app.bot))
+        update = Update.de_json(raw, self.app.bot)
+        await self.app.update_processor.process_update(update, self.app.process_update(update))
         return raw["update_id"]
 
     def _message(self, **extra: Any) -> dict:

@@ -144,7 +144,53 @@ async def test_same_update_twice_changes_nothing(make_user, db_url, kind):
     await u.feed(dict(raw))
     after = (stored_answers(db_url, 1201), stored_choices(db_url, 1201), response_row(db_url, 1201),
              count(db_url, "processed_updates"), len(u.request.calls))
-    assert after == snapshot  # no row changed, and the bot did not even answer the second time
+    assert after == snapshot  # no row changed, and the bot did not even answer the second time (it had)
+
+
+@pytest.mark.parametrize("kind", ["tap", "text", "start"])
+async def test_an_update_whose_reply_was_lost_is_answered_again_with_the_same_screen(make_user, db_url, kind):
+    """Issue 24: a worker that dies after committing an update but before its handling ended (the reply may not
+    have gone out) leaves Telegram to deliver it again: the second delivery changes nothing and shows the screen
+    the first led to, nothing else (the answer stated at its top the first time is left out)."""
+    u = make_user(1203)
+    await u.begin()
+    processor = u.app.update_processor
+    hook, processor.on_handled = processor.on_handled, None  # the handling of the next update never "ends"
+    if kind == "tap":
+        await u.press("Руководитель компании")
+    elif kind == "text":
+        await u.press("Прочее")
+        await u.send("мой вариант")
+    else:
+        await u.send("/start")
+    processor.on_handled = hook
+    raw, calls = u.last_update, len(u.request.calls)
+    snapshot = (stored_answers(db_url, 1203), stored_choices(db_url, 1203), response_row(db_url, 1203),
+                count(db_url, "processed_updates"))
+    await u.feed(dict(raw))
+    after = (stored_answers(db_url, 1203), stored_choices(db_url, 1203), response_row(db_url, 1203),
+             count(db_url, "processed_updates"))
+    assert after == snapshot  # no row changed
+    shown = [p.get("text") for m, p in u.request.calls[:calls] if m in ("sendMessage", "editMessageText")]
+    again = [p.get("text") for m, p in u.request.calls[calls:] if m in ("sendMessage", "editMessageText")]
+    assert len(again) == 1 and shown[-1].endswith(again[0]), (shown[-1:], again)
+
+
+async def test_an_update_delivered_again_after_the_respondent_moved_on_shows_nothing_old(make_user, db_url):
+    """Issue 24: a redelivered update whose reply may have been lost is answered again only while the respondent
+    has done nothing since; once they have moved on they had their reply, and an older screen would mislead."""
+    u = make_user(1202)
+    await u.begin()
+    processor = u.app.update_processor
+    hook, processor.on_handled = processor.on_handled, None
+    await u.press("Руководитель компании")
+    processor.on_handled = hook
+    raw = u.last_update
+    q2 = u.keyboard_message()
+    await u.press_data(q2.message_id, q2.button(lambda b: b.get("callback_data", "").endswith(":s"))["callback_data"])
+    answers, calls = stored_answers(db_url, 1202), len(u.request.calls)
+    await u.feed(dict(raw))  # the question 1 tap again, after the respondent skipped question 2: nothing at all
+    assert u.request.calls[calls:] == [] and stored_answers(db_url, 1202) == answers
 
 
 async def test_double_tap_delivered_at_once_records_one_answer_and_advances_once(bot, db_url):

@@ -152,3 +152,13 @@ def test_a_large_export_in_the_chat_shows_a_note_edited_before_the_file(big_db: 
     assert deleted and deleted[0].time > document.time, "the note is replaced by the file"
     assert not any(m.content.startswith("Готовлю файл…") for m in api.messages(admin)), "the note is gone"
     assert "Traceback" not in bot.output()
+
+
+def test_report_on_a_terminal_shows_its_questions_drawn(big_db: Path, tmp_path: Path):
+    code, shown = run_in_pty(["report", "-o", str(tmp_path / "study.html")], _env(big_db), tmp_path)
+    assert code == 0, shown[-3000:]
+    total = len(data.load_survey(None).questions)
+    drawn = re.findall(rf"(\d+)/{total} ", shown)
+    assert drawn and drawn[-1] == str(total) and len(set(drawn)) >= 2, drawn
+    assert "report" in shown and "100%" in shown
+    assert (tmp_path / "study.html").stat().st_size > 10_000

@@ -342,3 +342,19 @@ def test_the_order_is_the_same_after_sigkill_and_restart_of_the_real_bot(tmp_pat
             bot.stop()
     assert stored_answers(db_url, 33_001)["q01_who_does_accounting"]["option_order"] == ",".join(first)
     assert "Traceback" not in bot.output()
+
+
+def test_randomize_and_fixed_survive_a_round_trip_through_xlsform(tmp_path):
+    from bot.cli import main
+    from survey.loader import bundled_survey_path
+    xlsx = tmp_path / "study.xlsx"
+    assert main(["convert", str(bundled_survey_path()), "-o", str(xlsx)]) == 0
+    book = openpyxl.load_workbook(xlsx, read_only=True)
+    rows = list(book["survey"].iter_rows(values_only=True))
+    params = {r[1]: r[rows[0].index("parameters")] for r in rows[1:]}
+    book.close()
+    assert params["q02_am_functions"] == "randomize=true" and params["q03_org_structure"] is None
+    back = load_survey(xlsx)
+    assert [q.id for q in back.questions if randomize.randomized(back, q)] == \
+        [q.id for q in SURVEY.questions if randomize.randomized(SURVEY, q)]
+    assert [o.id for o in back.get("q08_loyalty_retention").options if o.fixed] == ["nothing"]

@@ -66,7 +66,7 @@ def test_webhook_refuses_requests_without_the_right_secret(tmp_path: Path):
                           WEBHOOK_PATH="tg-hook")
         bot.start()
         try:
-            call = api.wait_call("setWebhook", timeout=20)
+            call = api.wait_call("setWebhook", timeout=60)  # start-up on a loaded machine
             assert call.params["url"] == "https://bot.example.test/base/tg-hook"
             assert call.params["secret_token"] == SECRET  # Telegram is told the secret it must send back
             url = f"http://127.0.0.1:{port}/tg-hook"
@@ -187,3 +187,33 @@ def test_webhook_metrics_and_bodies_that_are_not_updates(tmp_path: Path):
     assert "storage closed" in output  # post_shutdown ran
     assert " ERROR " not in output and " CRITICAL " not in output, output[-3000:]
     assert "Аккаунт-менеджеры" not in output  # a body is never logged
+
+
+@pytest.mark.e2e
+def test_an_update_not_applied_in_time_is_answered_503_and_its_redelivery_changes_nothing(tmp_path: Path):
+    """Issue 24: Telegram is answered only once the update is applied; past WEBHOOK_ANSWER_SECONDS it is told 503
+    (deliver it again) while the update goes on being applied, and the redelivery is a duplicate: one reply."""
+    port = free_port()
+    with FakeBotAPI() as api:
+        bot = webhook_bot(tmp_path, api, port, LOG_LEVEL="INFO", WEBHOOK_ANSWER_SECONDS="1")
+        bot.start()
+        try:
+            api.wait_call("setWebhook", timeout=60)
+            wait_listening(port)
+            url = f"http://127.0.0.1:{port}/telegram"
+            user = api.user(7201)
+            api.flood("sendMessage", times=3, retry_after=1)  # the reply waits some 3 s for Telegram's flood control
+            update_id = user.send("/start")
+            started = time.monotonic()
+            assert forward(api, url, update_id) == 503
+            assert time.monotonic() - started < 3  # answered at the deadline, not when the reply went out
+            user.wait_for(lambda m: "Начать" in str(m.keyboard), timeout=30)  # it went on being applied
+            assert forward(api, url, update_id) == 200  # Telegram's redelivery: already applied and answered
+            time.sleep(0.5)
+            assert len(api.messages(user.id)) == 1
+        finally:
+            code = bot.stop()
+    assert code == 0
+    output = bot.output()
+    assert f"update {update_id} not applied within 1 s" in output
+    assert "Traceback" not in output and " ERROR " not in output, output[-3000:]

@@ -17,6 +17,7 @@ from analytics.filters import FilterError, parse_filter
 from analytics.report import build_report, render_report, report_filename
 from bot.admin.analysis import no_respondents_text
 from bot.admin.args import StatsArgsError, parse_stats_args
+from bot.admin.filenote import FileNote
 from bot.context import Context
 from bot.respondent import screens
 from bot.sending.limiter import bulk_handler
@@ -58,14 +59,19 @@ async def report(update: Update, context: Context) -> None:
                                        parse_mode=ParseMode.HTML)
         return
     await context.bot.send_chat_action(chat_id, "upload_document")
-    built = await build_report(data.engine, survey, completed_only=request.completed_only, where=where,
-                               banner=request.banner, tz_name=data.settings.timezone)
-    if where is not None and built.summary.started == 0:
+    # A report that takes a while shows how far it is (questions drawn), replaced by the file (bot/admin/filenote.py).
+    async with FileNote(context, chat_id) as note:
+        built = await build_report(data.engine, survey, completed_only=request.completed_only, where=where,
+                                   banner=request.banner, tz_name=data.settings.timezone)
+        nobody = where is not None and built.summary.started == 0
+        content = b"" if nobody else (await asyncio.to_thread(render_report, built, note.tick)).encode("utf-8")
+    if nobody and where is not None:
+        await note.remove()
         await context.bot.send_message(chat_id, no_respondents_text(where.describe()))
         return
-    content = (await asyncio.to_thread(render_report, built)).encode("utf-8")
     name = report_filename(survey, completed_only=request.completed_only, filtered=where is not None)
     caption = f"Отчёт «{survey.survey.title}»: начали {built.summary.started}, завершили {built.summary.completed}"
     if where is not None:
         caption += f"; фильтр: {where.describe()}"
     await context.bot.send_document(chat_id, InputFile(content, filename=name), caption=caption[:1024])
+    await note.remove()

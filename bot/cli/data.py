@@ -156,11 +156,13 @@ def cmd_report(args: argparse.Namespace) -> int:
         except crosstab.CrosstabError as exc:
             return fail(f"--by: {exc}")
 
-    async def work(engine) -> bytes:
-        return await report_html(engine, survey, completed_only=args.completed, where=where, banner=args.by,
-                                 tz_name=settings.timezone)
+    with progress_bar("report", "questions", args.quiet) as tick:
 
-    content = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
+        async def work(engine) -> bytes:
+            return await report_html(engine, survey, completed_only=args.completed, where=where, banner=args.by,
+                                     tz_name=settings.timezone, progress=tick)
+
+        content = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
     write_output(output, content)
     print(f"wrote {args.output} ({len(content):,} bytes)")
     if pdf is not None:
@@ -204,6 +206,7 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
                         help="add a segments appendix: every choice question crossed by question Q (number or id) or 'source'")
     parser.add_argument("--pdf", action="store_true",
                         help="also print it to a PDF beside the HTML (FILE.pdf) with headless Chromium, when installed")
+    add_quiet(parser)
 
 
 COMMANDS = [

@@ -35,7 +35,7 @@ def progress_bar(what: str, unit: str, quiet: bool = False) -> Iterator[Tick]:
             # A terminal that reports no size (0 × 0: a fresh pseudo-terminal) gets 100 × 24: tqdm draws nothing in
             # 0 rows.
             size = shutil.get_terminal_size((100, 24))
-            bars.append(tqdm(total=total, desc=what, unit=unit, unit_scale=True, file=sys.stderr,
+            bars.append(tqdm(total=total, desc=what, unit=unit, unit_scale=total >= 1000, file=sys.stderr,
                              ncols=size.columns or 100, nrows=size.lines or 24, leave=True))
         bar = bars[0]
         if bar.total != total:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from telegram import Update
@@ -55,11 +55,18 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         self._slots = asyncio.Semaphore(max_concurrent_updates)
         self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
         self.metrics = metrics
+        # Told the id of every update whose handling ended (its reply went out): the service notes it, so that
+        # a redelivery is not answered again (bot/service/respondents.py SurveyService.answered).
+        self.on_handled: Callable[[int], None] | None = None
+        # The same, committed before it returns (the webhook awaits it before answering Telegram 200).
+        self.note_handled: Callable[[int], Awaitable[None]] | None = None
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         """Wait for the user's earlier updates, then run this one (and count it)."""
         try:
             await self._in_turn(update, coroutine)
+            if self.on_handled is not None and isinstance(update, Update):
+                self.on_handled(update.update_id)
         finally:
             if self.metrics is not None:
                 self.metrics.updates.labels(kind_of(update)).inc()

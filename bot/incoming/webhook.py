@@ -5,14 +5,22 @@ Routes, on ``WEBHOOK_LISTEN:WEBHOOK_PORT``:
 
 - ``POST /<WEBHOOK_PATH>``: an update from Telegram. The ``X-Telegram-Bot-Api-Secret-Token`` header must carry
   ``WEBHOOK_SECRET`` (compared in constant time; missing or wrong: 403, nothing processed); a body that is not an
-  update in JSON gets 400; an update is handed to the application by ``deliver``, then 200.
+  update in JSON gets 400; an update is handed to the application by ``deliver`` and answered **once it has been
+  applied**: 200 when its handlers are done (its effect and its update id committed, or the update found to be a
+  duplicate and answered with where the respondent stands), 503 when that takes longer than
+  ``WEBHOOK_ANSWER_SECONDS`` (the update goes on being applied; Telegram delivers it again and the update-id check
+  keeps it once), 500 if processing failed unexpectedly. A worker killed before answering leaves the update
+  unanswered, so Telegram delivers it again, to this worker or another.
 - ``GET /healthz``: the health report (bot/background/health.py) as JSON with ``ok`` and ``problems``;
   200 when all is well, 503 otherwise.
 - ``GET /metrics``: this application's Prometheus metrics in the text format (bot/background/metrics.py).
 
 ``serve`` runs the application's whole life around the server: initialize, post_init (which opens storage),
-start, setWebhook, serve until SIGINT or SIGTERM, then stop, post_stop, shutdown and post_shutdown — what
-``Application.run_webhook`` did for us; ``Application.initialize``/``shutdown`` do not call the post_* hooks.
+start, setWebhook (with ``max_connections``: Telegram keeps at most that many requests open at once, across all
+workers; when all are waiting for their updates, Telegram holds the next updates on its side until one is answered,
+so a worker never queues more than that many), serve until SIGINT or SIGTERM, then wait for the updates still being
+applied, stop, post_stop, shutdown and post_shutdown — what ``Application.run_webhook`` did for us;
+``Application.initialize``/``shutdown`` do not call the post_* hooks.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from telegram.ext import Application
 
 from bot.background.health import verdict
 from bot.background.metrics import CONTENT_TYPE
+from bot.incoming.processor import PerUserUpdateProcessor
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +52,51 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 GRACEFUL_SECONDS = 10  # requests in flight at shutdown get this long to be answered
 
 
-async def deliver(app: Application, update: Update) -> None:
-    """THE place where an update from the webhook is handed to the application; the request is answered 200
-    when this returns.
+class Deliveries:
+    """The updates this worker is applying for webhook requests (so that a stop waits for them)."""
 
-    Today it is queued (``app.update_queue``) and processed after the answer, so an update the bot dies with
-    is lost to Telegram's redelivery. A later change (answer only once the update is applied) goes here, and
-    only here.
+    def __init__(self, answer_seconds: float) -> None:
+        self.answer_seconds = answer_seconds
+        self.running: set[asyncio.Task] = set()
+
+    async def drain(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for the updates still being applied."""
+        if self.running:
+            await asyncio.wait(set(self.running), timeout=timeout)
+
+
+async def deliver(app: Application, update: Update, deliveries: Deliveries) -> int:
+    """THE place where an update from the webhook is handed to the application; returns the HTTP status to answer.
+
+    The update goes through the application's update processor (bot/incoming/processor.py: one user's updates in
+    order) by PTB's public ``update_processor.process_update(update, app.process_update(update))``, in a task of
+    its own; the request waits for it, at most ``answer_seconds``. 200 only once the handlers are done: the
+    effect and the update id are committed, or the update was found to be a duplicate. On time-out the update
+    is left to finish (a cancelled commit would help nobody) and Telegram is told to deliver it again (503).
     """
-    await app.update_queue.put(update)
+    task = asyncio.ensure_future(app.update_processor.process_update(update, app.process_update(update)))
+    deliveries.running.add(task)
+    task.add_done_callback(deliveries.running.discard)
+    done, _ = await asyncio.wait({task}, timeout=deliveries.answer_seconds)
+    if not done:
+        log.warning("update %s not applied within %.0f s; Telegram will deliver it again", update.update_id,
+                    deliveries.answer_seconds)
+        return 503
+    if task.cancelled():  # stopping: Telegram delivers it again
+        return 503
+    if task.exception() is not None:
+        log.error("update %s failed", update.update_id, exc_info=task.exception())
+        return 500
+    processor = app.update_processor
+    if isinstance(processor, PerUserUpdateProcessor) and processor.note_handled is not None:
+        try:  # answered 200 => its reply is noted: a redelivery after a lost answer stays silent
+            await processor.note_handled(update.update_id)
+        except Exception as exc:  # the update is applied all the same; a redelivery would show the screen again
+            log.debug("update %s: reply not noted (%s)", update.update_id, type(exc).__name__)
+    return 200
 
 
-def web_app(app: Application, *, path: str, secret: str) -> Starlette:
+def web_app(app: Application, *, path: str, secret: str, deliveries: Deliveries) -> Starlette:
     """The Starlette application: the webhook at ``/<path>``, ``/healthz`` and ``/metrics``."""
     expected = secret.encode()
 
@@ -74,8 +116,7 @@ def web_app(app: Application, *, path: str, secret: str) -> Starlette:
         except Exception as exc:  # the body may hold a respondent's text: it is not logged
             log.warning("webhook request refused (400): not an update (%s)", type(exc).__name__)
             return Response(status_code=400)
-        await deliver(app, update)
-        return Response(status_code=200)
+        return Response(status_code=await deliver(app, update, deliveries))
 
     async def healthz(request: Request) -> Response:
         shown = verdict(app.bot_data.health.report())
@@ -102,10 +143,12 @@ class Server(uvicorn.Server):
 
 
 async def serve(app: Application, *, listen: str, port: int, path: str, secret: str, url: str | None,
-                allowed_updates: Sequence[str]) -> None:
+                allowed_updates: Sequence[str], max_connections: int = 40, answer_seconds: float = 30.0) -> None:
     """Run the application behind the webhook server until SIGINT or SIGTERM (``url``: registered with
-    Telegram by setWebhook when given)."""
-    config = uvicorn.Config(web_app(app, path=path, secret=secret), host=listen, port=port, lifespan="off",
+    Telegram by setWebhook when given, with ``max_connections``; ``answer_seconds``: how long a request waits
+    for its update to be applied)."""
+    deliveries = Deliveries(answer_seconds)
+    config = uvicorn.Config(web_app(app, path=path, secret=secret, deliveries=deliveries), host=listen, port=port, lifespan="off",
                             log_config=None, access_log=False, timeout_graceful_shutdown=GRACEFUL_SECONDS)
     server = Server(config)
     stopping = asyncio.Event()
@@ -128,11 +171,12 @@ async def serve(app: Application, *, listen: str, port: int, path: str, secret: 
                 await app.start()
                 if url is not None:
                     await app.bot.set_webhook(url=url, secret_token=secret, allowed_updates=list(allowed_updates),
-                                              drop_pending_updates=False)
+                                              drop_pending_updates=False, max_connections=max_connections)
                 if not stopping.is_set():
                     await server.serve()
                 log.info("stopping: webhook server closed")
             finally:
+                await deliveries.drain(answer_seconds)  # unanswered ones come again; the others finish first
                 if app.running:
                     await app.stop()  # the updates already queued are processed first
                     if app.post_stop is not None:

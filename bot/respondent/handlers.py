@@ -82,6 +82,25 @@ async def show_state(context: Context, chat_id: int, state: Reply, source: str |
         await send(context, chat_id, screen)
 
 
+async def answer_again(update: Update, context: Context, state: Reply, *, edit_in_place: bool) -> None:
+    """An update delivered again (Telegram re-sends what a worker that died, or took too long, never answered):
+    it was applied once, but its reply may never have gone out. When it may not have (the first handling is not
+    known to have ended) and the respondent has done nothing since (``state.unchanged``), they are shown where they
+    stand (the screen the first delivery led to): the tapped message becomes that screen, or it comes as a new
+    message. Otherwise they had their reply, and a copy of an older screen would only mislead: nothing is sent."""
+    if not state.unchanged:
+        return
+    screen = state_screen(context.bot_data.survey, state, context.bot_data.settings.zone())
+    if edit_in_place:
+        await toast(update)
+    if screen is None:
+        return
+    if edit_in_place:
+        await edit_or_send(update, context, screen)
+    else:
+        await send(context, update.effective_chat.id, screen)
+
+
 async def start(update: Update, context: Context) -> None:
     """/start [source]: greet, offer to resume, or say the answers are recorded (an admin's /start test is
     routed to bot/admin/testmode.py by the wiring)."""
@@ -90,7 +109,7 @@ async def start(update: Update, context: Context) -> None:
     user_id, chat_id = update.effective_user.id, update.effective_chat.id
     service = await service_for(context, user_id)
     state = await service.status(user_id, source=source, update_id=update.update_id)
-    if state.result == Result.DUPLICATE:
+    if state.result == Result.DUPLICATE and not state.unchanged:  # delivered again, and they have moved on since
         return
     av, zone = state.availability, data.settings.zone()
     match state.standing:
@@ -147,7 +166,7 @@ async def _menu_button(update: Update, context: Context, button: callbacks.MenuB
     state = await service.show(update.effective_user.id, button.version, restart=restart, update_id=update.update_id)
     match state.result:
         case Result.DUPLICATE:
-            await toast(update)
+            await answer_again(update, context, state, edit_in_place=True)
             return
         case Result.STALE:
             await toast(update, screens.STALE_TOAST)
@@ -211,7 +230,7 @@ async def _answer_button(update: Update, context: Context, button: callbacks.Ans
     state = await service.act(update.effective_user.id, button.action, button.version, update.update_id)
     match state.result:
         case Result.DUPLICATE:
-            return
+            await answer_again(update, context, state, edit_in_place=True)
         case Result.STALE:
             await toast(update, screens.STALE_TOAST)
         case Result.RELOCATED:
@@ -266,7 +285,7 @@ async def on_text(update: Update, context: Context) -> None:
     chat_id = update.effective_chat.id
     match state.result:
         case Result.DUPLICATE:
-            return
+            await answer_again(update, context, state, edit_in_place=False)
         case Result.RELOCATED:
             await context.bot.send_message(chat_id, screens.RELOCATED)
             await show_state(context, chat_id, state)

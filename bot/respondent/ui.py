@@ -6,7 +6,7 @@ import logging
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, NetworkError, RetryAfter
 
 from bot.context import Context
 from bot.respondent import screens
@@ -42,3 +42,6 @@ async def toast(update: Update, text: str | None = None) -> None:
         await update.callback_query.answer(text)
     except BadRequest as exc:  # a query answered already or too old: nothing to show any more
         log.debug("callback answer skipped: %s", exc.message)
+    except (RetryAfter, NetworkError) as exc:  # 429s waited out by the limiter, or the Bot API out of reach:
+        # the spinner stops by itself; what the tap did (the next question) must still go out
+        log.debug("callback answer given up: %s", exc.message)

@@ -2,10 +2,16 @@
 
 ``RetryingRequest`` wraps the HTTP transport (PTB's ``BaseRequest``), below any rate limiter, so it
 composes with whatever decides *when* a call may go out: it only decides what to do when a call that
-went out came back broken. Retried: a 5xx answer, a timeout, a dropped connection and a 2xx answer
-that is not readable JSON. Not retried: 4xx answers (the call was understood and refused: blocked,
-"message is not modified", a 429 that the rate limiter waits out) and ``getUpdates`` (the updater
-polls again by itself).
+went out came back broken. Retried: a 5xx answer, a timeout, a dropped connection and an answer of any
+status that is not readable JSON (an HTML error page or a truncated body from a proxy in front of the Bot API:
+Telegram itself always answers JSON, so a 403 page from a proxy is not "blocked by the user"). Not retried:
+4xx answers in JSON (the call was understood and refused: blocked, "message is not modified", a 429 that
+the rate limiter waits out) and ``getUpdates`` (the updater polls again by itself; an unreadable answer to it
+is raised as a ``NetworkError``, which the updater waits out quietly).
+
+Every attempt has a deadline, ``deadline`` seconds (plus the read timeout a call asks for: getUpdates' long
+poll): HTTP timeouts count per read, so an answer that trickles in forever would otherwise hold the call for
+ever. An attempt past its deadline is cancelled and counts as a time-out.
 
 A call that timed out or lost its answer may already have been carried out, so retrying a
 ``sendMessage`` can deliver the message twice. For the respondent that is the lesser harm: every
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 20.0  # no new attempt starts later than this after the first one
+DEADLINE = 20.0  # the longest one attempt may take (see the module docstring)
 FIRST_DELAY, MAX_DELAY = 0.25, 4.0
 NOT_RETRIED = frozenset({"getUpdates"})
 
@@ -51,10 +58,11 @@ class RetryingRequest(BaseRequest):
 
     def __init__(self, inner: BaseRequest, *, retry_seconds: float = RETRY_SECONDS,
                  first_delay: float = FIRST_DELAY, max_delay: float = MAX_DELAY, observe: Observer | None = None,
-                 metrics: Metrics | None = None):
+                 metrics: Metrics | None = None, deadline: float = DEADLINE):
         """``observe``: told the outcome of every attempt (Health); ``metrics``: where calls and retries are
-        counted (None: not counted)."""
+        counted (None: not counted); ``deadline``: the longest one attempt may take."""
         self.inner = inner
+        self.deadline = deadline
         self.retry_seconds, self.first_delay, self.max_delay = retry_seconds, first_delay, max_delay
         self.observe = observe
         self.metrics = metrics
@@ -101,7 +109,7 @@ class RetryingRequest(BaseRequest):
         while True:
             error: NetworkError | None = None
             try:
-                code, payload = await self.inner.do_request(url, method, request_data, **timeouts)
+                code, payload = await self._attempt(url, method, request_data, **timeouts)
                 failure = _failure(code, payload)
             except NetworkError as exc:  # TimedOut included
                 failure, error = ("timeout" if isinstance(exc, TimedOut) else "network error"), exc
@@ -113,10 +121,10 @@ class RetryingRequest(BaseRequest):
             if give_up:
                 if error is not None:
                     raise error
-                if code >= 300:
+                if code >= 300 and failure != UNREADABLE:
                     return code, payload  # PTB raises NetworkError with the status
                 # PTB would log the unreadable body (it may hold a respondent's text) at ERROR level.
-                raise NetworkError(f"unreadable answer from the Bot API ({endpoint})")
+                raise NetworkError(f"unreadable answer from the Bot API ({endpoint}, HTTP {code})")
             self.retries += 1
             if self.metrics is not None:
                 self.metrics.api_retries.labels(endpoint).inc()
@@ -128,23 +136,38 @@ class RetryingRequest(BaseRequest):
                     ) -> tuple[int, bytes]:
         """One attempt, reported to the observer (a long poll that answers shows the Bot API is there)."""
         try:
-            code, payload = await self.inner.do_request(url, method, request_data, **timeouts)
+            code, payload = await self._attempt(url, method, request_data, **timeouts)
         except NetworkError as exc:
             if self.observe is not None:
                 self.observe("timeout" if isinstance(exc, TimedOut) else "network error", False)
             raise
+        failure = _failure(code, payload)
         if self.observe is not None:
-            self.observe(_failure(code, payload), False)
+            self.observe(failure, False)
+        if failure == UNREADABLE:  # PTB would log the body with a traceback; the updater polls again
+            raise NetworkError(f"unreadable answer from the Bot API (getUpdates, HTTP {code})")
         return code, payload
+
+    async def _attempt(self, url: str, method: str, request_data: RequestData | None, **timeouts: object
+                       ) -> tuple[int, bytes]:
+        """One call to the transport, cut off at the deadline (a ``TimedOut``)."""
+        asked = timeouts.get("read_timeout")
+        limit = self.deadline + (asked if isinstance(asked, int | float) else 0.0)
+        try:
+            return await asyncio.wait_for(self.inner.do_request(url, method, request_data, **timeouts), limit)
+        except TimeoutError:
+            raise TimedOut(f"no complete answer within {limit:.0f} s") from None
+
+
+UNREADABLE = "unreadable answer"
 
 
 def _failure(code: int, payload: bytes) -> str | None:
     """Why an HTTP answer counts as failed in transit, or None when it is a real answer."""
+    try:
+        json.loads(payload)
+    except ValueError:
+        return UNREADABLE  # Telegram answers JSON, whatever the status: this came from something in between
     if code >= 500:
         return f"http {code}"
-    if 200 <= code < 300:
-        try:
-            json.loads(payload)
-        except ValueError:
-            return "unreadable answer"
     return None

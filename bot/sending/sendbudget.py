@@ -1,11 +1,14 @@
 """Several webhook workers, one sending budget: the budget's tokens come from a row in PostgreSQL.
 
 Each worker's limiter (bot/sending/limiter.py) keeps its priorities and per-chat allowances locally, but takes its
-tokens from the shared bucket (storage/sendbudget.py) in small batches: at most BATCH at once, only as many as
-calls are waiting for, so a busy worker costs a few statements a second and an idle one none. A bulk take leaves
-RESERVE tokens in the row, and gets nothing at all while a worker with respondents' replies waiting was short of
-tokens (it marks the row for HOLD seconds and renews the mark while they wait), so a respondent's reply on any
-worker goes before bulk sends on every worker.
+tokens from the shared row (storage/sendbudget.py) in small batches: at most BATCH at once, only as many as
+calls are waiting for, so a busy worker costs a few statements a second and an idle one none. Each token taken is
+a time slot on the shared schedule, 1/rate apart: the worker's budget earns it when its slot begins, so batches
+never bunch the workers' sends together (any second holds at most rate + BURST of them). A worker keeps one to two
+batches of slots ahead for respondents' replies; a bulk take reaches only a quarter as far (so a reply arriving on
+another worker waits behind few bulk slots), and gets nothing at all while a worker with respondents' replies
+waiting was short of slots (it marks the row for HOLD seconds and renews the mark while they wait), so a
+respondent's reply on any worker goes before bulk sends on every worker.
 Every worker beats a heartbeat row each HEARTBEAT seconds; rows silent for STALE seconds are pruned. If the
 database cannot be reached, the worker paces itself at its fair share (budget / live workers last seen, and
 never more than half when it has never seen the others) until it can again.
@@ -16,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import secrets
 import socket
 import time
+from collections import deque
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,8 +34,8 @@ from storage.sendbudget import SharedBucket
 
 log = logging.getLogger(__name__)
 
-BATCH = 5.0  # tokens taken at most per statement (1/6 s of a 30/s budget)
-RESERVE = 2.0  # a bulk take leaves this many in the row for respondents' replies on any worker
+BATCH = 5.0  # slots taken per statement (1/6 s of a 30/s budget); a worker keeps 1-2 batches of slots ahead
+BURST = 1.0  # slots already due at once after a quiet spell (any sliding second: at most rate + BURST)
 HOLD = 0.5  # how long a short interactive take keeps bulk takes empty (renewed within BATCH / rate seconds)
 HEARTBEAT = 1.0
 STALE = 5.0  # a worker silent this long is forgotten: a dead worker's share is free within seconds
@@ -42,7 +47,8 @@ class SharedSource:
 
     def __init__(self, bucket: SharedBucket, rate: float, worker_id: str) -> None:
         self.bucket, self.rate, self.worker_id = bucket, rate, worker_id
-        self.credit = 0.0
+        # Slots taken and not yet earned: [local time the first begins, how many, how many earned so far].
+        self.slots: deque[list[float]] = deque()
         self.live: int | None = None  # live workers at the last heartbeat
         self.fallback: ClockSource | None = None
         self._retry_at = 0.0
@@ -54,14 +60,26 @@ class SharedSource:
         return self.rate / max(2 if self.live is None else self.live, 1)
 
     def refill(self, now: float) -> float:
-        """Tokens fetched from the row (or earned at the fair share) since the last call."""
-        earned, self.credit = self.credit, 0.0
+        """Tokens whose slots have begun (or earned at the fair share) since the last call."""
+        earned = 0.0
+        while self.slots:
+            segment = self.slots[0]
+            start, count, given = segment
+            due = min(count, max(0.0, math.floor((now - start) * self.rate + 1e-9) + 1.0))
+            earned += max(0.0, due - given)
+            segment[2] = max(given, due)
+            if segment[2] < count - 1e-9:
+                break
+            self.slots.popleft()
         if self.fallback is not None:
             earned += self.fallback.refill(now)
         return earned
 
     def seconds_for(self, tokens: float) -> float:
-        """When to look again: the row refills at the whole rate, shared with the others."""
+        """When to look again: at the next slot already taken, else when the row may have that many again."""
+        if self.slots:
+            start, _count, given = self.slots[0]
+            return max(0.001, start + given / self.rate - time.monotonic())
         if self.fallback is not None:
             return max(0.0, tokens) / self.fallback.rate
         return max(0.0, tokens) / self.rate
@@ -71,10 +89,16 @@ class SharedSource:
         now = time.monotonic()
         if now < self._retry_at:  # the row was short (or out of reach) a moment ago: let it refill first
             return
-        want = min(want, BATCH)
+        pending = sum(count - given for _, count, given in self.slots)  # slots taken that have not begun yet
+        if pending >= BATCH:  # plenty ahead: top up in batches, not one slot per statement
+            return
+        want = min(want, 2 * BATCH) - pending  # `want`: what the waiting calls lack (the budget's batch: 2 BATCH)
+        if want <= 1e-9:
+            return
         try:
-            got, _left = await self.bucket.take(want, keep=RESERVE, interactive=not bulk,
+            got, first = await self.bucket.take(want, interactive=not bulk,
                                                 hold=max(HOLD, 2 * BATCH / self.rate))
+            answered = time.monotonic()
         except Exception as exc:
             self.failures += 1
             if self.fallback is None:
@@ -86,9 +110,11 @@ class SharedSource:
         if self.fallback is not None:
             log.info("shared sending budget reachable again")
             self.fallback = None
-        self.credit += got
+        if got > 0:  # the database's "now" is somewhere in the round trip: its end, so no slot is used early
+            self.slots.append([answered + first, got, 0.0])
         if got < want - 1e-9:  # the others are busy too: come back when a batch may have accumulated
-            self._retry_at = now + BATCH / self.rate
+            # a bulk take reaches a quarter as far ahead: it looks again sooner, so no slot passes unused
+            self._retry_at = now + (BATCH / (4 * self.rate) if bulk else BATCH / self.rate)
 
     async def _heartbeats(self) -> None:
         while True:
@@ -122,8 +148,10 @@ def worker_id() -> str:
 
 async def share_budget(budget: Budget, engine: AsyncEngine, rate: float) -> SharedSource:
     """Make `budget` take its tokens from the database shared by all workers; returns the source to stop."""
-    bucket = SharedBucket(engine, rate, burst=max(BATCH, rate * 0.1))
+    # Slots are reserved up to two batches ahead, and a worker whose take came short asks again one batch later:
+    # the schedule stays ahead of the clock, so no slot passes unused while calls wait.
+    bucket = SharedBucket(engine, rate, burst=BURST, horizon=2 * BATCH / rate)
     source = SharedSource(bucket, rate, worker_id())
     await source.start()
-    budget.share(source, BATCH)
+    budget.share(source, 2 * BATCH)
     return source

@@ -56,9 +56,12 @@ from storage.repository import (
     add_respondents,
     claim_updates,
     load_positions,
+    note_replied,
+    note_versions,
     release_updates,
     respondent_record,
     save_positions,
+    versions_left,
 )
 from survey import flow
 from survey.field import Availability, FieldState, Phase, Why, availability
@@ -89,7 +92,7 @@ class Result(StrEnum):
     REFUSED = "refused"  # not for a respondent who stands where they stand (new, completed, closed)
     RELOCATED = "relocated"  # meant for a question the edited questionnaire no longer has; nothing applied
     STALE = "stale"  # the button belongs to an older message
-    DUPLICATE = "duplicate"  # this Telegram update was already processed
+    DUPLICATE = "duplicate"  # this Telegram update was already processed (see Reply.unchanged)
 
 
 @dataclass
@@ -97,7 +100,7 @@ class Reply:
     """What the bot needs to answer a respondent: what the request got, where they stand, the keyboard version."""
 
     result: Result
-    standing: Standing | None = None  # None only for STALE and DUPLICATE
+    standing: Standing | None = None  # None only for STALE
     progress: Progress | None = None
     version: int = 0
     outcome: Outcome | None = None  # act() that was APPLIED: what the flow did (it may have REJECTED the input)
@@ -105,6 +108,9 @@ class Reply:
     # The survey's open/closed state when the request ran (survey/field.py); None only for DUPLICATE/STALE.
     availability: Availability | None = None
     in_progress: bool = False  # CLOSED: the respondent has a response under way (their answers are kept)
+    # DUPLICATE: the respondent's position is still what the first delivery left behind (they have done nothing
+    # since), so showing where they stand (standing, progress, version: as now) shows nothing out of date.
+    unchanged: bool = False
 
 
 class JobKind(StrEnum):
@@ -222,6 +228,8 @@ class SurveyService:
         self.writer = shares.writer if shares is not None else BatchWriter(engine)
         self._owns_writer = shares is None
         self.batches: GroupCommit[Job] = GroupCommit(self._commit, max_batch=max_batch, linger=linger)
+        self.replied: set[int] = set()  # updates whose handling ended since the last transaction (see answered)
+        self.notes: GroupCommit[int] = GroupCommit(self._note_replied, max_batch=max_batch)
 
     def use_clock(self, clock: Callable[[], datetime]) -> None:
         """Stamp what is stored with this clock from now on (tests script the time respondents take)."""
@@ -327,8 +335,35 @@ class SurveyService:
                                          and r.reply.result == Result.APPLIED and r.reply.outcome.kind in STORED))
         return results
 
+    def answered(self, update_id: int) -> None:
+        """The handling of this update has ended (its reply went out): noted with the next transaction, so that a
+        redelivery of it is not answered again (the update processor calls this, bot/incoming/processor.py)."""
+        self.replied.add(update_id)
+
+    async def answered_now(self, update_id: int) -> None:
+        """Like ``answered``, but committed before it returns (the updates that arrive together share one
+        transaction): a webhook worker calls it before answering Telegram 200, so a redelivery that comes after
+        that answer was lost always finds the reply noted, and stays silent."""
+        self.replied.discard(update_id)
+        await self.notes.submit(update_id)
+
+    async def _note_replied(self, batch: list[Pending[int]]) -> None:
+        ids = sorted({p.item for p in batch} | self.replied)
+        self.replied = set()
+        try:
+            async with self.write_lock:
+                await self.writer.run(lambda conn: note_replied(conn, ids))
+        except Exception as exc:
+            for pending in batch:
+                pending.fail(exc)
+            return
+        for pending in batch:
+            pending.resolve(None)
+
     def _apply(self, conn: Connection, jobs: list[Job]) -> list[JobResult]:
         """Claim the updates, read every position at once, run the requests in order, write the changes."""
+        replied, self.replied = self.replied, set()
+        note_replied(conn, sorted(replied))  # a lost note only means a redelivery is answered once more
         claimed = claim_updates(conn, list(dict.fromkeys(j.update_id for j in jobs if j.update_id is not None)))
         positions = load_positions(conn, self.survey.id, list(dict.fromkeys(j.key for j in jobs)))
         # status and show create the respondent on first contact (with the source of the first request).
@@ -344,27 +379,48 @@ class SurveyService:
         relocated = self._relocate(positions, now)
         gate = _Gate(conn, self, now)
         results: list[JobResult] = []
-        seen: set[int] = set()
+        left: dict[int, int] = {}  # update id -> the position version it left behind
+        earlier = versions_left(conn, [j.update_id for j in jobs if j.update_id is not None
+                                       and j.update_id not in claimed])  # redeliveries only: usually none
         for job in jobs:
-            if job.update_id is not None:
-                if job.update_id not in claimed or job.update_id in seen:
-                    results.append(JobResult(Reply(Result.DUPLICATE)))
-                    continue
-                seen.add(job.update_id)
-            if job.kind == JobKind.ACT and job.key in relocated:
-                # The tap or text was meant for a question the edited questionnaire no longer has: it is not
-                # applied to another question; the respondent is shown where they continue.
-                relocated.discard(job.key)
-                pos = positions[job.key]
-                results.append(JobResult(Reply(Result.RELOCATED, Standing.IN_PROGRESS, pos.progress, pos.version)))
+            if job.update_id is not None and (job.update_id not in claimed or job.update_id in left):
+                version = left.get(job.update_id, earlier.get(job.update_id))
+                results.append(JobResult(self._duplicate(positions.get(job.key), version, gate)))
                 continue
-            try:
-                results.append(self._run_job(positions.get(job.key), job, now, gate))
-            except Exception as exc:
-                results.append(JobResult(error=exc, release=True))
+            result = self._one(job, positions, relocated, now, gate)
+            results.append(result)
+            if job.update_id is not None:
+                pos = positions.get(job.key)
+                left[job.update_id] = -1 if pos is None or result.release else pos.version
         save_positions(conn, self.survey, list(positions.values()), now)
+        note_versions(conn, {i: v for i, v in left.items() if v >= 0})
         release_updates(conn, [j.update_id for j, d in zip(jobs, results) if d.release and j.update_id is not None])
         return results
+
+    def _one(self, job: Job, positions: dict[str, Position], relocated: set[str], now: datetime,
+             gate: _Gate) -> JobResult:
+        """Run one request of the batch (not a duplicate)."""
+        if job.kind == JobKind.ACT and job.key in relocated:
+            # The tap or text was meant for a question the edited questionnaire no longer has: it is not
+            # applied to another question; the respondent is shown where they continue.
+            relocated.discard(job.key)
+            pos = positions[job.key]
+            return JobResult(Reply(Result.RELOCATED, Standing.IN_PROGRESS, pos.progress, pos.version))
+        try:
+            return self._run_job(positions.get(job.key), job, now, gate)
+        except Exception as exc:
+            return JobResult(error=exc, release=True)
+
+    @staticmethod
+    def _duplicate(pos: Position | None, version_after: int | None, gate: _Gate) -> Reply:
+        """A redelivered update: nothing applied again; where the respondent stands, and whether they have done
+        anything since the first delivery (``unchanged``)."""
+        if pos is None or (pos.response_id is None and not pos.created):
+            return Reply(Result.DUPLICATE, Standing.NEW, availability=gate.availability,
+                         unchanged=version_after is not None)
+        standing = Standing.COMPLETED if pos.status == COMPLETED else Standing.IN_PROGRESS
+        return Reply(Result.DUPLICATE, standing, pos.progress, pos.version, answered=_answered(pos.progress),
+                     availability=gate.availability, unchanged=version_after == pos.version)
 
     def _relocate(self, positions: dict[str, Position], now: datetime) -> set[str]:
         """Fit in-progress positions to the questionnaire as it is now; the keys whose question moved.
@@ -452,6 +508,12 @@ class SurveyService:
         """Remember that a user blocked the bot."""
         async with self.write_lock, UnitOfWork(self.sessions) as uow:  # a write: queues with the batches
             await uow.repo.mark_blocked(self.key(user_id))
+            await uow.commit()
+
+    async def mark_unblocked(self, user_id: int) -> None:
+        """Forget that a user blocked the bot (they unblocked it): reminders follow them again."""
+        async with self.write_lock, UnitOfWork(self.sessions) as uow:
+            await uow.repo.mark_blocked(self.key(user_id), blocked=False)
             await uow.commit()
 
     async def forget(self, user_id: int) -> bool:
