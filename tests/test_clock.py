@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from storage.clock import SteadyClock
+from survey.i18n import translator
 from survey.model import DEFAULT_REMINDER_TEXT
 from tests.dbcheck import fetch, response_row
 from tests.fake_botapi import FakeBotAPI
@@ -93,7 +94,7 @@ def test_a_clock_step_back_sends_reminders_on_time_and_once(tmp_path: Path, fake
             last_activity = time.monotonic()
             spec.write_text("-1h\n")  # the bot's system clock now reads an hour earlier
             time.sleep(1.0)
-            first = user.wait_for_text(DEFAULT_REMINDER_TEXT, timeout=REMIND_AFTER + 20)
+            first = user.wait_for_text(translator("ru").gettext(DEFAULT_REMINDER_TEXT), timeout=REMIND_AFTER + 20)
             first_at = time.monotonic() - last_activity
             assert REMIND_AFTER - 1.0 <= first_at <= REMIND_AFTER + 8.0, f"first reminder after {first_at:.1f} s"
             user.wait_for(lambda m: len(reminder_calls(api, 640_001)) >= 2, timeout=REMIND_AFTER + 20)
