@@ -19,6 +19,7 @@ from telegram.error import TelegramError
 
 from bot.context import Context
 from bot.respondent import screens
+from bot.respondent.language import speech, telegram_language
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ async def on_my_chat_member(update: Update, context: Context) -> None:
         return
     try:
         if chat.type in (ChatType.GROUP, ChatType.SUPERGROUP):
-            await context.bot.send_message(chat.id, screens.GROUP_ONLY_PRIVATE)
+            t = speech(context.bot_data.survey, telegram_language(update)).t
+            await context.bot.send_message(chat.id, t.gettext(screens.GROUP_ONLY_PRIVATE))
         await context.bot.leave_chat(chat.id)
         log.info("added to a %s; left it", chat.type)
     except TelegramError as exc:  # not allowed to write there, or already removed: nothing more to do
