@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from analytics.compare import PROVENANCE_NOTE, PROVENANCE_TAGS, TEST_NAMES, ComparedFigure, Comparison, compare, fmt_p
 from analytics.summary import QuestionSummary, Summary, build_summary, percent
 from analytics.summary_text import GROUP_NAMES, MULTIPLE_NOTE, fmt_decimal, fmt_duration, fmt_median, fmt_percent
-from survey.i18n import N_, Translator, translator
+from survey.i18n import N_, LocalizedError, Translator, catalog_language, translator
 from survey.model import Baseline, QuestionType, Survey
 
 if TYPE_CHECKING:
@@ -45,6 +45,10 @@ NO_PART = N_("Questions")
 
 class ReportError(ValueError):
     """A report that cannot be made as asked (e.g. no Chromium for the PDF); the message is one line."""
+
+
+class ReportLanguageError(LocalizedError):
+    """A report asked for in a language the questionnaire is not written in; the message lists its languages."""
 
 
 # What the template shows ------------------------------------------------------------------
@@ -111,30 +115,49 @@ class Report:
     tables: list[CrossTab]
     generated_at: datetime
     tz_name: str = "UTC"
+    language: str = ""  # the language the report is written in; "" = the questionnaire's default language
+
+    @property
+    def lang(self) -> str:
+        """The report's language code (``<html lang>``): the one asked for, else the questionnaire's default."""
+        return self.language or self.survey.default_language
 
     @property
     def t(self) -> Translator:
-        """The report's own words: a document read beside the questionnaire, in its default language."""
-        return translator(self.survey.default_language)
+        """The report's own words, in its language (the English msgids when the bot has no catalog for it)."""
+        return translator(catalog_language(self.lang))
+
+
+def check_language(survey: Survey, code: str) -> str:
+    """``code`` normalised (``EN`` → ``en``) when the questionnaire is written in it; ReportLanguageError listing
+    its languages otherwise."""
+    norm = code.strip().lower().replace("_", "-")
+    if norm not in survey.languages:
+        raise ReportLanguageError(N_("the questionnaire is written in {languages}, not in «{code}»"),
+                                  languages=", ".join(survey.languages), code=code)
+    return norm
 
 
 async def build_report(
     engine: AsyncEngine, survey: Survey, *, completed_only: bool = False, where: Filter | None = None,
-    banner: str | None = None, tz_name: str = "UTC", generated_at: datetime | None = None,
+    banner: str | None = None, tz_name: str = "UTC", generated_at: datetime | None = None, language: str | None = None,
 ) -> Report:
-    """The summary, the comparison with the first baseline wave (if any) and the cross-tabs by ``banner``."""
+    """The summary, the comparison with the first baseline wave (if any) and the cross-tabs by ``banner``, with the
+    questionnaire's texts and the report's words in ``language`` (one of ``survey.languages``, see
+    ``check_language``, which raises ReportLanguageError; default: the questionnaire's default language)."""
     from analytics.compare import baseline_waves
 
-    summary = await build_summary(engine, survey, completed_only=completed_only, where=where,
-                                  language=survey.default_language)
+    lang = check_language(survey, language) if language else survey.default_language
+    survey = survey.in_language(lang)
+    summary = await build_summary(engine, survey, completed_only=completed_only, where=where, language=lang)
     comparison = compare(summary, survey, None, summary.filter) if baseline_waves(survey) else None
     tables: list[CrossTab] = []
     if banner is not None:
         from analytics.crosstab import build_crosstabs
 
         tables = await build_crosstabs(engine, survey, banner, where=where, completed_only=completed_only,
-                                       language=survey.default_language)
-    return Report(survey, summary, comparison, tables, generated_at or datetime.now(UTC), tz_name)
+                                       language=lang)
+    return Report(survey, summary, comparison, tables, generated_at or datetime.now(UTC), tz_name, lang)
 
 
 async def report_html(
@@ -305,9 +328,12 @@ def _crosstab_view(t: CrossTab) -> dict[str, Any]:
 
 
 def _environment(t: Translator) -> Any:
+    """The templates' environment: autoescaping, and ``_("...")`` (jinja2.ext.i18n, new style: ``%(name)s``
+    placeholders filled and escaped by Jinja) looking up ``t``'s catalog, the same as the code's texts."""
     import jinja2
 
     env = jinja2.Environment(
+        extensions=["jinja2.ext.i18n"],
         loader=jinja2.PackageLoader("analytics", "report_templates"),
         autoescape=True,  # every value is escaped unless the code marks it safe (the SVG from matplotlib only)
         undefined=jinja2.StrictUndefined,
@@ -317,6 +343,7 @@ def _environment(t: Translator) -> Any:
     env.filters.update(pct=lambda v: fmt_percent(t, v), dec=lambda v, places=1: fmt_decimal(t, v, places),
                        median=lambda v: fmt_median(t, v), p=lambda v: fmt_p(t, v), data=data_number,
                        diff=lambda v: fmt_diff(t, v))
+    env.install_gettext_translations(t, newstyle=True)  # type: ignore[attr-defined]  # added by the i18n extension
     return env
 
 
@@ -337,7 +364,7 @@ def render_report(report: Report, progress: Callable[[int, int], None] | None = 
     reminders = s.reminders
     template = _environment(t).get_template("report.html.j2")
     return template.render(
-        s=s, meta=meta, parts=sections, comparison=report.comparison,
+        lang=report.lang, s=s, meta=meta, parts=sections, comparison=report.comparison,
         tables=[_crosstab_view(t) for t in report.tables], banner=report.tables[0].banner if report.tables else None,
         funnel_svg=funnel_svg, css_title=css_string(meta.title),
         first=fmt_date(s.first_answer_at, report.tz_name), last=fmt_date(s.last_answer_at, report.tz_name),

@@ -8,6 +8,7 @@ import gettext
 import re
 import runpy
 import shutil
+import tomllib
 from decimal import Decimal
 from pathlib import Path
 
@@ -22,12 +23,25 @@ PRODUCTION = ["survey", "storage", "analytics", "bot"]
 CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 
 
+TEMPLATES = sorted((ROOT / "analytics" / "report_templates").glob("*.j2"))  # the HTML report's Jinja2 templates
+
+
+def _babel_mappings() -> tuple[list[tuple[str, str]], dict[str, dict[str, str]]]:
+    """The extraction mapping of `pybabel extract -F pyproject.toml` ([tool.babel]): Python code and the .j2
+    templates (Jinja2's extractor, with the i18n extension)."""
+    mappings = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["babel"]["mappings"]
+    return ([(m["pattern"], m["method"]) for m in mappings],
+            {m["pattern"]: {k: v for k, v in m.items() if k not in ("pattern", "method")} for m in mappings})
+
+
 def _extracted() -> dict[str, tuple[int, str]]:
-    """Every msgid marked in production code (as `pybabel extract -F pyproject.toml` finds them), with where."""
+    """Every msgid marked in production code and templates (as `pybabel extract -F pyproject.toml` finds them),
+    with where."""
     found: dict[str, tuple[int, str]] = {}
+    method_map, options_map = _babel_mappings()
     for package in PRODUCTION:
         for filename, line, message, _comments, _context in extract_from_dir(
-                ROOT / package, method_map=[("**.py", "python")], keywords=DEFAULT_KEYWORDS):
+                ROOT / package, method_map=method_map, options_map=options_map, keywords=DEFAULT_KEYWORDS):
             msgid = message[0] if isinstance(message, tuple) else message
             found.setdefault(msgid, (line, f"{package}/{filename}"))
     return found
@@ -58,6 +72,20 @@ def _marked_in_code() -> dict[str, str]:
 
 def test_the_code_marks_its_texts():
     assert len(_extracted()) > 100
+
+
+TEMPLATE_CALL = re.compile(r'\b_\(\s*"((?:[^"\\]|\\.)*)"')
+
+
+def test_pybabel_extracts_the_report_templates():
+    """Every `_("...")` of the report's templates is extracted (so the completeness test below covers them)."""
+    extracted = _extracted()
+    in_templates = {m.replace("\\'", "'").replace('\\"', '"') for path in TEMPLATES
+                    for m in TEMPLATE_CALL.findall(path.read_text(encoding="utf-8"))}
+    assert len(in_templates) > 50
+    unseen = sorted(msgid for msgid in in_templates if msgid not in extracted)
+    assert not unseen, "pybabel extract does not see these template texts:\n" + "\n".join(unseen)
+    assert extracted["Contents"][1] == "analytics/report_templates/report.html.j2"
 
 
 def test_pybabel_extracts_every_marked_text():
@@ -110,6 +138,15 @@ def test_no_russian_string_literals_in_production_code():
                         and CYRILLIC.search(node.value) and not (words and words.fullmatch(node.value))):
                     wrong.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.value[:60]!r}")
     assert not wrong, f"{len(wrong)} Russian string literals outside the catalogs:\n" + "\n".join(wrong)
+
+
+def test_no_russian_text_in_the_report_templates():
+    """The report's templates say everything through `_("...")` with English msgids: no Cyrillic letter in them
+    (Jinja comments included, so nothing is left behind in one)."""
+    assert TEMPLATES
+    wrong = [f"{path.relative_to(ROOT)}:{n}: {line.strip()[:80]}" for path in TEMPLATES
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if CYRILLIC.search(line)]
+    assert not wrong, f"{len(wrong)} Russian lines in the report's templates:\n" + "\n".join(wrong)
 
 
 def test_numbers_follow_the_language():

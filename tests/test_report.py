@@ -287,7 +287,86 @@ def test_report_with_filter_and_completed(tmp_path, monkeypatch, capsys):
     assert "только завершённые анкеты" in page.one("header").text
 
 
+CYRILLIC = re.compile("[\u0400-\u04ff]")
+
+
+class CyrillicReader(HTMLParser):
+    """Every piece of visible text (and title/alt/aria-label attribute) holding a Cyrillic letter, with the element
+    path it sits in (an <ol class="answers"> counts as "answers")."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.found: list[tuple[tuple[str, ...], str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        for key in ("title", "alt", "aria-label"):
+            if CYRILLIC.search(attrs.get(key) or ""):
+                self.found.append(((*self.stack, tag, f"@{key}"), attrs[key] or ""))
+        if tag not in VOID:
+            self.stack.append("answers" if tag == "ol" and attrs.get("class") == "answers" else tag)
+
+    def handle_endtag(self, tag):
+        while self.stack and self.stack.pop() not in (tag, "answers" if tag == "ol" else tag):
+            pass
+
+    def handle_data(self, data):
+        if CYRILLIC.search(data) and "style" not in self.stack:
+            self.found.append((tuple(self.stack), " ".join(data.split())))
+
+
+def test_report_in_english_and_in_russian(tmp_path, monkeypatch, capsys):
+    """--lang en: no Cyrillic letter anywhere the reader sees (headings, tables, charts' SVG texts, captions,
+    tooltips) except what is Russian data: the respondents' own typed answers and the title of the published
+    2020 source cited in the header. --lang ru: today's Russian wording, the same document as the default."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
+    asyncio.run(fill(url, "paper"))
+    code, out, err = run_cli(monkeypatch, capsys, tmp_path, url, "stats", "--format", "json", "--compare")
+    assert code == 0, err
+    data = json.loads(out)
+    typed = {" ".join(t.split()) for q in data["questions"] for t in q["other_texts"]}
+    source = data["baseline"]["source"]
+    assert CYRILLIC.search(source) and any(CYRILLIC.search(t) for t in typed)  # the exceptions are real
+    pages = {}
+    for lang in ("en", "ru", ""):
+        code, _, err = run_cli(monkeypatch, capsys, tmp_path, url, "report", "-o", f"r{lang}.html", "--by", "1",
+                               *(("--lang", lang) if lang else ()))
+        assert code == 0, err
+        pages[lang] = (tmp_path / f"r{lang}.html").read_text(encoding="utf-8")
+
+    english = pages["en"]
+    assert '<html lang="en">' in english
+    reader = CyrillicReader()
+    reader.feed(english)
+    assert reader.found, "the typed answers and the source are there"
+    for path, text in reader.found:
+        if "answers" in path:
+            assert path[-1] == "li" and text in typed, text
+        else:
+            assert path[-2:] == ("dl", "dd") and "header" in path and text.endswith(f"; {source}"), (path, text)
+            assert not CYRILLIC.search(text.removesuffix(f"; {source}")), text
+    page = read_html(english)
+    assert page.one("nav").one("h2").text == "Contents"
+    assert [h.text for h in page.all("h2")][-3:] == [
+        "Fieldwork", "Method", "Appendix: segments by question 1. Who handles account management"]
+    assert page.one("dd", data_figure="filter").text == "none: all respondents"
+    q1 = page.one("article", data_question="q01_who_does_accounting")
+    assert q1.one("h3").text.startswith("1. ") and not CYRILLIC.search(q1.one("h3").text)
+    assert "printed" in q1.text and "Source of the figure" in q1.text
+
+    russian = read_html(pages["ru"])
+    assert '<html lang="ru">' in pages["ru"]
+    assert russian.one("nav").one("h2").text == "Содержание"
+    assert [h.text for h in russian.all("h2")][-3:] == [
+        "Ход опроса", "Метод", "Приложение: сегменты по вопросу 1. Кто выполняет функции аккаунтинга"]
+    assert "в статье" in russian.one("article", data_question="q01_who_does_accounting").text
+    footer = re.compile(r"<footer>.*</footer>", re.S)  # the time it was made differs by a second, maybe
+    assert footer.sub("", pages["ru"]) == footer.sub("", pages[""])
+
+
 @pytest.mark.parametrize("args, message", [
+    (("--lang", "de"), "--lang: the questionnaire is written in ru, en, not in «de»"),
     (("--where", "99=1"), "--where: "),
     (("--by", "99"), "--by: "),
     (("--where", "13"), "--where: "),
@@ -482,6 +561,24 @@ async def test_admin_report_is_a_document_and_non_admins_get_nothing(make_user, 
     await admin.send("/report by 99")
     assert "не построить" in admin.last().text
     assert len([1 for name, p in request.calls if name == "sendDocument"]) == 1
+    assert '<html lang="ru">' in content.decode("utf-8")  # the admin reads Russian: so does the report
+
+    await admin.send("/report lang de")
+    assert admin.last().text == "Отчёт на этом языке не написать: анкета написана на языках: ru, en, а не на «de»."
+    await admin.send("/report lang")
+    assert "после lang нужен код языка" in admin.last().text and "/report lang en" in admin.last().text
+    assert len([1 for name, p in request.calls if name == "sendDocument"]) == 1
+    await admin.send("/report lang en")
+    docs = [p for name, p in request.calls if name == "sendDocument" and int(p["chat_id"]) == ADMIN_ID]
+    assert len(docs) == 2
+    ((name, content),) = docs[1]["_files"].values()
+    english = content.decode("utf-8")
+    assert '<html lang="en">' in english and "<h2 id=\"toc-heading\">Contents</h2>" in english
+    page = read_html(english)
+    assert page.one("dd", data_figure="started").text == "1"
+    assert page.one("article", data_question="q01_who_does_accounting").one("h3").text == \
+        "1. Who handles account management in companies?"
+    assert docs[1]["caption"].startswith("Отчёт «")  # the caption is the admin's, in the admin's language
 
 
 async def test_second_questionnaire_text_answers_and_no_baseline(tmp_path):

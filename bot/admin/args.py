@@ -2,6 +2,7 @@
 
     /stats [completed] [N | charts | funnel | quality | 2020] [by Q] [where COND ...]
     /export [csv | xlsx] [completed] [by Q] [where COND ...]
+    /report [completed] [by Q] [where COND ...] [lang CODE]
 
 ``where`` takes every following ``Q=V`` token (analytics.filters checks them against the
 questionnaire); ``by`` takes the next token: a question number or id, or ``source``.
@@ -54,6 +55,29 @@ class StatsRequest:
     banner: str | None = None
     where: tuple[str, ...] = ()
     formats: tuple[str, ...] = ()
+
+
+LANG_WORD = "lang"  # /report lang en: the language the report is written in
+
+
+def take_language(args: list[str]) -> tuple[list[str], str | None]:
+    """The words without ``lang CODE``, and the CODE (None when not given); StatsArgsError when ``lang`` has no
+    code after it or is given twice."""
+    rest: list[str] = []
+    code: str | None = None
+    i = 0
+    while i < len(args):
+        if args[i].lower() != LANG_WORD:
+            rest.append(args[i])
+            i += 1
+            continue
+        if i + 1 >= len(args):
+            raise StatsArgsError(N_("lang needs a language code after it, for example lang en"))
+        if code is not None:
+            raise StatsArgsError(N_("lang can be given once"))
+        code = args[i + 1]
+        i += 2
+    return rest, code
 
 
 def parse_stats_args(args: list[str], survey: Survey, waves: list[str], formats: tuple[str, ...] = ()) -> StatsRequest:

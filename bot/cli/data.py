@@ -138,7 +138,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the study as one self-contained HTML file (and a PDF beside it with --pdf)."""
     from analytics import crosstab
     from analytics.filters import FilterError, parse_filter
-    from analytics.report import ReportError, find_chromium, print_pdf, report_html
+    from analytics.report import ReportError, ReportLanguageError, check_language, find_chromium, print_pdf, report_html
 
     settings = load_settings()
     check_url(settings.database_url, must_exist=True)  # reading must never create an empty database
@@ -148,6 +148,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         return fail("--pdf needs Chromium (Debian: apt install chromium); without it, open the HTML in a browser "
                     "and use Print → Save as PDF")
     survey = load_survey(settings.survey_file)
+    try:
+        language = check_language(survey, args.lang) if args.lang else None
+    except ReportLanguageError as exc:
+        return fail(f"--lang: {exc}")
     try:
         where = parse_filter(args.where, survey) if args.where else None
     except FilterError as exc:
@@ -162,7 +166,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         async def work(engine) -> bytes:
             return await report_html(engine, survey, completed_only=args.completed, where=where, banner=args.by,
-                                     tz_name=settings.timezone, progress=tick)
+                                     tz_name=settings.timezone, progress=tick, language=language)
 
         content = run_db(settings.database_url, lambda: with_engine(settings.database_url, work))
     write_output(output, content)
@@ -206,6 +210,9 @@ def _report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--where", metavar="EXPR", help="respondent filter, e.g. '11=2 12=1-50 source=channel_post'")
     parser.add_argument("--by", metavar="Q",
                         help="add a segments appendix: every choice question crossed by question Q (number or id) or 'source'")
+    parser.add_argument("--lang", metavar="CODE",
+                        help="the report's language, one of the questionnaire's (e.g. en): its headings, the questions "
+                             "and options; default: the questionnaire's default language")
     parser.add_argument("--pdf", action="store_true",
                         help="also print it to a PDF beside the HTML (FILE.pdf) with headless Chromium, when installed")
     add_quiet(parser)
@@ -241,6 +248,7 @@ COMMANDS = [
         "'surveybot stats --format json --compare'. Print → Save as PDF gives A4 pages, a part per page.",
         "  surveybot report -o study.html\n"
         "  surveybot report -o women.html --where '14=2' --by 11\n"
+        "  surveybot report -o study-en.html --lang en\n"
         "  surveybot report -o study.html --completed --pdf      # study.pdf too, with headless Chromium",
         _report_arguments, cmd_report,
     ),
