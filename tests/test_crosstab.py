@@ -327,6 +327,6 @@ def test_cli_by_where_and_bad_filter(tmp_path):
     text = cli("--by", "14").stdout
     assert "9. Подробность постановки задач × 14. Роль респондента" in text and "χ² = 4,00" in text
     bad = cli("--where", "9=42")
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "у вопроса 9 нет варианта «42»" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "question 9 has no option «42»" in bad.stderr
     bad = cli("--by", "99")
-    assert bad.returncode == 2 and "вопроса «99» нет в анкете" in bad.stderr
+    assert bad.returncode == 2 and "there is no question «99» in the questionnaire" in bad.stderr
