@@ -254,7 +254,7 @@ LAYERS: dict[str, Callable[[], object]] = {
     "analytics.charts": lambda: charts.has_chart(_unknown_summary()),
     "analytics.export (CSV/XLSX columns)": lambda: export._question_columns(*_unknown_type_survey()),
     "analytics.codebook (SAV labels)": lambda: codebook.question_variables(*_unknown_type_survey()),
-    "analytics.export (questionnaire sheet)": lambda: export._questionnaire_rows(_unknown_type_survey()[0]),
+    "analytics.export (questionnaire sheet)": lambda: export._questionnaire_rows(translator("ru"), _unknown_type_survey()[0]),
     "analytics.crosstab (a test per option?)": lambda: crosstab.CrossTab(
         QID, 1, "?", NEW, crosstab.Banner(crosstab.SOURCE, None, "источник", []), [], 0).tests_each_option,  # type: ignore[arg-type]
 }

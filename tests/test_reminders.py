@@ -106,7 +106,7 @@ def test_settings_and_questionnaire_field():
             load_settings(_env_file=None, remind_after=bad)
     with pytest.raises(Exception, match="REMIND_MAX"):
         load_settings(_env_file=None, remind_max="0")
-    assert load_survey(None).reminder_text == RU(DEFAULT_REMINDER_TEXT)
+    assert load_survey(None).survey.reminder_text == RU(DEFAULT_REMINDER_TEXT)
     assert "reminder_text" in survey_json_schema()["$defs"]["SurveyMeta"]["properties"]
 
 

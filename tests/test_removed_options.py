@@ -78,13 +78,13 @@ async def test_a_removed_option_keeps_its_label_and_a_code_in_every_export(db_ur
     (_, csv_bytes), (_, codebook) = await export_files(db_url, edited, "csv", "out")
     frame = pd.read_csv(io.StringIO(csv_bytes.decode("utf-8-sig")), dtype=str, keep_default_na=False)
     tester = frame[frame["respondent"] == "7101"].iloc[0]
-    assert tester["q_role"] == f"Тестировщик {REMOVED_NOTE}" and tester["q_role__code"] == "3"
-    assert tester["q_tools__figma"] == "1" and tester["q_tools"] == f"Figma {REMOVED_NOTE}"
+    assert tester["q_role"] == f"Тестировщик {RU(REMOVED_NOTE)}" and tester["q_role__code"] == "3"
+    assert tester["q_tools__figma"] == "1" and tester["q_tools"] == f"Figma {RU(REMOVED_NOTE)}"
     dev = frame[frame["respondent"] == "7102"].iloc[0]
     assert dev["q_role__code"] == "1" and dev["q_tools__figma"] == "0"  # the current codes did not move
     book = pd.read_csv(io.StringIO(codebook.decode("utf-8-sig")), dtype=str, keep_default_na=False)
     coded = book[(book["variable"] == "q_role__code") & (book["code"] == "3")]
-    assert list(coded["value_label"]) == [f"Тестировщик {REMOVED_NOTE}"]
+    assert list(coded["value_label"]) == [f"Тестировщик {RU(REMOVED_NOTE)}"]
     assert "q_tools__figma" in set(book["variable"])
 
     (_, xlsx), = await export_files(db_url, edited, "xlsx", "out")
@@ -95,5 +95,5 @@ async def test_a_removed_option_keeps_its_label_and_a_code_in_every_export(db_ur
     path = tmp_path / "out.sav"
     path.write_bytes(sav)
     data, meta = pyreadstat.read_sav(str(path))
-    assert meta.variable_value_labels["q_role__code"][3.0] == f"Тестировщик {REMOVED_NOTE}"
+    assert meta.variable_value_labels["q_role__code"][3.0] == f"Тестировщик {RU(REMOVED_NOTE)}"
     assert sorted(data["q_role__code"].tolist()) == [1.0, 3.0]
