@@ -22,6 +22,7 @@ from bot.settings import Settings
 from storage.db import create_engine
 from storage.migrate import upgrade
 from survey import flow, randomize
+from survey.i18n import translator
 from survey.loader import load_survey, parse_survey
 from survey.model import OTHER, Survey
 from tests.conftest import ADMIN_ID, TEST_TOKEN
@@ -75,7 +76,7 @@ async def test_2000_respondents_see_every_free_option_in_every_place_equally_oft
         reply = await service.show(user)
         for q in (q01, q02, q07, q08):
             progress = flow.Progress(current=q.id, answers=reply.progress.answers, seed=reply.progress.seed)
-            ids = shown_ids(screens.question_screen(SURVEY, progress, reply.version).keyboard.inline_keyboard)
+            ids = shown_ids(screens.question_screen(translator("ru"), SURVEY, progress, reply.version).keyboard.inline_keyboard)
             assert ids[-1] == OTHER and sorted(ids[:-1]) == sorted(q.option_ids)
             for place, oid in enumerate(ids[:-1]):
                 if oid in places[q.id]:
