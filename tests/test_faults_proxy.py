@@ -34,6 +34,9 @@ def walk(tmp_path: Path, faults: Faults, respondents: int, base: int, **env: str
             for w in walkers:
                 w.join(400)
         finally:
+            # The walk is over: the faults end before the bot stops, because PTB's last getUpdates at shutdown
+            # (marking fetched updates) logs a failure at ERROR by design, and that is not what this test judges.
+            faults.rate = 0.0
             code = bot.stop()
         errors = [f"{w.user_id}: {w.error}" for w in walkers if w.error]
         assert not errors, f"seed {faults.seed}: " + "\n\n".join(errors[:2])
