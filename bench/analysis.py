@@ -9,15 +9,13 @@ run (issue 23): the plain SQL of the full summary, and the same queries restrict
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
-import tempfile
 import time
 from pathlib import Path
 
 from bench import data, floors
-from bench.common import Row, log, median, report
+from bench.common import Row, log, median
 from bench.stats import Heartbeat
 
 TARGET_SECONDS = 1.0
@@ -138,19 +136,7 @@ def run(db: Path, survey, runs: int) -> list[Row]:
 
 def main() -> None:
     """Command line: --responses, --runs, --db (reuse a generated file)."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--responses", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--db", type=Path, help="a database made by bench.data (generated when missing)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-analysis-") as tmp:
-        db = args.db or Path(tmp) / "analysis.db"
-        if not db.exists():
-            log(f"analysis: generating {args.responses:,} completed responses")
-            data.generate(db, args.responses)
-        survey = data.load_survey(None)
-        log(f"analysis: {data.counts(db)}")
-        report(run(db, survey, args.runs))
+    data.main_on_database("analysis", __doc__, run)
 
 
 if __name__ == "__main__":

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import random
 import sqlite3
+import tempfile
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from bench.common import Row, log, report
 from storage.db import create_engine
 from storage.migrate import upgrade
 from survey.flow import OTHER
@@ -92,3 +96,20 @@ def counts(db: Path) -> dict[str, int]:
     with sqlite3.connect(db) as con:
         return {t: con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
                 for t in ("respondents", "responses", "answers", "answer_choices")}
+
+
+def main_on_database(name: str, description: str | None, run: Callable[[Path, Survey, int], list[Row]]) -> None:
+    """The command line of a scenario run on a generated database: --responses, --runs, --db (reuse a file)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--responses", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--db", type=Path, help="a database made by bench.data (generated when missing)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as tmp:
+        db = args.db or Path(tmp) / f"{name}.db"
+        if not db.exists():
+            log(f"{name}: generating {args.responses:,} completed responses")
+            generate(db, args.responses)
+        survey = load_survey(None)
+        log(f"{name}: {counts(db)}")
+        report(run(db, survey, args.runs))

@@ -8,15 +8,13 @@ report in at most 3 × the baseline's time, the file under 3 MB.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
-import tempfile
 import time
 from pathlib import Path
 
 from bench import data
-from bench.common import Row, log, median, report
+from bench.common import Row, log, median
 
 TARGET_RATIO = 3.0
 TARGET_MB = 3.0
@@ -88,19 +86,7 @@ def run(db: Path, survey, runs: int) -> list[Row]:
 
 def main() -> None:
     """Command line: --responses, --runs, --db (reuse a generated file)."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--responses", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--db", type=Path, help="a database made by bench.data (generated when missing)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
-        db = args.db or Path(tmp) / "report.db"
-        if not db.exists():
-            log(f"report: generating {args.responses:,} completed responses")
-            data.generate(db, args.responses)
-        survey = data.load_survey(None)
-        log(f"report: {data.counts(db)}")
-        report(run(db, survey, args.runs))
+    data.main_on_database("report", __doc__, run)
 
 
 if __name__ == "__main__":

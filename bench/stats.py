@@ -9,16 +9,14 @@ the floor (issue 23): the plain GROUP BY queries that yield the same figures, ru
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 
 from bench import data, floors
-from bench.common import Row, log, median, report
+from bench.common import Row, log, median
 
 TARGET_SECONDS = 0.5
 TARGET_STALL_MS = 50
@@ -127,19 +125,7 @@ def run(db: Path, survey, runs: int) -> list[Row]:
 
 def main() -> None:
     """Command line: --responses, --runs, --db (reuse a generated file)."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--responses", type=int, default=100_000)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--db", type=Path, help="a database made by bench.data (generated when missing)")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-stats-") as tmp:
-        db = args.db or Path(tmp) / "stats.db"
-        if not db.exists():
-            log(f"stats: generating {args.responses:,} completed responses")
-            data.generate(db, args.responses)
-        survey = data.load_survey(None)
-        log(f"stats: {data.counts(db)}")
-        report(run(db, survey, args.runs))
+    data.main_on_database("stats", __doc__, run)
 
 
 if __name__ == "__main__":
