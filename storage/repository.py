@@ -186,10 +186,12 @@ class Position:
     changed: dict[str, Answer | None] = field(default_factory=dict)
     consent_version: str | None = None  # set when the response starts: the consent text agreed to
     # Timings (the rule is in docs/researchers/quality.md): the first unanswered question put on screen and when,
-    # and the first-shown time of each stored answer (None: stored before timings were kept).
+    # and the first-shown time of each answer given in this batch for the first time (None: unknown). An answer
+    # already stored is in ``stored`` instead: changed, it keeps the first-shown time its row has (read only then).
     shown_question: str | None = None
     shown_at: datetime | None = None
     answer_shown: dict[str, datetime | None] = field(default_factory=dict)
+    stored: set[str] = field(default_factory=set)
     language: str | None = None  # respondents.language (None: never set)
 
     @property
@@ -202,7 +204,9 @@ class Position:
         for qid, answer in outcome.changed.items():
             if answer is None:
                 self.answer_shown.pop(qid, None)
-            elif qid not in self.answer_shown:  # answered for the first time: shown when it was put on screen
+                self.stored.discard(qid)
+            elif qid not in self.answer_shown and qid not in self.stored:  # answered for the first time: shown
+                # when it was put on screen
                 self.answer_shown[qid] = self.shown_at if self.shown_question == qid else None
         self.progress = outcome.progress
         self.changed.update(outcome.changed)
@@ -231,6 +235,7 @@ class Position:
         self.progress = Progress(current=first, seed=seed)
         self.changed = {}
         self.answer_shown = {}
+        self.stored = set()
         self.shown_question = self.shown_at = None
         self.status, self.started_at, self.completed_at = IN_PROGRESS, now, None
         self.survey_version = survey.version
@@ -319,17 +324,29 @@ def load_positions(conn: Connection, survey_id: str, user_keys: list[str]) -> di
         a = _ANSWERS
         rows = conn.execute(
             select(a.c.response_id, a.c.question_id, a.c.choices, a.c.number, a.c.text, a.c.other_text, a.c.skipped,
-                   a.c.shown_at, a.c.option_order)
+                   a.c.option_order)
             .where(a.c.response_id.in_(list(by_response)))
         )
-        for sid, qid, ch, num, txt, oth, sk, shown, order in rows:
+        for sid, qid, ch, num, txt, oth, sk, order in rows:
             pos = by_response[sid]
             pos.progress.answers[qid] = Answer(
                 option_ids=decode_choices(ch), number=num, text=txt, other_text=oth, skipped=bool(sk),
                 order=decode_choices(order),
             )
-            pos.answer_shown[qid] = as_utc(shown)
+            pos.stored.add(qid)
     return positions
+
+
+def _kept_shown(conn: Connection, dirty: list[Position]) -> dict[tuple[int, str], datetime | None]:
+    """The first-shown time of each stored answer about to be rewritten (one read; usually none: an answer changes
+    only after «Назад»)."""
+    wanted = {(p.response_id, qid) for p in dirty if not p.restarted for qid in p.changed if qid in p.stored}
+    if not wanted:
+        return {}
+    a = _ANSWERS
+    rows = conn.execute(select(a.c.response_id, a.c.question_id, a.c.shown_at).where(
+        a.c.response_id.in_({sid for sid, _ in wanted}), a.c.question_id.in_({qid for _, qid in wanted})))
+    return {(sid, qid): shown for sid, qid, shown in rows if (sid, qid) in wanted}
 
 
 def add_respondents(conn: Connection, new: dict[str, str | None],
@@ -436,6 +453,7 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position], 
     keys = [{"b_id": p.response_id, "b_qid": qid} for p in dirty for qid in p.changed]
     if not keys:
         return
+    kept = _kept_shown(conn, dirty)
     conn.execute(_DELETE_ANSWER, keys)
     conn.execute(_DELETE_CHOICES, keys)
     answers, choices = [], []
@@ -446,7 +464,8 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position], 
             answers.append({
                 "response_id": p.response_id, "question_id": qid, "choices": encode_choices(ans.option_ids),
                 "number": ans.number, "text": ans.text, "other_text": ans.other_text, "skipped": ans.skipped,
-                "option_order": encode_choices(ans.order), "answered_at": now, "shown_at": p.answer_shown.get(qid),
+                "option_order": encode_choices(ans.order), "answered_at": now,
+                "shown_at": kept.get((p.response_id, qid)) if qid in p.stored else p.answer_shown.get(qid),
             })
             choices += [{"response_id": p.response_id, "question_id": qid, "option_id": o} for o in ans.option_ids]
     if answers:

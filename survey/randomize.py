@@ -19,6 +19,7 @@ of the text, the same in every Python version), so two questions of one responde
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Sequence
 
@@ -40,11 +41,20 @@ def _rng(seed: int, key: str) -> random.Random:
     return random.Random(f"{seed}:{key}")
 
 
+@functools.lru_cache(maxsize=8192)
+def _permutation(seed: int, key: str, n: int) -> tuple[int, ...]:
+    """``range(n)`` shuffled for ``seed`` and ``key``: a question's order is asked for on every screen of it, and
+    seeding a generator costs more than the rest of the screen's options (remembered for the latest 8,192)."""
+    order = list(range(n))
+    _rng(seed, key).shuffle(order)
+    return tuple(order)
+
+
 def shuffle_fixed(items: Sequence[Option], seed: int, key: str) -> list[Option]:
     """``items`` with the non-fixed ones shuffled among their places (fixed ones stay), for ``seed`` and ``key``."""
     free = [i for i, o in enumerate(items) if not o.fixed]
-    moved = [items[i] for i in free]
-    _rng(seed, key).shuffle(moved)
+    kept = [items[i] for i in free]
+    moved = [kept[j] for j in _permutation(seed, key, len(kept))]  # what shuffle(kept) gives: a shuffle moves places
     out = list(items)
     for place, option in zip(free, moved, strict=True):
         out[place] = option

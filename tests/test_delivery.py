@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 
 import pytest
 from telegram import Bot
-from telegram.error import BadRequest, NetworkError
+from telegram.error import BadRequest, NetworkError, TimedOut
 from telegram.request import HTTPXRequest
 
-from bot.sending.retries import RetryingRequest
+from bot.sending.retries import WATCH_SECONDS, RetryingRequest
 from tests.fake_botapi import FakeBotAPI, Faults
 
 TIMEOUT = 0.5  # the bot's wait for one answer; the fake's "timeout" faults hold longer
@@ -57,3 +58,33 @@ async def test_refusals_are_not_retried_and_the_budget_is_bounded():
                 await bot.send_message(5002, "никогда")
             assert time.monotonic() - started < 3
             assert len(api.calls_of("sendMessage")) >= 3 and request.retries >= 2
+
+
+class _Silent(HTTPXRequest):
+    """A transport whose answer never comes (a proxy that holds the connection open)."""
+
+    async def do_request(self, *args, **kwargs):
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+async def test_an_answer_that_never_comes_times_out_at_the_deadline_and_the_caller_goes_on():
+    request = RetryingRequest(_Silent(), deadline=0.3, retry_seconds=0.0)
+    start = time.monotonic()
+    with pytest.raises(TimedOut):
+        await request.do_request("https://127.0.0.1/botTOKEN/sendMessage", "POST")
+    took = time.monotonic() - start
+    assert 0.3 <= took < 0.3 + 2 * WATCH_SECONDS + 0.5, took
+    # The caller's task is not left cancelled: it awaits on as usual.
+    await asyncio.sleep(0.01)
+    assert asyncio.current_task().cancelling() == 0
+
+
+async def test_a_caller_cancelled_from_outside_stays_cancelled():
+    request = RetryingRequest(_Silent(), deadline=30.0)
+    call = asyncio.create_task(request.do_request("https://127.0.0.1/botTOKEN/getUpdates", "POST"))
+    await asyncio.sleep(0.05)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await request.shutdown()

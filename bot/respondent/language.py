@@ -29,11 +29,26 @@ class Speech:
     survey: Survey
 
 
+# speech() per reply, remembered: (id of the questionnaire, language) -> (that questionnaire, its Speech). The
+# questionnaire is kept in the entry, so its id is not reused while the entry lives; a live edit brings a new
+# questionnaire and new entries, and the memo starts afresh when it outgrows SPOKEN_LIMIT.
+_spoken: dict[tuple[int, str | None], tuple[Survey, Speech]] = {}
+SPOKEN_LIMIT = 256
+
+
 def speech(survey: Survey, language: str | None) -> Speech:
     """What to say to a respondent whose language is ``language`` (None or one the questionnaire lacks: its
-    default language)."""
+    default language). Remembered per questionnaire and language: it is asked for on every reply."""
+    key = (id(survey), language)
+    known = _spoken.get(key)
+    if known is not None and known[0] is survey:
+        return known[1]
     code = survey.language_for(language)
-    return Speech(translator(code), survey.in_language(code))
+    said = Speech(translator(code), survey.in_language(code))
+    if len(_spoken) >= SPOKEN_LIMIT:
+        _spoken.clear()
+    _spoken[key] = (survey, said)
+    return said
 
 
 def telegram_language(update: Update) -> str | None:

@@ -31,7 +31,8 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
@@ -67,6 +68,11 @@ class RetryingRequest(BaseRequest):
         self.observe = observe
         self.metrics = metrics
         self.retries = 0  # for tests and diagnostics: attempts made again so far
+        # The JSON of answers checked here, by id of their body, until PTB asks for it (parse_json_payload): read
+        # once, not twice. An entry PTB never asks for (a failed attempt) is dropped with the next overflow.
+        self._read: dict[int, tuple[bytes, dict[str, Any]]] = {}
+        self._flight: dict[int, _InFlight] = {}  # the attempts under way, by id, for the watchdog of deadlines
+        self._watcher: asyncio.Task[None] | None = None
 
     @property
     def read_timeout(self) -> float | None:
@@ -78,8 +84,10 @@ class RetryingRequest(BaseRequest):
         await self.inner.initialize()
 
     async def shutdown(self) -> None:
-        """Shut the wrapped transport down."""
+        """Shut the wrapped transport down (and the watchdog of deadlines)."""
         await self.inner.shutdown()
+        if self._watcher is not None:
+            self._watcher.cancel()
 
     async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
                          **timeouts: object) -> tuple[int, bytes]:
@@ -110,7 +118,7 @@ class RetryingRequest(BaseRequest):
             error: NetworkError | None = None
             try:
                 code, payload = await self._attempt(url, method, request_data, **timeouts)
-                failure = _failure(code, payload)
+                failure = self._failure(code, payload)
             except NetworkError as exc:  # TimedOut included
                 failure, error = ("timeout" if isinstance(exc, TimedOut) else "network error"), exc
             give_up = failure is not None and time.monotonic() + delay > deadline
@@ -141,7 +149,7 @@ class RetryingRequest(BaseRequest):
             if self.observe is not None:
                 self.observe("timeout" if isinstance(exc, TimedOut) else "network error", False)
             raise
-        failure = _failure(code, payload)
+        failure = self._failure(code, payload)
         if self.observe is not None:
             self.observe(failure, False)
         if failure == UNREADABLE:  # PTB would log the body with a traceback; the updater polls again
@@ -150,24 +158,73 @@ class RetryingRequest(BaseRequest):
 
     async def _attempt(self, url: str, method: str, request_data: RequestData | None, **timeouts: object
                        ) -> tuple[int, bytes]:
-        """One call to the transport, cut off at the deadline (a ``TimedOut``)."""
+        """One call to the transport, cut off at the deadline (a ``TimedOut``).
+
+        The deadlines are kept by one watchdog task (``_watch``) that looks at the calls in flight every
+        ``WATCH_SECONDS``, not by a timer per call (``asyncio.timeout`` costs a timer handle and its cancellation
+        on every call, measurable at hundreds of calls a second); a call may overrun its deadline by up to that."""
         asked = timeouts.get("read_timeout")
         limit = self.deadline + (asked if isinstance(asked, int | float) else 0.0)
+        task = asyncio.current_task()
+        assert task is not None
+        call = _InFlight(task, time.monotonic() + limit, task.cancelling())
+        self._flight[id(call)] = call
+        loop = asyncio.get_running_loop()
+        if self._watcher is None or self._watcher.done() or self._watcher.get_loop() is not loop:
+            self._watcher = loop.create_task(self._watch(), name="bot-api-deadlines")
         try:
-            return await asyncio.wait_for(self.inner.do_request(url, method, request_data, **timeouts), limit)
-        except TimeoutError:
-            raise TimedOut(f"no complete answer within {limit:.0f} s") from None
+            return await self.inner.do_request(url, method, request_data, **timeouts)
+        except asyncio.CancelledError:
+            # Cancelled by the watchdog (and by nothing else meanwhile, as asyncio.timeout tells them apart).
+            if call.expired and task.uncancel() <= call.cancelling:
+                raise TimedOut(f"no complete answer within {limit:.0f} s") from None
+            raise
+        finally:
+            del self._flight[id(call)]
+
+    async def _watch(self) -> None:
+        """Cancel the calls past their deadline; ends when none is in flight (the next call starts it again)."""
+        try:
+            while self._flight:
+                await asyncio.sleep(WATCH_SECONDS)
+                now = time.monotonic()
+                for call in list(self._flight.values()):
+                    if not call.expired and call.deadline <= now:
+                        call.expired = True
+                        call.task.cancel()
+        finally:
+            if self._watcher is asyncio.current_task():
+                self._watcher = None
+
+    def _failure(self, code: int, payload: bytes) -> str | None:
+        """Why an HTTP answer counts as failed in transit, or None when it is a real answer."""
+        try:
+            data = json.loads(payload.decode("utf-8", "replace"))  # as PTB's parse_json_payload reads it
+        except ValueError:
+            return UNREADABLE  # Telegram answers JSON, whatever the status: this came from something in between
+        if len(self._read) >= READ_LIMIT:
+            self._read.clear()
+        self._read[id(payload)] = (payload, data)
+        return f"http {code}" if code >= 500 else None
+
+    def parse_json_payload(self, payload: bytes) -> dict[str, Any]:  # type: ignore[override]  # PTB's is static
+        """The answer's JSON (PTB's hook for reading it): the one read when the answer was checked, if it was."""
+        known = self._read.pop(id(payload), None)
+        if known is not None and known[0] is payload:
+            return known[1]
+        return BaseRequest.parse_json_payload(payload)
+
+
+@dataclass
+class _InFlight:
+    """An attempt under way: its task, when its deadline falls (monotonic), and the task's cancellation count then."""
+
+    task: asyncio.Task[Any]
+    deadline: float
+    cancelling: int
+    expired: bool = False
 
 
 UNREADABLE = "unreadable answer"
-
-
-def _failure(code: int, payload: bytes) -> str | None:
-    """Why an HTTP answer counts as failed in transit, or None when it is a real answer."""
-    try:
-        json.loads(payload)
-    except ValueError:
-        return UNREADABLE  # Telegram answers JSON, whatever the status: this came from something in between
-    if code >= 500:
-        return f"http {code}"
-    return None
+WATCH_SECONDS = 0.5  # how often the deadlines are looked at (a call may overrun its deadline by up to this)
+READ_LIMIT = 4096  # answers checked and not yet read by PTB (at most the calls in flight, unless some failed)
