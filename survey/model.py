@@ -513,6 +513,9 @@ class Survey(_Strict):
 
     def language_for(self, code: str | None) -> str:
         """The questionnaire's language closest to ``code`` (``en-US`` → ``en``); the default when it has none."""
+        meta = self.survey
+        if code == meta.language or (code and code in meta.languages):  # the usual case, asked on every reply
+            return code
         if code:
             code = code.strip().lower().replace("_", "-")
             for candidate in (code, code.split("-")[0]):
