@@ -420,12 +420,7 @@ class OutgoingLimiter(BaseRateLimiter[dict]):
                 try:
                     return await callback(*args, **kwargs)
                 except RetryAfter as exc:
-                    self._throttled(endpoint)
-                    if attempt == self.max_retries:
-                        raise
-                    self.retries += 1
-                    log.info("Telegram asked to slow down (%s); waiting %.1f s", endpoint, retry_seconds(exc))
-                    await asyncio.sleep(retry_seconds(exc) + 0.1)
+                    await asyncio.sleep(self._slowed_down(endpoint, exc, attempt, logging.INFO))
         chat = _chat_key(data["chat_id"])
         priority = priority_of(rate_limit_args)
         for attempt in range(self.max_retries + 1):
@@ -437,21 +432,23 @@ class OutgoingLimiter(BaseRateLimiter[dict]):
             try:
                 return await callback(*args, **kwargs)
             except RetryAfter as exc:
-                self._throttled(endpoint)
-                if attempt == self.max_retries:
-                    raise
-                seconds = retry_seconds(exc) + 0.1
-                self.retries += 1
-                log.warning("Telegram asked to slow down (%s); waiting %.1f s", endpoint, seconds)
+                seconds = self._slowed_down(endpoint, exc, attempt, logging.WARNING)
                 self.chats.pause(chat, seconds)
                 self.budget.pause(seconds)
             finally:
                 self.chats.sent(chat, left)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _throttled(self, endpoint: str) -> None:
+    def _slowed_down(self, endpoint: str, exc: RetryAfter, attempt: int, level: int) -> float:
+        """A 429 on a call: counted and logged; the seconds to wait before the next attempt (the last one raises)."""
         if self.metrics is not None:
             self.metrics.api_throttled.labels(endpoint).inc()
+        if attempt == self.max_retries:
+            raise exc
+        seconds = retry_seconds(exc) + 0.1
+        self.retries += 1
+        log.log(level, "Telegram asked to slow down (%s); waiting %.1f s", endpoint, seconds)
+        return seconds
 
 
 def limiter_from(rate: float) -> OutgoingLimiter:
