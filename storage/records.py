@@ -18,10 +18,10 @@ The export stream ``stream_responses`` yields ``ResponseBatch`` es: each respons
 from __future__ import annotations
 
 import bisect
-from collections.abc import AsyncGenerator, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy import ColumnElement, Select, literal, not_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from storage.models import Answer as AnswerRow, Respondent, Response, as_utc
 
 __all__ = [
+    "AnswerMemo",
     "AnswerRecord",
     "ResponseBatch",
     "ResponseRecord",
@@ -43,6 +44,7 @@ __all__ = [
 
 AnySelect = Select[*tuple[Any, ...]]
 S = TypeVar("S", bound=AnySelect)
+V = TypeVar("V")
 
 
 # The choices encoding ------------------------------------------------------------------
@@ -189,6 +191,52 @@ class ResponseBatch:
                 mine[record[0]] = record
                 j += 1
             yield new(ResponseRecord, (rid, status, time(started), time(completed), key, source, language)), mine
+
+
+    def each(self, memo: AnswerMemo[V]) -> Iterator[tuple[ResponseRecord, list[V]]]:
+        """Each response in id order with what ``memo`` makes of each of its answers (in stored order: by question id).
+
+        The single pass of an export: the reader's value of an answer (its cells, already formatted) is made once
+        per distinct stored answer and then looked up by the stored row, so the 1.4 M answers of 100,000
+        responses cost a dictionary look-up each instead of a record and a formatting each.
+        """
+        answers = self._answers
+        seen, limit = memo.seen, memo.limit
+        keys = [row[1:] for row in answers]  # the stored answer without its response id
+        values: list[V | None] = list(map(seen.get, keys))
+        if None in values:
+            new, decode, of = tuple.__new__, decode_choices, memo.of
+            for i, value in enumerate(values):
+                if value is None:
+                    qid, choices, number, text, other, skipped, order = key = keys[i]
+                    value = values[i] = of(new(AnswerRecord, (qid, decode(choices), number, text, other, skipped == 1,
+                                                              decode(order))))
+                    if len(seen) < limit:
+                        seen[key] = value
+        owners = [row[0] for row in answers]
+        time = _sqlite_time if self._sqlite else as_utc
+        new_record, right = tuple.__new__, bisect.bisect_right
+        j = 0
+        for rid, status, started, completed, key, source, language in self._responses:
+            j = bisect.bisect_left(owners, rid, j)  # past answers of a response outside the batch (none with one filter)
+            end = right(owners, rid, j)
+            yield (new_record(ResponseRecord, (rid, status, time(started), time(completed), key, source, language)),
+                   values[j:end])  # type: ignore[misc]  # every None was filled above
+            j = end
+
+
+class AnswerMemo(Generic[V]):
+    """What a reader makes of each distinct stored answer (``of``), kept per stored form for ``ResponseBatch.each``.
+
+    Bounded (``limit`` distinct answers: typed texts mostly differ, and are simply made again past it); one memo
+    serves every batch of a read.
+    """
+
+    __slots__ = ("limit", "of", "seen")
+
+    def __init__(self, of: Callable[[AnswerRecord], V], limit: int = 65_536):
+        self.of, self.limit = of, limit
+        self.seen: dict[tuple[Any, ...], V] = {}
 
 
 _SHARED: dict[tuple[Any, ...], AnswerRecord] = {}
