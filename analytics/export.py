@@ -298,6 +298,7 @@ class _CsvLines:
 
         self.memo = AnswerMemo(encode)
         self._tails: dict[tuple[object, ...], str] = {}
+        self._repeated: dict[tuple[object, ...], tuple[str, str]] = {}
 
     def field(self, value: object) -> str:
         """One cell as csv.writer writes it: None empty, numbers by str(), a text quoted when it must be."""
@@ -337,6 +338,7 @@ class _CsvLines:
     def text(self, batch: ResponseBatch) -> str:
         """The CSV lines of a batch of responses."""
         field, join, base, tail, empty = self.field, self.delimiter.join, self.rows.base, self.tail, self.empty
+        repeated = self._repeated
         out: list[str] = []
         for response, answers in batch.each(self.memo):
             slots = empty.copy()
@@ -346,7 +348,16 @@ class _CsvLines:
                 if skip:
                     skipped.append(i)
             slots[-1] = tail(response[0])  # the slot of removed questions' answers is never written
-            out.append(join([field(c) for c in base(response, skipped)]) + self.delimiter + join(slots))
+            cells = base(response, skipped)
+            # Status, last question, version, source, language and skips repeat from row to row: encoded once each.
+            same = (cells[2], *cells[6:])
+            encoded = repeated.get(same)
+            if encoded is None:
+                encoded = field(cells[2]), join([field(c) for c in cells[6:]])
+                if len(repeated) < 4096:
+                    repeated[same] = encoded
+            out.append(join((field(cells[0]), field(cells[1]), encoded[0], field(cells[3]), field(cells[4]),
+                             field(cells[5]), encoded[1], *slots)))
         out.append("")
         return "\r\n".join(out)
 
