@@ -11,8 +11,9 @@ Nothing outside storage/ parses a column's stored form. Two encodings live here:
 * times are stored in UTC (SQLite keeps naive text, PostgreSQL timestamptz): every time read
   through here is a timezone-aware UTC ``datetime`` (``as_utc``).
 
-The export stream ``stream_responses`` yields ``ResponseBatch`` es: each response as a
-``ResponseRecord`` with its answers as ``AnswerRecord`` s; ``ResponseSet`` says which responses to read.
+The export stream ``stream_responses`` yields ``ResponseBatch`` es; ``ResponseBatch.each`` gives each response as a
+``ResponseRecord`` with what an ``AnswerMemo`` made of its answers (each distinct stored answer decoded once into an
+``AnswerRecord`` and handed to the memo's function); ``ResponseSet`` says which responses to read.
 """
 
 from __future__ import annotations
@@ -153,9 +154,8 @@ class AnswerRecord(NamedTuple):
 class ResponseBatch:
     """Consecutive responses (by id) with every answer they have, as read from the database.
 
-    The rows are turned into records only when the batch is iterated, in the caller's thread: an
-    export iterates it in its worker thread, so the event loop only waits on the database, and
-    the conversion of 1.4 M answers does not fight the formatting thread for the GIL.
+    The rows are turned into records only in ``each``, in the caller's thread: an export calls it in its
+    worker thread, so the event loop only waits on the database.
     """
 
     __slots__ = ("_answers", "_responses", "_sqlite")
@@ -165,33 +165,6 @@ class ResponseBatch:
 
     def __len__(self) -> int:
         return len(self._responses)
-
-    def __iter__(self) -> Iterator[tuple[ResponseRecord, dict[str, AnswerRecord]]]:
-        """Each response in id order with its answers by question id."""
-        # A large export reads 1.4 M answers, and making a record costs more than formatting it; but
-        # most answers repeat (a handful of options per question), so equal rows share one record.
-        # tuple.__new__ skips the NamedTuples' Python-level __new__.
-        new, decode, answers, shared = tuple.__new__, decode_choices, self._answers, _SHARED
-        time = _sqlite_time if self._sqlite else as_utc
-        j, total = 0, len(answers)
-        for rid, status, started, completed, key, source, language in self._responses:
-            while j < total and answers[j][0] < rid:
-                j += 1  # answers of a response outside the batch (cannot happen with the same filter)
-            mine: dict[str, AnswerRecord] = {}
-            while j < total and answers[j][0] == rid:
-                row = answers[j][1:]
-                record = shared.get(row)
-                if record is None:
-                    qid, choices, number, text, other, skipped, order = row
-                    record = new(AnswerRecord, (qid, decode(choices), number, text, other, skipped == 1,
-                                                decode(order)))
-                    if len(shared) >= _SHARED_MAX:
-                        shared.clear()
-                    shared[row] = record
-                mine[record[0]] = record
-                j += 1
-            yield new(ResponseRecord, (rid, status, time(started), time(completed), key, source, language)), mine
-
 
     def each(self, memo: AnswerMemo[V]) -> Iterator[tuple[ResponseRecord, list[V]]]:
         """Each response in id order with what ``memo`` makes of each of its answers (in stored order: by question id).
@@ -237,10 +210,6 @@ class AnswerMemo(Generic[V]):
     def __init__(self, of: Callable[[AnswerRecord], V], limit: int = 65_536):
         self.of, self.limit = of, limit
         self.seen: dict[tuple[Any, ...], V] = {}
-
-
-_SHARED: dict[tuple[Any, ...], AnswerRecord] = {}
-_SHARED_MAX = 65_536
 
 
 def _sqlite_time(value: str | None) -> datetime | None:
