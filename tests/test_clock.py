@@ -8,6 +8,11 @@ reminders go out on time, once each; nothing closes early (or an hour late); no 
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -127,3 +132,40 @@ def test_a_clock_step_back_sends_reminders_on_time_and_once(tmp_path: Path, fake
         assert code == 0, bot.output()[-3000:]
     output = bot.output()
     assert "Traceback" not in output and " ERROR " not in output, output[-3000:]
+
+
+HEALTH_PROBE = """
+import json, sys, time
+from pathlib import Path
+from bot.background.health import DATABASE, Health
+from survey.i18n import translator
+alerts = []
+health = Health(alert=alerts.append, t=translator("en"))
+health.failed(DATABASE, "I/O error")
+began, before = time.monotonic(), time.time()
+Path(sys.argv[1]).write_text("-1h\\n")
+while time.time() > before - 1800:  # libfaketime rereads the file every second; its sleep is unusable backwards
+    assert time.monotonic() - began < 10, "the step did not happen"
+while time.monotonic() - began < 3.0:
+    pass
+health.answered(DATABASE)
+print(json.dumps({"alerts": alerts, "report": health.report(), "wall": time.time(), "before": before}))
+"""
+
+
+def test_an_incident_across_a_clock_step_back_lasts_what_it_lasted(tmp_path: Path, faketime):
+    """The health monitor's durations (an incident's length in the admins' alert, "seconds ago" in the report) are
+    monotonic; the report's written_at stays on the system clock, which `surveybot health` compares with its own."""
+    env_clock, spec = faketime
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), **env_clock}
+    done = subprocess.run([sys.executable, "-c", HEALTH_PROBE, str(spec)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["wall"] < out["before"] - 3000, "the probe's system clock did step back"
+    over = out["alerts"][-1]
+    lasted = int(re.search(r"lasted (-?\d+) s;", over)[1]) if re.search(r"lasted (-?\d+) s;", over) else None
+    assert lasted is not None and 3 <= lasted <= 8, over
+    db = out["report"]["database"]
+    assert db["ok"] is True and 0 <= db["last_ok_seconds_ago"] <= 1 and 3 <= db["last_failure_seconds_ago"] <= 8, db
+    assert abs(out["report"]["written_at"] - out["wall"]) < 2, "written_at: the (stepped) system clock"
