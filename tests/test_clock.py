@@ -3,7 +3,10 @@
 The real ``surveybot run`` runs under libfaketime (Debian ``faketime``): its system clock reads a timestamp file
 that the test rewrites mid-run, while its monotonic clock stays real (``FAKETIME_DONT_FAKE_MONOTONIC``), exactly
 what a step of the wall clock by hand or by NTP does. The bot's steady clock (storage/clock.py) must not notice:
-reminders go out on time, once each; nothing closes early (or an hour late); no duration comes out negative.
+reminders go out on time, once each; nothing opens or closes early or an hour late, nothing reopens; the grace after
+a closing is neither stretched nor cut short; the quota's moment is the true one; no duration comes out negative;
+an incident's length in the admins' alert is what it lasted. Each test here fails when the bot reads the system
+clock instead (storage/clock.py's SteadyClock.now returning the wall clock).
 """
 
 from __future__ import annotations
