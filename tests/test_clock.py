@@ -210,10 +210,10 @@ def stamp(value) -> float:
 
 
 @contextmanager
-def bot_under_faketime(tmp_path: Path, faketime, survey: Path, **settings: str) -> Iterator[tuple[FakeBotAPI, str, Path]]:
+def bot_under_faketime(tmp_path: Path, faketime, db_url: str, survey: Path,
+                       **settings: str) -> Iterator[tuple[FakeBotAPI, str, Path]]:
     """The real bot on ``survey`` under libfaketime (admin ADMIN, zone UTC); exits cleanly, logs free of errors."""
     env_clock, spec = faketime
-    db_url = f"sqlite+aiosqlite:///{tmp_path / 'clock.db'}"
     with FakeBotAPI() as api:
         env = {"BOT_TOKEN": E2E_TOKEN, "TELEGRAM_API_URL": api.url, "DATABASE_URL": db_url, "LOG_LEVEL": "INFO",
                "SURVEY_FILE": str(survey), "ADMIN_IDS": str(ADMIN), "TIMEZONE": "UTC", **settings, **env_clock}
@@ -263,12 +263,12 @@ def changed_at(db_url: str) -> float:
 
 
 @pytest.mark.e2e
-def test_a_hand_closing_keeps_its_grace_across_clock_steps(tmp_path: Path, faketime):
+def test_a_hand_closing_keeps_its_grace_across_clock_steps(tmp_path: Path, faketime, db_url: str):
     """/close, then the clock steps back an hour: the grace ends when it should (not an hour later); /close while the
     clock is an hour behind, then it is put right: the grace is not cut short."""
     grace = 30.0
-    with bot_under_faketime(tmp_path, faketime, one_question(tmp_path, "s.yaml"), CLOSE_GRACE=f"{grace:g}s") \
-            as (api, db_url, spec):
+    with bot_under_faketime(tmp_path, faketime, db_url, one_question(tmp_path, "s.yaml"),
+                            CLOSE_GRACE=f"{grace:g}s") as (api, db_url, spec):
         admin = api.user(ADMIN)
         a, a_q1 = begin(api, 710_001)
         b, b_q1 = begin(api, 710_002)
@@ -301,7 +301,7 @@ def test_a_hand_closing_keeps_its_grace_across_clock_steps(tmp_path: Path, faket
 
 
 @pytest.mark.e2e
-def test_the_questionnaires_dates_hold_across_clock_steps(tmp_path: Path, faketime):
+def test_the_questionnaires_dates_hold_across_clock_steps(tmp_path: Path, faketime, db_url: str):
     """opens_at and closes_at with the bot's system clock an hour behind: it opens on time (not an hour late), closes
     on time, does not open again when the clock steps back after the closing, and the grace after the closing date
     lets the one in progress finish and ends on time."""
@@ -310,7 +310,7 @@ def test_the_questionnaires_dates_hold_across_clock_steps(tmp_path: Path, faketi
     closes = opens + 30
     iso = lambda t: datetime.fromtimestamp(t, UTC).isoformat()  # noqa: E731
     survey = one_question(tmp_path, "s.yaml", opens_at=iso(opens), closes_at=iso(closes))
-    with bot_under_faketime(tmp_path, faketime, survey, CLOSE_GRACE=f"{grace:g}s") as (api, db_url, spec):
+    with bot_under_faketime(tmp_path, faketime, db_url, survey, CLOSE_GRACE=f"{grace:g}s") as (api, db_url, spec):
         assert time.time() < opens - 2 * STEP_SEEN - 3, "the bot started too slowly for this test's dates"
         step(spec, "-1h")
         early = api.user(711_001)
@@ -345,11 +345,12 @@ def test_the_questionnaires_dates_hold_across_clock_steps(tmp_path: Path, faketi
 
 
 @pytest.mark.e2e
-def test_a_quota_and_the_answer_times_across_a_clock_step_back(tmp_path: Path, faketime):
+def test_a_quota_and_the_answer_times_across_a_clock_step_back(tmp_path: Path, faketime, db_url: str):
     """A quota of 2 filled across a step back of an hour: exactly two completed, the third turned away by the quota,
     the quota's moment the true one; every answer's time (shown → answered) and every completion time positive and
     as long as the respondent took, none an hour negative (analytics/quality.py would count it a fast answer)."""
-    with bot_under_faketime(tmp_path, faketime, one_question(tmp_path, "s.yaml", quota=2)) as (api, db_url, spec):
+    with bot_under_faketime(tmp_path, faketime, db_url, one_question(tmp_path, "s.yaml", quota=2)) \
+            as (api, db_url, spec):
         began = time.time()
         a, a_q1 = begin(api, 712_001)
         time.sleep(2.0)
