@@ -213,7 +213,8 @@ class AnswerChoice(Base):
     """One selected option of a choice answer: the table summaries GROUP BY."""
 
     __tablename__ = "answer_choices"
-    __table_args__ = (Index("ix_answer_choices_question_option", "question_id", "option_id"),)
+    # With response_id, a filter "question = option" reads the index alone (migration 0014).
+    __table_args__ = (Index("ix_answer_choices_question_option", "question_id", "option_id", "response_id"),)
 
     response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
     question_id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -8,12 +8,13 @@ import json
 import random
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 import analytics.summary as summary_module
 from analytics.summary import build_summary, summary_to_json
+from bot.cli import main
 from storage.answer_counts import kept, recounted, survey_counts
-from storage.models import Answer
+from storage.models import Answer, AnswerChoice
 from tests.conftest import ADMIN_ID
 from tests.dbcheck import fetch
 from tests.harness import QueuedUser, Respondent
@@ -99,3 +100,29 @@ async def test_kept_counts_equal_a_recount_after_every_kind_of_write(bot, db_url
     assert not used and from_counts == counted
     assert json.loads(counted)["removed_questions"] == [{"id": "q_gone", "label": json.loads(counted)[
         "removed_questions"][0]["label"], "n": 1}]
+
+
+async def test_migrate_recount_after_answers_edited_by_hand(bot, db_url, monkeypatch, tmp_path):
+    app, request = bot
+    survey = app.bot_data.survey
+    u = SimUser(app, request, 9400)
+    await u.begin()
+    await u.press("Аккаунт-менеджеры")
+    await u.answer_current()
+    # An UPDATE by hand keeps the number of rows: the guard cannot see it, /stats shows the kept counts ...
+    async with app.bot_data.engine.begin() as conn:
+        await conn.execute(update(Answer).where(Answer.question_id == "q01_who_does_accounting")
+                           .values(choices="ceo"))
+        await conn.execute(update(AnswerChoice).where(AnswerChoice.question_id == "q01_who_does_accounting")
+                           .values(option_id="ceo"))
+    q1 = (await build_summary(app.bot_data.engine, survey)).question("q01_who_does_accounting")
+    assert {o.id: o.count for o in q1.options if o.count} == {"account_managers": 1}
+    # ... until `surveybot migrate --recount` counts them anew.
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert await asyncio.to_thread(main, ["migrate", "--recount"]) == 0
+    q1 = (await build_summary(app.bot_data.engine, survey)).question("q01_who_does_accounting")
+    assert {o.id: o.count for o in q1.options if o.count} == {"ceo": 1}
+    async with app.bot_data.engine.connect() as conn:
+        assert await conn.run_sync(kept) == await conn.run_sync(recounted)

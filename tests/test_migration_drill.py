@@ -136,6 +136,8 @@ async def _fill(engine: AsyncEngine, survey: Survey) -> None:
                 if a["options"]:
                     await conn.execute(t["answer_choices"].insert(), [
                         {"response_id": rid, "question_id": q.id, "option_id": o} for o in a["options"]])
+        if "answer_counts" in t:  # a bot at that revision kept the answer counts with every write
+            await conn.run_sync(answer_counts.recount)
 
 
 async def _snapshot(engine: AsyncEngine, tables: list[str] | None = None) -> dict[str, list[tuple]]:
