@@ -15,8 +15,9 @@ tests/test_storage.py: a new migration moves it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import Column, MetaData, PrimaryKeyConstraint, String, Table, event, inspect, text
 from sqlalchemy.engine import Connection
@@ -29,6 +30,8 @@ from storage.preflight import DatabaseProblem
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest revision in migrations/versions (tests/test_storage.py holds it to Alembic's own reading).
@@ -56,7 +59,7 @@ def alembic_config() -> Config:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the database schema up to date (idempotent); MigrationFailed when it could not."""
-    before = await current_revision(engine)
+    before = await _patiently(lambda: current_revision(engine))
     if before == (HEAD if revision == "head" else revision):
         return  # nothing to do: Alembic is not even loaded
     try:
@@ -99,26 +102,34 @@ async def _upgrade(engine: AsyncEngine, revision: str) -> None:
                 raise RuntimeError(f"the migration left {len(orphans)} rows whose parent row is gone "
                                    f"(first: {tuple(orphans[0])})")
 
+    async def once() -> None:
+        async with migrating.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Several bot workers start together on one database: one migrates, the others wait for
+                # it and then find nothing to do. (SQLite's BEGIN IMMEDIATE serialises them already.)
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            await conn.run_sync(_run)
+
     migrating = _migration_engine(engine)
     try:
-        for attempt in range(5):
-            try:
-                async with migrating.begin() as conn:
-                    if conn.dialect.name == "postgresql":
-                        # Several bot workers start together on one database: one migrates, the others wait for
-                        # it and then find nothing to do. (SQLite's BEGIN IMMEDIATE serialises them already.)
-                        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
-                    await conn.run_sync(_run)
-                return
-            except OperationalError as exc:
-                # A brand-new SQLite file switching to WAL while another process migrates it can answer "locked"
-                # at once, without waiting out the busy timeout: the whole upgrade is simply run again.
-                if attempt == 4 or "database is locked" not in str(exc):
-                    raise
-                await asyncio.sleep(0.2 * (attempt + 1))
+        await _patiently(once)
     finally:
         if migrating is not engine:
             await migrating.dispose()
+
+
+async def _patiently(step: Callable[[], Awaitable[T]]) -> T:
+    """``step`` run again, up to five times, when SQLite answers "database is locked" at once: a brand-new file
+    being switched to WAL by another process or engine does so without waiting out the busy timeout, both while
+    the revision is read and while the schema is made."""
+    for attempt in range(4):
+        try:
+            return await step()
+        except OperationalError as exc:
+            if "database is locked" not in str(exc):
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
+    return await step()
 
 
 def _migration_engine(engine: AsyncEngine) -> AsyncEngine:
