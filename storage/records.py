@@ -156,10 +156,14 @@ class ResponseBatch:
     the conversion of 1.4 M answers does not fight the formatting thread for the GIL.
     """
 
-    __slots__ = ("_answers", "_responses", "_sqlite")
+    __slots__ = ("_answers", "_responses", "_shared", "_sqlite")
 
-    def __init__(self, responses: list[tuple[Any, ...]], answers: list[tuple[Any, ...]], *, sqlite: bool):
+    def __init__(self, responses: list[tuple[Any, ...]], answers: list[tuple[Any, ...]], *, sqlite: bool,
+                 shared: dict[tuple[Any, ...], AnswerRecord] | None = None):
+        """``shared``: the records already made from equal rows, kept by the caller for one stream (its
+        batches share it) and dropped with it; None: this batch's own."""
         self._responses, self._answers, self._sqlite = responses, answers, sqlite
+        self._shared = {} if shared is None else shared
 
     def __len__(self) -> int:
         return len(self._responses)
@@ -168,8 +172,12 @@ class ResponseBatch:
         """Each response in id order with its answers by question id."""
         # A large export reads 1.4 M answers, and making a record costs more than formatting it; but
         # most answers repeat (a handful of options per question), so equal rows share one record.
+        # The table of shared records lives as long as the stream, never longer: kept across exports it
+        # grew with every new distinct answer (free texts, numbers) and its entries, made in the middle of
+        # each export's short-lived objects, pinned their memory, so the process's RSS rose with each export
+        # (issue 24's soak).
         # tuple.__new__ skips the NamedTuples' Python-level __new__.
-        new, decode, answers, shared = tuple.__new__, decode_choices, self._answers, _SHARED
+        new, decode, answers, shared = tuple.__new__, decode_choices, self._answers, self._shared
         time = _sqlite_time if self._sqlite else as_utc
         j, total = 0, len(answers)
         for rid, status, started, completed, key, source, language in self._responses:
@@ -191,8 +199,7 @@ class ResponseBatch:
             yield new(ResponseRecord, (rid, status, time(started), time(completed), key, source, language)), mine
 
 
-_SHARED: dict[tuple[Any, ...], AnswerRecord] = {}
-_SHARED_MAX = 65_536
+_SHARED_MAX = 65_536  # records shared within one stream; a table this full starts again
 
 
 def _sqlite_time(value: str | None) -> datetime | None:
@@ -230,6 +237,7 @@ async def stream_responses(
     response_parts = _stream_rows(conn, response_rows, batch_size)
     answer_parts = _stream_rows(conn, answer_rows, answer_batch_size)
     pending: list[tuple[Any, ...]] = []
+    shared: dict[tuple[Any, ...], AnswerRecord] = {}  # this stream's batches' shared records (ResponseBatch)
     exhausted = False
     try:
         async for batch in response_parts:
@@ -241,7 +249,7 @@ async def stream_responses(
                 except StopAsyncIteration:
                     exhausted = True
             cut = bisect.bisect_right(pending, last_id, key=_first)
-            yield ResponseBatch(batch, pending[:cut], sqlite=sqlite)
+            yield ResponseBatch(batch, pending[:cut], sqlite=sqlite, shared=shared)
             pending = pending[cut:]
     finally:
         await answer_parts.aclose()
