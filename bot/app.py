@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
 from telegram import BotCommandScopeDefault, Update
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -114,9 +117,10 @@ def transports(settings: Settings, request: BaseRequest | None = None, health: H
     calls into ``metrics`` when given."""
     if request is None:
         timeout = settings.telegram_timeout_seconds
+        tls = {"verify": tls_context(settings.telegram_api_url)}  # one for both clients: loading CAs is slow
         request = HTTPXRequest(connection_pool_size=256, read_timeout=timeout, write_timeout=timeout,
-                               connect_timeout=timeout)
-        polls: BaseRequest = HTTPXRequest(connection_pool_size=1)  # what PTB builds for getUpdates
+                               connect_timeout=timeout, httpx_kwargs=tls)
+        polls: BaseRequest = HTTPXRequest(connection_pool_size=1, httpx_kwargs=tls)  # as PTB's for getUpdates
     else:
         polls = request
     # getUpdates is not made again here (the updater polls again by itself), only reported to Health;
@@ -128,6 +132,16 @@ def transports(settings: Settings, request: BaseRequest | None = None, health: H
                             metrics=metrics, deadline=deadline),
             RetryingRequest(polls, observe=_observer(health, ends_incident=False), metrics=metrics,
                             deadline=deadline))
+
+
+def tls_context(api_url: str) -> ssl.SSLContext:
+    """The TLS settings of the Bot API clients, made once: httpx would load the CA bundle for each client
+    (0.1–0.2 s apiece, most of a start's own work). Over https, httpx's own default (certifi's CAs, or
+    SSL_CERT_FILE / SSL_CERT_DIR); over plain http (a local Bot API server, the test double) no TLS is spoken, so
+    no CAs are loaded: the context then trusts nothing, and a redirect to https would fail closed."""
+    if urlsplit(api_url).scheme == "http":
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies certificates and host names, knows no CA
+    return httpx.create_ssl_context()
 
 
 def _observer(health: Health | None, ends_incident: bool = True):

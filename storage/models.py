@@ -7,12 +7,15 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -242,3 +245,20 @@ class ProcessedUpdate(Base):
     version_after: Mapped[int | None] = mapped_column(Integer)
     # True once the update's handling ended (its reply went out), noted with the worker's next transaction.
     replied: Mapped[bool | None] = mapped_column(Boolean)
+
+
+# The sending budget PostgreSQL workers share (storage/sendbudget.py reads and writes it in SQL of its own): one
+# row of tokens and time slots, and one heartbeat row per live worker.
+send_budget = Table(
+    "send_budget", Base.metadata,
+    Column("id", Integer, primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("counted_at", DateTime(timezone=True), nullable=False),
+    Column("interactive_until", DateTime(timezone=True)),
+    Column("next_slot_at", DateTime(timezone=True)),
+)
+send_workers = Table(
+    "send_workers", Base.metadata,
+    Column("worker_id", String(80), primary_key=True),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+)

@@ -4,18 +4,21 @@ round trip, concurrency, rollback, constraints, idempotency, prune, forget."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections import Counter
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import UTC, timedelta
 
 import pytest
-from sqlalchemy import Connection, insert, true
+from sqlalchemy import Connection, insert, inspect, true
 from sqlalchemy.exc import IntegrityError
 
 from bot.background.housekeeping import prune_once
 from bot.service.respondents import Result, Standing, SurveyService
 from storage.db import BatchWriter, create_engine, sessionmaker
-from storage.migrate import current_revision, head_revision, upgrade
+from storage.migrate import HEAD, alembic_config, current_revision, head_revision, upgrade
 from storage.models import IN_PROGRESS, Answer as AnswerRow, utcnow
 from storage.records import AnswerRecord, ResponseSet, stream_responses
 from storage.repository import (
@@ -31,6 +34,7 @@ from survey import flow
 from survey.flow import Choose, Done, Toggle, TypeText
 from survey.loader import load_survey
 from survey.model import QuestionType, Survey
+from tests import pg
 from tests.dbcheck import count, fetch, stored_answers, stored_choices
 
 SURVEY = load_survey()
@@ -95,6 +99,99 @@ async def test_migrations_reach_head_and_are_idempotent(engine):
     assert await current_revision(engine) == head_revision()
     await upgrade(engine)
     assert await current_revision(engine) == head_revision()
+
+
+def _previous() -> str:
+    """The revision before HEAD, as Alembic reads the scripts."""
+    from alembic.script import ScriptDirectory
+
+    down = ScriptDirectory.from_config(alembic_config()).get_revision(HEAD).down_revision
+    assert isinstance(down, str)
+    return down
+
+
+PREVIOUS = _previous()
+
+
+def test_head_is_the_newest_script():
+    """storage.migrate.HEAD (what a restart compares with, without loading Alembic) is Alembic's own head:
+    a new migration must move it."""
+    assert head_revision() == HEAD
+
+
+def _start(url: str) -> bool:
+    """Bring the database at ``url`` up to date in a new process, as `surveybot run` does; was Alembic loaded?"""
+    check = ("import asyncio, sys\n"
+             "from storage.db import create_engine\n"
+             "from storage.migrate import upgrade\n"
+             "async def start():\n"
+             f"    engine = create_engine({url!r})\n"
+             "    await upgrade(engine)\n"
+             "    await engine.dispose()\n"
+             "asyncio.run(start())\n"
+             "print(int('alembic' in sys.modules))\n")
+    return subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout == "1\n"
+
+
+async def test_alembic_is_loaded_only_to_migrate(tmp_path):
+    """A new database is created at HEAD and one at HEAD is left alone without Alembic; an older one migrates."""
+    new = f"sqlite+aiosqlite:///{tmp_path / 'new.db'}"
+    assert [_start(new), _start(new)] == [False, False]
+    older = f"sqlite+aiosqlite:///{tmp_path / 'older.db'}"
+    engine = create_engine(older)
+    try:
+        await upgrade(engine, PREVIOUS)
+    finally:
+        await engine.dispose()
+    assert _start(older) is True
+    engine = create_engine(older)
+    try:
+        assert await current_revision(engine) == HEAD
+    finally:
+        await engine.dispose()
+
+
+def _schema(conn: Connection) -> dict[str, dict[str, object]]:
+    """Every table as the database describes it: columns, keys, indexes (with their WHERE), constraints."""
+    seen = inspect(conn)
+
+    def options(index: dict) -> dict[str, str]:
+        return {k: str(v) for k, v in (index.get("dialect_options") or {}).items()}
+
+    return {table: {
+        "columns": sorted((c["name"], str(c["type"]), c["nullable"], str(c.get("default")))  # by name: a batch
+                          for c in seen.get_columns(table)),  # migration appends the columns it adds
+        "primary key": seen.get_pk_constraint(table),
+        "foreign keys": sorted(map(repr, seen.get_foreign_keys(table))),
+        "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]), repr(options(i)))
+                          for i in seen.get_indexes(table)),
+        "unique": sorted(map(repr, seen.get_unique_constraints(table))),
+        "checks": sorted(map(repr, seen.get_check_constraints(table))),
+    } for table in sorted(seen.get_table_names())}
+
+
+async def test_a_new_database_gets_the_schema_every_migration_would_leave(db_url, tmp_path):
+    """create_at_head (a new database from the models) against the migrations run one by one through Alembic:
+    the same tables, columns, types, defaults, keys, indexes and constraints, and the same revision."""
+    async with AsyncExitStack() as stack:
+        if db_url.startswith("sqlite"):
+            migrated_url = f"sqlite+aiosqlite:///{tmp_path / 'migrated.db'}"
+        else:
+            migrated_url = await stack.enter_async_context(pg.fresh_database())
+        made, migrated = create_engine(db_url), create_engine(migrated_url)
+        stack.push_async_callback(made.dispose)
+        stack.push_async_callback(migrated.dispose)
+        await upgrade(made)  # empty: created at HEAD
+        await upgrade(migrated, PREVIOUS)  # Alembic from the first migration, then on to HEAD
+        await upgrade(migrated)
+        for engine in (made, migrated):
+            assert await current_revision(engine) == HEAD
+        async with made.connect() as conn:
+            created = await conn.run_sync(_schema)
+        async with migrated.connect() as conn:
+            expected = await conn.run_sync(_schema)
+        assert created == expected
+        assert {"answers", "responses", "send_budget", "alembic_version"} <= set(created)
 
 
 async def test_workers_migrating_at_once_take_turns(db_url):
