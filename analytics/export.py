@@ -41,7 +41,7 @@ from analytics.quality import Flag, QualityReport, QualityRules, read_quality
 from analytics.summary import Summary, as_float, build_summary
 from storage.db import read_only
 from storage.models import COMPLETED, Response
-from storage.records import AnswerRecord, ResponseBatch, ResponseRecord, ResponseSet, stream_responses
+from storage.records import AnswerMemo, AnswerRecord, ResponseBatch, ResponseRecord, ResponseSet, stream_responses
 from survey.i18n import Translator, translator
 from survey.model import OTHER, Question, QuestionType, Survey
 from survey.randomize import randomized
@@ -167,7 +167,11 @@ def _order_columns(
 
 
 class _Rows:
-    """Turns a response and its answer rows into one list of cells."""
+    """Turns a response and its answers into one list of cells.
+
+    The cells of each question are made once per distinct stored answer (``storage.records.AnswerMemo``): a
+    100,000-row export has ~1.4 M answers but only a few thousand distinct ones.
+    """
 
     def __init__(self, survey: Survey, pseudonymize: Callable[[str], str] | None, as_text: bool = False,
                  guard: bool = True, tz_name: str = DEFAULT_TIMEZONE):
@@ -184,7 +188,18 @@ class _Rows:
                       for q in survey.questions]
         self.question_ids = [q.id for q in survey.questions]
         self.columns = BASE_COLUMNS + [c for _, cols, _ in self.parts for c in cols] + quality_columns(survey)
-        self.order = {q.id: i for i, q in enumerate(survey.questions)}
+        self.position = {qid: i for i, qid in enumerate(self.question_ids)}
+        # Each question's cells when it has no answer; one more slot takes answers to questions the
+        # questionnaire no longer has (not exported).
+        self.empty: list[Cells] = [build(None) for _, _, build in self.parts] + [[]]
+        self.memo = AnswerMemo(self.answer_cells)
+
+    def answer_cells(self, answer: AnswerRecord) -> tuple[int, Cells, bool]:
+        """(the question's position, its cells, whether it was skipped) of one stored answer."""
+        i = self.position.get(answer.question_id)
+        if i is None:
+            return len(self.parts), [], False
+        return i, self.parts[i][2](answer), answer.skipped
 
     def _time(self, value: datetime | None) -> datetime | str | None:
         """An aware UTC time in TIMEZONE: ISO 8601 text with the offset (CSV), or a naive local time (XLSX cells
@@ -198,18 +213,17 @@ class _Rows:
 
     naive = True
 
-    def base(self, response: ResponseRecord, answers: dict[str, AnswerRecord]) -> Cells:
-        """The response-level cells of one response (BASE_COLUMNS); ``answers`` maps question id to its answer."""
+    def base(self, response: ResponseRecord, skipped: list[int]) -> Cells:
+        """The response-level cells of one response (BASE_COLUMNS); ``skipped``: positions of its skipped questions."""
         rid, status, started_at, completed_at, key, source, language = response
         if self.pseudonymize is not None:
             key = self.pseudonymize(key)
-        skipped = [qid for qid, a in answers.items() if a.skipped and qid in self.order]
-        if len(skipped) > 1:
-            skipped.sort(key=lambda qid: self.order.get(qid, 1 << 30))
         version, current, _consent = self.extras.get(rid, (None, None, None))
         duration = None
         if completed_at is not None and started_at is not None and status == COMPLETED:
             duration = int((completed_at - started_at).total_seconds())
+        if len(skipped) > 1:
+            skipped.sort()
         return [
             self.safe(key),
             rid,
@@ -221,16 +235,8 @@ class _Rows:
             (str(version) if self.as_text else version) if version is not None else None,
             self.safe(source),
             language or self.default_language,
-            "; ".join(skipped) or None,
+            "; ".join([self.question_ids[i] for i in skipped]) or None,
         ]
-
-    def row(self, response: ResponseRecord, answers: dict[str, AnswerRecord]) -> Cells:
-        """The cells of one response: its own, then each question's, then the consent and quality ones."""
-        cells = self.base(response, answers)
-        get = answers.get
-        for qid, _, build in self.parts:
-            cells += build(get(qid))
-        return cells + self.tail(response[0])
 
     def tail(self, rid: int) -> Cells:
         """The cells after the questions: the consent version, the seconds per question and the flags
@@ -253,25 +259,46 @@ class _Rows:
 
     def batch(self, batch: ResponseBatch) -> list[Cells]:
         """Rows of a batch of responses (read into records here, in the caller's thread)."""
-        return [self.row(response, answers) for response, answers in batch]
+        out: list[Cells] = []
+        base, tail, empty = self.base, self.tail, self.empty
+        for response, answers in batch.each(self.memo):
+            slots = empty.copy()
+            skipped: list[int] = []
+            for i, cells, skip in answers:
+                slots[i] = cells
+                if skip:
+                    skipped.append(i)
+            row = base(response, skipped)
+            for cells in slots:
+                row += cells  # the last slot (answers to removed questions) is always empty
+            row += tail(response[0])
+            out.append(row)
+        return out
 
 
 class _CsvLines:
     """The CSV text of export rows, exactly as ``csv.writer`` writes them (excel dialect, QUOTE_MINIMAL).
 
     A question's answers repeat (a few options, a few scale points), so the CSV text of each question's cells is
-    made once per distinct answer record and reused: a 100,000-row export formats ~1.4 M answers from a few
-    thousand distinct ones. The response-level cells (ids, times) are different in every row and encoded each time.
+    made once per distinct stored answer (``storage.records.AnswerMemo``) and reused: a 100,000-row export formats
+    ~1.4 M answers from a few thousand distinct ones. The response-level cells (ids, times) are different in every
+    row and encoded each time; the quality cells of responses without timings repeat and are encoded once.
     """
-
-    CACHE_MAX = 8192  # distinct answers kept per question (typed texts and "other" texts mostly miss anyway)
 
     def __init__(self, rows: _Rows, delimiter: str):
         self.rows, self.delimiter = rows, delimiter
         self._special = (delimiter, '"', "\r", "\n")
         self.header = self.line(rows.columns)
-        self.questions: list[tuple[str, Callable[[AnswerRecord | None], Cells], dict[int, tuple[AnswerRecord | None, str]]]] = [
-            (qid, build, {}) for qid, _, build in rows.parts]
+        join, field = delimiter.join, self.field
+        self.empty = [join([field(c) for c in cells]) for cells in rows.empty]
+
+        def encode(answer: AnswerRecord) -> tuple[int, str, bool]:
+            i, cells, skipped = rows.answer_cells(answer)
+            return i, join([field(c) for c in cells]), skipped
+
+        self.memo = AnswerMemo(encode)
+        self._tails: dict[tuple[object, ...], str] = {}
+        self._repeated: dict[tuple[object, ...], tuple[str, str]] = {}
 
     def field(self, value: object) -> str:
         """One cell as csv.writer writes it: None empty, numbers by str(), a text quoted when it must be."""
@@ -289,28 +316,48 @@ class _CsvLines:
             return '""\r\n' if cells[0] == "" else "\r\n"
         return self.delimiter.join([self.field(c) for c in cells]) + "\r\n"
 
+    def tail(self, rid: int) -> str:
+        """The encoded ``_Rows.tail`` of a response; the same for every response without timings and with the same
+        flags and consent, so those are encoded once."""
+        rows = self.rows
+        judged = rows.quality.responses.get(rid) if rows.quality is not None else None
+        key: tuple[object, ...] | None = None
+        if judged is None or not judged.seconds:
+            consent = rows.extras.get(rid, (None, None, None))[2]
+            key = (consent,) if judged is None else (consent, judged.flags, judged.speeder, judged.fast_share,
+                                                     judged.straightlining, judged.duplicate_text)
+            hit = self._tails.get(key)
+            if hit is not None:
+                return hit
+        field = self.field
+        text = self.delimiter.join([field(c) for c in rows.tail(rid)])
+        if key is not None and len(self._tails) < 4096:
+            self._tails[key] = text
+        return text
+
     def text(self, batch: ResponseBatch) -> str:
         """The CSV lines of a batch of responses."""
-        field, join, base, tail, limit = self.field, self.delimiter.join, self.rows.base, self.rows.tail, self.CACHE_MAX
+        field, join, base, tail, empty = self.field, self.delimiter.join, self.rows.base, self.tail, self.empty
+        repeated = self._repeated
         out: list[str] = []
-        for response, answers in batch:
-            parts = [field(c) for c in base(response, answers)]
-            get = answers.get
-            for qid, build, cache in self.questions:
-                answer = get(qid)
-                # Keyed by the record's identity (storage shares one record between equal answers): an int hash
-                # instead of hashing the whole record. The entry keeps the record, so its id is not reused while
-                # cached, and the identity is checked; an equal record that is another object just misses.
-                hit = cache.get(id(answer))
-                if hit is not None and hit[0] is answer:
-                    parts.append(hit[1])
-                    continue
-                encoded = join([field(c) for c in build(answer)])
-                if len(cache) < limit:
-                    cache[id(answer)] = (answer, encoded)
-                parts.append(encoded)
-            parts += [field(c) for c in tail(response[0])]
-            out.append(join(parts))
+        for response, answers in batch.each(self.memo):
+            slots = empty.copy()
+            skipped: list[int] = []
+            for i, encoded, skip in answers:
+                slots[i] = encoded
+                if skip:
+                    skipped.append(i)
+            slots[-1] = tail(response[0])  # the slot of removed questions' answers is never written
+            cells = base(response, skipped)
+            # Status, last question, version, source, language and skips repeat from row to row: encoded once each.
+            same = (cells[2], *cells[6:])
+            encoded = repeated.get(same)
+            if encoded is None:
+                encoded = field(cells[2]), join([field(c) for c in cells[6:]])
+                if len(repeated) < 4096:
+                    repeated[same] = encoded
+            out.append(join((field(cells[0]), field(cells[1]), encoded[0], field(cells[3]), field(cells[4]),
+                             field(cells[5]), encoded[1], *slots)))
         out.append("")
         return "\r\n".join(out)
 

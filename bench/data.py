@@ -88,7 +88,22 @@ def generate(db: Path, responses: int, *, answered: int | None = None, seed: int
     con.execute("COMMIT")
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
+    _recount(db)
     return survey
+
+
+def _recount(db: Path) -> None:
+    """The answer counts the bot keeps with every write (storage/answer_counts.py), counted once for the raw rows."""
+    from sqlalchemy import create_engine as create_sync_engine
+
+    from storage.answer_counts import recount
+
+    engine = create_sync_engine(f"sqlite:///{db}")
+    try:
+        with engine.begin() as conn:
+            recount(conn)
+    finally:
+        engine.dispose()
 
 
 def counts(db: Path) -> dict[str, int]:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest revision in migrations/versions (tests/test_storage.py holds it to Alembic's own reading).
-HEAD = "0012_respondent_language"
+HEAD = "0014_filter_index"
 VERSION_TABLE = "alembic_version"  # Alembic's default, which env.py keeps
 # Alembic's version table as Alembic itself creates it (one row: the revision the schema is at).
 VERSION = Table(VERSION_TABLE, MetaData(), Column("version_num", String(32), nullable=False),

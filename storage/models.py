@@ -216,11 +216,26 @@ class AnswerChoice(Base):
     """One selected option of a choice answer: the table summaries GROUP BY."""
 
     __tablename__ = "answer_choices"
-    __table_args__ = (Index("ix_answer_choices_question_option", "question_id", "option_id"),)
+    # With response_id, a filter "question = option" reads the index alone (migration 0014).
+    __table_args__ = (Index("ix_answer_choices_question_option", "question_id", "option_id", "response_id"),)
 
     response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True)
     question_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     option_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class AnswerCount(Base):
+    """How many stored answers of a survey's responses have one key (storage/answer_counts.py): kept with every write
+    of answers, so the full /stats reads these rows instead of grouping every answer."""
+
+    __tablename__ = "answer_counts"
+
+    survey_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    question_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # "n" answered, "s" skipped, "v" a number's value, "o" an option chosen (storage/answer_counts.py)
+    kind: Mapped[str] = mapped_column(String(1), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)  # "" for "n" and "s"
+    n: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
 
 class ConsentDecline(Base):

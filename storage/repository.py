@@ -10,6 +10,7 @@ add_respondents, save_positions, release_updates), run by group commit inside on
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.answer_counts import Key, answer_keys, apply_delta, discount_responses
 from storage.db import StaleWrite
 from storage.models import (
     COMPLETED,
@@ -98,6 +100,7 @@ class Repository:
         if respondent is None:
             return False
         ids = select(Response.id).where(Response.respondent_id == respondent.id).scalar_subquery()
+        await discount_responses(await self.session.connection(), ids)  # the answer counts lose them too
         await self.session.execute(delete(AnswerChoice).where(AnswerChoice.response_id.in_(ids)))
         await self.session.execute(delete(AnswerRow).where(AnswerRow.response_id.in_(ids)))
         await self.session.execute(delete(Response).where(Response.respondent_id == respondent.id))
@@ -193,6 +196,9 @@ class Position:
     answer_shown: dict[str, datetime | None] = field(default_factory=dict)
     stored: set[str] = field(default_factory=set)
     language: str | None = None  # respondents.language (None: never set)
+    # The answers as stored when the batch read them (never changed in memory): what a rewrite or a restart takes
+    # out of the answer counts (storage/answer_counts.py).
+    loaded: dict[str, Answer] = field(default_factory=dict)
 
     @property
     def dirty(self) -> bool:
@@ -334,6 +340,8 @@ def load_positions(conn: Connection, survey_id: str, user_keys: list[str]) -> di
                 order=decode_choices(order),
             )
             pos.stored.add(qid)
+        for pos in by_response.values():
+            pos.loaded = dict(pos.progress.answers)
     return positions
 
 
@@ -417,6 +425,23 @@ def _update_checked(conn: Connection, stmt: Any, rows: list[dict[str, Any]]) -> 
             raise StaleWrite(f"response {row['b_id']} changed concurrently")
 
 
+def _count_answers(conn: Connection, survey_id: str, dirty: list[Position]) -> None:
+    """Adjust the survey's answer counts to the answers this batch deletes and stores (storage/answer_counts.py).
+
+    A restart deletes every stored answer of the response; otherwise each changed question's stored answer (if
+    any) is replaced by its new one (None: deleted). ``loaded`` is what the rows hold now.
+    """
+    delta: Counter[Key] = Counter()
+    for p in dirty:
+        gone = p.loaded if p.restarted else {qid: p.loaded[qid] for qid in p.changed if qid in p.loaded}
+        for qid, old in gone.items():
+            delta.subtract(answer_keys(qid, old))
+        for qid, new in p.changed.items():
+            if new is not None:
+                delta.update(answer_keys(qid, new))
+    apply_delta(conn, survey_id, delta)
+
+
 def save_positions(conn: Connection, survey: Survey, positions: list[Position], now: datetime | None = None) -> None:
     """Write every changed position: new responses, version-checked updates, then the changed answers.
 
@@ -446,6 +471,7 @@ def save_positions(conn: Connection, survey: Survey, positions: list[Position], 
     existing = [p for p in dirty if not p.created]
     _update_checked(conn, _UPDATE_POSITION, [_position_row(p, now) for p in existing if p.restarted])
     _update_checked(conn, _UPDATE_POSITION_KEEP_START, [_position_row(p, now) for p in existing if not p.restarted])
+    _count_answers(conn, survey.id, dirty)
     restarted = [{"b_id": p.response_id} for p in existing if p.restarted]
     if restarted:
         conn.execute(delete(_CHOICES).where(_CHOICES.c.response_id == bindparam("b_id")), restarted)

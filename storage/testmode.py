@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.answer_counts import discount_responses
 from storage.models import Answer, AnswerChoice, Respondent, Response
 
 
@@ -19,6 +20,7 @@ async def reset_test(engine: AsyncEngine, user_key: str, test_survey_id: str) ->
         found = [row[0] for row in await conn.execute(ids)]
         if not found:
             return False
+        await discount_responses(conn, found)  # the test survey's answer counts lose them too
         await conn.execute(delete(AnswerChoice).where(AnswerChoice.response_id.in_(found)))
         await conn.execute(delete(Answer).where(Answer.response_id.in_(found)))
         await conn.execute(delete(Response).where(Response.id.in_(found)))

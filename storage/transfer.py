@@ -16,11 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.db import create_engine, is_sqlite, read_only
 from storage.migrate import current_revision, head_revision, upgrade
-from storage.models import Answer, AnswerChoice, Base, Respondent, Response, SurveyDefinition, SurveyState
+from storage.models import Answer, AnswerChoice, AnswerCount, Base, Respondent, Response, SurveyDefinition, SurveyState
 
 # Parents before children, so foreign keys hold after every batch.
 COPIED: tuple[Table, ...] = (SurveyDefinition.__table__, SurveyState.__table__, Respondent.__table__, Response.__table__,
-                             Answer.__table__, AnswerChoice.__table__)
+                             Answer.__table__, AnswerChoice.__table__, AnswerCount.__table__)
 
 
 class TransferError(Exception):
@@ -30,7 +30,7 @@ class TransferError(Exception):
 async def copy_database(
     src_url: str, dst_url: str, *, batch: int = 5000, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, int]:
-    """Copy respondents, responses, answers and answer choices from one database to another; rows per table.
+    """Copy respondents, responses, answers, answer choices and their counts from one database to another; rows per table.
 
     ``progress`` hears (rows copied, rows in all tables) after every batch.
     """

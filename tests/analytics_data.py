@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.answer_counts import recount
 from storage.models import COMPLETED, IN_PROGRESS, Answer, AnswerChoice, Respondent, Response
 from survey.model import OTHER, QuestionType, Survey
 
@@ -159,6 +160,7 @@ async def insert_fixed(engine: AsyncEngine, survey: Survey) -> None:
         await conn.execute(insert(Response), responses)
         await conn.execute(insert(Answer), answers)
         await conn.execute(insert(AnswerChoice), choices)
+        await conn.run_sync(recount)  # the answer counts the bot keeps with every write (storage/answer_counts.py)
 
 
 async def insert_2020_copy(engine, survey) -> None:
@@ -204,6 +206,7 @@ async def insert_2020_copy(engine, survey) -> None:
              "updated_at": BASE, "awaiting_other": False, "version": 1} for i in range(1, 100)])
         await conn.execute(insert(Answer), answers)
         await conn.execute(insert(AnswerChoice), choices)
+        await conn.run_sync(recount)  # the answer counts the bot keeps with every write (storage/answer_counts.py)
 
 
 def _ts(dt: datetime) -> str:

@@ -18,6 +18,7 @@ from analytics.compare_charts import comparison_chart
 from analytics.messages import fits
 from analytics.significance import independence, two_proportions
 from analytics.summary import build_summary, summary_to_json
+from storage.answer_counts import recount
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import Answer, AnswerChoice
@@ -209,6 +210,7 @@ async def test_a_real_difference_is_marked(db_url, survey):
                                .values(choices="account_managers", other_text=None))
             await conn.execute(update(AnswerChoice).where(AnswerChoice.question_id == "q01_who_does_accounting")
                                .values(option_id="account_managers"))
+            await conn.run_sync(recount)  # answers edited by hand: their counts too (`surveybot migrate --recount`)
         comparison = compare(await build_summary(engine, survey), survey)
     finally:
         await engine.dispose()

@@ -26,6 +26,7 @@ from sqlalchemy import MetaData, Table, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from analytics.summary import build_summary
+from storage import answer_counts
 from storage.db import create_engine
 from storage.definitions import canonical, digest
 from storage.migrate import alembic_config, current_revision, head_revision, upgrade
@@ -135,6 +136,8 @@ async def _fill(engine: AsyncEngine, survey: Survey) -> None:
                 if a["options"]:
                     await conn.execute(t["answer_choices"].insert(), [
                         {"response_id": rid, "question_id": q.id, "option_id": o} for o in a["options"]])
+        if "answer_counts" in t:  # a bot at that revision kept the answer counts with every write
+            await conn.run_sync(answer_counts.recount)
 
 
 async def _snapshot(engine: AsyncEngine, tables: list[str] | None = None) -> dict[str, list[tuple]]:
@@ -209,5 +212,9 @@ async def test_a_database_from_an_earlier_release_upgrades_with_every_answer_int
             stored = {(r.question_id, r.option_id): r.n for r in await conn.execute(text(
                 "SELECT question_id, option_id, COUNT(*) AS n FROM answer_choices GROUP BY question_id, option_id"))}
         assert stored == expected["options"]
+        # The answer counts (0013) were backfilled from those rows, and /stats above read them.
+        async with engine.connect() as conn:
+            assert await conn.run_sync(answer_counts.kept) == await conn.run_sync(answer_counts.recounted)
+            assert await answer_counts.survey_counts(conn, survey.id) is not None
     finally:
         await engine.dispose()

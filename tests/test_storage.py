@@ -20,7 +20,7 @@ from bot.service.respondents import Result, Standing, SurveyService
 from storage.db import BatchWriter, create_engine, sessionmaker
 from storage.migrate import HEAD, alembic_config, current_revision, head_revision, upgrade
 from storage.models import IN_PROGRESS, Answer as AnswerRow, utcnow
-from storage.records import AnswerRecord, ResponseSet, stream_responses
+from storage.records import AnswerMemo, AnswerRecord, ResponseSet, stream_responses
 from storage.repository import (
     Position,
     UnitOfWork,
@@ -445,24 +445,26 @@ async def test_nul_characters_are_dropped_on_both_databases(make_user, db_url):
     assert fetch(db_url, "SELECT source FROM respondents")[0]["source"] == "ab"
 
 
-async def test_equal_answers_share_a_record_within_one_stream_and_nothing_outlives_it(service, engine):
-    # Issue 24's soak: the table of shared records was process-wide, so every export left its new distinct
-    # answers behind and the bot's memory rose with each one. Now each stream has its own.
+async def test_equal_answers_share_a_record_within_one_read_and_nothing_outlives_it(service, engine):
+    # Issue 24's soak: the table of shared records was once process-wide, so every export left its new distinct
+    # answers behind and the bot's memory rose with each one. Now each read has its own memo.
     for user_id in (41, 42):
         await complete(service, user_id, seed=3)  # the same answers (random option orders aside)
 
     async def read() -> list[dict[str, AnswerRecord]]:
+        memo: AnswerMemo[AnswerRecord] = AnswerMemo(lambda record: record)
         async with engine.connect() as conn:
             responses = ResponseSet.of(true(), 2, 2)
-            return [answers async for batch in stream_responses(conn, responses, batch_size=1)
-                    for _, answers in batch]
+            return [{a.question_id: a for a in answers} async for batch in stream_responses(conn, responses,
+                                                                                            batch_size=1)
+                    for _, answers in batch.each(memo)]
 
     first, second = await read(), await read()
     fixed = [qid for qid, answer in first[0].items() if not answer.order]  # not shown in a random order
     assert len(fixed) >= 5
     for qid in fixed:
-        # One object for equal answers of two responses in different batches of one stream...
+        # One object for equal answers of two responses in different batches of one read...
         assert first[0][qid] is first[1][qid]
-        # ...and a stream of its own next time: equal, but nothing kept from the first.
+        # ...and a memo of its own next time: equal, but nothing kept from the first.
         assert second[0][qid] == first[0][qid] and second[0][qid] is not first[0][qid]
     assert first == second

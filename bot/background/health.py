@@ -31,7 +31,7 @@ STALE_SECONDS = 120.0  # a part that has not answered for this long is reported 
 class PartState:
     """What is known about one part (the database or the Bot API)."""
 
-    last_ok: float | None = None  # wall-clock times (time.time())
+    last_ok: float | None = None  # monotonic times (Health.clock): a step of the system clock changes no duration
     last_failure: float | None = None
     last_failure_kind: str | None = None
     incident_since: float | None = None
@@ -42,12 +42,15 @@ class PartState:
 class Health:
     """Tracks both parts; ``alert(text)`` is called once when an incident starts and once when it ends."""
 
-    def __init__(self, alert: Callable[[str], None] | None = None, clock: Callable[[], float] = time.time,
-                 t: Translator | None = None):
-        """``t``: the language of the alerts (the admins'; default: the fallback language)."""
+    def __init__(self, alert: Callable[[str], None] | None = None, clock: Callable[[], float] = time.monotonic,
+                 t: Translator | None = None, wall: Callable[[], float] = time.time):
+        """``t``: the language of the alerts (the admins'; default: the fallback language). ``clock`` times the
+        incidents and the "seconds ago" (monotonic: a step of the system clock changes none of them); ``wall``
+        stamps the report's ``written_at``, which another process (``surveybot health``) compares with its own
+        system clock."""
         self.alert = alert
         self.t = t or translator(None)
-        self.clock = clock
+        self.clock, self.wall = clock, wall
         self.parts = {DATABASE: PartState(), TELEGRAM: PartState()}
         self.incidents = 0  # how many have started since the process did
 
@@ -94,7 +97,7 @@ class Health:
 
     def report(self) -> dict:
         """The snapshot with when it was made and by which process (what /healthz and the health file hold)."""
-        return {"written_at": round(self.clock(), 1), "pid": os.getpid(), **self.snapshot()}
+        return {"written_at": round(self.wall(), 1), "pid": os.getpid(), **self.snapshot()}
 
     def snapshot(self) -> dict:
         """The state of both parts for monitoring (JSON-ready; times as seconds ago)."""

@@ -19,8 +19,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     async def nothing(_engine) -> None:
         return None
 
-    run_db(settings.database_url, lambda: with_engine(settings.database_url, nothing))
+    async def recount_answers(engine) -> None:
+        from storage.answer_counts import recount
+
+        async with engine.begin() as conn:
+            await conn.run_sync(recount)
+
+    run_db(settings.database_url, lambda: with_engine(settings.database_url, recount_answers if args.recount else nothing))
     print("database schema is up to date")
+    if args.recount:
+        print("answer counts counted anew from the stored answers")
     return 0
 
 
@@ -57,8 +65,11 @@ def cmd_migrate_db(args: argparse.Namespace) -> int:
     return 0
 
 
-def _no_arguments(parser: argparse.ArgumentParser) -> None:
-    """migrate takes none: DATABASE_URL says which database."""
+def _migrate_arguments(parser: argparse.ArgumentParser) -> None:
+    """DATABASE_URL says which database."""
+    parser.add_argument("--recount", action="store_true",
+                        help="also count the answer counts the full /stats reads anew from the stored answers "
+                             "(after answers were edited by hand in SQL)")
 
 
 def _backup_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,8 +90,9 @@ COMMANDS = [
         "Create the database (DATABASE_URL) or upgrade its schema to this version. The bot does this on\n"
         "start too; run it by hand before starting several webhook workers.",
         "  surveybot migrate\n"
-        "  DATABASE_URL=postgresql+asyncpg://bot:secret@127.0.0.1/survey surveybot migrate",
-        _no_arguments, cmd_migrate,
+        "  DATABASE_URL=postgresql+asyncpg://bot:secret@127.0.0.1/survey surveybot migrate\n"
+        "  surveybot migrate --recount    # after editing answers by hand in SQL",
+        _migrate_arguments, cmd_migrate,
     ),
     Command(
         "backup", "copy the SQLite database into a new file, safe while the bot runs",
