@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import ctypes
 import io
+import sys
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, assert_never
@@ -82,7 +84,29 @@ def _export_blocking(
         finally:
             await engine.dispose()
 
-    return asyncio.run(go())
+    try:
+        return asyncio.run(go())
+    finally:
+        release_freed_memory()
+
+
+def release_freed_memory() -> bool:
+    """Give the C heap's free memory back to the system after a large job (glibc ``malloc_trim(0)``).
+
+    An export allocates in proportion to the database and frees it all when done, but glibc keeps freed heap
+    pages (in the worker thread's own arena too) mapped, so without this the bot's RSS took the high-water
+    mark of the largest export so far and rose with the database (issue 24's soak). Python objects still
+    alive are not touched: this only unmaps pages nothing uses. Linux with glibc only; elsewhere (macOS,
+    musl, Windows) a no-op. Returns whether the trim ran.
+    """
+    if sys.platform != "linux":
+        return False
+    try:
+        trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return False
+    trim(0)
+    return True
 
 
 async def export_bytes(

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import UTC, timedelta
 
 import pytest
-from sqlalchemy import Connection, insert, inspect
+from sqlalchemy import Connection, insert, inspect, true
 from sqlalchemy.exc import IntegrityError
 
 from bot.background.housekeeping import prune_once
@@ -20,6 +20,7 @@ from bot.service.respondents import Result, Standing, SurveyService
 from storage.db import BatchWriter, create_engine, sessionmaker
 from storage.migrate import HEAD, alembic_config, current_revision, head_revision, upgrade
 from storage.models import IN_PROGRESS, Answer as AnswerRow, utcnow
+from storage.records import AnswerMemo, AnswerRecord, ResponseSet, stream_responses
 from storage.repository import (
     Position,
     UnitOfWork,
@@ -83,10 +84,10 @@ def answer_actions(survey: Survey, qid: str, seed: int) -> list[flow.Action]:
     return [TypeText(f"ответ {seed}")]
 
 
-async def complete(service: SurveyService, user_id: int) -> None:
-    """Start and answer every question through the service."""
+async def complete(service: SurveyService, user_id: int, seed: int | None = None) -> None:
+    """Start and answer every question through the service (answers varied by ``seed``, the user id if None)."""
     state = await service.show(user_id)
-    seed = user_id
+    seed = user_id if seed is None else seed
     while state.progress.current is not None:
         for action in answer_actions(service.survey, state.progress.current, seed):
             state = await service.act(user_id, action)
@@ -442,3 +443,28 @@ async def test_nul_characters_are_dropped_on_both_databases(make_user, db_url):
     assert "Вопрос 2" in u.last().text
     assert stored_answers(db_url, 31)["q01_who_does_accounting"]["other_text"] == "свойвариант"
     assert fetch(db_url, "SELECT source FROM respondents")[0]["source"] == "ab"
+
+
+async def test_equal_answers_share_a_record_within_one_read_and_nothing_outlives_it(service, engine):
+    # Issue 24's soak: the table of shared records was once process-wide, so every export left its new distinct
+    # answers behind and the bot's memory rose with each one. Now each read has its own memo.
+    for user_id in (41, 42):
+        await complete(service, user_id, seed=3)  # the same answers (random option orders aside)
+
+    async def read() -> list[dict[str, AnswerRecord]]:
+        memo: AnswerMemo[AnswerRecord] = AnswerMemo(lambda record: record)
+        async with engine.connect() as conn:
+            responses = ResponseSet.of(true(), 2, 2)
+            return [{a.question_id: a for a in answers} async for batch in stream_responses(conn, responses,
+                                                                                            batch_size=1)
+                    for _, answers in batch.each(memo)]
+
+    first, second = await read(), await read()
+    fixed = [qid for qid, answer in first[0].items() if not answer.order]  # not shown in a random order
+    assert len(fixed) >= 5
+    for qid in fixed:
+        # One object for equal answers of two responses in different batches of one read...
+        assert first[0][qid] is first[1][qid]
+        # ...and a memo of its own next time: equal, but nothing kept from the first.
+        assert second[0][qid] == first[0][qid] and second[0][qid] is not first[0][qid]
+    assert first == second
