@@ -41,7 +41,7 @@ from pathlib import Path
 
 from bench.common import ROOT, Row, log, report, rss_mb
 from bench.paced import ADMIN, QUESTION, TOKEN, TimedAPI, _pick
-from survey.model import DEFAULT_REMINDER_TEXT
+from survey.loader import load_survey
 from tests.fake_botapi import TelegramLimits
 
 RSS_TARGET_MB = 10.0
@@ -269,8 +269,10 @@ async def soak(minutes: float, per_second: float, every: float) -> tuple[list[Sa
             log(f"idle before the load: {idle_before.tasks} tasks, {idle_before.fds} fds {idle_before.fd_kinds}, "
                 f"pool {idle_before.pool}, {idle_before.rss_mb:.1f} MB; idle after it: {idle_after.tasks} tasks, "
                 f"{idle_after.fds} fds {idle_after.fd_kinds}, pool {idle_after.pool}, {idle_after.rss_mb:.1f} MB")
+            bundled = load_survey()  # what the bot runs (SURVEY_FILE unset): its reminder in each of its languages
+            texts = tuple(bundled.in_language(code).survey.reminder_text[:20] for code in bundled.languages)
             reminders = sum(1 for c in api.calls_of("sendMessage") if c.status == 200
-                            and str(c.params.get("text", "")).startswith(DEFAULT_REMINDER_TEXT[:20]))
+                            and str(c.params.get("text", "")).startswith(texts))
             log(f"load: {load.arrived} respondents arrived, {load.finished} finished, {load.walked_away} walked away, "
                 f"{load.actions} actions, {load.unanswered} left without a reply for 60 s; admin: {load.stats_asked} "
                 f"/stats, {load.exports_asked} /export, {len(api.calls_of('sendDocument'))} documents; "
