@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO, assert_never
+from typing import BinaryIO, TypeVar, assert_never
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
@@ -166,6 +166,21 @@ def _order_columns(
     return [*cols, order_column(q)], with_order
 
 
+C = TypeVar("C")  # a slot's cells: a list of cell values (XLSX, SAV) or encoded CSV text
+
+
+def placed(empty: list[C], answers: Iterable[tuple[int, C, bool]]) -> tuple[list[C], list[int]]:
+    """A response's answer slots — a copy of ``empty`` with each answer's cells in its question's slot — and the
+    slots of its skipped answers (the XLSX/SAV rows and the CSV lines both start from them)."""
+    slots = empty.copy()
+    skipped: list[int] = []
+    for i, cells, skip in answers:
+        slots[i] = cells
+        if skip:
+            skipped.append(i)
+    return slots, skipped
+
+
 class _Rows:
     """Turns a response and its answers into one list of cells.
 
@@ -262,12 +277,7 @@ class _Rows:
         out: list[Cells] = []
         base, tail, empty = self.base, self.tail, self.empty
         for response, answers in batch.each(self.memo):
-            slots = empty.copy()
-            skipped: list[int] = []
-            for i, cells, skip in answers:
-                slots[i] = cells
-                if skip:
-                    skipped.append(i)
+            slots, skipped = placed(empty, answers)
             row = base(response, skipped)
             for cells in slots:
                 row += cells  # the last slot (answers to removed questions) is always empty
@@ -341,12 +351,7 @@ class _CsvLines:
         repeated = self._repeated
         out: list[str] = []
         for response, answers in batch.each(self.memo):
-            slots = empty.copy()
-            skipped: list[int] = []
-            for i, encoded, skip in answers:
-                slots[i] = encoded
-                if skip:
-                    skipped.append(i)
+            slots, skipped = placed(empty, answers)
             slots[-1] = tail(response[0])  # the slot of removed questions' answers is never written
             cells = base(response, skipped)
             # Status, last question, version, source, language and skips repeat from row to row: encoded once each.

@@ -52,6 +52,14 @@ class Ticks:
         self.steady += seconds
 
 
+
+def wait_polling(bot: BotProcess, api: FakeBotAPI) -> None:
+    """Until the started bot polls (a loaded machine starts slowly); its output if it dies first."""
+    deadline = time.monotonic() + 120
+    while not api.calls_of("getUpdates") and time.monotonic() < deadline:
+        assert bot.proc is not None and bot.proc.poll() is None, bot.output()[-3000:]
+        time.sleep(0.2)
+
 def test_the_steady_clock_ignores_a_step_back_and_follows_a_step_forward():
     t = Ticks()
     clock = SteadyClock(wall=lambda: t.wall, steady=lambda: t.steady)
@@ -99,10 +107,7 @@ def test_a_clock_step_back_sends_reminders_on_time_and_once(tmp_path: Path, fake
         bot = BotProcess(tmp_path, env)
         bot.start()
         try:
-            deadline = time.monotonic() + 120  # a loaded machine starts slowly
-            while not api.calls_of("getUpdates") and time.monotonic() < deadline:
-                assert bot.proc is not None and bot.proc.poll() is None, bot.output()[-3000:]
-                time.sleep(0.2)
+            wait_polling(bot, api)
             user = answer_first(api, 640_001)
             last_activity = time.monotonic()
             spec.write_text("-1h\n")  # the bot's system clock now reads an hour earlier
@@ -220,10 +225,7 @@ def bot_under_faketime(tmp_path: Path, faketime, db_url: str, survey: Path,
         bot = BotProcess(tmp_path, env)
         bot.start()
         try:
-            deadline = time.monotonic() + 120  # a loaded machine starts slowly
-            while not api.calls_of("getUpdates") and time.monotonic() < deadline:
-                assert bot.proc is not None and bot.proc.poll() is None, bot.output()[-3000:]
-                time.sleep(0.2)
+            wait_polling(bot, api)
             yield api, db_url, spec
         finally:
             step(spec, "+0")  # libfaketime's own sleep fails with a negative offset, which hangs the exit
