@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, TypeVar, assert_never
 from zoneinfo import ZoneInfo
@@ -181,6 +181,41 @@ def placed(empty: list[C], answers: Iterable[tuple[int, C, bool]]) -> tuple[list
     return slots, skipped
 
 
+class IsoTimes:
+    """ISO 8601 text to the second, with the offset, of aware times in one zone — as ``astimezone(zone)
+    .isoformat(timespec="seconds")`` writes it, made once per minute: an export writes two times in each of its rows,
+    and the times of consecutive responses share their minute."""
+
+    SECONDS = [f"{s:02d}" for s in range(60)]
+
+    def __init__(self, zone: ZoneInfo):
+        self.zone = zone
+        self.minutes: dict[int, tuple[str, str]] = {}  # minute since the epoch -> (text up to the seconds, offset)
+
+    def __call__(self, value: datetime) -> str:
+        minute = (value - _EPOCH) // _MINUTE  # exact, before 1970 too
+        hit = self.minutes.get(minute)
+        if hit is None:
+            local = value.astimezone(self.zone)
+            text = local.isoformat(timespec="seconds")
+            start = value.replace(second=0, microsecond=0)
+            # Only where the whole minute has one whole-minute offset (zone changes fall on whole minutes today;
+            # old local mean times had odd seconds): otherwise this time's own text.
+            offset = local.utcoffset()
+            if offset is None or offset.seconds % 60 or (start + _LAST_SECOND).astimezone(self.zone).utcoffset() != offset \
+                    or start.astimezone(self.zone).utcoffset() != offset:
+                return text
+            if len(self.minutes) >= 65_536:
+                self.minutes.clear()
+            hit = self.minutes[minute] = (text[:17], text[19:])
+        return hit[0] + self.SECONDS[value.second] + hit[1]
+
+
+_LAST_SECOND = timedelta(seconds=59, microseconds=999_999)
+_MINUTE = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 class _Rows:
     """Turns a response and its answers into one list of cells.
 
@@ -196,8 +231,7 @@ class _Rows:
         self.as_text = as_text  # CSV wants times as text, XLSX real datetimes
         self.safe = neutralize_optional if guard else verbatim
         self.tz = ZoneInfo(tz_name)
-        # response id -> (survey_version, current_question, consent_version), filled by _stream.
-        self.extras: dict[int, tuple[int, str | None, str | None]] = {}
+        self.iso = IsoTimes(self.tz)
         self.quality: QualityReport | None = None  # filled by _stream
         self.parts = [(q.id, *_order_columns(survey, q, *_question_columns(survey, q, as_text, guard)))
                       for q in survey.questions]
@@ -221,19 +255,18 @@ class _Rows:
         have no zone; the header says which), or an aware time (DataFrame)."""
         if value is None:
             return None
-        local = value.astimezone(self.tz)
         if self.as_text:
-            return local.isoformat(timespec="seconds")
+            return self.iso(value)
+        local = value.astimezone(self.tz)
         return local.replace(tzinfo=None) if self.naive else local
 
     naive = True
 
     def base(self, response: ResponseRecord, skipped: list[int]) -> Cells:
         """The response-level cells of one response (BASE_COLUMNS); ``skipped``: positions of its skipped questions."""
-        rid, status, started_at, completed_at, key, source, language = response
+        rid, status, started_at, completed_at, key, source, language, version, current, _consent = response
         if self.pseudonymize is not None:
             key = self.pseudonymize(key)
-        version, current, _consent = self.extras.get(rid, (None, None, None))
         duration = None
         if completed_at is not None and started_at is not None and status == COMPLETED:
             duration = int((completed_at - started_at).total_seconds())
@@ -253,10 +286,9 @@ class _Rows:
             "; ".join([self.question_ids[i] for i in skipped]) or None,
         ]
 
-    def tail(self, rid: int) -> Cells:
+    def tail(self, rid: int, consent: str | None) -> Cells:
         """The cells after the questions: the consent version, the seconds per question and the flags
         (analytics.quality); empty where a rule cannot judge, and for responses stored before they were kept."""
-        consent = self.extras.get(rid, (None, None, None))[2]
         judged = self.quality.responses.get(rid) if self.quality is not None else None
         if judged is None:
             return [self.safe(consent)] + [None] * (len(self.question_ids) + 6)
@@ -281,7 +313,7 @@ class _Rows:
             row = base(response, skipped)
             for cells in slots:
                 row += cells  # the last slot (answers to removed questions) is always empty
-            row += tail(response[0])
+            row += tail(response[0], response[-1])
             out.append(row)
         return out
 
@@ -326,43 +358,53 @@ class _CsvLines:
             return '""\r\n' if cells[0] == "" else "\r\n"
         return self.delimiter.join([self.field(c) for c in cells]) + "\r\n"
 
-    def tail(self, rid: int) -> str:
+    def tail(self, rid: int, consent: str | None) -> str:
         """The encoded ``_Rows.tail`` of a response; the same for every response without timings and with the same
         flags and consent, so those are encoded once."""
         rows = self.rows
         judged = rows.quality.responses.get(rid) if rows.quality is not None else None
         key: tuple[object, ...] | None = None
         if judged is None or not judged.seconds:
-            consent = rows.extras.get(rid, (None, None, None))[2]
             key = (consent,) if judged is None else (consent, judged.flags, judged.speeder, judged.fast_share,
                                                      judged.straightlining, judged.duplicate_text)
             hit = self._tails.get(key)
             if hit is not None:
                 return hit
         field = self.field
-        text = self.delimiter.join([field(c) for c in rows.tail(rid)])
+        text = self.delimiter.join([field(c) for c in rows.tail(rid, consent)])
         if key is not None and len(self._tails) < 4096:
             self._tails[key] = text
         return text
 
     def text(self, batch: ResponseBatch) -> str:
-        """The CSV lines of a batch of responses."""
-        field, join, base, tail, empty = self.field, self.delimiter.join, self.rows.base, self.tail, self.empty
+        """The CSV lines of a batch of responses (the cells of ``_Rows.base``, ``placed`` answers and ``tail``)."""
+        rows = self.rows
+        field, join, tail, empty, iso = self.field, self.delimiter.join, self.tail, self.empty, rows.iso
+        pseudonymize, safe, question_ids = rows.pseudonymize, rows.safe, rows.question_ids
         repeated = self._repeated
         out: list[str] = []
         for response, answers in batch.each(self.memo):
+            rid, status, started, completed, key, source, language, version, current, consent = response
             slots, skipped = placed(empty, answers)
-            slots[-1] = tail(response[0])  # the slot of removed questions' answers is never written
-            cells = base(response, skipped)
+            slots[-1] = tail(rid, consent)  # the slot of removed questions' answers is never written
+            if pseudonymize is not None:
+                key = pseudonymize(key)
             # Status, last question, version, source, language and skips repeat from row to row: encoded once each.
-            same = (cells[2], *cells[6:])
+            same = (status, current, version, source, language, *skipped)
             encoded = repeated.get(same)
             if encoded is None:
-                encoded = field(cells[2]), join([field(c) for c in cells[6:]])
+                skipped.sort()
+                encoded = join([field(c) for c in (
+                    current if status != COMPLETED else None, None if version is None else str(version), safe(source),
+                    language or rows.default_language, "; ".join([question_ids[i] for i in skipped]) or None)])
                 if len(repeated) < 4096:
                     repeated[same] = encoded
-            out.append(join((field(cells[0]), field(cells[1]), encoded[0], field(cells[3]), field(cells[4]),
-                             field(cells[5]), encoded[1], *slots)))
+            duration = ""
+            if completed is not None and started is not None and status == COMPLETED:
+                duration = str(int((completed - started).total_seconds()))
+            # Times and ids never hold a delimiter, a quote or a line break: written as they are.
+            out.append(join((field(safe(key)), str(rid), field(status), "" if started is None else iso(started),
+                             "" if completed is None else iso(completed), duration, encoded, *slots)))
         out.append("")
         return "\r\n".join(out)
 
@@ -388,10 +430,6 @@ async def _stream(
         counted = and_(in_survey, Response.status == COMPLETED) if completed_only else in_survey
         n_counted = await conn.scalar(select(func.count()).select_from(Response).where(counted)) or 0
         n_total = await conn.scalar(select(func.count()).select_from(Response)) or 0
-        # The questionnaire version and the current question of each response (a small second read).
-        extras = await conn.execute(select(Response.id, Response.survey_version, Response.current_question,
-                                           Response.consent_version).where(counted))
-        rows.extras = {rid: (version, current, consent) for rid, version, current, consent in extras}
         rules = quality_rules or (where.quality_rules if where is not None else None)
         rows.quality = await read_quality(conn, survey, rules)  # the flags judge every response of the survey
         done = 0

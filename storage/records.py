@@ -40,6 +40,7 @@ __all__ = [
     "decode_choices",
     "encode_choices",
     "order_seed",
+    "read_times",
     "stream_responses",
 ]
 
@@ -131,6 +132,9 @@ class ResponseRecord(NamedTuple):
     user_key: str
     source: str | None
     language: str | None  # respondents.language: None for rows stored before languages existed
+    survey_version: int | None = None  # the questionnaire version it was taken in
+    current_question: str | None = None  # where a response not completed stopped
+    consent_version: str | None = None  # the consent text agreed to; None before consent was kept
 
 
 class AnswerRecord(NamedTuple):
@@ -190,10 +194,11 @@ class ResponseBatch:
         time = _sqlite_time if self._sqlite else as_utc
         new_record, right = tuple.__new__, bisect.bisect_right
         j = 0
-        for rid, status, started, completed, key, source, language in self._responses:
+        for rid, status, started, completed, key, source, language, version, current, consent in self._responses:
             j = bisect.bisect_left(owners, rid, j)  # past answers of a response outside the batch (none with one filter)
             end = right(owners, rid, j)
-            yield (new_record(ResponseRecord, (rid, status, time(started), time(completed), key, source, language)),
+            yield (new_record(ResponseRecord, (rid, status, time(started), time(completed), key, source, language,
+                                               version, current, consent)),
                    values[j:end])  # type: ignore[misc]  # every None was filled above
             j = end
 
@@ -233,7 +238,8 @@ async def stream_responses(
     """
     response_rows = (
         select(Response.id, Response.status, Response.started_at, Response.completed_at, Respondent.user_key,
-               Respondent.source, Respondent.language)
+               Respondent.source, Respondent.language, Response.survey_version, Response.current_question,
+               Response.consent_version)
         .join(Respondent, Respondent.id == Response.respondent_id)
         .where(responses.where)
         .order_by(Response.id)
@@ -269,6 +275,20 @@ async def stream_responses(
     finally:
         await answer_parts.aclose()
         await response_parts.aclose()
+
+
+async def read_times(conn: AsyncConnection, stmt: AnySelect) -> list[tuple[Any, ...]]:
+    """Every row of ``stmt`` as a plain tuple, its last two columns read as aware UTC times.
+
+    For the big reads of the quality rules (a response's start and end, an answer's shown and answered times, for
+    every response of a survey): on SQLite straight from the driver, the times parsed here with their zone
+    appended — SQLAlchemy's per-row processing of 100,000 responses' times took a second.
+    """
+    time = _sqlite_time if conn.dialect.name == "sqlite" else as_utc
+    out: list[tuple[Any, ...]] = []
+    async for part in _stream_rows(conn, stmt, 20_000):
+        out += [(*row[:-2], time(row[-2]), time(row[-1])) for row in part]
+    return out
 
 
 def _first(row: tuple[Any, ...]) -> Any:

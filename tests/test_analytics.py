@@ -441,3 +441,28 @@ def test_freed_memory_is_given_back_on_glibc_and_nothing_happens_elsewhere():
     on_glibc = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
     assert release_freed_memory() is on_glibc
     assert release_freed_memory() is on_glibc  # as often as asked
+
+
+@pytest.mark.parametrize("zone", ["Europe/Moscow", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe",
+                                  "Europe/Amsterdam", "UTC"])
+def test_export_times_are_written_as_isoformat_writes_them(zone):
+    # The CSV's times are made once per minute (analytics.export.IsoTimes): every second across daylight-saving
+    # changes, half-hour offsets, Lord Howe's 30-minute shift, Amsterdam's change from +01:19:32 to +01:20 at
+    # 22:40:28 UTC on 30 June 1937 (mid-minute) and Moscow's +02:30:17 of 1890 (not whole minutes) must read exactly as astimezone(zone).isoformat(timespec="seconds").
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from analytics.export import IsoTimes
+
+    iso, tz = IsoTimes(ZoneInfo(zone)), ZoneInfo(zone)
+    starts = [datetime(2026, 3, 8, 6, 0, tzinfo=UTC), datetime(2026, 11, 1, 5, 0, tzinfo=UTC),
+              datetime(2026, 4, 4, 14, 0, tzinfo=UTC), datetime(2026, 10, 3, 15, 0, tzinfo=UTC),
+              datetime(1937, 6, 30, 22, 0, tzinfo=UTC), datetime(2026, 3, 29, 0, 0, tzinfo=UTC),
+              datetime(1890, 1, 1, tzinfo=UTC)]
+    checked = 0
+    for start in starts:
+        for step in range(0, 3 * 3600, 7):
+            value = start + timedelta(seconds=step, microseconds=step * 997 % 1_000_000)
+            assert iso(value) == value.astimezone(tz).isoformat(timespec="seconds"), value
+            checked += 1
+    assert checked > 9000 and iso.minutes  # and the cache was used
