@@ -186,7 +186,7 @@ class IsoTimes:
     .isoformat(timespec="seconds")`` writes it, made once per minute: an export writes two times in each of its rows,
     and the times of consecutive responses share their minute."""
 
-    SECONDS = [f"{s:02d}" for s in range(60)]
+    SECONDS = tuple(f"{s:02d}" for s in range(60))
 
     def __init__(self, zone: ZoneInfo):
         self.zone = zone
