@@ -365,8 +365,8 @@ class _CsvLines:
         judged = rows.quality.responses.get(rid) if rows.quality is not None else None
         key: tuple[object, ...] | None = None
         if judged is None or not judged.seconds:
-            key = (consent,) if judged is None else (consent, judged.flags, judged.speeder, judged.fast_share,
-                                                     judged.straightlining, judged.duplicate_text)
+            # (fast share, speeder, straightlining, duplicate text, flags): what the tail shows besides timings
+            key = (consent,) if judged is None else (consent, *judged[3:])
             hit = self._tails.get(key)
             if hit is not None:
                 return hit
@@ -385,7 +385,12 @@ class _CsvLines:
         out: list[str] = []
         for response, answers in batch.each(self.memo):
             rid, status, started, completed, key, source, language, version, current, consent = response
-            slots, skipped = placed(empty, answers)
+            slots = empty.copy()  # placed(), inline: this loop runs once per response
+            skipped: list[int] = []
+            for i, cells, skip in answers:
+                slots[i] = cells
+                if skip:
+                    skipped.append(i)
             slots[-1] = tail(rid, consent)  # the slot of removed questions' answers is never written
             if pseudonymize is not None:
                 key = pseudonymize(key)
