@@ -41,15 +41,7 @@ from analytics.quality import Flag, QualityReport, QualityRules, read_quality
 from analytics.summary import Summary, as_float, build_summary
 from storage.db import read_only
 from storage.models import COMPLETED, Response
-from storage.records import (
-    AnswerMemo,
-    AnswerRecord,
-    ResponseBatch,
-    ResponseRecord,
-    ResponseSet,
-    read_responses,
-    stream_responses,
-)
+from storage.records import AnswerMemo, AnswerRecord, ResponseBatch, ResponseRecord, ResponseSet, stream_responses
 from survey.i18n import Translator, translator
 from survey.model import OTHER, Question, QuestionType, Survey
 from survey.randomize import randomized
@@ -444,10 +436,7 @@ async def _stream(
         n_counted = await conn.scalar(select(func.count()).select_from(Response).where(counted)) or 0
         n_total = await conn.scalar(select(func.count()).select_from(Response)) or 0
         rules = quality_rules or (where.quality_rules if where is not None else None)
-        chosen = ResponseSet.of(counted, n_counted, n_total)
-        # The flags judge every response of the survey: an export of all of them reads the responses once for both.
-        read = await read_responses(conn, chosen) if where is None and not completed_only else None
-        rows.quality = await read_quality(conn, survey, rules, None if read is None else [r[:4] for r in read])
+        rows.quality = await read_quality(conn, survey, rules)  # the flags judge every response of the survey
         done = 0
         if progress is not None:
             progress(0, n_counted)
@@ -458,7 +447,9 @@ async def _stream(
             done += len(batch)
             if progress is not None:
                 progress(done, n_counted)
-        batches = stream_responses(conn, chosen, batch_size=RESPONSE_BATCH, answer_batch_size=ANSWER_BATCH, read=read)
+        batches = stream_responses(
+            conn, ResponseSet.of(counted, n_counted, n_total), batch_size=RESPONSE_BATCH, answer_batch_size=ANSWER_BATCH
+        )
         writing: asyncio.Future[None] | None = None
         try:
             async for batch in batches:

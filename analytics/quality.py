@@ -205,18 +205,12 @@ def assess(
                          counts={f: counts.get(f, 0) for f in Flag})
 
 
-async def read_quality(
-    conn: AsyncConnection, survey: Survey, rules: QualityRules | None = None,
-    responses: Sequence[tuple[int, str, datetime | None, datetime | None]] | None = None,
-) -> QualityReport:
-    """Judge every response of the survey from what is stored, in the caller's read transaction; ``responses``:
-    every response of the survey as (id, status, started_at, completed_at), when the caller has read them already
-    (an export of the whole survey)."""
+async def read_quality(conn: AsyncConnection, survey: Survey, rules: QualityRules | None = None) -> QualityReport:
+    """Judge every response of the survey from what is stored, in the caller's read transaction."""
     rules = rules or QualityRules()
     in_survey = Response.survey_id == survey.id
-    if responses is None:
-        responses = await read_times(  # plain (id, status, started_at, completed_at) tuples: 100,000 of them
-            conn, select(Response.id, Response.status, Response.started_at, Response.completed_at).where(in_survey))
+    responses = await read_times(  # plain (id, status, started_at, completed_at) tuples: 100,000 of them
+        conn, select(Response.id, Response.status, Response.started_at, Response.completed_at).where(in_survey))
     ids = select(Response.id).where(in_survey)
     # Answers of this survey's responses only, kept here rather than by an IN (this survey's ids) in the SQL: the
     # IN made SQLite look up every response's answers one by one instead of reading the table once, for this and

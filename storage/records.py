@@ -41,7 +41,6 @@ __all__ = [
     "decode_choices",
     "encode_choices",
     "order_seed",
-    "read_responses",
     "read_times",
     "stream_responses",
 ]
@@ -235,8 +234,15 @@ def _sqlite_time(value: str | None) -> datetime | None:
         return as_utc(datetime.fromisoformat(value))
 
 
-def _response_rows(responses: ResponseSet) -> AnySelect:
-    return (
+async def stream_responses(
+    conn: AsyncConnection, responses: ResponseSet, *, batch_size: int = 2_000, answer_batch_size: int = 20_000
+) -> AsyncGenerator[ResponseBatch, None]:
+    """The set's responses with their respondents' key and source and all their answers, in id order.
+
+    Two streams read side by side in the caller's transaction (responses, and answers ordered by
+    response then question), cut into batches of about ``batch_size`` whole responses.
+    """
+    response_rows = (
         select(Response.id, Response.status, Response.started_at, Response.completed_at, Respondent.user_key,
                Respondent.source, Respondent.language, Response.survey_version, Response.current_question,
                Response.consent_version)
@@ -244,29 +250,6 @@ def _response_rows(responses: ResponseSet) -> AnySelect:
         .where(responses.where)
         .order_by(Response.id)
     )
-
-
-async def read_responses(conn: AsyncConnection, responses: ResponseSet) -> list[tuple[Any, ...]]:
-    """The set's responses as ``stream_responses`` reads them (the fields of ``ResponseRecord``, times aware UTC),
-    all at once: for a reader that needs them twice — an export judges every response's quality (the survey's
-    durations) before it writes the first row, then streams the same responses with ``read=`` these rows."""
-    time = _sqlite_time if conn.dialect.name == "sqlite" else as_utc
-    out: list[tuple[Any, ...]] = []
-    async for part in _stream_rows(conn, _response_rows(responses), 20_000):
-        out += [(r[0], r[1], time(r[2]), time(r[3]), *r[4:]) for r in part]
-    return out
-
-
-async def stream_responses(
-    conn: AsyncConnection, responses: ResponseSet, *, batch_size: int = 2_000, answer_batch_size: int = 20_000,
-    read: list[tuple[Any, ...]] | None = None,
-) -> AsyncGenerator[ResponseBatch, None]:
-    """The set's responses with their respondents' key and source and all their answers, in id order.
-
-    Two streams read side by side in the caller's transaction (responses, and answers ordered by
-    response then question), cut into batches of about ``batch_size`` whole responses; ``read``: the set's
-    responses already read by ``read_responses`` in this transaction (then only the answers are read here).
-    """
     answer_rows = select(
         AnswerRow.response_id,
         AnswerRow.question_id,
@@ -278,8 +261,8 @@ async def stream_responses(
         AnswerRow.option_order,
     ).order_by(AnswerRow.response_id, AnswerRow.question_id)
     answer_rows = responses.restrict(answer_rows, AnswerRow.response_id)
-    sqlite = conn.dialect.name == "sqlite" and read is None  # rows of read_responses have their times read
-    response_parts = _stream_rows(conn, _response_rows(responses), batch_size) if read is None else _parts(read, batch_size)
+    sqlite = conn.dialect.name == "sqlite"
+    response_parts = _stream_rows(conn, response_rows, batch_size)
     answer_parts = _stream_rows(conn, answer_rows, answer_batch_size)
     pending: list[tuple[Any, ...]] = []
     exhausted = False
@@ -312,11 +295,6 @@ async def read_times(conn: AsyncConnection, stmt: AnySelect) -> list[tuple[Any, 
     async for part in _stream_rows(conn, stmt, 20_000):
         out += [(*row[:-2], time(row[-2]), time(row[-1])) for row in part]
     return out
-
-
-async def _parts(rows: list[tuple[Any, ...]], size: int) -> AsyncGenerator[list[tuple[Any, ...]], None]:
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
 
 
 def _first(row: tuple[Any, ...]) -> Any:
