@@ -24,14 +24,15 @@ ids with it, in the same snapshot as the summary or export that uses them.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -98,12 +99,53 @@ class ResponseQuality(NamedTuple):
         return bool(self.seconds)
 
 
+# A response's flags kept as bits (in Flag's order) while stored: the tuple of each combination, made once.
+_FLAG_TUPLES = tuple(tuple(f for i, f in enumerate(Flag) if bits >> i & 1) for bits in range(1 << len(Flag)))
+
+
+class Judged(Mapping[int, ResponseQuality]):
+    """Every response's judgement by id, kept as plain tuples of plain values — each read as a ``ResponseQuality``.
+
+    One named tuple per response, holding the flags' enum members, stays tracked by the garbage collector for as long
+    as the report lives: 100,000 more objects for every full collection of the bot's process, which held its event
+    loop 60–110 ms at a time during an export. Plain tuples of numbers, strings and such tuples are dropped from the
+    collector's lists at its first look (bench/exports.py measures the stall).
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: dict[int, tuple[Any, ...]]):
+        # id -> the fields of ResponseQuality, the seconds as (question, seconds) pairs and the flags as bits: a
+        # tuple holding a dict (even an empty one) or an enum member is never dropped from the collector's lists.
+        self._rows = rows
+
+    @staticmethod
+    def _read(row: tuple[Any, ...]) -> ResponseQuality:
+        return tuple.__new__(ResponseQuality, (row[0], dict(row[1]), *row[2:7], _FLAG_TUPLES[row[7]]))
+
+    def __getitem__(self, rid: int) -> ResponseQuality:
+        return self._read(self._rows[rid])
+
+    def get(self, rid: int, default: Any = None) -> Any:
+        row = self._rows.get(rid)
+        return default if row is None else self._read(row)
+
+    def __contains__(self, rid: object) -> bool:
+        return rid in self._rows
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 @dataclass(frozen=True)
 class QualityReport:
     """Every response of the survey judged, and the figures behind the judgement."""
 
     rules: QualityRules
-    responses: dict[int, ResponseQuality]
+    responses: Mapping[int, ResponseQuality]
     completed: int
     median_seconds: float | None  # of the completed responses' total times
     no_timings: int  # responses without a single timed answer (e.g. collected before timings were kept)
@@ -177,7 +219,7 @@ def assess(
             keyed[(where, key)].add(rid)
     duplicated = {rid for ids in keyed.values() if len(ids) > 1 for rid in ids}
 
-    judged: dict[int, ResponseQuality] = {}
+    judged: dict[int, tuple[Any, ...]] = {}
     counts: Counter[Flag] = Counter()
     threshold = None if median is None else median * rules.speeder_ratio
     fast_seconds, fast_share_min, min_timed = rules.fast_seconds, rules.fast_share, rules.min_timed
@@ -194,13 +236,12 @@ def assess(
         pos = positions.get(rid)
         straight = None if pos is None or len(pos) < straight_min else len(set(pos)) == 1
         duplicate = rid in duplicated
-        flags: tuple[Flag, ...] = ()
-        if speeder or fast or straight or duplicate:
-            flags = tuple(f for f, on in ((Flag.SPEEDER, speeder), (Flag.FAST_ANSWERS, fast),
-                                          (Flag.STRAIGHTLINING, straight), (Flag.DUPLICATE_TEXT, duplicate)) if on)
-            counts.update(flags)
-        judged[rid] = ResponseQuality(rid, mine or {}, total, fast_share, speeder, straight, duplicate, flags)
-    return QualityReport(rules, judged, completed=len(totals), median_seconds=median,
+        bits = 0
+        if speeder or fast or straight or duplicate:  # in Flag's order
+            bits = (1 if speeder else 0) | (2 if fast else 0) | (4 if straight else 0) | (8 if duplicate else 0)
+            counts.update(_FLAG_TUPLES[bits])
+        judged[rid] = (rid, tuple(mine.items()) if mine else (), total, fast_share, speeder, straight, duplicate, bits)
+    return QualityReport(rules, Judged(judged), completed=len(totals), median_seconds=median,
                          no_timings=sum(1 for r in responses if not seconds.get(r[0])),
                          counts={f: counts.get(f, 0) for f in Flag})
 
@@ -212,34 +253,44 @@ async def read_quality(conn: AsyncConnection, survey: Survey, rules: QualityRule
     responses = await read_times(  # plain (id, status, started_at, completed_at) tuples: 100,000 of them
         conn, select(Response.id, Response.status, Response.started_at, Response.completed_at).where(in_survey))
     ids = select(Response.id).where(in_survey)
-    # Answers of this survey's responses only, kept here rather than by an IN (this survey's ids) in the SQL: the
-    # IN made SQLite look up every response's answers one by one instead of reading the table once, for this and
-    # for the texts below (each a third of a second per 20,000 responses).
-    kept = {r[0] for r in responses}
-    timings = [row for row in await read_times(
+    # Answers of this survey's responses only, kept in Python (``judge`` below) rather than by an IN (this survey's
+    # ids) in the SQL: the IN made SQLite look up every response's answers one by one instead of reading the table
+    # once, for this and for the texts below (each a third of a second per 20,000 responses).
+    timing_rows = await read_times(
         conn, select(AnswerRow.response_id, AnswerRow.question_id, AnswerRow.shown_at, AnswerRow.answered_at)
-        .where(AnswerRow.shown_at.is_not(None))) if row[0] in kept]
+        .where(AnswerRow.shown_at.is_not(None)))
     scale_ids = [q.id for q in survey.questions if q.type == QuestionType.SCALE]
-    scale_answers = []
+    scale_answers: Sequence[tuple[int, str, int]] = []
     if len(scale_ids) >= rules.straightline_min:
         scale_answers = (await conn.execute(
             select(AnswerRow.response_id, AnswerRow.question_id, AnswerRow.number)
             .where(AnswerRow.response_id.in_(ids), AnswerRow.question_id.in_(scale_ids), AnswerRow.skipped == False,  # noqa: E712
                    AnswerRow.number.is_not(None)))).all()
     text_ids = [q.id for q in survey.questions if q.type == QuestionType.TEXT]
-    other_ids = [q.id for q in survey.questions if q.other_allowed]
+    other_ids = set(q.id for q in survey.questions if q.other_allowed)
     # The texts are read through their indexes (ix_answers_question, the partial ix_answers_other).
-    texts: list[tuple[int, str, str]] = []
+    text_rows: Sequence[tuple[int, str, str | None]] = []
     if text_ids:
-        texts += [(rid, qid, text) for rid, qid, text in await conn.execute(
+        text_rows = (await conn.execute(
             select(AnswerRow.response_id, AnswerRow.question_id, AnswerRow.text)
-            .where(AnswerRow.question_id.in_(text_ids), AnswerRow.text.is_not(None))) if rid in kept]
+            .where(AnswerRow.question_id.in_(text_ids), AnswerRow.text.is_not(None)))).all()
+    other_rows: Sequence[tuple[int, str, str | None]] = []
     if other_ids:
-        # Every «other» text through the partial index ix_answers_other, the questions picked here: with the
+        # Every «other» text through the partial index ix_answers_other, the questions picked in ``judge``: with the
         # question ids in the SQL, SQLite took ix_answers_question and read every answer of those questions (1.3 s
         # against 0.13 s for 100,000 responses).
-        wanted = set(other_ids)
-        texts += [(rid, f"{qid}__other", text) for rid, qid, text in await conn.execute(
+        other_rows = (await conn.execute(
             select(AnswerRow.response_id, AnswerRow.question_id, AnswerRow.other_text)
-            .where(AnswerRow.other_text.is_not(None))) if rid in kept and qid in wanted]
-    return assess(survey, rules, responses, timings, scale_answers, texts)
+            .where(AnswerRow.other_text.is_not(None)))).all()
+
+    def judge() -> QualityReport:
+        kept = {r[0] for r in responses}
+        timings = [row for row in timing_rows if row[0] in kept]
+        texts = [(rid, qid, text) for rid, qid, text in text_rows if rid in kept and text is not None]
+        texts += [(rid, f"{qid}__other", text) for rid, qid, text in other_rows
+                  if rid in kept and qid in other_ids and text is not None]
+        return assess(survey, rules, responses, timings, scale_answers, texts)
+
+    # Judging 100,000 responses is ~0.4 s of Python: a worker thread does it, so the loop that serves respondents
+    # is not held while an export or a quality= filter waits for it (bench/exports.py measures the stall).
+    return await asyncio.to_thread(judge)

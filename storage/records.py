@@ -292,7 +292,7 @@ async def read_times(conn: AsyncConnection, stmt: AnySelect) -> list[tuple[Any, 
     """
     time = _sqlite_time if conn.dialect.name == "sqlite" else as_utc
     out: list[tuple[Any, ...]] = []
-    async for part in _stream_rows(conn, stmt, 20_000):
+    async for part in _stream_rows(conn, stmt, 5_000):  # each part's times parsed in ~10 ms of the loop
         out += [(*row[:-2], time(row[-2]), time(row[-1])) for row in part]
     return out
 
