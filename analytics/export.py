@@ -378,39 +378,24 @@ class _CsvLines:
         return text
 
     def text(self, batch: ResponseBatch) -> str:
-        """The CSV lines of a batch of responses (the cells of ``_Rows.base``, ``placed`` answers and ``tail``)."""
-        rows = self.rows
-        field, join, tail, empty, iso = self.field, self.delimiter.join, self.tail, self.empty, rows.iso
-        pseudonymize, safe, question_ids = rows.pseudonymize, rows.safe, rows.question_ids
+        """The CSV lines of a batch of responses (the cells of ``_Rows.base``, the ``placed`` answers and ``tail``)."""
+        field, join, base, tail, empty = self.field, self.delimiter.join, self.rows.base, self.tail, self.empty
         repeated = self._repeated
         out: list[str] = []
         for response, answers in batch.each(self.memo):
-            rid, status, started, completed, key, source, language, version, current, consent = response
-            slots = empty.copy()  # placed(), inline: this loop runs once per response
-            skipped: list[int] = []
-            for i, cells, skip in answers:
-                slots[i] = cells
-                if skip:
-                    skipped.append(i)
-            slots[-1] = tail(rid, consent)  # the slot of removed questions' answers is never written
-            if pseudonymize is not None:
-                key = pseudonymize(key)
+            slots, skipped = placed(empty, answers)
+            slots[-1] = tail(response[0], response[-1])  # the slot of removed questions' answers is never written
+            cells = base(response, skipped)
             # Status, last question, version, source, language and skips repeat from row to row: encoded once each.
-            same = (status, current, version, source, language, *skipped)
+            same = (cells[2], *cells[6:])
             encoded = repeated.get(same)
             if encoded is None:
-                skipped.sort()
-                encoded = join([field(c) for c in (
-                    current if status != COMPLETED else None, None if version is None else str(version), safe(source),
-                    language or rows.default_language, "; ".join([question_ids[i] for i in skipped]) or None)])
+                encoded = field(cells[2]), join([field(c) for c in cells[6:]])
                 if len(repeated) < 4096:
                     repeated[same] = encoded
-            duration = ""
-            if completed is not None and started is not None and status == COMPLETED:
-                duration = str(int((completed - started).total_seconds()))
-            # Times and ids never hold a delimiter, a quote or a line break: written as they are.
-            out.append(join((field(safe(key)), str(rid), field(status), "" if started is None else iso(started),
-                             "" if completed is None else iso(completed), duration, encoded, *slots)))
+            # Ids, times and durations never hold a delimiter, a quote or a line break: written as they are.
+            out.append(join((field(cells[0]), str(cells[1]), encoded[0], cells[3] or "", cells[4] or "",
+                             cells[5] or "", encoded[1], *slots)))
         out.append("")
         return "\r\n".join(out)
 

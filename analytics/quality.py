@@ -83,7 +83,7 @@ class QualityRules:
 class ResponseQuality(NamedTuple):
     """One response's timings and flags; ``None`` where a rule cannot judge it (not completed, no timings …).
 
-    A named tuple: one is made for each response of the survey on every export and filtered read."""
+    Made when read from a report (``Judged``), which keeps the fields as plain tuples."""
 
     response_id: int
     seconds: dict[str, float]  # per question with a timing
@@ -171,7 +171,7 @@ class QualityReport:
 
 
 class ResponseTimes(NamedTuple):
-    """What the rules read of a response (a named tuple: 100,000 of them are made for every export)."""
+    """What the rules read of a response; ``read_quality`` hands ``assess`` the same fields as plain tuples."""
 
     response_id: int
     status: str
