@@ -18,7 +18,8 @@ written with a leading ``'`` (analytics.cells); numbers are written as numbers.
 
 Rows are streamed from SQL in response order and written one response at a time
 (XLSX with xlsxwriter's ``constant_memory`` mode), so 100,000 responses fit in little
-memory; the formatting of each batch runs in a worker thread to keep the event loop free.
+memory; the formatting of each batch runs in a worker thread to keep the event loop free. A large CSV export is
+written by two processes, each reading half of the rows in one shared snapshot (analytics.split).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import asyncio
 import io
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO, TypeVar, assert_never
@@ -39,6 +41,7 @@ from analytics.cells import neutralize, neutralize_optional, verbatim, workbook,
 from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes, order_column, quality_columns
 from analytics.filters import Filter, resolve_filter
 from analytics.quality import Flag, QualityReport, QualityRules, read_quality
+from analytics.split import SPLIT_MIN_ROWS, Lower, Upper, split_point, split_range, worth_splitting
 from analytics.summary import Summary, as_float, build_summary
 from storage.db import read_only
 from storage.models import COMPLETED, Response
@@ -48,7 +51,7 @@ from survey.model import OTHER, Question, QuestionType, Survey
 from survey.randomize import randomized
 
 RESPONSE_BATCH = 2_000
-ANSWER_BATCH = 20_000
+ANSWER_BATCH = 5_000
 BASE_COLUMNS = ["respondent", "response_id", "status", "started_at", "completed_at", "duration_seconds", "last_question",
                 "survey_version", "source", "language", "skipped_questions"]
 
@@ -400,6 +403,16 @@ class _CsvLines:
         return "\r\n".join(out)
 
 
+@dataclass
+class _Streamed:
+    """What ``_stream`` read: the rows in all, this process's, and where a split export cut them (analytics.split)."""
+
+    total: int = 0
+    done: int = 0
+    split: Lower | None = None  # the worker still to wait for, if the export was split
+    at: int | None = None
+
+
 async def _stream(
     engine: AsyncEngine,
     survey: Survey,
@@ -409,11 +422,19 @@ async def _stream(
     where: Filter | None = None,
     progress: Progress | None = None,
     quality_rules: QualityRules | None = None,
-) -> None:
+    split: Lower | Upper | None = None,
+) -> _Streamed:
     """Feed ``sink`` the responses in order, a batch at a time, in a worker thread (where the sink turns them into
     rows with ``rows``); ``progress`` hears (rows done, rows in all) before the first batch and after each;
-    ``quality_rules``: the thresholds of the quality flags (analytics.quality)."""
-    async with read_only(engine).begin() as conn:
+    ``quality_rules``: the thresholds of the quality flags (analytics.quality); ``split``: this process's side of a
+    split export (only its part of the rows is read; both sides read one snapshot)."""
+    engine = read_only(engine)
+    if engine.dialect.name == "postgresql":  # every read of the export in one snapshot, as on SQLite
+        engine = engine.execution_options(isolation_level="REPEATABLE READ")
+    streamed = _Streamed()
+    async with engine.begin() as conn:
+        if split is not None and not await split.pin(conn):
+            split = None  # SQLite's write lock was busy: this process writes every row
         in_survey = Response.survey_id == survey.id
         where = await resolve_filter(conn, survey, where)  # quality= conditions: read in this snapshot
         if where is not None:
@@ -421,20 +442,35 @@ async def _stream(
         counted = and_(in_survey, Response.status == COMPLETED) if completed_only else in_survey
         n_counted = await conn.scalar(select(func.count()).select_from(Response).where(counted)) or 0
         n_total = await conn.scalar(select(func.count()).select_from(Response)) or 0
+        streamed.total = n_counted
+        ids: tuple[int | None, int | None] = (None, None)
+        others: Callable[[], int] = int  # rows the other side of a split export has written (0)
+        if split is not None:
+            streamed.at = await split_point(conn, counted, n_counted)
+            ids = split_range(split.upper, streamed.at)
+            split.told(streamed.at, n_counted)
+            match split:
+                case Lower():
+                    streamed.split, others = split, split.others
+                case Upper():
+                    pass
+                case _ as unreachable:
+                    assert_never(unreachable)
         rules = quality_rules or (where.quality_rules if where is not None else None)
         rows.quality = await read_quality(conn, survey, rules)  # the flags judge every response of the survey
-        done = 0
         if progress is not None:
             progress(0, n_counted)
 
         def write(batch: ResponseBatch) -> None:
-            nonlocal done
             sink(batch)
-            done += len(batch)
+            streamed.done += len(batch)
+            if isinstance(split, Upper):
+                split.wrote(streamed.done)
             if progress is not None:
-                progress(done, n_counted)
+                progress(streamed.done + others(), n_counted)
         batches = stream_responses(
-            conn, ResponseSet.of(counted, n_counted, n_total), batch_size=RESPONSE_BATCH, answer_batch_size=ANSWER_BATCH
+            conn, ResponseSet.of(counted, n_counted, n_total), batch_size=RESPONSE_BATCH, answer_batch_size=ANSWER_BATCH,
+            ids=ids,
         )
         writing: asyncio.Future[None] | None = None
         try:
@@ -450,6 +486,7 @@ async def _stream(
             if writing is not None and not writing.done():
                 await asyncio.wait([writing])
             await batches.aclose()
+    return streamed
 
 
 # CSV ------------------------------------------------------------------------------------
@@ -467,22 +504,33 @@ async def export_csv(
     tz_name: str = DEFAULT_TIMEZONE,
     quality_rules: QualityRules | None = None,
     progress: Progress | None = None,
+    split_min_rows: int | None = SPLIT_MIN_ROWS,
+    split: Upper | None = None,
 ) -> int:
     """Write the raw data as CSV (UTF-8 with BOM) to a binary stream or a path; returns the row count.
 
     ``delimiter``: ``;`` for Excel in a Russian locale; ``tz_name``: the zone of the ISO 8601 times;
-    ``progress``: hears (rows done, rows in all) as the rows are written.
+    ``progress``: hears (rows done, rows in all) as the rows are written; ``split_min_rows``: from how many
+    responses a worker process writes half the rows (analytics.split; None: never); ``split``: set in that worker.
     """
     if isinstance(out, (str, Path)):
         with open(out, "wb") as fh:
             return await export_csv(
                 engine, survey, fh, completed_only=completed_only, pseudonymize=pseudonymize, where=where,
                 delimiter=delimiter, tz_name=tz_name, quality_rules=quality_rules, progress=progress,
+                split_min_rows=split_min_rows, split=split,
             )
+    side: Lower | Upper | None = split
+    if side is None and await worth_splitting(engine, survey, pseudonymize, split_min_rows):
+        side = await Lower.start(engine, survey, completed_only=completed_only, where=where, delimiter=delimiter,
+                                 tz_name=tz_name, quality_rules=quality_rules)
     rows = _Rows(survey, pseudonymize, as_text=True, tz_name=tz_name)
-    text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
+    # The worker's part is appended to this process's: no byte-order mark and no header of its own.
+    text = io.TextIOWrapper(out, encoding="utf-8" if split is not None else "utf-8-sig", newline="",
+                            write_through=False)
     lines = _CsvLines(rows, delimiter)
-    text.write(lines.header)
+    if split is None:
+        text.write(lines.header)
     count = 0
 
     def sink(batch: ResponseBatch) -> None:
@@ -491,10 +539,16 @@ async def export_csv(
         count += len(batch)
 
     try:
-        await _stream(engine, survey, completed_only, rows, sink, where, progress, quality_rules)
+        streamed = await _stream(engine, survey, completed_only, rows, sink, where, progress, quality_rules, side)
+        if streamed.split is not None:
+            text.flush()
+            report = None if progress is None else (lambda theirs: progress(count + theirs, streamed.total))
+            count += await streamed.split.finish(streamed.at, streamed.total, out, report or (lambda _: None))
     finally:
         text.flush()
         text.detach()  # leave the caller's stream open
+        if isinstance(side, Lower):
+            await side.close()
     return count
 
 

@@ -5,7 +5,8 @@ resident memory (VmHWM); the parent prints the medians beside the targets. Floor
 own subprocess too, interleaved with the exports (issue 23, bench.floors): CSV — the wide rows from a raw cursor
 written by the ``csv`` module, and pandas ``read_sql`` + ``pivot`` + ``to_csv``; XLSX — the same rows written by
 XlsxWriter in ``constant_memory`` mode with no formatting, and (shown beside it, no target) the export's own cells,
-read untimed, written by XlsxWriter alone.
+read untimed, written by XlsxWriter alone. A CSV export of this size is written by two processes
+(analytics.split): its time is the wall time of both, its peak memory the sum of both peaks.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -62,8 +64,11 @@ def one(db: Path, fmt: str, out: Path) -> None:
         return seconds, rows, beat.worst
 
     seconds, rows, stall = asyncio.run(go())
-    print(json.dumps({"seconds": seconds, "rows": rows, "peak_mb": rss_mb()[1], "bytes": out.stat().st_size,
-                      "stall_ms": stall * 1000}))
+    # A large CSV export has a worker process (analytics.split), waited for before the export returns: its peak
+    # counts too (the sum of both peaks, an upper bound of what the machine held at once).
+    worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "rows": rows, "peak_mb": rss_mb()[1] + worker_mb, "worker_mb": worker_mb,
+                      "bytes": out.stat().st_size, "stall_ms": stall * 1000}))
 
 
 def measure(db: Path, fmt: str, workdir: Path) -> dict:
@@ -98,7 +103,8 @@ def run(db: Path, csv_runs: int, xlsx_runs: int) -> list[Row]:
                 res = measure(db, fmt, Path(tmp))
                 results.append(res)
                 log(f"export {fmt} run {r + 1}/{runs}: {res['seconds']:.2f} s, {res['rows']:,} rows, "
-                    f"{res['bytes'] / 1e6:.0f} MB file, peak RSS {res['peak_mb']:.0f} MB, "
+                    f"{res['bytes'] / 1e6:.0f} MB file, peak RSS {res['peak_mb']:.0f} MB "
+                    f"(worker {res['worker_mb']:.0f} MB), "
                     f"loop stall {res['stall_ms']:.1f} ms"
                     + "".join(f", × {res['seconds'] / others[n][-1]['seconds']:.2f} {n}" for n in compared[fmt]))
             t = median([x["seconds"] for x in results])
@@ -128,7 +134,7 @@ def run(db: Path, csv_runs: int, xlsx_runs: int) -> list[Row]:
             stall = max(x["stall_ms"] for x in results)
             rows.append(Row("3 exports", f"{fmt.upper()} longest event-loop stall (10 ms heartbeat, worst run)", stall,
                             "ms", f"≤ {TARGET_STALL_MS} ms", stall <= TARGET_STALL_MS))
-            rows.append(Row("3 exports", f"{fmt.upper()} peak RSS of the exporting process", peak, "MB",
+            rows.append(Row("3 exports", f"{fmt.upper()} peak RSS of the exporting process (+ its worker's)", peak, "MB",
                             f"≤ {TARGET_RSS_MB} MB", peak <= TARGET_RSS_MB))
     return rows
 

@@ -235,12 +235,15 @@ def _sqlite_time(value: str | None) -> datetime | None:
 
 
 async def stream_responses(
-    conn: AsyncConnection, responses: ResponseSet, *, batch_size: int = 2_000, answer_batch_size: int = 20_000
+    conn: AsyncConnection, responses: ResponseSet, *, batch_size: int = 2_000, answer_batch_size: int = 20_000,
+    ids: tuple[int | None, int | None] = (None, None),
 ) -> AsyncGenerator[ResponseBatch, None]:
     """The set's responses with their respondents' key and source and all their answers, in id order.
 
     Two streams read side by side in the caller's transaction (responses, and answers ordered by
-    response then question), cut into batches of about ``batch_size`` whole responses.
+    response then question), cut into batches of about ``batch_size`` whole responses. ``ids``: only response ids
+    from the first (included) to the second (excluded), either end open when None — a range of the answers' index,
+    which is how a split export (analytics.split) reads its part.
     """
     response_rows = (
         select(Response.id, Response.status, Response.started_at, Response.completed_at, Respondent.user_key,
@@ -261,6 +264,13 @@ async def stream_responses(
         AnswerRow.option_order,
     ).order_by(AnswerRow.response_id, AnswerRow.question_id)
     answer_rows = responses.restrict(answer_rows, AnswerRow.response_id)
+    first, end = ids
+    if first is not None:
+        response_rows = response_rows.where(Response.id >= first)
+        answer_rows = answer_rows.where(AnswerRow.response_id >= first)
+    if end is not None:
+        response_rows = response_rows.where(Response.id < end)
+        answer_rows = answer_rows.where(AnswerRow.response_id < end)
     sqlite = conn.dialect.name == "sqlite"
     response_parts = _stream_rows(conn, response_rows, batch_size)
     answer_parts = _stream_rows(conn, answer_rows, answer_batch_size)
