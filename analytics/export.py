@@ -34,14 +34,14 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar, assert_never
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from analytics.cells import neutralize, neutralize_optional, verbatim, workbook, write_row
 from analytics.codebook import DEFAULT_TIMEZONE, TYPE_NAMES, codebook_rows, option_codes, order_column, quality_columns
 from analytics.filters import Filter, resolve_filter
 from analytics.quality import Flag, QualityReport, QualityRules, read_quality
-from analytics.split import SPLIT_MIN_ROWS, Lower, Upper, split_point, split_range, worth_splitting
+from analytics.split import SPLIT_MIN_ROWS, Confirm, Lower, Upper, split_point, split_range, worth_splitting
 from analytics.summary import Summary, as_float, build_summary
 from storage.db import read_only
 from storage.models import COMPLETED, Response
@@ -428,65 +428,93 @@ async def _stream(
     rows with ``rows``); ``progress`` hears (rows done, rows in all) before the first batch and after each;
     ``quality_rules``: the thresholds of the quality flags (analytics.quality); ``split``: this process's side of a
     split export (only its part of the rows is read; both sides read one snapshot)."""
-    engine = read_only(engine)
+    unresolved, engine = where, read_only(engine)
     if engine.dialect.name == "postgresql":  # every read of the export in one snapshot, as on SQLite
         engine = engine.execution_options(isolation_level="REPEATABLE READ")
     streamed = _Streamed()
-    async with engine.begin() as conn:
-        if split is not None and not await split.pin(conn):
-            split = None  # SQLite's write lock was busy: this process writes every row
-        in_survey = Response.survey_id == survey.id
-        where = await resolve_filter(conn, survey, where)  # quality= conditions: read in this snapshot
-        if where is not None:
-            in_survey = and_(in_survey, where.predicate())
-        counted = and_(in_survey, Response.status == COMPLETED) if completed_only else in_survey
-        n_counted = await conn.scalar(select(func.count()).select_from(Response).where(counted)) or 0
-        n_total = await conn.scalar(select(func.count()).select_from(Response)) or 0
-        streamed.total = n_counted
-        ids: tuple[int | None, int | None] = (None, None)
-        others: Callable[[], int] = int  # rows the other side of a split export has written (0)
-        if split is not None:
-            streamed.at = await split_point(conn, counted, n_counted)
-            ids = split_range(split.upper, streamed.at)
-            split.told(streamed.at, n_counted)
-            match split:
-                case Lower():
-                    streamed.split, others = split, split.others
-                case Upper():
-                    pass
-                case _ as unreachable:
-                    assert_never(unreachable)
-        rules = quality_rules or (where.quality_rules if where is not None else None)
-        rows.quality = await read_quality(conn, survey, rules)  # the flags judge every response of the survey
-        if progress is not None:
-            progress(0, n_counted)
+    while True:  # a second time only when a split export's snapshot must start again (analytics.split.Confirm)
+        async with engine.begin() as conn:
+            if split is not None and not await split.pin(conn):
+                split = None  # SQLite's write lock was busy: this process writes every row
+            in_survey = Response.survey_id == survey.id
+            where = await resolve_filter(conn, survey, unresolved)  # quality= conditions: read in this snapshot
+            if where is not None:
+                in_survey = and_(in_survey, where.predicate())
+            counted = and_(in_survey, Response.status == COMPLETED) if completed_only else in_survey
+            n_counted = await conn.scalar(select(func.count()).select_from(Response).where(counted)) or 0
+            n_total = await conn.scalar(select(func.count()).select_from(Response)) or 0
+            rules = quality_rules or (where.quality_rules if where is not None else None)
+            # The flags judge every response of the survey (a split export's worker is handed this process's report).
+            shared = await split.shared_quality() if split is not None else None
+            rows.quality = shared or await read_quality(conn, survey, rules)
+            if split is not None:
+                confirmed = await split.confirm(rows.quality)
+                match confirmed:
+                    case Confirm.SPLIT:
+                        pass
+                    case Confirm.ALONE:
+                        split = None
+                    case Confirm.AGAIN:
+                        continue
+                    case _ as unreachable:
+                        assert_never(unreachable)
+            await _stream_part(conn, streamed, split, counted, n_counted, n_total, sink, progress)
+        return streamed
 
-        def write(batch: ResponseBatch) -> None:
-            sink(batch)
-            streamed.done += len(batch)
-            if isinstance(split, Upper):
-                split.wrote(streamed.done)
-            if progress is not None:
-                progress(streamed.done + others(), n_counted)
-        batches = stream_responses(
-            conn, ResponseSet.of(counted, n_counted, n_total), batch_size=RESPONSE_BATCH, answer_batch_size=ANSWER_BATCH,
-            ids=ids,
-        )
-        writing: asyncio.Future[None] | None = None
-        try:
-            async for batch in batches:
-                # Format this batch in a worker thread while the database reads the next one;
-                # awaiting the previous batch first keeps the rows in order.
-                if writing is not None:
-                    await writing
-                writing = asyncio.ensure_future(asyncio.to_thread(write, batch))
+
+async def _stream_part(
+    conn: AsyncConnection,
+    streamed: _Streamed,
+    split: Lower | Upper | None,
+    counted: ColumnElement[bool],
+    n_counted: int,
+    n_total: int,
+    sink: Callable[[ResponseBatch], None],
+    progress: Progress | None,
+) -> None:
+    """The second half of ``_stream``: this process's part of the ``counted`` responses, batch by batch, to ``sink``."""
+    streamed.total = n_counted
+    ids: tuple[int | None, int | None] = (None, None)
+    others: Callable[[], int] = int  # rows the other side of a split export has written (0)
+    if split is not None:
+        streamed.at = await split_point(conn, counted, n_counted)
+        ids = split_range(split.upper, streamed.at)
+        split.told(streamed.at, n_counted)
+        match split:
+            case Lower():
+                streamed.split, others = split, split.others
+            case Upper():
+                pass
+            case _ as unreachable:
+                assert_never(unreachable)
+    if progress is not None:
+        progress(0, n_counted)
+
+    def write(batch: ResponseBatch) -> None:
+        sink(batch)
+        streamed.done += len(batch)
+        if isinstance(split, Upper):
+            split.wrote(streamed.done)
+        if progress is not None:
+            progress(streamed.done + others(), n_counted)
+    batches = stream_responses(
+        conn, ResponseSet.of(counted, n_counted, n_total), batch_size=RESPONSE_BATCH, answer_batch_size=ANSWER_BATCH,
+        ids=ids,
+    )
+    writing: asyncio.Future[None] | None = None
+    try:
+        async for batch in batches:
+            # Format this batch in a worker thread while the database reads the next one;
+            # awaiting the previous batch first keeps the rows in order.
             if writing is not None:
                 await writing
-        finally:
-            if writing is not None and not writing.done():
-                await asyncio.wait([writing])
-            await batches.aclose()
-    return streamed
+            writing = asyncio.ensure_future(asyncio.to_thread(write, batch))
+        if writing is not None:
+            await writing
+    finally:
+        if writing is not None and not writing.done():
+            await asyncio.wait([writing])
+        await batches.aclose()
 
 
 # CSV ------------------------------------------------------------------------------------

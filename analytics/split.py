@@ -8,12 +8,17 @@ then appends the worker's file. The contract:
 
 * **One snapshot.** Both processes read the same state of the database, so the file is byte for byte the one a
   single process writes (the tests compare them, on SQLite and PostgreSQL). PostgreSQL: the worker adopts this
-  transaction's snapshot (``pg_export_snapshot`` / ``SET TRANSACTION SNAPSHOT``, both REPEATABLE READ). SQLite
-  has no way to share a snapshot, so this process holds the write lock (BEGIN IMMEDIATE on a connection of its
-  own) for the few milliseconds in which both start reading — no commit can fall between the two snapshots;
-  respondents' answers wait that long. If the lock is not free within ``LOCK_WAIT`` seconds, the worker is
-  stopped and this process writes the whole file alone. The worker reports the split id and the row count it
-  saw, and the export fails rather than write a file from two states if they differ from this process's.
+  transaction's snapshot (``pg_export_snapshot`` / ``SET TRANSACTION SNAPSHOT``, both REPEATABLE READ). SQLite has
+  no way to share a snapshot, so this process notes SQLite's change counter (``PRAGMA data_version``) just before
+  its own snapshot begins and goes on (filters, counts, the quality flags) while the worker starts; then, holding
+  the write lock (BEGIN IMMEDIATE on a connection of its own) for the few milliseconds in which the worker's
+  snapshot begins, it checks that nothing was committed in between: then both snapshots are the same state. If
+  something was, the transaction starts again with both snapshots begun under the lock (``Confirm.AGAIN``);
+  respondents' answers wait those milliseconds. If the lock is not free within ``LOCK_WAIT`` seconds, or the worker
+  cannot start, this process writes the whole file alone. The worker also reports the split id and the row count
+  it saw, and the export fails rather than write a file from two states if they differ from this process's.
+* **Judged once.** The worker is handed this process's quality report (analytics.quality, every response of the
+  survey) instead of judging them again; pickled in parts, so the loop of this process is never held long.
 * **Never outlives the export.** The worker is killed when the export ends for any reason (an error, a
   cancelled task, a closed connection), stops by itself when this process dies, and its temporary file (mode
   0600, respondents' data) is removed.
@@ -38,8 +43,10 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from select import select as select_fds
 from typing import Any, BinaryIO
@@ -49,16 +56,25 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from analytics.filters import Filter
-from analytics.quality import QualityRules
+from analytics.quality import Judged, QualityReport, QualityRules
 from storage.models import Response
 from survey.model import Survey
 
 SPLIT_MIN_ROWS = 20_000  # below this, starting a worker (~0.7 s) costs more than it saves
 SHARE = 0.5  # of the rows this process writes (the worker starts reading at the same moment)
 LOCK_WAIT = 2.0  # seconds to wait for SQLite's write lock before writing alone
+QUALITY_PART = 5_000  # judgements pickled at a time (~5 ms of the interpreter lock each)
 START_WAIT = 120.0  # seconds for the worker to start and connect
 log = logging.getLogger(__name__)
 _SNAPSHOT_ID = re.compile(r"[0-9A-Fa-f-]+")
+
+
+class Confirm(StrEnum):
+    """Whether a split export goes on split, by this process alone, or starts its transaction again."""
+
+    SPLIT = "split"
+    ALONE = "alone"
+    AGAIN = "again"
 
 
 class SplitError(RuntimeError):
@@ -116,20 +132,27 @@ async def _pin(conn: AsyncConnection) -> None:
     await conn.execute(select(Response.id).limit(1))
 
 
-def _lock(path: str) -> sqlite3.Connection | None:
-    """A connection holding SQLite's write lock, or None if it is not free within LOCK_WAIT."""
-    lock = sqlite3.connect(path, timeout=LOCK_WAIT, isolation_level=None, check_same_thread=False)
+def _watch(path: str) -> sqlite3.Connection:
+    """A connection of this process's own to the database file, for its change counter and its write lock."""
+    return sqlite3.connect(path, timeout=LOCK_WAIT, isolation_level=None, check_same_thread=False)
+
+
+def _data_version(watch: sqlite3.Connection) -> int:
+    """SQLite's counter of commits made by other connections (any process) since ``watch`` opened."""
+    return int(watch.execute("PRAGMA data_version").fetchone()[0])
+
+
+def _lock(watch: sqlite3.Connection) -> bool:
+    """Take the write lock on ``watch``; False if it is not free within LOCK_WAIT."""
     try:
-        lock.execute("BEGIN IMMEDIATE")
+        watch.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError:
-        lock.close()
-        return None
-    return lock
+        return False
+    return True
 
 
-def _unlock(lock: sqlite3.Connection) -> None:
-    lock.rollback()
-    lock.close()
+def _unlock(watch: sqlite3.Connection) -> None:
+    watch.rollback()
 
 
 class Channel:
@@ -172,6 +195,9 @@ class Lower:
     def __init__(self, job: Job, channel: Channel, process: subprocess.Popen[bytes]):
         self.job, self.channel, self.process = job, channel, process
         self.theirs = 0  # rows the worker reported so far
+        self.watch: sqlite3.Connection | None = None  # SQLite: our own connection, for data_version and the lock
+        self.version: int | None = None  # data_version just before this process's snapshot began
+        self.pinned = False  # the worker's snapshot started
         self.early: list[tuple[str, Any]] = []  # its other messages, read while reading row counts
 
     @classmethod
@@ -225,29 +251,86 @@ class Lower:
                     return kind, value
 
     async def pin(self, conn: AsyncConnection) -> bool:
-        """Start this transaction's snapshot and the worker's on the same state; False: write alone (the worker
-        could not start, or SQLite's write lock was busy)."""
-        try:
-            await self._recv(START_WAIT)  # "ready": imported and connected
-        except SplitError as exc:
-            log.warning("export written by one process: %s", exc)
-            return False
+        """Start this transaction's snapshot (the first step of ``_stream``); False: write alone.
+
+        PostgreSQL: export it for the worker, which adopts it whenever it is ready. SQLite, first attempt: note the
+        database's change counter (``PRAGMA data_version`` on a connection of our own) just before, and go on
+        without waiting for the worker; after an ``AGAIN`` from ``confirm``: under the write lock, with the worker
+        ready, start both snapshots at once (False if the lock stays busy)."""
         if conn.dialect.name == "postgresql":
-            snapshot = await conn.scalar(text("SELECT pg_export_snapshot()"))
-            self.channel.send("pin", snapshot)
-            await self._recv(START_WAIT)  # "pinned"
+            self.channel.send("pin", await conn.scalar(text("SELECT pg_export_snapshot()")))
             return True
-        lock = await asyncio.to_thread(_lock, make_url(self.job.db_url).database or "")
-        if lock is None:
+        if self.watch is None:
+            self.watch = await asyncio.to_thread(_watch, make_url(self.job.db_url).database or "")
+            self.version = await asyncio.to_thread(_data_version, self.watch)
+            await _pin(conn)
+            return True
+        if not await asyncio.to_thread(_lock, self.watch):
             log.info("export written by one process: the database's write lock stayed busy")
             return False
         try:
             await _pin(conn)
             self.channel.send("pin", None)
             await self._recv(START_WAIT)  # "pinned"
+            self.pinned = True
         finally:
-            await asyncio.to_thread(_unlock, lock)
+            await asyncio.to_thread(_unlock, self.watch)
         return True
+
+    async def shared_quality(self) -> QualityReport | None:
+        """None: this process judges the responses itself (and hands its report to the worker in ``confirm``)."""
+        return None
+
+    async def confirm(self, quality: QualityReport | None) -> Confirm:
+        """After this process's reads that need no worker (filters, counts, quality flags): whether the worker
+        reads this snapshot too (``SPLIT``; it is handed this snapshot's ``quality`` report rather than judge
+        100,000 responses again), this process writes alone (``ALONE``: the worker could not start, or the lock
+        stayed busy), or the transaction must start again under the lock (``AGAIN``: on SQLite something was
+        committed since this snapshot began, so the worker can no longer get it)."""
+        confirmed = await self._confirm()
+        if confirmed == Confirm.SPLIT:
+            await asyncio.to_thread(self._send_quality, quality)
+        return confirmed
+
+    def _send_quality(self, quality: QualityReport | None) -> None:
+        """The report, its judgements in parts with a pause between them (in a worker thread: the loop keeps
+        getting the interpreter lock while they are pickled)."""
+        if quality is None or not isinstance(quality.responses, Judged):
+            self.channel.send("quality", quality)
+            return
+        self.channel.send("quality", replace(quality, responses=Judged({})))
+        for part in quality.responses.parts(QUALITY_PART):
+            self.channel.send("judged", part)
+            time.sleep(0)
+        self.channel.send("judged", None)
+
+    async def _confirm(self) -> Confirm:
+        if self.pinned:
+            return Confirm.SPLIT
+        try:
+            await self._recv(START_WAIT)  # "ready": imported and connected
+        except SplitError as exc:
+            log.warning("export written by one process: %s", exc)
+            return Confirm.ALONE
+        if self.watch is None:  # PostgreSQL: the snapshot was sent with pin
+            await self._recv(START_WAIT)  # "pinned"
+            self.pinned = True
+            return Confirm.SPLIT
+        if not await asyncio.to_thread(_lock, self.watch):
+            log.info("export written by one process: the database's write lock stayed busy")
+            return Confirm.ALONE
+        try:
+            if await asyncio.to_thread(_data_version, self.watch) != self.version:
+                log.info("export's snapshot started again under the write lock: answers were committed since it began")
+                return Confirm.AGAIN
+            # Nothing committed since this snapshot began, and nothing can while the lock is held: the worker's
+            # snapshot, started now, is the same.
+            self.channel.send("pin", None)
+            await self._recv(START_WAIT)  # "pinned"
+            self.pinned = True
+            return Confirm.SPLIT
+        finally:
+            await asyncio.to_thread(_unlock, self.watch)
 
     def told(self, at: int | None, n: int) -> None:
         """The split point of this transaction's ``n`` rows (the worker reports its own, checked in ``finish``)."""
@@ -302,6 +385,8 @@ class Lower:
             self.process.kill()
         await asyncio.to_thread(self.process.wait, 10)
         self.channel.close()
+        if self.watch is not None:
+            self.watch.close()
         Path(self.job.path).unlink(missing_ok=True)
 
 
@@ -332,6 +417,27 @@ class Upper:
         self.channel.send("pinned")
         return True
 
+    async def shared_quality(self) -> QualityReport | None:
+        """The quality report of the parent's snapshot (the same as this one's), judged there once."""
+        return await asyncio.to_thread(self._receive_quality)
+
+    def _receive_quality(self) -> QualityReport | None:
+        kind, report = self.channel.recv()
+        if kind != "quality":
+            raise SplitError(f"unexpected message {kind!r}")
+        if report is None or not isinstance(report.responses, Judged):
+            return report
+        parts = []
+        while (message := self.channel.recv()) != ("judged", None):
+            if message[0] != "judged":
+                raise SplitError(f"unexpected message {message[0]!r}")
+            parts.append(message[1])
+        return replace(report, responses=Judged({}).joined(parts))
+
+    async def confirm(self, quality: QualityReport | None) -> Confirm:
+        """The worker's snapshot began in ``pin``: nothing to wait for."""
+        return Confirm.SPLIT
+
     def told(self, at: int | None, n: int) -> None:
         """Report the split point and the row count this process saw (the parent checks them)."""
         self.channel.send("split", (at, n))
@@ -343,5 +449,5 @@ class Upper:
         self.channel.send("rows", rows)
 
 
-__all__ = ["SPLIT_MIN_ROWS", "Channel", "Job", "Lower", "SplitError", "Upper", "split_point", "split_range",
+__all__ = ["SPLIT_MIN_ROWS", "Channel", "Confirm", "Job", "Lower", "SplitError", "Upper", "split_point", "split_range",
            "worth_splitting"]
