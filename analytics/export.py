@@ -548,10 +548,6 @@ async def export_csv(
                 delimiter=delimiter, tz_name=tz_name, quality_rules=quality_rules, progress=progress,
                 split_min_rows=split_min_rows, split=split,
             )
-    side: Lower | Upper | None = split
-    if side is None and await worth_splitting(engine, survey, pseudonymize, split_min_rows):
-        side = await Lower.start(engine, survey, completed_only=completed_only, where=where, delimiter=delimiter,
-                                 tz_name=tz_name, quality_rules=quality_rules)
     rows = _Rows(survey, pseudonymize, as_text=True, tz_name=tz_name)
     # The worker's part is appended to this process's: no byte-order mark and no header of its own.
     text = io.TextIOWrapper(out, encoding="utf-8" if split is not None else "utf-8-sig", newline="",
@@ -566,7 +562,11 @@ async def export_csv(
         text.write(lines.text(batch))  # None becomes an empty field
         count += len(batch)
 
+    side: Lower | Upper | None = split
     try:
+        if side is None and await worth_splitting(engine, survey, pseudonymize, split_min_rows):
+            side = await Lower.start(engine, survey, completed_only=completed_only, where=where, delimiter=delimiter,
+                                     tz_name=tz_name, quality_rules=quality_rules)
         streamed = await _stream(engine, survey, completed_only, rows, sink, where, progress, quality_rules, side)
         if streamed.split is not None:
             text.flush()
