@@ -7,6 +7,7 @@ It reads its job from the socket FD, writes the upper part of the export's rows 
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 
@@ -17,6 +18,7 @@ from storage.db import create_engine, read_only
 
 def work(fd: int, parent: int) -> int:
     """The worker process: read the job, write the upper part of the rows into its file, say ("done", rows)."""
+    os.nice(5)  # the bot's own process first: respondents are answered before an export is written
     channel = Channel(socket.socket(fileno=fd))
     try:
         kind, job = channel.recv()
