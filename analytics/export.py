@@ -476,6 +476,7 @@ async def _stream_part(
     streamed.total = n_counted
     ids: tuple[int | None, int | None] = (None, None)
     others: Callable[[], int] = int  # rows the other side of a split export has written (0)
+    wrote: Callable[[int], None] | None = None  # a split export's worker reports its rows to the exporter
     if split is not None:
         streamed.at = await split_point(conn, counted, n_counted)
         ids = split_range(split.upper, streamed.at)
@@ -484,7 +485,7 @@ async def _stream_part(
             case Lower():
                 streamed.split, others = split, split.others
             case Upper():
-                pass
+                wrote = split.wrote
             case _ as unreachable:
                 assert_never(unreachable)
     if progress is not None:
@@ -493,8 +494,8 @@ async def _stream_part(
     def write(batch: ResponseBatch) -> None:
         sink(batch)
         streamed.done += len(batch)
-        if isinstance(split, Upper):
-            split.wrote(streamed.done)
+        if wrote is not None:
+            wrote(streamed.done)
         if progress is not None:
             progress(streamed.done + others(), n_counted)
     batches = stream_responses(

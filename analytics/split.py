@@ -229,14 +229,22 @@ class Lower:
 
     async def _recv(self, timeout: float) -> tuple[str, Any]:
         """The worker's next message other than a row count; SplitError if it fails, dies or is silent."""
+        message = await self._message(timeout)
+        if message is None:
+            raise SplitError("the export's worker process did not answer")
+        return message
+
+    async def _message(self, wait: float) -> tuple[str, Any] | None:
+        """The worker's next message other than a row count, or None after ``wait`` seconds without one; SplitError
+        (with the worker's own reason when it sent one) if it fails or dies."""
         waited = 0.0
         while True:
             if not await asyncio.to_thread(self.channel.poll, 0.2):
                 waited += 0.2
                 if self.process.poll() is not None:
                     raise SplitError(f"the export's worker process ended (exit code {self.process.returncode})")
-                if waited > timeout:
-                    raise SplitError("the export's worker process did not answer")
+                if waited > wait:
+                    return None
                 continue
             try:
                 kind, value = self.channel.recv()
@@ -370,14 +378,10 @@ class Lower:
             if kind == "error":
                 raise SplitError(f"the export's worker process failed: {value}")
             return kind, value
-        while True:
-            try:
-                return await self._recv(1.0)
-            except SplitError:
-                if self.process.poll() is not None:
-                    raise
+        while (message := await self._message(1.0)) is None:  # the worker still writing: show how far it is
             if progress is not None:
                 progress(self.theirs)
+        return message
 
     async def close(self) -> None:
         """Stop the worker if it still runs and remove its file (always called, also after an error)."""
